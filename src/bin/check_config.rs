@@ -1,0 +1,185 @@
+//! `scripts/check-config`: validates a `wrangler.toml` the way the worker will, before deploying.
+
+use std::process::ExitCode;
+
+use portcullis::config::{format_duration, Config, ConfigError, ConfigErrors, Inputs, Settings};
+
+const USAGE: &str = "usage: scripts/check-config [wrangler.toml] [--env NAME] [--dev-vars FILE]";
+
+struct Args {
+    path: String,
+    env: Option<String>,
+    dev_vars: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        path: "wrangler.toml".into(),
+        env: None,
+        dev_vars: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--env" => args.env = Some(it.next().ok_or(USAGE)?),
+            "--dev-vars" => args.dev_vars = Some(it.next().ok_or(USAGE)?),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other if other.starts_with('-') => {
+                return Err(format!("unknown option {other}\n{USAGE}"))
+            }
+            other => args.path = other.into(),
+        }
+    }
+    Ok(args)
+}
+
+/// `KEY=value` lines, as wrangler reads `.dev.vars`.
+fn dev_vars(path: &str) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        .collect())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<bool, String> {
+    let args = parse_args()?;
+    let text = std::fs::read_to_string(&args.path).map_err(|e| format!("{}: {e}", args.path))?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: not valid TOML: {e}", args.path))?;
+    let scope: &toml::Table = match &args.env {
+        None => &doc,
+        Some(env) => doc
+            .get("env")
+            .and_then(|e| e.get(env.as_str()))
+            .and_then(toml::Value::as_table)
+            .ok_or_else(|| format!("{}: no [env.{env}] section", args.path))?,
+    };
+    let portcullis = scope
+        .get("vars")
+        .and_then(|v| v.get("PORTCULLIS"))
+        .map(|v| serde_json::to_value(v).map_err(|e| e.to_string()))
+        .transpose()?;
+
+    let mut problems: Vec<ConfigError> = Vec::new();
+    let has_kv = scope
+        .get("kv_namespaces")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|list| {
+            list.iter()
+                .any(|ns| ns.get("binding").and_then(toml::Value::as_str) == Some("SESSIONS"))
+        });
+    if !has_kv {
+        problems.push(ConfigError {
+            key: "SESSIONS".into(),
+            problem: "KV binding is missing; add [[kv_namespaces]] with binding = \"SESSIONS\" (create one with `npx wrangler kv namespace create SESSIONS`)".into(),
+        });
+    }
+
+    let mut secrets: Vec<(String, String)> = Vec::new();
+    if let Some(path) = &args.dev_vars {
+        secrets = dev_vars(path)?;
+    }
+    for name in ["SESSION_SECRET", "OIDC_CLIENT_SECRET"] {
+        if let Ok(value) = std::env::var(name) {
+            secrets.retain(|(k, _)| k != name);
+            secrets.push((name.into(), value));
+        }
+    }
+    let secret = |name: &str| {
+        secrets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+
+    let settings = match Settings::parse(portcullis.as_ref()) {
+        Ok(settings) => Some(settings),
+        Err(ConfigErrors(e)) => {
+            problems.extend(e);
+            None
+        }
+    };
+    let secrets_known = secret("SESSION_SECRET").is_some();
+    if secrets_known {
+        let inputs = Inputs {
+            portcullis: portcullis.clone(),
+            oidc_client_secret: secret("OIDC_CLIENT_SECRET"),
+            session_secret: secret("SESSION_SECRET"),
+        };
+        if let Err(ConfigErrors(e)) = Config::from_inputs(&inputs) {
+            // Settings problems are already listed; add only the secrets' own.
+            problems.extend(e.into_iter().filter(|p| !p.key.starts_with("PORTCULLIS")));
+        }
+    }
+
+    if !problems.is_empty() {
+        println!("Portcullis is misconfigured ({}):", args.path);
+        for p in &problems {
+            println!("  {p}");
+        }
+        return Ok(false);
+    }
+    let Some(s) = settings else { return Ok(false) };
+    println!("{}: configuration is valid.", args.path);
+    println!("  issuer            {}", s.issuer);
+    println!("  client_id         {}", s.client_id);
+    println!("  scopes            {}", s.scopes.join(" "));
+    println!(
+        "  session_lifetime  {}",
+        format_duration(s.session_lifetime)
+    );
+    println!(
+        "  session_cache     {} (revocation elsewhere takes up to this long, plus KV propagation)",
+        format_duration(s.session_cache)
+    );
+    match &s.cookie_domain {
+        Some(d) => println!("  session cookie    shared across *.{d}"),
+        None => println!("  session cookie    per host"),
+    }
+    println!("  apps:");
+    for app in &s.apps {
+        let origin = app
+            .origin
+            .as_ref()
+            .map_or("the zone's origin (same URL)".to_string(), |o| {
+                o.to_string()
+            });
+        println!("    {} -> {origin}", app.host);
+    }
+    let callback_hosts: Vec<&str> = match &s.auth_host {
+        Some(h) => vec![h.as_str()],
+        None => s.apps.iter().map(|a| a.host.as_str()).collect(),
+    };
+    println!("  register at the issuer:");
+    for h in &callback_hosts {
+        println!("    callback URL            https://{h}/.portcullis/callback");
+    }
+    for h in &callback_hosts {
+        println!("    post-logout redirect    https://{h}/.portcullis/signed-out");
+    }
+    if secrets_known {
+        match secret("OIDC_CLIENT_SECRET") {
+            Some(_) => println!("  secrets           SESSION_SECRET and OIDC_CLIENT_SECRET checked (confidential client)"),
+            None => println!("  secrets           SESSION_SECRET checked; no OIDC_CLIENT_SECRET: public client, PKCE only"),
+        }
+    } else {
+        println!("  secrets           not checked here: set them with `npx wrangler secret put SESSION_SECRET` (and OIDC_CLIENT_SECRET for a confidential client), or pass --dev-vars FILE");
+    }
+    Ok(true)
+}

@@ -1,0 +1,561 @@
+//! Configuration: the `PORTCULLIS` variable from `wrangler.toml` plus the secrets, parsed
+//! once per isolate into typed values. Every problem is reported with the key it concerns
+//! and how to fix it; all problems are collected, not just the first.
+
+mod duration;
+mod names;
+
+use std::fmt;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::secret::{Secret, SigningKeys};
+pub use duration::{format_duration, parse_duration};
+pub use names::{is_loopback, is_within};
+
+/// Shortest session lifetime accepted: Workers KV refuses an `expirationTtl` under 60 s,
+/// and a session that short would only produce login loops.
+const MIN_SESSION_LIFETIME: u64 = 5 * 60;
+/// Browsers cap cookie lifetimes at 400 days.
+const MAX_SESSION_LIFETIME: u64 = 400 * 86_400;
+/// Longest in-isolate trust of a session read from KV (it bounds revocation latency).
+const MAX_SESSION_CACHE: u64 = 5 * 60;
+/// Each `SESSION_SECRET` key must carry at least 256 bits.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The issuer identifier exactly as configured (and as the ID token's `iss` must be).
+    pub issuer: String,
+    pub discovery_url: Url,
+    pub client_id: String,
+    /// `None`: a public client that authenticates with PKCE alone.
+    pub client_secret: Option<Secret>,
+    /// Always begins with `openid`.
+    pub scopes: Vec<String>,
+    pub session_lifetime: u64,
+    pub session_cache: u64,
+    pub groups_claim: String,
+    pub cookie_domain: Option<String>,
+    pub auth_host: Option<String>,
+    pub apps: Vec<App>,
+    pub signing_keys: SigningKeys,
+}
+
+/// One protected application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// Lower-case host name, without port.
+    pub host: String,
+    /// Where requests go; `None` fetches the request's own URL (the zone's origin).
+    pub origin: Option<Url>,
+}
+
+impl Config {
+    /// The app served on `host` (any port).
+    pub fn app(&self, host: &str) -> Option<&App> {
+        self.apps.iter().find(|app| app.host == host)
+    }
+
+    /// Hosts on which Portcullis's own endpoints answer.
+    pub fn serves_host(&self, host: &str) -> bool {
+        self.app(host).is_some() || self.auth_host.as_deref() == Some(host)
+    }
+}
+
+/// What the configuration is read from.
+#[derive(Debug, Default, Clone)]
+pub struct Inputs {
+    /// `PORTCULLIS`: a JSON object (a `[vars.PORTCULLIS]` table), or a string holding one.
+    pub portcullis: Option<serde_json::Value>,
+    pub oidc_client_secret: Option<String>,
+    pub session_secret: Option<String>,
+}
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+/// Every problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(ConfigError {
+            key: key.into(),
+            problem: problem.into(),
+        });
+    }
+}
+
+/// The non-secret settings, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    scopes: Option<Vec<String>>,
+    session_lifetime: Option<String>,
+    session_cache: Option<String>,
+    groups_claim: Option<String>,
+    cookie_domain: Option<String>,
+    auth_host: Option<String>,
+    apps: Option<Vec<RawApp>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    host: Option<String>,
+    origin: Option<String>,
+}
+
+/// The settings part of [`Config`]: everything but the secrets, which `check-config` may
+/// not have.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub issuer: String,
+    pub discovery_url: Url,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub session_lifetime: u64,
+    pub session_cache: u64,
+    pub groups_claim: String,
+    pub cookie_domain: Option<String>,
+    pub auth_host: Option<String>,
+    pub apps: Vec<App>,
+}
+
+/// The secrets part of [`Config`].
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub client_secret: Option<Secret>,
+    pub signing_keys: SigningKeys,
+}
+
+impl Config {
+    /// Parses and validates everything; the errors name every problem found.
+    pub fn from_inputs(inputs: &Inputs) -> Result<Config, ConfigErrors> {
+        let settings = Settings::parse(inputs.portcullis.as_ref());
+        let secrets = Secrets::parse(
+            inputs.oidc_client_secret.as_deref(),
+            inputs.session_secret.as_deref(),
+        );
+        match (settings, secrets) {
+            (Ok(s), Ok(k)) => Ok(Config {
+                issuer: s.issuer,
+                discovery_url: s.discovery_url,
+                client_id: s.client_id,
+                client_secret: k.client_secret,
+                scopes: s.scopes,
+                session_lifetime: s.session_lifetime,
+                session_cache: s.session_cache,
+                groups_claim: s.groups_claim,
+                cookie_domain: s.cookie_domain,
+                auth_host: s.auth_host,
+                apps: s.apps,
+                signing_keys: k.signing_keys,
+            }),
+            (s, k) => {
+                let mut all = s.err().map(|e| e.0).unwrap_or_default();
+                all.extend(k.err().map(|e| e.0).unwrap_or_default());
+                Err(ConfigErrors(all))
+            }
+        }
+    }
+}
+
+impl Settings {
+    pub fn parse(value: Option<&serde_json::Value>) -> Result<Settings, ConfigErrors> {
+        let mut p = Problems::default();
+        let raw = match value {
+            None => {
+                p.add(
+                    "PORTCULLIS",
+                    "is not set; add a [vars.PORTCULLIS] table to wrangler.toml (see the README)",
+                );
+                return Err(ConfigErrors(p.0));
+            }
+            Some(serde_json::Value::String(text)) => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                serde_path_to_error::deserialize::<_, RawSettings>(&mut de)
+                    .map_err(|e| path_error(&e))
+            }
+            Some(value) => serde_path_to_error::deserialize::<_, RawSettings>(value.clone())
+                .map_err(|e| path_error(&e)),
+        };
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                p.0.push(e);
+                return Err(ConfigErrors(p.0));
+            }
+        };
+        let settings = validate(raw, &mut p);
+        match settings {
+            Some(s) if p.0.is_empty() => Ok(s),
+            _ => Err(ConfigErrors(p.0)),
+        }
+    }
+}
+
+fn path_error<E: fmt::Display>(e: &serde_path_to_error::Error<E>) -> ConfigError {
+    let path = e.path().to_string();
+    let key = if path == "." || path.is_empty() {
+        "PORTCULLIS".to_string()
+    } else {
+        format!("PORTCULLIS.{path}")
+    };
+    let inner = e.inner().to_string();
+    let problem = if inner.starts_with("unknown field") {
+        format!("{inner}; remove it or fix its spelling")
+    } else {
+        inner
+    };
+    ConfigError { key, problem }
+}
+
+fn required<'a>(
+    p: &mut Problems,
+    value: &'a Option<String>,
+    key: &str,
+    example: &str,
+) -> Option<&'a str> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            p.add(
+                format!("PORTCULLIS.{key}"),
+                format!("is required; e.g. {key} = {example}"),
+            );
+            None
+        }
+    }
+}
+
+fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
+    let issuer =
+        required(p, &raw.issuer, "issuer", "\"https://id.example.com\"").and_then(|text| {
+            match names::web_url(text, "https://id.example.com") {
+                Ok(_) => Some(text.to_string()),
+                Err(e) => {
+                    p.add("PORTCULLIS.issuer", e);
+                    None
+                }
+            }
+        });
+    let discovery_url = issuer.as_deref().and_then(|issuer| {
+        // OpenID Connect Discovery §4: append to the issuer, keeping any path it has.
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        Url::parse(&url).ok()
+    });
+    let client_id = required(p, &raw.client_id, "client_id", "\"portcullis\"").map(str::to_string);
+
+    let mut scopes = vec!["openid".to_string()];
+    let given = raw
+        .scopes
+        .unwrap_or_else(|| ["profile", "email", "groups"].map(String::from).to_vec());
+    for (i, scope) in given.iter().enumerate() {
+        if scope.is_empty()
+            || scope
+                .chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+        {
+            p.add(
+                format!("PORTCULLIS.scopes[{i}]"),
+                format!("\"{scope}\" is not a scope; write one scope per string, e.g. [\"openid\", \"email\"]"),
+            );
+        } else if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+
+    let session_lifetime = duration_setting(
+        p,
+        raw.session_lifetime.as_deref(),
+        "session_lifetime",
+        7 * 86_400,
+        MIN_SESSION_LIFETIME,
+        MAX_SESSION_LIFETIME,
+    );
+    let session_cache = duration_setting(
+        p,
+        raw.session_cache.as_deref(),
+        "session_cache",
+        30,
+        0,
+        MAX_SESSION_CACHE,
+    );
+
+    let groups_claim = raw.groups_claim.unwrap_or_else(|| "groups".into());
+    if groups_claim.trim().is_empty() {
+        p.add(
+            "PORTCULLIS.groups_claim",
+            "is empty; name the ID-token claim that lists groups, e.g. \"groups\"",
+        );
+    }
+
+    let cookie_domain = raw.cookie_domain.as_deref().and_then(|d| {
+        if d.starts_with('.') {
+            p.add(
+                "PORTCULLIS.cookie_domain",
+                format!(
+                    "\"{d}\" starts with a dot; write \"{}\"",
+                    d.trim_start_matches('.')
+                ),
+            );
+            return None;
+        }
+        names::host_name(d)
+            .map_err(|e| p.add("PORTCULLIS.cookie_domain", e))
+            .ok()
+    });
+
+    let auth_host = raw.auth_host.as_deref().and_then(|h| {
+        let host = names::host_name(h)
+            .map_err(|e| p.add("PORTCULLIS.auth_host", e))
+            .ok()?;
+        match &cookie_domain {
+            None => {
+                if raw.cookie_domain.is_none() {
+                    p.add(
+                        "PORTCULLIS.auth_host",
+                        "needs cookie_domain: the session made on the auth host must be shared \
+                         with the apps; set cookie_domain = \"example.com\" or remove auth_host",
+                    );
+                }
+                None
+            }
+            Some(domain) if !names::is_within(&host, domain) => {
+                p.add(
+                    "PORTCULLIS.auth_host",
+                    format!(
+                        "{host} is not within cookie_domain {domain}; use a host under {domain}"
+                    ),
+                );
+                None
+            }
+            Some(_) => Some(host),
+        }
+    });
+
+    let mut apps: Vec<App> = Vec::new();
+    match raw.apps {
+        None => p.add(
+            "PORTCULLIS.apps",
+            "is required: add at least one [[vars.PORTCULLIS.apps]] with host = \"photos.example.com\"",
+        ),
+        Some(list) if list.is_empty() => p.add(
+            "PORTCULLIS.apps",
+            "is empty: add at least one [[vars.PORTCULLIS.apps]] with host = \"photos.example.com\"",
+        ),
+        Some(list) => {
+            for (i, app) in list.into_iter().enumerate() {
+                if let Some(app) = validate_app(p, i, app, cookie_domain.as_deref(), &apps) {
+                    apps.push(app);
+                }
+            }
+        }
+    }
+
+    Some(Settings {
+        issuer: issuer?,
+        discovery_url: discovery_url?,
+        client_id: client_id?,
+        scopes,
+        session_lifetime: session_lifetime?,
+        session_cache: session_cache?,
+        groups_claim,
+        cookie_domain,
+        auth_host,
+        apps,
+    })
+}
+
+fn validate_app(
+    p: &mut Problems,
+    i: usize,
+    raw: RawApp,
+    cookie_domain: Option<&str>,
+    earlier: &[App],
+) -> Option<App> {
+    let key = |field: &str| format!("PORTCULLIS.apps[{i}].{field}");
+    let Some(host_text) = raw.host.as_deref().filter(|h| !h.trim().is_empty()) else {
+        p.add(
+            key("host"),
+            "is required: every app needs host = \"photos.example.com\"",
+        );
+        return None;
+    };
+    let host = names::host_name(host_text.trim())
+        .map_err(|e| p.add(key("host"), e))
+        .ok()?;
+    if let Some(j) = earlier.iter().position(|a| a.host == host) {
+        p.add(
+            key("host"),
+            format!("{host} is configured twice (also apps[{j}]); keep one entry per host"),
+        );
+        return None;
+    }
+    if let Some(domain) = cookie_domain {
+        if !names::is_within(&host, domain) {
+            p.add(
+                key("host"),
+                format!("{host} is not within cookie_domain {domain}; its browsers could not receive the shared session cookie"),
+            );
+        }
+    }
+    let origin = match raw.origin.as_deref() {
+        None => None,
+        Some(text) => {
+            let url = names::web_url(text, "https://photos-origin.example.com")
+                .map_err(|e| p.add(key("origin"), e))
+                .ok()?;
+            if url.path() != "/" {
+                p.add(
+                    key("origin"),
+                    format!("\"{text}\" has a path; give only scheme, host and port: requests keep their own path"),
+                );
+                return None;
+            }
+            Some(url)
+        }
+    };
+    Some(App { host, origin })
+}
+
+fn duration_setting(
+    p: &mut Problems,
+    text: Option<&str>,
+    key: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Option<u64> {
+    let Some(text) = text else {
+        return Some(default);
+    };
+    let key = format!("PORTCULLIS.{key}");
+    match parse_duration(text) {
+        Err(e) => {
+            p.add(key, e);
+            None
+        }
+        Ok(v) if v < min => {
+            p.add(
+                key,
+                format!(
+                    "\"{text}\" is shorter than the minimum {}",
+                    format_duration(min)
+                ),
+            );
+            None
+        }
+        Ok(v) if v > max => {
+            p.add(
+                key,
+                format!(
+                    "\"{text}\" is longer than the maximum {}",
+                    format_duration(max)
+                ),
+            );
+            None
+        }
+        Ok(v) => Some(v),
+    }
+}
+
+impl Secrets {
+    pub fn parse(
+        client_secret: Option<&str>,
+        session_secret: Option<&str>,
+    ) -> Result<Secrets, ConfigErrors> {
+        let mut p = Problems::default();
+        let client_secret = match client_secret {
+            None => None,
+            Some("") => {
+                p.add(
+                    "OIDC_CLIENT_SECRET",
+                    "is set but empty; delete it (`wrangler secret delete OIDC_CLIENT_SECRET`) for a public client",
+                );
+                None
+            }
+            Some(s) => Some(Secret::new(s)),
+        };
+        let put = "`wrangler secret put SESSION_SECRET` (locally: a line in .dev.vars), e.g. the output of `openssl rand -base64 48`";
+        let signing_keys = match session_secret {
+            None => {
+                p.add(
+                    "SESSION_SECRET",
+                    format!("is not set; set at least {MIN_SECRET_BYTES} random bytes with {put}"),
+                );
+                None
+            }
+            Some(text) => {
+                let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+                let mut keys = Vec::new();
+                for (i, part) in parts.iter().enumerate() {
+                    if part.len() < MIN_SECRET_BYTES {
+                        let which = if parts.len() == 1 {
+                            "the secret".to_string()
+                        } else {
+                            format!("key {} of {}", i + 1, parts.len())
+                        };
+                        p.add(
+                            "SESSION_SECRET",
+                            format!(
+                                "{which} is {} bytes; each key needs at least {MIN_SECRET_BYTES}; replace it with {put}",
+                                part.len()
+                            ),
+                        );
+                    } else {
+                        keys.push(part.as_bytes().to_vec());
+                    }
+                }
+                SigningKeys::new(keys)
+            }
+        };
+        match signing_keys {
+            Some(signing_keys) if p.0.is_empty() => Ok(Secrets {
+                client_secret,
+                signing_keys,
+            }),
+            _ => Err(ConfigErrors(p.0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,298 @@
+use super::*;
+use serde_json::json;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn inputs(portcullis: serde_json::Value) -> Inputs {
+    Inputs {
+        portcullis: Some(portcullis),
+        oidc_client_secret: Some("client-secret".into()),
+        session_secret: Some(SECRET.into()),
+    }
+}
+
+fn minimal() -> serde_json::Value {
+    json!({
+        "issuer": "https://id.example.com",
+        "client_id": "portcullis",
+        "apps": [{ "host": "photos.example.com" }]
+    })
+}
+
+fn errors(value: serde_json::Value) -> Vec<String> {
+    Config::from_inputs(&inputs(value))
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn has(errors: &[String], key: &str, needle: &str) -> bool {
+    errors
+        .iter()
+        .any(|e| e.starts_with(key) && e.contains(needle))
+}
+
+#[test]
+fn minimal_config_gets_the_documented_defaults() {
+    let c = Config::from_inputs(&inputs(minimal())).unwrap();
+    assert_eq!(c.issuer, "https://id.example.com");
+    assert_eq!(
+        c.discovery_url.as_str(),
+        "https://id.example.com/.well-known/openid-configuration"
+    );
+    assert_eq!(c.scopes, ["openid", "profile", "email", "groups"]);
+    assert_eq!(c.session_lifetime, 7 * 86_400);
+    assert_eq!(c.session_cache, 30);
+    assert_eq!(c.groups_claim, "groups");
+    assert_eq!(c.cookie_domain, None);
+    assert_eq!(c.apps[0].host, "photos.example.com");
+    assert_eq!(c.apps[0].origin, None);
+    assert!(c.client_secret.is_some());
+    assert_eq!(c.signing_keys.len(), 1);
+    assert!(c.app("photos.example.com").is_some());
+    assert!(c.app("other.example.com").is_none());
+}
+
+#[test]
+fn issuer_with_a_path_keeps_its_trailing_slash() {
+    let mut v = minimal();
+    v["issuer"] = json!("https://auth.example.com/application/o/photos/");
+    let c = Config::from_inputs(&inputs(v)).unwrap();
+    assert_eq!(c.issuer, "https://auth.example.com/application/o/photos/");
+    assert_eq!(
+        c.discovery_url.as_str(),
+        "https://auth.example.com/application/o/photos/.well-known/openid-configuration"
+    );
+}
+
+#[test]
+fn openid_is_always_sent_once() {
+    let mut v = minimal();
+    v["scopes"] = json!(["email", "openid", "email"]);
+    let c = Config::from_inputs(&inputs(v)).unwrap();
+    assert_eq!(c.scopes, ["openid", "email"]);
+}
+
+#[test]
+fn full_config_parses() {
+    let v = json!({
+        "issuer": "https://id.example.com",
+        "client_id": "portcullis",
+        "scopes": ["openid", "email"],
+        "session_lifetime": "12h",
+        "session_cache": "0s",
+        "groups_claim": "roles",
+        "cookie_domain": "example.com",
+        "auth_host": "auth.example.com",
+        "apps": [
+            { "host": "Photos.Example.com", "origin": "https://photos-origin.example.com" },
+            { "host": "sonarr.example.com" }
+        ]
+    });
+    let c = Config::from_inputs(&inputs(v)).unwrap();
+    assert_eq!(c.session_lifetime, 43_200);
+    assert_eq!(c.session_cache, 0);
+    assert_eq!(c.auth_host.as_deref(), Some("auth.example.com"));
+    assert_eq!(c.apps[0].host, "photos.example.com");
+    assert_eq!(
+        c.apps[0].origin.as_ref().unwrap().as_str(),
+        "https://photos-origin.example.com/"
+    );
+    assert!(c.serves_host("auth.example.com"));
+    assert!(c.serves_host("sonarr.example.com"));
+    assert!(!c.serves_host("example.com"));
+}
+
+#[test]
+fn config_may_be_a_json_string() {
+    let v = serde_json::Value::String(minimal().to_string());
+    assert!(Config::from_inputs(&inputs(v)).is_ok());
+}
+
+#[test]
+fn missing_variable_says_where_to_add_it() {
+    let e = Config::from_inputs(&Inputs {
+        portcullis: None,
+        oidc_client_secret: None,
+        session_secret: Some(SECRET.into()),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("[vars.PORTCULLIS]"), "{e}");
+}
+
+#[test]
+fn missing_required_keys_are_all_reported() {
+    let e = errors(json!({}));
+    assert!(has(&e, "PORTCULLIS.issuer", "is required"), "{e:?}");
+    assert!(has(&e, "PORTCULLIS.client_id", "is required"), "{e:?}");
+    assert!(has(&e, "PORTCULLIS.apps", "is required"), "{e:?}");
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let mut v = minimal();
+    v["sesion_lifetime"] = json!("7d");
+    let e = errors(v);
+    assert!(
+        has(&e, "PORTCULLIS", "unknown field `sesion_lifetime`"),
+        "{e:?}"
+    );
+    let mut v = minimal();
+    v["apps"][0]["hots"] = json!("x");
+    let e = errors(v);
+    assert!(
+        has(&e, "PORTCULLIS.apps[0]", "unknown field `hots`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let mut v = minimal();
+    v["scopes"] = json!("openid email");
+    let e = errors(v);
+    assert!(has(&e, "PORTCULLIS.scopes", "expected a sequence"), "{e:?}");
+}
+
+#[test]
+fn bad_durations_are_named() {
+    let mut v = minimal();
+    v["session_lifetime"] = json!("7 days");
+    assert!(has(
+        &errors(v),
+        "PORTCULLIS.session_lifetime",
+        "e.g. \"7d\""
+    ));
+    let mut v = minimal();
+    v["session_lifetime"] = json!("30s");
+    assert!(has(&errors(v), "PORTCULLIS.session_lifetime", "minimum 5m"));
+    let mut v = minimal();
+    v["session_cache"] = json!("1h");
+    assert!(has(&errors(v), "PORTCULLIS.session_cache", "maximum 5m"));
+}
+
+#[test]
+fn apps_are_checked() {
+    let mut v = minimal();
+    v["apps"] = json!([{ "origin": "https://x.example.com" }]);
+    assert!(has(&errors(v), "PORTCULLIS.apps[0].host", "is required"));
+
+    let mut v = minimal();
+    v["apps"] = json!([{ "host": "a.example.com" }, { "host": "A.example.com" }]);
+    assert!(has(
+        &errors(v),
+        "PORTCULLIS.apps[1].host",
+        "configured twice"
+    ));
+
+    let mut v = minimal();
+    v["apps"] = json!([{ "host": "https://a.example.com/" }]);
+    assert!(has(&errors(v), "PORTCULLIS.apps[0].host", "without scheme"));
+
+    let mut v = minimal();
+    v["apps"] = json!([{ "host": "a.example.com", "origin": "https://o.example.com/sub" }]);
+    assert!(has(&errors(v), "PORTCULLIS.apps[0].origin", "has a path"));
+
+    let mut v = minimal();
+    v["apps"] = json!([{ "host": "a.example.com", "origin": "http://o.example.com" }]);
+    assert!(has(&errors(v), "PORTCULLIS.apps[0].origin", "https"));
+
+    let mut v = minimal();
+    v["apps"] = json!([]);
+    assert!(has(&errors(v), "PORTCULLIS.apps", "is empty"));
+}
+
+#[test]
+fn auth_host_needs_a_cookie_domain_that_contains_it() {
+    let mut v = minimal();
+    v["auth_host"] = json!("auth.example.com");
+    assert!(has(
+        &errors(v),
+        "PORTCULLIS.auth_host",
+        "needs cookie_domain"
+    ));
+
+    let mut v = minimal();
+    v["cookie_domain"] = json!("example.com");
+    v["auth_host"] = json!("auth.example.org");
+    assert!(has(
+        &errors(v),
+        "PORTCULLIS.auth_host",
+        "not within cookie_domain"
+    ));
+
+    let mut v = minimal();
+    v["cookie_domain"] = json!(".example.com");
+    assert!(has(
+        &errors(v),
+        "PORTCULLIS.cookie_domain",
+        "starts with a dot"
+    ));
+
+    let mut v = minimal();
+    v["cookie_domain"] = json!("example.org");
+    assert!(has(
+        &errors(v),
+        "PORTCULLIS.apps[0].host",
+        "not within cookie_domain"
+    ));
+}
+
+#[test]
+fn issuer_must_be_https() {
+    let mut v = minimal();
+    v["issuer"] = json!("http://id.example.com");
+    assert!(has(&errors(v), "PORTCULLIS.issuer", "use https"));
+    let mut v = minimal();
+    v["issuer"] = json!("http://127.0.0.1:9000");
+    assert!(
+        Config::from_inputs(&inputs(v)).is_ok(),
+        "loopback http is fine for development"
+    );
+}
+
+#[test]
+fn secrets_are_checked_without_being_echoed() {
+    let mut i = inputs(minimal());
+    i.session_secret = None;
+    let e = Config::from_inputs(&i).unwrap_err().to_string();
+    assert!(e.contains("SESSION_SECRET: is not set"), "{e}");
+    assert!(e.contains("wrangler secret put SESSION_SECRET"), "{e}");
+
+    i.session_secret = Some("short-secret".into());
+    let e = Config::from_inputs(&i).unwrap_err().to_string();
+    assert!(e.contains("12 bytes"), "{e}");
+    assert!(
+        !e.contains("short-secret"),
+        "the secret must not be echoed: {e}"
+    );
+
+    i.session_secret = Some(format!("{SECRET},tooshort"));
+    let e = Config::from_inputs(&i).unwrap_err().to_string();
+    assert!(e.contains("key 2 of 2"), "{e}");
+
+    i.session_secret = Some(format!("{SECRET}, {SECRET}x"));
+    let c = Config::from_inputs(&i).unwrap();
+    assert_eq!(c.signing_keys.len(), 2);
+    assert_eq!(c.signing_keys.current(), SECRET.as_bytes());
+
+    i.oidc_client_secret = Some(String::new());
+    let e = Config::from_inputs(&i).unwrap_err().to_string();
+    assert!(e.contains("OIDC_CLIENT_SECRET"), "{e}");
+
+    i.oidc_client_secret = None;
+    assert!(Config::from_inputs(&i).unwrap().client_secret.is_none());
+}
+
+#[test]
+fn settings_and_secret_errors_are_reported_together() {
+    let e = Config::from_inputs(&Inputs {
+        portcullis: Some(json!({ "client_id": "x", "apps": [{ "host": "a.example.com" }] })),
+        oidc_client_secret: None,
+        session_secret: None,
+    })
+    .unwrap_err();
+    assert_eq!(e.0.len(), 2, "{e}");
+}

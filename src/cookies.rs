@@ -1,0 +1,145 @@
+//! Portcullis's cookies, built and recognised in one place.
+//!
+//! Names carry the RFC 6265bis prefixes, so browsers enforce their attributes:
+//! `__Host-` (host-only, `Secure`, `Path=/`) unless `cookie_domain` shares the session
+//! across subdomains, where the session cookie is `__Secure-` with `Domain=`.
+
+use cookie::time::Duration;
+use cookie::{Cookie, SameSite};
+
+use crate::config::Config;
+
+/// Session cookie when it is host-only.
+pub const SESSION_HOST_ONLY: &str = "__Host-portcullis-session";
+/// Session cookie when it is shared through `cookie_domain`.
+pub const SESSION_SHARED: &str = "__Secure-portcullis-session";
+/// Pending-login cookies: this prefix plus a per-login suffix, so parallel logins in
+/// several tabs do not overwrite each other.
+pub const LOGIN_PREFIX: &str = "__Host-portcullis-login-";
+
+/// Every cookie whose name starts like this is Portcullis's and never reaches an app.
+const OWN_PREFIXES: [&str; 2] = ["__host-portcullis", "__secure-portcullis"];
+
+pub fn session_cookie_name(config: &Config) -> &'static str {
+    if config.cookie_domain.is_some() {
+        SESSION_SHARED
+    } else {
+        SESSION_HOST_ONLY
+    }
+}
+
+/// Whether a cookie name belongs to Portcullis (compared case-insensitively, as browsers
+/// compare the prefixes).
+pub fn is_own(name: &str) -> bool {
+    let lower = name.trim().to_ascii_lowercase();
+    OWN_PREFIXES.iter().any(|p| lower.starts_with(p))
+}
+
+/// The `(name, value)` pairs of one `Cookie` header. Unparseable segments are skipped.
+pub fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').filter_map(|segment| {
+        let c = Cookie::parse(segment.trim()).ok()?;
+        Some((c.name_raw()?, c.value_raw()?))
+    })
+}
+
+/// The `Cookie` header without Portcullis's cookies (other segments byte for byte).
+/// `None` when nothing is left.
+pub fn strip_own(header: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|segment| !segment.is_empty())
+        .filter(|segment| {
+            let name = segment.split('=').next().unwrap_or_default();
+            !is_own(name)
+        })
+        .collect();
+    if kept.is_empty() {
+        None
+    } else {
+        Some(kept.join("; "))
+    }
+}
+
+fn build(name: &str, value: &str, max_age: i64, domain: Option<&str>) -> String {
+    let mut c = Cookie::build((name, value))
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        // Lax: the cookie comes along on the top-level GET back from the issuer.
+        .same_site(SameSite::Lax)
+        .max_age(Duration::seconds(max_age));
+    if let Some(domain) = domain {
+        c = c.domain(domain);
+    }
+    c.build().to_string()
+}
+
+pub fn set_session(config: &Config, value: &str, max_age: u64) -> String {
+    let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+    build(
+        session_cookie_name(config),
+        value,
+        max_age,
+        config.cookie_domain.as_deref(),
+    )
+}
+
+pub fn clear_session(config: &Config) -> String {
+    build(
+        session_cookie_name(config),
+        "",
+        0,
+        config.cookie_domain.as_deref(),
+    )
+}
+
+pub fn set_login(name: &str, value: &str, max_age: u64) -> String {
+    build(name, value, i64::try_from(max_age).unwrap_or(0), None)
+}
+
+pub fn clear_login(name: &str) -> String {
+    build(name, "", 0, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_only_own_cookies() {
+        let header = "app=1; __Host-portcullis-session=abc.def; theme=dark; __Host-portcullis-login-xyz=q; __SECURE-portcullis-session=z";
+        assert_eq!(strip_own(header).as_deref(), Some("app=1; theme=dark"));
+        assert_eq!(strip_own("__Host-portcullis-session=a"), None);
+        assert_eq!(
+            strip_own("a=\"quoted; value\""),
+            Some("a=\"quoted; value\"".into())
+        );
+    }
+
+    #[test]
+    fn pairs_are_parsed() {
+        let got: Vec<_> = pairs("a=1; b = 2;bad; c=").collect();
+        assert!(got.contains(&("a", "1")));
+        assert!(got.contains(&("c", "")));
+        assert!(!got.iter().any(|(n, _)| *n == "bad"));
+    }
+
+    #[test]
+    fn attributes() {
+        let c = set_login("__Host-portcullis-login-abc", "v", 600);
+        assert!(c.starts_with("__Host-portcullis-login-abc=v"), "{c}");
+        for attr in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(c.contains(attr), "{c} lacks {attr}");
+        }
+        assert!(!c.contains("Domain"), "{c}");
+        assert!(clear_login("__Host-portcullis-login-abc").contains("Max-Age=0"));
+    }
+}

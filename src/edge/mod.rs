@@ -1,0 +1,152 @@
+//! The Worker: turns workerd's request into a [`RequestHead`], lets the [`Gate`] decide,
+//! and carries the decision out (reply, or `fetch` to the origin with bodies streamed).
+//! Configuration is read once per isolate.
+
+mod fetch;
+mod kv;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use url::Url;
+use wasm_bindgen::JsCast;
+use worker::{console_error, console_log, event, Context, Env};
+
+use crate::config::{Config, ConfigError, ConfigErrors, Inputs};
+use crate::crypto::SystemRandom;
+use crate::error::GateError;
+use crate::gate::{Gate, Io, Outcome};
+use crate::http::Reply;
+use crate::request::RequestHead;
+use crate::router::PREFIX;
+
+/// Largest form body read for Portcullis's own POST endpoints.
+const MAX_FORM_BODY: usize = 16 * 1024;
+
+enum State {
+    Ready(Box<Gate>),
+    Broken(ConfigErrors),
+}
+
+thread_local! {
+    static STATE: RefCell<Option<Rc<State>>> = const { RefCell::new(None) };
+}
+
+fn state(env: &Env) -> Rc<State> {
+    STATE.with(|cell| {
+        if let Some(state) = cell.borrow().as_ref() {
+            return state.clone();
+        }
+        let state = Rc::new(load(env));
+        if let State::Broken(errors) = state.as_ref() {
+            console_error!(
+                "{}",
+                GateError::Misconfigured(errors.clone()).log_line("", "")
+            );
+        }
+        *cell.borrow_mut() = Some(state.clone());
+        state
+    })
+}
+
+fn load(env: &Env) -> State {
+    let portcullis = env
+        .object_var::<serde_json::Value>("PORTCULLIS")
+        .ok()
+        .or_else(|| {
+            env.var("PORTCULLIS")
+                .ok()
+                .map(|v| serde_json::Value::String(v.to_string()))
+        });
+    let secret = |name: &str| env.secret(name).ok().map(|s| s.to_string());
+    let inputs = Inputs {
+        portcullis,
+        oidc_client_secret: secret("OIDC_CLIENT_SECRET"),
+        session_secret: secret("SESSION_SECRET"),
+    };
+    let config = Config::from_inputs(&inputs);
+    let kv_problem = env.kv(kv::BINDING).err().map(|_| ConfigError {
+        key: kv::BINDING.into(),
+        problem: "KV binding is missing; add [[kv_namespaces]] with binding = \"SESSIONS\" to wrangler.toml".into(),
+    });
+    match (config, kv_problem) {
+        (Ok(config), None) => State::Ready(Box::new(Gate::new(config))),
+        (Ok(_), Some(p)) => State::Broken(ConfigErrors(vec![p])),
+        (Err(mut e), p) => {
+            e.0.extend(p);
+            State::Broken(e)
+        }
+    }
+}
+
+fn now() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+fn head_of(req: &web_sys::Request) -> Option<RequestHead> {
+    let url = Url::parse(&req.url()).ok()?;
+    let mut headers = Vec::with_capacity(24);
+    let iter = js_sys::try_iter(&req.headers()).ok()??;
+    for entry in iter {
+        let entry: js_sys::Array = entry.ok()?.unchecked_into();
+        let name = entry.get(0).as_string()?;
+        let value = entry.get(1).as_string()?;
+        headers.push((name, value));
+    }
+    Some(RequestHead::new(&req.method(), url, headers))
+}
+
+#[event(fetch)]
+pub async fn main(
+    req: web_sys::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<web_sys::Response> {
+    let Some(mut head) = head_of(&req) else {
+        return fetch::reply(Reply::html(400, "Bad request".into()));
+    };
+    let state = state(&env);
+    let gate = match state.as_ref() {
+        State::Ready(gate) => gate,
+        State::Broken(errors) => {
+            let error = GateError::Misconfigured(errors.clone());
+            console_error!("{}", error.log_line(head.host(), head.url.path()));
+            let reply = error.reply(&crate::error::ErrorContext {
+                host: head.host(),
+                retry: "/",
+                wants_json: false,
+            });
+            return fetch::reply(reply);
+        }
+    };
+    if head.method == "POST" && head.url.path().starts_with(PREFIX) {
+        head.body = fetch::read_form(&req, MAX_FORM_BODY).await;
+    }
+    let store = match env.kv(kv::BINDING) {
+        Ok(store) => kv::KvSessions(store),
+        Err(e) => {
+            let error = GateError::Store(crate::session::StoreError(e.to_string()));
+            return fetch::reply(gate.error_reply(&error, &head, None));
+        }
+    };
+    let io = Io {
+        store: &store,
+        http: &fetch::Issuer,
+        rng: &SystemRandom,
+    };
+    let handled = gate.handle(&head, &io, now()).await;
+    for line in &handled.log {
+        console_log!("{line}");
+    }
+    match handled.outcome {
+        Outcome::Reply(reply) => fetch::reply(reply),
+        Outcome::Proxy(plan) => match fetch::forward(&req, &plan).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                let error = GateError::OriginUnreachable(format!("{}: {e}", plan.url));
+                console_error!("{}", error.log_line(head.host(), head.url.path()));
+                fetch::reply(gate.error_reply(&error, &head, None))
+            }
+        },
+    }
+}

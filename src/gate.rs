@@ -1,0 +1,544 @@
+//! The gate: given a request, the configuration and the I/O it may use, decide what
+//! happens. Returns either a reply or a plan for proxying; never touches `worker` types.
+
+use std::rc::Rc;
+
+use serde_json::json;
+use url::Url;
+
+use crate::config::Config;
+use crate::cookies;
+use crate::crypto::{ct_eq, Random};
+use crate::error::{ErrorContext, GateError};
+use crate::http::{HttpClient, Reply};
+use crate::oidc::id_token::{self, Expected};
+use crate::oidc::login::{PendingError, LOGIN_TTL};
+use crate::oidc::provider::{Source, VerifyError};
+use crate::oidc::{token, OidcError, PendingLogin, Provider};
+use crate::pages;
+use crate::proxy::{self, ProxyPlan};
+use crate::request::RequestHead;
+use crate::return_to;
+use crate::router::{self, Endpoint, Route};
+use crate::session::model::SESSION_FORMAT;
+use crate::session::{Session, SessionCache, SessionId, Store};
+
+/// Pending-login cookies tolerated before a new login clears them (abandoned logins must
+/// not pile up into an oversized `Cookie` header).
+const MAX_PENDING_LOGINS: usize = 4;
+const LOGOUT_CSRF: &str = "portcullis logout csrf v1";
+
+/// What the edge should do.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(Reply),
+    Proxy(ProxyPlan),
+}
+
+/// An outcome and the log lines (JSON) explaining it.
+#[derive(Debug)]
+pub struct Handled {
+    pub outcome: Outcome,
+    pub log: Vec<String>,
+}
+
+/// The I/O the gate may use for one request.
+pub struct Io<'a, S, H, R> {
+    pub store: &'a S,
+    pub http: &'a H,
+    pub rng: &'a R,
+}
+
+/// One per isolate: configuration and the caches that outlive a request.
+pub struct Gate {
+    pub config: Config,
+    provider: Provider,
+    sessions: SessionCache,
+}
+
+/// A verified session found for a request.
+struct Found {
+    id: SessionId,
+    session: Rc<Session>,
+}
+
+impl Gate {
+    pub fn new(config: Config) -> Self {
+        let provider = Provider::new(&config.issuer, config.discovery_url.as_str());
+        let sessions = SessionCache::new(config.session_cache);
+        Self {
+            config,
+            provider,
+            sessions,
+        }
+    }
+
+    pub async fn handle<S: Store, H: HttpClient, R: Random>(
+        &self,
+        head: &RequestHead,
+        io: &Io<'_, S, H, R>,
+        now: u64,
+    ) -> Handled {
+        let mut log = Vec::new();
+        let result = self.route(head, io, now, &mut log).await;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // An unauthenticated API call is ordinary traffic, not worth a log line.
+                if error != GateError::Unauthenticated {
+                    log.push(error.log_line(head.host(), head.url.path()));
+                }
+                Outcome::Reply(self.error_reply(&error, head, None))
+            }
+        };
+        Handled { outcome, log }
+    }
+
+    /// The reply for an error on this request. "Try again" starts a login that returns to
+    /// `return_to` (default: this URL, or `/` for Portcullis's own endpoints), except when
+    /// the app is down, where it simply reloads.
+    pub fn error_reply(
+        &self,
+        error: &GateError,
+        head: &RequestHead,
+        return_to: Option<&str>,
+    ) -> Reply {
+        let here = &head.url[url::Position::BeforePath..url::Position::AfterQuery];
+        let retry = match (error, return_to) {
+            (GateError::OriginUnreachable(_), _) => here.to_string(),
+            (_, Some(to)) => login_href(to),
+            _ if head.url.path().starts_with(router::PREFIX) => login_href("/"),
+            _ => login_href(here),
+        };
+        let accept = head.header("accept").unwrap_or_default();
+        let wants_json = accept.contains("application/json") && !accept.contains("text/html");
+        error.reply(&ErrorContext {
+            host: head.host(),
+            retry: &retry,
+            wants_json,
+        })
+    }
+
+    async fn route<S: Store, H: HttpClient, R: Random>(
+        &self,
+        head: &RequestHead,
+        io: &Io<'_, S, H, R>,
+        now: u64,
+        log: &mut Vec<String>,
+    ) -> Result<Outcome, GateError> {
+        let get = head.method == "GET" || head.method == "HEAD";
+        match router::route(&self.config, head) {
+            Route::UnknownHost => Err(GateError::UnknownHost),
+            Route::App(app) => match self.find_session(head, io.store, now).await? {
+                Some(found) => Ok(Outcome::Proxy(proxy::plan(
+                    head,
+                    app,
+                    Some(&found.session.identity),
+                ))),
+                None if head.is_browser_navigation() => {
+                    let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
+                    self.start_login(head, back, io, now)
+                        .await
+                        .map(Outcome::Reply)
+                }
+                None => Err(GateError::Unauthenticated),
+            },
+            Route::Endpoint(endpoint) => {
+                let reply = match endpoint {
+                    Endpoint::Login if get => {
+                        let back = return_to::resolve(
+                            head.query("rd").as_deref(),
+                            &head.url,
+                            &self.config,
+                        );
+                        self.start_login(head, back, io, now).await
+                    }
+                    Endpoint::Callback if get => self.callback(head, io, now, log).await,
+                    Endpoint::Logout if get || head.method == "POST" => {
+                        self.logout(head, io, now, log).await
+                    }
+                    Endpoint::SignedOut if get => Ok(Reply::html(
+                        200,
+                        pages::signed_out(head.host(), &login_href("/")),
+                    )),
+                    Endpoint::Me if get => self.me(head, io.store, now).await,
+                    Endpoint::Unknown => Err(GateError::NotFound),
+                    _ => Err(GateError::MethodNotAllowed),
+                };
+                reply.map(Outcome::Reply)
+            }
+        }
+    }
+
+    /// The session this request's cookie designates, if the cookie verifies and the
+    /// session is live. A forged or garbage cookie is refused before any store read.
+    async fn find_session<S: Store>(
+        &self,
+        head: &RequestHead,
+        store: &S,
+        now: u64,
+    ) -> Result<Option<Found>, GateError> {
+        let Some(id) = self.session_id(head) else {
+            return Ok(None);
+        };
+        let key = id.store_key();
+        if let Some(session) = self.sessions.get(&key, now) {
+            return Ok(Some(Found { id, session }));
+        }
+        let Some(record) = store.get(&key).await.map_err(GateError::Store)? else {
+            return Ok(None);
+        };
+        let Ok(session) = serde_json::from_str::<Session>(&record) else {
+            return Ok(None);
+        };
+        if !session.is_live(now) {
+            return Ok(None);
+        }
+        let session = Rc::new(session);
+        self.sessions.insert(&key, session.clone(), now);
+        Ok(Some(Found { id, session }))
+    }
+
+    fn session_id(&self, head: &RequestHead) -> Option<SessionId> {
+        let value = head.cookie(cookies::session_cookie_name(&self.config))?;
+        SessionId::from_cookie_value(value, &self.config.signing_keys)
+    }
+
+    /// Sends the browser to the issuer (or first to the auth host, when one is set).
+    async fn start_login<S, H: HttpClient, R: Random>(
+        &self,
+        head: &RequestHead,
+        return_to: String,
+        io: &Io<'_, S, H, R>,
+        now: u64,
+    ) -> Result<Reply, GateError> {
+        if let Some(auth_host) = &self.config.auth_host {
+            if head.host() != auth_host {
+                let mut url = head.url.clone();
+                url.set_host(Some(auth_host))
+                    .map_err(|_| GateError::BadRequest("auth host"))?;
+                url.set_path(Endpoint::Login.path());
+                url.query_pairs_mut().clear().append_pair("rd", &return_to);
+                return Ok(Reply::redirect(url.as_str()));
+            }
+        }
+        let metadata = self
+            .provider
+            .metadata(io.http, now)
+            .await
+            .map_err(GateError::IssuerUnavailable)?;
+        let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
+        let pending = PendingLogin::new(io.rng, return_to, redirect_uri, now)
+            .map_err(|_| GateError::Random)?;
+        let authorize = pending
+            .authorize_url(&metadata, &self.config)
+            .map_err(|e| GateError::IssuerUnavailable(OidcError::Discovery(e)))?;
+
+        let mut set_cookies = Vec::new();
+        let stale: Vec<&str> = head
+            .cookie_pairs()
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with(cookies::LOGIN_PREFIX))
+            .collect();
+        if stale.len() >= MAX_PENDING_LOGINS {
+            set_cookies.extend(stale.iter().map(|name| cookies::clear_login(name)));
+        }
+        set_cookies.push(cookies::set_login(
+            &pending.cookie_name(),
+            &pending.seal(&self.config.signing_keys),
+            LOGIN_TTL,
+        ));
+        Ok(Reply::redirect(&authorize).with_cookies(set_cookies))
+    }
+
+    /// The redirect back from the issuer: check state, redeem the code, validate the
+    /// ID token, create the session.
+    async fn callback<S: Store, H: HttpClient, R: Random>(
+        &self,
+        head: &RequestHead,
+        io: &Io<'_, S, H, R>,
+        now: u64,
+        log: &mut Vec<String>,
+    ) -> Result<Reply, GateError> {
+        let state = head.query("state").unwrap_or_default();
+        let cookie_name = PendingLogin::cookie_name_for(&state);
+        let clear = cookie_name.as_deref().map(cookies::clear_login);
+        // Every outcome of a callback uses up this login's cookie.
+        let with_clear = |reply: Reply| reply.with_cookies(clear.clone());
+        let fail = |error: GateError, retry_to: Option<&str>| {
+            let reply = self.error_reply(&error, head, retry_to);
+            (error, with_clear(reply))
+        };
+
+        let result: Result<Reply, (GateError, Reply)> = async {
+            let pending = {
+                let value = cookie_name.as_deref().and_then(|n| head.cookie(n));
+                let Some(value) = value else {
+                    if let Some(error) = head.query("error") {
+                        let e = GateError::IssuerSaid {
+                            error,
+                            description: head.query("error_description"),
+                        };
+                        return Err(fail(e, None));
+                    }
+                    return Err(fail(GateError::LoginStateMissing, None));
+                };
+                match PendingLogin::open(value, &self.config.signing_keys, &state, now) {
+                    Ok(p) => p,
+                    Err(PendingError::Expired) => return Err(fail(GateError::LoginExpired, None)),
+                    Err(_) => return Err(fail(GateError::LoginStateInvalid, None)),
+                }
+            };
+            let retry = Some(pending.return_to.as_str());
+            if let Some(error) = head.query("error") {
+                let e = GateError::IssuerSaid {
+                    error,
+                    description: head.query("error_description"),
+                };
+                return Err(fail(e, retry));
+            }
+            // RFC 9207: when the issuer names itself, it must be ours (mix-up defence).
+            if head
+                .query("iss")
+                .is_some_and(|iss| iss != self.config.issuer)
+            {
+                return Err(fail(
+                    GateError::LoginFailed(OidcError::Discovery(
+                        "iss parameter names another issuer".into(),
+                    )),
+                    retry,
+                ));
+            }
+            let Some(code) = head.query("code").filter(|c| !c.is_empty()) else {
+                return Err(fail(GateError::BadRequest("callback without code"), retry));
+            };
+
+            let metadata = self
+                .provider
+                .metadata(io.http, now)
+                .await
+                .map_err(|e| fail(GateError::IssuerUnavailable(e), retry))?;
+            let request = token::code_request(
+                &metadata,
+                &self.config,
+                &code,
+                &pending.verifier,
+                &pending.redirect_uri,
+            );
+            let response = io.http.send(request).await.map_err(|e| {
+                fail(
+                    GateError::IssuerUnavailable(OidcError::Unreachable(e.0)),
+                    retry,
+                )
+            })?;
+            let tokens = token::parse_response(&response).map_err(|e| match e {
+                OidcError::Unreachable(_) => fail(GateError::IssuerUnavailable(e), retry),
+                e => fail(GateError::LoginFailed(e), retry),
+            })?;
+            let id_token = tokens.id_token.unwrap_or_default();
+            let jws = self
+                .provider
+                .verify(io.http, &id_token, Source::Issuer, now)
+                .await
+                .map_err(|e| match e {
+                    VerifyError::Issuer(e) => fail(GateError::IssuerUnavailable(e), retry),
+                    VerifyError::Token(e) => fail(
+                        GateError::LoginFailed(OidcError::IdToken(
+                            crate::oidc::IdTokenError::Signature(e),
+                        )),
+                        retry,
+                    ),
+                })?;
+            let claims = id_token::validate(
+                &jws,
+                &Expected {
+                    issuer: &self.config.issuer,
+                    client_id: &self.config.client_id,
+                    nonce: &pending.nonce,
+                    groups_claim: &self.config.groups_claim,
+                    now,
+                },
+            )
+            .map_err(|e| fail(GateError::LoginFailed(OidcError::IdToken(e)), retry))?;
+
+            let id = SessionId::generate(io.rng).map_err(|_| fail(GateError::Random, retry))?;
+            let session = Session {
+                v: SESSION_FORMAT,
+                identity: claims.identity,
+                created: now,
+                expires: now + self.config.session_lifetime,
+                host: head.host().to_string(),
+                sid: claims.sid,
+                id_token: Some(crate::secret::Secret::new(id_token)),
+            };
+            let record = serde_json::to_string(&session).unwrap_or_default();
+            let key = id.store_key();
+            io.store
+                .put(&key, &record, self.config.session_lifetime)
+                .await
+                .map_err(|e| fail(GateError::Store(e), retry))?;
+            log.push(
+                json!({
+                    "level": "info",
+                    "event": "login",
+                    "host": head.host(),
+                    "sub": session.identity.sub,
+                    "email": session.identity.email,
+                    "session": id.hash(),
+                })
+                .to_string(),
+            );
+            let cookie = cookies::set_session(
+                &self.config,
+                &id.to_cookie_value(&self.config.signing_keys),
+                self.config.session_lifetime,
+            );
+            self.sessions.insert(&key, Rc::new(session), now);
+            Ok(with_clear(
+                Reply::redirect(&pending.return_to).with_cookies([cookie]),
+            ))
+        }
+        .await;
+
+        match result {
+            Ok(reply) => Ok(reply),
+            Err((error, reply)) => {
+                log.push(error.log_line(head.host(), head.url.path()));
+                Ok(reply)
+            }
+        }
+    }
+
+    /// Ends the session here and, when the issuer supports it, at the issuer.
+    /// A GET is honoured only from this site (`Sec-Fetch-Site`); otherwise the user
+    /// confirms with a POST carrying a CSRF token bound to the session.
+    async fn logout<S: Store, H: HttpClient, R>(
+        &self,
+        head: &RequestHead,
+        io: &Io<'_, S, H, R>,
+        now: u64,
+        log: &mut Vec<String>,
+    ) -> Result<Reply, GateError> {
+        let id = self.session_id(head);
+        let csrf = id
+            .as_ref()
+            .map(|id| id.derive(&self.config.signing_keys, LOGOUT_CSRF));
+        let confirmed = if head.method == "POST" {
+            match (&csrf, head.form_field("csrf")) {
+                (None, _) => true,
+                (Some(expected), Some(given)) => ct_eq(expected.as_bytes(), given.as_bytes()),
+                (Some(_), None) => false,
+            }
+        } else {
+            id.is_none() || matches!(head.header("sec-fetch-site"), Some("same-origin" | "none"))
+        };
+        if !confirmed {
+            let session = self.find_session(head, io.store, now).await?;
+            let user = session
+                .as_ref()
+                .map(|f| f.session.identity.user().to_string())
+                .unwrap_or_default();
+            let page =
+                pages::logout_confirm(head.host(), csrf.as_deref().unwrap_or_default(), &user);
+            let status = if head.method == "POST" { 403 } else { 200 };
+            return Ok(Reply::html(status, page));
+        }
+
+        let mut id_token_hint = None;
+        if let Some(id) = &id {
+            let key = id.store_key();
+            let stored = io.store.get(&key).await.map_err(GateError::Store)?;
+            let session = stored.and_then(|r| serde_json::from_str::<Session>(&r).ok());
+            io.store.delete(&key).await.map_err(GateError::Store)?;
+            self.sessions.remove(&key);
+            if let Some(session) = session {
+                log.push(
+                    json!({
+                        "level": "info",
+                        "event": "logout",
+                        "host": head.host(),
+                        "sub": session.identity.sub,
+                        "session": id.hash(),
+                    })
+                    .to_string(),
+                );
+                id_token_hint = session.id_token;
+            }
+        }
+        let clear = cookies::clear_session(&self.config);
+        let signed_out = format!(
+            "{}{}",
+            self.callback_origin(head),
+            Endpoint::SignedOut.path()
+        );
+        // The issuer is asked to end its session too, when it can be reached and supports it.
+        let end_session = match &id_token_hint {
+            Some(hint) => self
+                .provider
+                .metadata(io.http, now)
+                .await
+                .ok()
+                .and_then(|m| m.end_session_endpoint.clone())
+                .and_then(|endpoint| Url::parse(&endpoint).ok())
+                .map(|mut url| {
+                    url.query_pairs_mut()
+                        .append_pair("id_token_hint", hint.expose())
+                        .append_pair("client_id", &self.config.client_id)
+                        .append_pair("post_logout_redirect_uri", &signed_out);
+                    url.to_string()
+                }),
+            None => None,
+        };
+        let target = end_session.unwrap_or_else(|| Endpoint::SignedOut.path().to_string());
+        Ok(Reply::redirect(&target).with_cookies([clear]))
+    }
+
+    /// The origin whose callback and sign-out URLs are registered at the issuer.
+    fn callback_origin(&self, head: &RequestHead) -> String {
+        match &self.config.auth_host {
+            Some(auth) if auth != head.host() => {
+                let mut url = head.url.clone();
+                if url.set_host(Some(auth)).is_err() {
+                    return head.origin();
+                }
+                url.origin().ascii_serialization()
+            }
+            _ => head.origin(),
+        }
+    }
+
+    async fn me<S: Store>(
+        &self,
+        head: &RequestHead,
+        store: &S,
+        now: u64,
+    ) -> Result<Reply, GateError> {
+        let found = self
+            .find_session(head, store, now)
+            .await?
+            .ok_or(GateError::Unauthenticated)?;
+        let s = &found.session;
+        let i = &s.identity;
+        Ok(Reply::json(
+            200,
+            &json!({
+                "sub": i.sub,
+                "email": i.email,
+                "email_verified": i.email_verified,
+                "name": i.name,
+                "preferred_username": i.preferred_username,
+                "groups": i.groups,
+                "created": s.created,
+                "expires": s.expires,
+                "session_id_hash": found.id.hash(),
+            }),
+        ))
+    }
+}
+
+/// `/.portcullis/login?rd=<path>`
+fn login_href(return_path: &str) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(return_path.as_bytes()).collect();
+    format!("{}?rd={rd}", Endpoint::Login.path())
+}
+

@@ -1,0 +1,152 @@
+//! Plain HTTP values the core speaks in: the outbound requests it needs made (to the issuer),
+//! the client trait that makes them, and the replies it wants sent to the browser.
+
+use serde::Serialize;
+
+/// An outbound request to the issuer. Bodies are small forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl HttpRequest {
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            method: Method::Get,
+            url: url.into(),
+            headers: vec![("accept".into(), "application/json".into())],
+            body: None,
+        }
+    }
+
+    /// A `application/x-www-form-urlencoded` POST.
+    pub fn post_form(url: impl Into<String>, fields: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        Self {
+            method: Method::Post,
+            url: url.into(),
+            headers: vec![
+                ("accept".into(), "application/json".into()),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+            ],
+            body: Some(body),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// The issuer's answer: status and (size-limited) body text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Why an outbound request produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpError(pub String);
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Makes outbound requests for the core. The Worker implements it with `fetch`
+/// (redirects not followed, bounded time and size); tests implement it in memory.
+#[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
+pub trait HttpClient {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError>;
+}
+
+/// A response the core wants sent as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    /// May repeat a name (several `set-cookie`).
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Headers on every page and JSON answer of Portcullis's own: never cached, never framed,
+/// no referrer (a callback URL carries a code), no external resources.
+const OWN_HEADERS: [(&str, &str); 5] = [
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+];
+
+impl Reply {
+    fn with_own_headers(status: u16, content_type: &str, body: String) -> Self {
+        let mut headers: Vec<(String, String)> = OWN_HEADERS
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        if !content_type.is_empty() {
+            headers.push(("content-type".into(), content_type.into()));
+        }
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn html(status: u16, body: String) -> Self {
+        Self::with_own_headers(status, "text/html; charset=utf-8", body)
+    }
+
+    pub fn json(status: u16, value: &impl Serialize) -> Self {
+        let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+        Self::with_own_headers(status, "application/json", body)
+    }
+
+    /// `303 See Other`: the browser follows with a GET whatever the original method.
+    pub fn redirect(location: &str) -> Self {
+        let mut reply = Self::with_own_headers(303, "", String::new());
+        reply.headers.push(("location".into(), location.into()));
+        reply
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn with_cookies(mut self, set_cookies: impl IntoIterator<Item = String>) -> Self {
+        for c in set_cookies {
+            self.headers.push(("set-cookie".into(), c));
+        }
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

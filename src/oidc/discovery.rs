@@ -1,0 +1,97 @@
+//! Provider metadata (OpenID Connect Discovery 1.0).
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::is_loopback;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProviderMetadata {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl ProviderMetadata {
+    /// Parses and checks a discovery document fetched for `expected_issuer`.
+    pub fn parse(body: &str, expected_issuer: &str) -> Result<Self, String> {
+        let meta: ProviderMetadata =
+            serde_json::from_str(body).map_err(|e| format!("not a discovery document: {e}"))?;
+        // Discovery §4.3: the issuer in the document must be identical to the one used to
+        // fetch it, or the ID tokens' `iss` would not match either.
+        if meta.issuer != expected_issuer {
+            return Err(format!(
+                "issuer in the document is \"{}\", but the configured issuer is \"{expected_issuer}\"; set issuer to the exact value",
+                meta.issuer
+            ));
+        }
+        let loopback_issuer = Url::parse(expected_issuer)
+            .ok()
+            .is_some_and(|u| u.scheme() == "http" && is_loopback(u.host_str().unwrap_or_default()));
+        for (name, value) in [
+            ("authorization_endpoint", Some(&meta.authorization_endpoint)),
+            ("token_endpoint", Some(&meta.token_endpoint)),
+            ("jwks_uri", Some(&meta.jwks_uri)),
+            ("end_session_endpoint", meta.end_session_endpoint.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            let url = Url::parse(value).map_err(|e| format!("{name} is not a URL: {e}"))?;
+            let ok = url.scheme() == "https" || (loopback_issuer && url.scheme() == "http");
+            if !ok {
+                return Err(format!("{name} must use https: {value}"));
+            }
+        }
+        Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"{
+        "issuer": "https://id.example.com",
+        "authorization_endpoint": "https://id.example.com/authorize",
+        "token_endpoint": "https://id.example.com/api/oidc/token",
+        "jwks_uri": "https://id.example.com/.well-known/jwks.json",
+        "end_session_endpoint": "https://id.example.com/api/oidc/end-session",
+        "response_types_supported": ["code"]
+    }"#;
+
+    #[test]
+    fn parses_a_pocket_id_like_document() {
+        let m = ProviderMetadata::parse(DOC, "https://id.example.com").unwrap();
+        assert_eq!(m.token_endpoint, "https://id.example.com/api/oidc/token");
+        assert!(m.end_session_endpoint.is_some());
+    }
+
+    #[test]
+    fn issuer_must_match_exactly() {
+        let e = ProviderMetadata::parse(DOC, "https://id.example.com/").unwrap_err();
+        assert!(e.contains("exact value"), "{e}");
+    }
+
+    #[test]
+    fn endpoints_must_be_https_unless_the_issuer_is_local() {
+        let doc = DOC.replace(
+            "https://id.example.com/api/oidc/token",
+            "http://id.example.com/token",
+        );
+        assert!(ProviderMetadata::parse(&doc, "https://id.example.com")
+            .unwrap_err()
+            .contains("https"));
+        let local = DOC.replace("https://id.example.com", "http://127.0.0.1:9000");
+        assert!(ProviderMetadata::parse(&local, "http://127.0.0.1:9000").is_ok());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(ProviderMetadata::parse("<html>", "https://id.example.com").is_err());
+        assert!(ProviderMetadata::parse("{}", "https://id.example.com").is_err());
+    }
+}

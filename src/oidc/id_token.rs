@@ -1,0 +1,415 @@
+//! ID token validation, step by step as OpenID Connect Core 1.0 §3.1.3.7 lists it.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use super::jwks::{JwsError, VerifiedJws};
+use crate::crypto::ct_eq;
+use crate::session::Identity;
+
+/// Allowed clock difference between Portcullis and the issuer, in seconds.
+pub const LEEWAY: u64 = 60;
+
+/// What the ID token must match.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub nonce: &'a str,
+    pub groups_claim: &'a str,
+    pub now: u64,
+}
+
+/// The claims Portcullis keeps from a valid ID token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenClaims {
+    pub identity: Identity,
+    pub sid: Option<String>,
+    pub expires: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdTokenError {
+    /// Steps 1 and 6–8: not a JWS we can verify (encrypted, bad algorithm, bad signature…).
+    Signature(JwsError),
+    /// Step 2.
+    Issuer { found: String },
+    /// Step 3.
+    Audience,
+    /// Steps 4–5.
+    AuthorizedParty,
+    /// Step 9.
+    Expired,
+    /// Step 10.
+    IssuedAt,
+    /// Step 11.
+    Nonce,
+    /// §2: `sub` is REQUIRED.
+    Subject,
+}
+
+impl fmt::Display for IdTokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdTokenError::Signature(e) => write!(f, "{e}"),
+            IdTokenError::Issuer { found } => {
+                write!(f, "iss {found:?} is not the configured issuer")
+            }
+            IdTokenError::Audience => {
+                f.write_str("aud does not contain this client_id (or lists untrusted audiences)")
+            }
+            IdTokenError::AuthorizedParty => f.write_str("azp is not this client_id"),
+            IdTokenError::Expired => f.write_str("token has expired (exp)"),
+            IdTokenError::IssuedAt => f.write_str("iat is missing or in the future"),
+            IdTokenError::Nonce => f.write_str("nonce is missing or does not match this login"),
+            IdTokenError::Subject => f.write_str("sub is missing"),
+        }
+    }
+}
+
+fn str_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims.get(name).and_then(Value::as_str)
+}
+
+/// `aud` as a list (it may be a string or an array of strings).
+pub fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
+    match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+/// The claims of an ID token whose signature has already been verified against the
+/// issuer's key set (steps 1, 6, 7 and 8 happen there: a JWS, not JWE; an asymmetric
+/// algorithm from the accepted list; the key from the issuer's JWKS).
+pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenClaims, IdTokenError> {
+    let claims = &jws.claims.custom;
+
+    // 2. The Issuer Identifier MUST exactly match the `iss` claim.
+    let iss = str_claim(claims, "iss").unwrap_or_default();
+    if iss != expected.issuer {
+        return Err(IdTokenError::Issuer { found: iss.into() });
+    }
+
+    // 3. `aud` MUST contain the client_id; reject tokens listing audiences we do not trust.
+    let aud = audiences(claims);
+    if !aud.contains(&expected.client_id) {
+        return Err(IdTokenError::Audience);
+    }
+
+    // 4–5. With several audiences, `azp` must be present; when present it MUST be our client_id.
+    let azp = str_claim(claims, "azp");
+    if aud.len() > 1 && azp.is_none() {
+        return Err(IdTokenError::Audience);
+    }
+    if azp.is_some_and(|azp| azp != expected.client_id) {
+        return Err(IdTokenError::AuthorizedParty);
+    }
+
+    // 9. The current time MUST be before `exp` (with a small leeway for clock skew).
+    let exp = jws
+        .claims
+        .expiration
+        .map(|t| t.timestamp())
+        .and_then(|t| u64::try_from(t).ok())
+        .ok_or(IdTokenError::Expired)?;
+    if expected.now >= exp.saturating_add(LEEWAY) {
+        return Err(IdTokenError::Expired);
+    }
+
+    // 10. `iat` is REQUIRED; refuse one issued in the future.
+    let iat = jws
+        .claims
+        .issued_at
+        .map(|t| t.timestamp())
+        .and_then(|t| u64::try_from(t).ok())
+        .ok_or(IdTokenError::IssuedAt)?;
+    if iat > expected.now.saturating_add(LEEWAY) {
+        return Err(IdTokenError::IssuedAt);
+    }
+
+    // 11. `nonce` MUST be present and equal the one sent in the authentication request.
+    let nonce = str_claim(claims, "nonce").ok_or(IdTokenError::Nonce)?;
+    if !ct_eq(nonce.as_bytes(), expected.nonce.as_bytes()) {
+        return Err(IdTokenError::Nonce);
+    }
+
+    // §2: `sub` is REQUIRED, a locally unique identifier for the user.
+    let sub = str_claim(claims, "sub")
+        .filter(|s| !s.is_empty())
+        .ok_or(IdTokenError::Subject)?;
+
+    Ok(IdTokenClaims {
+        identity: identity(claims, sub, expected.groups_claim),
+        sid: str_claim(claims, "sid").map(str::to_string),
+        expires: exp,
+    })
+}
+
+/// The identity described by a set of claims (ID token, or later userinfo/bearer tokens).
+pub fn identity(claims: &Map<String, Value>, sub: &str, groups_claim: &str) -> Identity {
+    let text = |name: &str| {
+        str_claim(claims, name)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    // Some issuers send booleans as strings.
+    let email_verified = match claims.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    };
+    Identity {
+        sub: sub.to_string(),
+        email: text("email"),
+        email_verified,
+        name: text("name"),
+        preferred_username: text("preferred_username"),
+        groups: groups(claims.get(groups_claim)),
+    }
+}
+
+/// Groups as an array of strings or one space-separated string.
+pub fn groups(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jwks::{self, testing::*, KeySet};
+    use super::*;
+    use serde_json::json;
+
+    const ISS: &str = "https://id.example.com";
+    const NOW: u64 = 1_800_000_000;
+
+    fn expected() -> Expected<'static> {
+        Expected {
+            issuer: ISS,
+            client_id: "portcullis",
+            nonce: "n-0S6_WzA2Mj",
+            groups_claim: "groups",
+            now: NOW,
+        }
+    }
+
+    fn good_claims() -> Value {
+        json!({
+            "iss": ISS,
+            "aud": "portcullis",
+            "sub": "user-1",
+            "exp": NOW + 300,
+            "iat": NOW - 5,
+            "nonce": "n-0S6_WzA2Mj",
+            "email": "alice@example.com",
+            "email_verified": true,
+            "name": "Alice",
+            "preferred_username": "alice",
+            "groups": ["family", "admins"],
+            "sid": "op-session"
+        })
+    }
+
+    fn keys() -> KeySet {
+        KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap()
+    }
+
+    fn check(claims: &Value) -> Result<IdTokenClaims, IdTokenError> {
+        let token = sign_rs256(rsa_key(0), Some("rsa-0"), claims);
+        let jws = jwks::verify(&token, &keys()).map_err(IdTokenError::Signature)?;
+        validate(&jws, &expected())
+    }
+
+    fn with(change: impl FnOnce(&mut Value)) -> Value {
+        let mut c = good_claims();
+        change(&mut c);
+        c
+    }
+
+    #[test]
+    fn a_valid_token_yields_the_identity() {
+        let c = check(&good_claims()).unwrap();
+        assert_eq!(c.identity.sub, "user-1");
+        assert_eq!(c.identity.email.as_deref(), Some("alice@example.com"));
+        assert!(c.identity.email_verified);
+        assert_eq!(c.identity.user(), "alice");
+        assert_eq!(c.identity.groups, ["family", "admins"]);
+        assert_eq!(c.sid.as_deref(), Some("op-session"));
+        assert_eq!(c.expires, NOW + 300);
+    }
+
+    #[test]
+    fn step_2_wrong_or_missing_issuer() {
+        assert!(matches!(
+            check(&with(|c| c["iss"] = json!("https://evil.example.com"))),
+            Err(IdTokenError::Issuer { .. })
+        ));
+        assert!(matches!(
+            check(&with(|c| c["iss"] = json!("https://id.example.com/"))),
+            Err(IdTokenError::Issuer { .. })
+        ));
+        assert!(matches!(
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            })),
+            Err(IdTokenError::Issuer { .. })
+        ));
+    }
+
+    #[test]
+    fn step_3_audience() {
+        assert_eq!(
+            check(&with(|c| c["aud"] = json!("someone-else"))),
+            Err(IdTokenError::Audience)
+        );
+        assert_eq!(
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("aud");
+            })),
+            Err(IdTokenError::Audience)
+        );
+        assert!(check(&with(|c| c["aud"] = json!(["portcullis"]))).is_ok());
+        // Several audiences need azp naming us.
+        assert_eq!(
+            check(&with(|c| c["aud"] = json!(["portcullis", "other"]))),
+            Err(IdTokenError::Audience)
+        );
+        assert!(check(&with(|c| {
+            c["aud"] = json!(["portcullis", "other"]);
+            c["azp"] = json!("portcullis");
+        }))
+        .is_ok());
+    }
+
+    #[test]
+    fn steps_4_5_authorized_party() {
+        assert_eq!(
+            check(&with(|c| c["azp"] = json!("other"))),
+            Err(IdTokenError::AuthorizedParty)
+        );
+        assert!(check(&with(|c| c["azp"] = json!("portcullis"))).is_ok());
+    }
+
+    #[test]
+    fn step_7_signature_and_algorithm() {
+        let bad_sig = sign_rs256(rsa_key(1), Some("rsa-0"), &good_claims());
+        assert_eq!(
+            jwks::verify(&bad_sig, &keys()).unwrap_err(),
+            JwsError::BadSignature
+        );
+        let none = forge(&json!({ "alg": "none" }), &good_claims(), b"");
+        assert!(matches!(
+            jwks::verify(&none, &keys()),
+            Err(JwsError::Algorithm(_))
+        ));
+        let hs = forge(
+            &json!({ "alg": "HS256", "kid": "rsa-0" }),
+            &good_claims(),
+            b"mac",
+        );
+        assert!(matches!(
+            jwks::verify(&hs, &keys()),
+            Err(JwsError::Algorithm(_))
+        ));
+    }
+
+    #[test]
+    fn step_9_expiry_with_leeway() {
+        assert!(check(&with(|c| c["exp"] = json!(NOW - LEEWAY + 1))).is_ok());
+        assert_eq!(
+            check(&with(|c| c["exp"] = json!(NOW - LEEWAY))),
+            Err(IdTokenError::Expired)
+        );
+        assert_eq!(
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            })),
+            Err(IdTokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn step_10_issued_at() {
+        assert_eq!(
+            check(&with(|c| c["iat"] = json!(NOW + LEEWAY + 1))),
+            Err(IdTokenError::IssuedAt)
+        );
+        assert_eq!(
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("iat");
+            })),
+            Err(IdTokenError::IssuedAt)
+        );
+    }
+
+    #[test]
+    fn step_11_nonce() {
+        assert_eq!(
+            check(&with(|c| c["nonce"] = json!("other"))),
+            Err(IdTokenError::Nonce)
+        );
+        assert_eq!(
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("nonce");
+            })),
+            Err(IdTokenError::Nonce)
+        );
+        assert_eq!(
+            check(&with(|c| c["nonce"] = json!(42))),
+            Err(IdTokenError::Nonce)
+        );
+    }
+
+    #[test]
+    fn subject_is_required() {
+        assert_eq!(
+            check(&with(|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            })),
+            Err(IdTokenError::Subject)
+        );
+        assert_eq!(
+            check(&with(|c| c["sub"] = json!(""))),
+            Err(IdTokenError::Subject)
+        );
+    }
+
+    #[test]
+    fn claim_shapes() {
+        let c = check(&with(|c| {
+            c["groups"] = json!("family  admins");
+            c["email_verified"] = json!("true");
+        }))
+        .unwrap();
+        assert_eq!(c.identity.groups, ["family", "admins"]);
+        assert!(c.identity.email_verified);
+        let c = check(&with(|c| {
+            c["groups"] = json!(42);
+            c["email_verified"] = json!("yes");
+        }))
+        .unwrap();
+        assert!(c.identity.groups.is_empty());
+        assert!(!c.identity.email_verified);
+        // A non-numeric exp is unreadable, never accepted.
+        let token = sign_rs256(
+            rsa_key(0),
+            Some("rsa-0"),
+            &with(|c| c["exp"] = json!("tomorrow")),
+        );
+        assert!(matches!(
+            jwks::verify(&token, &keys()),
+            Err(JwsError::Claims(_))
+        ));
+    }
+}

@@ -1,0 +1,272 @@
+//! Starting a login: fresh `state`, `nonce` and PKCE verifier (RFC 7636, S256), kept in a
+//! short-lived signed cookie bound to this browser. Nothing is written to KV until the
+//! issuer has vouched for the user, so unauthenticated traffic costs no KV write.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::ProviderMetadata;
+use crate::config::Config;
+use crate::cookies::LOGIN_PREFIX;
+use crate::crypto::{self, Random, RandomError};
+use crate::secret::SigningKeys;
+
+/// How long a started login may take, in seconds.
+pub const LOGIN_TTL: u64 = 600;
+const MAC_PURPOSE: &str = "portcullis pending login v1";
+/// Characters of `state` used in the cookie name (enough to tell parallel logins apart).
+const NAME_CHARS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub state: String,
+    pub nonce: String,
+    /// PKCE code verifier.
+    pub verifier: String,
+    /// Absolute URL to return to afterwards (already checked).
+    pub return_to: String,
+    pub redirect_uri: String,
+    pub created: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingError {
+    /// No cookie for this `state`: expired, already used, or a different browser.
+    Missing,
+    /// The cookie's MAC or content is wrong.
+    Invalid,
+    Expired,
+}
+
+impl PendingLogin {
+    pub fn new(
+        rng: &impl Random,
+        return_to: String,
+        redirect_uri: String,
+        now: u64,
+    ) -> Result<Self, RandomError> {
+        Ok(Self {
+            state: crypto::random_token::<32>(rng)?,
+            nonce: crypto::random_token::<32>(rng)?,
+            verifier: crypto::random_token::<32>(rng)?,
+            return_to,
+            redirect_uri,
+            created: now,
+        })
+    }
+
+    /// Cookie name for the login with this `state`.
+    pub fn cookie_name_for(state: &str) -> Option<String> {
+        let short: String = state.chars().take(NAME_CHARS).collect();
+        let valid = short.len() == NAME_CHARS
+            && short
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        valid.then(|| format!("{LOGIN_PREFIX}{short}"))
+    }
+
+    pub fn cookie_name(&self) -> String {
+        Self::cookie_name_for(&self.state).unwrap_or_else(|| LOGIN_PREFIX.to_string())
+    }
+
+    /// `payload.mac`, payload being the base64url JSON of this login.
+    pub fn seal(&self, keys: &SigningKeys) -> String {
+        let payload = crypto::b64url(serde_json::to_string(self).unwrap_or_default().as_bytes());
+        let mac = crypto::hmac_sha256(keys.current(), MAC_PURPOSE, payload.as_bytes());
+        format!("{payload}.{}", crypto::b64url(&mac))
+    }
+
+    /// The login from a cookie value, if its MAC verifies, it is fresh, and it is for `state`.
+    pub fn open(
+        value: &str,
+        keys: &SigningKeys,
+        state: &str,
+        now: u64,
+    ) -> Result<Self, PendingError> {
+        let (payload, mac) = value.split_once('.').ok_or(PendingError::Invalid)?;
+        let mac = crypto::b64url_decode(mac).ok_or(PendingError::Invalid)?;
+        if !keys
+            .all()
+            .any(|k| crypto::hmac_sha256_verify(k, MAC_PURPOSE, payload.as_bytes(), &mac))
+        {
+            return Err(PendingError::Invalid);
+        }
+        let json = crypto::b64url_decode(payload).ok_or(PendingError::Invalid)?;
+        let login: PendingLogin =
+            serde_json::from_slice(&json).map_err(|_| PendingError::Invalid)?;
+        if !crypto::ct_eq(login.state.as_bytes(), state.as_bytes()) {
+            return Err(PendingError::Invalid);
+        }
+        if now >= login.created.saturating_add(LOGIN_TTL) || login.created > now.saturating_add(60)
+        {
+            return Err(PendingError::Expired);
+        }
+        Ok(login)
+    }
+
+    /// The authorization request (OIDC Core §3.1.2.1) for this login.
+    pub fn authorize_url(
+        &self,
+        metadata: &ProviderMetadata,
+        config: &Config,
+    ) -> Result<String, String> {
+        let mut url = Url::parse(&metadata.authorization_endpoint)
+            .map_err(|e| format!("authorization_endpoint: {e}"))?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &config.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("scope", &config.scopes.join(" "))
+            .append_pair("state", &self.state)
+            .append_pair("nonce", &self.nonce)
+            .append_pair("code_challenge", &pkce_challenge(&self.verifier))
+            .append_pair("code_challenge_method", "S256");
+        Ok(url.into())
+    }
+}
+
+/// RFC 7636 §4.2: `BASE64URL(SHA256(ASCII(code_verifier)))`.
+pub fn pkce_challenge(verifier: &str) -> String {
+    crypto::b64url(&crypto::sha256(verifier.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Inputs;
+    use crate::crypto::testing::CountingRandom;
+
+    fn keys() -> SigningKeys {
+        SigningKeys::new(vec![b"0123456789abcdef0123456789abcdef".to_vec()]).unwrap()
+    }
+
+    fn login() -> PendingLogin {
+        PendingLogin::new(
+            &CountingRandom::default(),
+            "https://photos.example.com/album/1".into(),
+            "https://photos.example.com/.portcullis/callback".into(),
+            1_000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rfc7636_appendix_b_vector() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn values_are_fresh_and_long() {
+        let a = login();
+        assert_ne!(a.state, a.nonce);
+        assert_ne!(a.nonce, a.verifier);
+        assert_eq!(a.verifier.len(), 43, "RFC 7636: 43 to 128 characters");
+        let b = PendingLogin::new(
+            &crate::crypto::SystemRandom,
+            String::new(),
+            String::new(),
+            0,
+        )
+        .unwrap();
+        let c = PendingLogin::new(
+            &crate::crypto::SystemRandom,
+            String::new(),
+            String::new(),
+            0,
+        )
+        .unwrap();
+        assert_ne!(b.state, c.state);
+        assert_ne!(
+            b.cookie_name(),
+            c.cookie_name(),
+            "parallel logins use different cookies"
+        );
+    }
+
+    #[test]
+    fn seal_and_open() {
+        let l = login();
+        let sealed = l.seal(&keys());
+        assert_eq!(
+            PendingLogin::open(&sealed, &keys(), &l.state, 1_100),
+            Ok(l.clone())
+        );
+        assert_eq!(
+            PendingLogin::open(&sealed, &keys(), "other-state", 1_100),
+            Err(PendingError::Invalid)
+        );
+        assert_eq!(
+            PendingLogin::open(&sealed, &keys(), &l.state, 1_000 + LOGIN_TTL),
+            Err(PendingError::Expired)
+        );
+        let other = SigningKeys::new(vec![b"fedcba9876543210fedcba9876543210".to_vec()]).unwrap();
+        assert_eq!(
+            PendingLogin::open(&sealed, &other, &l.state, 1_100),
+            Err(PendingError::Invalid)
+        );
+        let tampered = format!("x{sealed}");
+        assert_eq!(
+            PendingLogin::open(&tampered, &keys(), &l.state, 1_100),
+            Err(PendingError::Invalid)
+        );
+        assert_eq!(
+            PendingLogin::open("garbage", &keys(), &l.state, 1_100),
+            Err(PendingError::Invalid)
+        );
+    }
+
+    #[test]
+    fn cookie_name_comes_from_state_and_is_safe() {
+        let l = login();
+        assert_eq!(
+            PendingLogin::cookie_name_for(&l.state),
+            Some(l.cookie_name())
+        );
+        assert!(l.cookie_name().starts_with("__Host-portcullis-login-"));
+        assert_eq!(PendingLogin::cookie_name_for("short"), None);
+        assert_eq!(PendingLogin::cookie_name_for("bad;chars=here!!xx"), None);
+    }
+
+    #[test]
+    fn authorize_url_carries_every_parameter() {
+        let config = Config::from_inputs(&Inputs {
+            portcullis: Some(serde_json::json!({
+                "issuer": "https://id.example.com", "client_id": "portcullis",
+                "apps": [{ "host": "photos.example.com" }]
+            })),
+            oidc_client_secret: None,
+            session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+        })
+        .unwrap();
+        let meta = ProviderMetadata {
+            issuer: "https://id.example.com".into(),
+            authorization_endpoint: "https://id.example.com/authorize?x=1".into(),
+            token_endpoint: "https://id.example.com/token".into(),
+            jwks_uri: "https://id.example.com/jwks".into(),
+            end_session_endpoint: None,
+            authorization_response_iss_parameter_supported: false,
+        };
+        let l = login();
+        let url = Url::parse(&l.authorize_url(&meta, &config).unwrap()).unwrap();
+        let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["x"], "1", "existing query kept");
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["client_id"], "portcullis");
+        assert_eq!(
+            q["redirect_uri"],
+            "https://photos.example.com/.portcullis/callback"
+        );
+        assert_eq!(q["scope"], "openid profile email groups");
+        assert_eq!(q["state"], l.state);
+        assert_eq!(q["nonce"], l.nonce);
+        assert_eq!(q["code_challenge"], pkce_challenge(&l.verifier));
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert!(
+            !url.as_str().contains(&l.verifier),
+            "the verifier never leaves the browser's cookie"
+        );
+    }
+}

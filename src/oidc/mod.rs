@@ -1,0 +1,54 @@
+//! OpenID Connect, relying-party side: discovery, keys, the login request and the
+//! ID-token checks, as OpenID Connect Core 1.0 and RFC 7636 / RFC 9700 describe them.
+
+pub mod discovery;
+pub mod id_token;
+pub mod jwks;
+pub mod login;
+pub mod provider;
+pub mod token;
+
+pub use discovery::ProviderMetadata;
+pub use id_token::{IdTokenClaims, IdTokenError};
+pub use login::PendingLogin;
+pub use provider::Provider;
+
+use std::fmt;
+
+/// Why talking to the issuer failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OidcError {
+    /// No usable answer (network error, timeout, 5xx).
+    Unreachable(String),
+    /// The discovery document is unusable.
+    Discovery(String),
+    /// The key set is unusable.
+    Keys(String),
+    /// The token endpoint refused the code.
+    TokenRefused {
+        error: String,
+        description: Option<String>,
+    },
+    /// The token endpoint answered something that is not a token response.
+    TokenResponse(String),
+    IdToken(IdTokenError),
+}
+
+impl fmt::Display for OidcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OidcError::Unreachable(e) => write!(f, "issuer unreachable: {e}"),
+            OidcError::Discovery(e) => write!(f, "discovery document: {e}"),
+            OidcError::Keys(e) => write!(f, "key set: {e}"),
+            OidcError::TokenRefused { error, description } => {
+                write!(f, "token endpoint refused the code: {error}")?;
+                if let Some(d) = description {
+                    write!(f, " ({d})")?;
+                }
+                Ok(())
+            }
+            OidcError::TokenResponse(e) => write!(f, "token response: {e}"),
+            OidcError::IdToken(e) => write!(f, "ID token rejected: {e}"),
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The issuer as seen from one isolate: its discovery document and key set, cached with
+//! bounded lifetimes, refetched on an unknown `kid` (rate-limited), and used stale for a
+//! while when the issuer is down.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::jwks::{self, JwsError, KeySet, VerifiedJws};
+use super::{OidcError, ProviderMetadata};
+use crate::http::{HttpClient, HttpRequest};
+
+/// Discovery and keys are refreshed after this many seconds...
+const FRESH_FOR: u64 = 3_600;
+/// ...but a stale copy keeps serving for this long while the issuer cannot be reached.
+const STALE_FOR: u64 = 86_400;
+/// For tokens presented by clients, an unknown `kid` triggers a key refetch at most this
+/// often: tokens with made-up kids must not turn into a stream of requests to the issuer.
+const REFETCH_EVERY: u64 = 60;
+
+/// Where a token came from, which decides whether an unknown `kid` may refetch the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Straight from the issuer's token endpoint over TLS (an ID token after a code
+    /// exchange): an unknown `kid` means the issuer rotated, so refetch every time.
+    Issuer,
+    /// Presented by a client (bearer or logout tokens): refetch at most every minute.
+    Client,
+}
+
+struct Cached<T> {
+    value: Rc<T>,
+    fetched: u64,
+}
+
+pub struct Provider {
+    issuer: String,
+    discovery_url: String,
+    metadata: RefCell<Option<Cached<ProviderMetadata>>>,
+    keys: RefCell<Option<Cached<KeySet>>>,
+    /// When a refetch for an unknown `kid` last happened.
+    last_refetch: RefCell<Option<u64>>,
+}
+
+impl Provider {
+    pub fn new(issuer: &str, discovery_url: &str) -> Self {
+        Self {
+            issuer: issuer.into(),
+            discovery_url: discovery_url.into(),
+            metadata: RefCell::new(None),
+            keys: RefCell::new(None),
+            last_refetch: RefCell::new(None),
+        }
+    }
+
+    pub async fn metadata(
+        &self,
+        http: &impl HttpClient,
+        now: u64,
+    ) -> Result<Rc<ProviderMetadata>, OidcError> {
+        let cached = self
+            .metadata
+            .borrow()
+            .as_ref()
+            .map(|c| (c.value.clone(), c.fetched));
+        if let Some((value, fetched)) = &cached {
+            if now < fetched + FRESH_FOR {
+                return Ok(value.clone());
+            }
+        }
+        match self.fetch_metadata(http).await {
+            Ok(meta) => {
+                let meta = Rc::new(meta);
+                *self.metadata.borrow_mut() = Some(Cached {
+                    value: meta.clone(),
+                    fetched: now,
+                });
+                Ok(meta)
+            }
+            Err(e) => match cached {
+                Some((value, fetched)) if now < fetched + STALE_FOR => Ok(value),
+                _ => Err(e),
+            },
+        }
+    }
+
+    async fn fetch_metadata(&self, http: &impl HttpClient) -> Result<ProviderMetadata, OidcError> {
+        let response = http
+            .send(HttpRequest::get(&self.discovery_url))
+            .await
+            .map_err(|e| OidcError::Unreachable(format!("{}: {e}", self.discovery_url)))?;
+        if response.status != 200 {
+            return Err(OidcError::Unreachable(format!(
+                "{} answered {}",
+                self.discovery_url, response.status
+            )));
+        }
+        ProviderMetadata::parse(&response.body, &self.issuer).map_err(OidcError::Discovery)
+    }
+
+    async fn fetch_keys(
+        &self,
+        http: &impl HttpClient,
+        jwks_uri: &str,
+        now: u64,
+    ) -> Result<Rc<KeySet>, OidcError> {
+        let response = http
+            .send(HttpRequest::get(jwks_uri))
+            .await
+            .map_err(|e| OidcError::Unreachable(format!("{jwks_uri}: {e}")))?;
+        if response.status != 200 {
+            return Err(OidcError::Unreachable(format!(
+                "{jwks_uri} answered {}",
+                response.status
+            )));
+        }
+        let set = Rc::new(KeySet::parse(&response.body).map_err(OidcError::Keys)?);
+        *self.keys.borrow_mut() = Some(Cached {
+            value: set.clone(),
+            fetched: now,
+        });
+        Ok(set)
+    }
+
+    async fn keys(
+        &self,
+        http: &impl HttpClient,
+        jwks_uri: &str,
+        now: u64,
+    ) -> Result<Rc<KeySet>, OidcError> {
+        let cached = self
+            .keys
+            .borrow()
+            .as_ref()
+            .map(|c| (c.value.clone(), c.fetched));
+        match cached {
+            Some((set, fetched)) if now < fetched + FRESH_FOR => Ok(set),
+            Some((set, fetched)) => match self.fetch_keys(http, jwks_uri, now).await {
+                Ok(set) => Ok(set),
+                Err(_) if now < fetched + STALE_FOR => Ok(set),
+                Err(e) => Err(e),
+            },
+            None => self.fetch_keys(http, jwks_uri, now).await,
+        }
+    }
+
+    /// Verifies a JWS signed by the issuer. A `kid` not in the cached set causes one
+    /// refetch of the JWKS (the issuer may have rotated its key), rate-limited for tokens
+    /// presented by clients.
+    pub async fn verify(
+        &self,
+        http: &impl HttpClient,
+        token: &str,
+        source: Source,
+        now: u64,
+    ) -> Result<VerifiedJws, VerifyError> {
+        let meta = self
+            .metadata(http, now)
+            .await
+            .map_err(VerifyError::Issuer)?;
+        let keys = self
+            .keys(http, &meta.jwks_uri, now)
+            .await
+            .map_err(VerifyError::Issuer)?;
+        match jwks::verify(token, &keys) {
+            Err(JwsError::UnknownKey(kid)) => {
+                if source == Source::Client {
+                    let may_refetch = self
+                        .last_refetch
+                        .borrow()
+                        .is_none_or(|at| now >= at + REFETCH_EVERY);
+                    if !may_refetch {
+                        return Err(VerifyError::Token(JwsError::UnknownKey(kid)));
+                    }
+                    *self.last_refetch.borrow_mut() = Some(now);
+                }
+                let keys = self
+                    .fetch_keys(http, &meta.jwks_uri, now)
+                    .await
+                    .map_err(VerifyError::Issuer)?;
+                jwks::verify(token, &keys).map_err(VerifyError::Token)
+            }
+            other => other.map_err(VerifyError::Token),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The issuer's metadata or keys could not be obtained.
+    Issuer(OidcError),
+    /// The token itself is bad.
+    Token(JwsError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jwks::testing::*;
+    use super::*;
+    use crate::http::{HttpError, HttpResponse};
+    use serde_json::json;
+    use std::cell::Cell;
+
+    const ISS: &str = "https://id.example.com";
+
+    /// A fake issuer: serves discovery and a JWKS that the test can swap; can go down.
+    struct FakeIssuer {
+        jwks: RefCell<String>,
+        down: Cell<bool>,
+        jwks_fetches: Cell<u32>,
+        discovery_fetches: Cell<u32>,
+    }
+
+    impl FakeIssuer {
+        fn new(jwks: String) -> Self {
+            Self {
+                jwks: RefCell::new(jwks),
+                down: Cell::new(false),
+                jwks_fetches: Cell::new(0),
+                discovery_fetches: Cell::new(0),
+            }
+        }
+    }
+
+    impl HttpClient for FakeIssuer {
+        async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+            if self.down.get() {
+                return Err(HttpError("connection refused".into()));
+            }
+            let body = if request.url.ends_with("/.well-known/openid-configuration") {
+                self.discovery_fetches.set(self.discovery_fetches.get() + 1);
+                json!({
+                    "issuer": ISS,
+                    "authorization_endpoint": format!("{ISS}/authorize"),
+                    "token_endpoint": format!("{ISS}/token"),
+                    "jwks_uri": format!("{ISS}/jwks"),
+                })
+                .to_string()
+            } else if request.url.ends_with("/jwks") {
+                self.jwks_fetches.set(self.jwks_fetches.get() + 1);
+                self.jwks.borrow().clone()
+            } else {
+                return Ok(HttpResponse {
+                    status: 404,
+                    body: String::new(),
+                });
+            };
+            Ok(HttpResponse { status: 200, body })
+        }
+    }
+
+    fn provider() -> Provider {
+        Provider::new(ISS, &format!("{ISS}/.well-known/openid-configuration"))
+    }
+
+    fn token(n: u64) -> String {
+        let key = rsa_key(n);
+        sign_rs256(key, Some(&key.kid), &json!({ "sub": "x" }))
+    }
+
+    #[test]
+    fn caches_discovery_and_keys() {
+        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
+        let p = provider();
+        pollster::block_on(async {
+            p.verify(&issuer, &token(0), Source::Issuer, 1_000)
+                .await
+                .unwrap();
+            p.verify(&issuer, &token(0), Source::Client, 1_010)
+                .await
+                .unwrap();
+        });
+        assert_eq!(
+            (issuer.discovery_fetches.get(), issuer.jwks_fetches.get()),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn unknown_kid_refetches_once_then_rate_limits_client_tokens() {
+        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
+        let p = provider();
+        pollster::block_on(async {
+            p.verify(&issuer, &token(0), Source::Client, 1_000)
+                .await
+                .unwrap();
+            // The issuer rotates to key 1.
+            *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
+            p.verify(&issuer, &token(1), Source::Client, 1_001)
+                .await
+                .unwrap();
+            assert_eq!(issuer.jwks_fetches.get(), 2);
+            // Made-up kids from clients do not cause more fetches within the minute.
+            let bogus = sign_rs256(rsa_key(0), Some("bogus"), &json!({}));
+            let refused = p.verify(&issuer, &bogus, Source::Client, 1_002).await;
+            assert!(matches!(
+                refused,
+                Err(VerifyError::Token(JwsError::UnknownKey(_)))
+            ));
+            assert_eq!(issuer.jwks_fetches.get(), 2);
+            let later = p
+                .verify(&issuer, &bogus, Source::Client, 1_001 + REFETCH_EVERY)
+                .await;
+            assert!(later.is_err());
+            assert_eq!(issuer.jwks_fetches.get(), 3);
+        });
+    }
+
+    #[test]
+    fn tokens_from_the_issuer_always_refetch_on_an_unknown_kid() {
+        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
+        let p = provider();
+        pollster::block_on(async {
+            p.verify(&issuer, &token(0), Source::Issuer, 1_000)
+                .await
+                .unwrap();
+            // Two rotations within seconds (to key 1, then back to key 0).
+            *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
+            p.verify(&issuer, &token(1), Source::Issuer, 1_001)
+                .await
+                .unwrap();
+            *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(0))]);
+            p.verify(&issuer, &token(0), Source::Issuer, 1_002)
+                .await
+                .unwrap();
+            assert_eq!(issuer.jwks_fetches.get(), 3);
+        });
+    }
+
+    #[test]
+    fn stale_copies_serve_while_the_issuer_is_down_for_a_bounded_time() {
+        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
+        let p = provider();
+        pollster::block_on(async {
+            p.verify(&issuer, &token(0), Source::Issuer, 1_000)
+                .await
+                .unwrap();
+            issuer.down.set(true);
+            let stale = p
+                .verify(&issuer, &token(0), Source::Issuer, 1_000 + FRESH_FOR + 1)
+                .await;
+            assert!(stale.is_ok());
+            let too_old = p
+                .verify(&issuer, &token(0), Source::Issuer, 1_000 + STALE_FOR)
+                .await;
+            assert!(matches!(
+                too_old,
+                Err(VerifyError::Issuer(OidcError::Unreachable(_)))
+            ));
+        });
+    }
+
+    #[test]
+    fn issuer_down_from_the_start_is_reported() {
+        let issuer = FakeIssuer::new(String::new());
+        issuer.down.set(true);
+        let p = provider();
+        assert!(matches!(
+            pollster::block_on(p.metadata(&issuer, 1)),
+            Err(OidcError::Unreachable(_))
+        ));
+    }
+}

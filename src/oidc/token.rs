@@ -1,0 +1,216 @@
+//! The token request (OIDC Core §3.1.3.1) and its response.
+
+use serde::Deserialize;
+
+use super::{OidcError, ProviderMetadata};
+use crate::config::Config;
+use crate::crypto;
+use crate::http::{HttpRequest, HttpResponse};
+
+/// Exchanges an authorization code: `client_secret_basic` when a secret is configured,
+/// else a public client proving itself with the PKCE verifier alone.
+pub fn code_request(
+    metadata: &ProviderMetadata,
+    config: &Config,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> HttpRequest {
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    match &config.client_secret {
+        Some(secret) => {
+            let request = HttpRequest::post_form(&metadata.token_endpoint, &fields);
+            request.with_header(
+                "authorization",
+                basic_auth(&config.client_id, secret.expose()),
+            )
+        }
+        None => {
+            fields.push(("client_id", &config.client_id));
+            HttpRequest::post_form(&metadata.token_endpoint, &fields)
+        }
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined.
+fn basic_auth(id: &str, secret: &str) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let raw = format!("{}:{}", enc(id), enc(secret));
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenResponse {
+    #[serde(default)]
+    pub id_token: Option<String>,
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// Reads the token endpoint's answer: tokens on 200, the OAuth error otherwise.
+pub fn parse_response(response: &HttpResponse) -> Result<TokenResponse, OidcError> {
+    if response.status >= 500 {
+        return Err(OidcError::Unreachable(format!(
+            "token endpoint answered {}",
+            response.status
+        )));
+    }
+    if response.status != 200 {
+        return Err(
+            match serde_json::from_str::<ErrorResponse>(&response.body) {
+                Ok(e) => OidcError::TokenRefused {
+                    error: e.error,
+                    description: e.error_description,
+                },
+                Err(_) => OidcError::TokenResponse(format!(
+                    "status {} without an OAuth error",
+                    response.status
+                )),
+            },
+        );
+    }
+    let tokens: TokenResponse = serde_json::from_str(&response.body)
+        .map_err(|e| OidcError::TokenResponse(format!("not JSON: {e}")))?;
+    if tokens.id_token.is_none() {
+        return Err(OidcError::TokenResponse(
+            "no id_token (is the openid scope allowed for this client?)".into(),
+        ));
+    }
+    Ok(tokens)
+}
+
+/// A short fingerprint of a token for logs (never the token itself).
+pub fn fingerprint(token: &str) -> String {
+    crypto::b64url(&crypto::sha256(token.as_bytes())[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Inputs;
+    use crate::http::Method;
+
+    fn config(secret: Option<&str>) -> Config {
+        Config::from_inputs(&Inputs {
+            portcullis: Some(serde_json::json!({
+                "issuer": "https://id.example.com", "client_id": "my client",
+                "apps": [{ "host": "photos.example.com" }]
+            })),
+            oidc_client_secret: secret.map(String::from),
+            session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+        })
+        .unwrap()
+    }
+
+    fn meta() -> ProviderMetadata {
+        ProviderMetadata {
+            issuer: "https://id.example.com".into(),
+            authorization_endpoint: "https://id.example.com/authorize".into(),
+            token_endpoint: "https://id.example.com/token".into(),
+            jwks_uri: "https://id.example.com/jwks".into(),
+            end_session_endpoint: None,
+            authorization_response_iss_parameter_supported: false,
+        }
+    }
+
+    #[test]
+    fn confidential_client_uses_basic_auth() {
+        let r = code_request(
+            &meta(),
+            &config(Some("s3cr:t")),
+            "the-code",
+            "the-verifier",
+            "https://cb",
+        );
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.url, "https://id.example.com/token");
+        let auth = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1
+            .clone();
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&auth["Basic ".len()..])
+            .unwrap();
+        assert_eq!(String::from_utf8(raw).unwrap(), "my+client:s3cr%3At");
+        let body = r.body.unwrap();
+        assert!(body.contains("grant_type=authorization_code"));
+        assert!(body.contains("code=the-code"));
+        assert!(body.contains("code_verifier=the-verifier"));
+        assert!(!body.contains("client_id"), "{body}");
+    }
+
+    #[test]
+    fn public_client_sends_client_id_and_no_secret() {
+        let r = code_request(&meta(), &config(None), "c", "v", "https://cb");
+        assert!(r.headers.iter().all(|(k, _)| k != "authorization"));
+        assert!(r.body.unwrap().contains("client_id=my+client"));
+    }
+
+    #[test]
+    fn responses() {
+        let ok = HttpResponse {
+            status: 200,
+            body: r#"{"id_token":"a.b.c","access_token":"x","token_type":"Bearer"}"#.into(),
+        };
+        assert_eq!(
+            parse_response(&ok).unwrap().id_token.as_deref(),
+            Some("a.b.c")
+        );
+        let refused = HttpResponse {
+            status: 400,
+            body: r#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#
+                .into(),
+        };
+        assert!(
+            matches!(parse_response(&refused), Err(OidcError::TokenRefused { error, .. }) if error == "invalid_grant")
+        );
+        let down = HttpResponse {
+            status: 502,
+            body: "bad gateway".into(),
+        };
+        assert!(matches!(
+            parse_response(&down),
+            Err(OidcError::Unreachable(_))
+        ));
+        let no_id = HttpResponse {
+            status: 200,
+            body: r#"{"access_token":"x"}"#.into(),
+        };
+        assert!(matches!(
+            parse_response(&no_id),
+            Err(OidcError::TokenResponse(_))
+        ));
+        let html = HttpResponse {
+            status: 200,
+            body: "<html>".into(),
+        };
+        assert!(matches!(
+            parse_response(&html),
+            Err(OidcError::TokenResponse(_))
+        ));
+    }
+}

@@ -1,0 +1,338 @@
+//! The upstream request made from the client's: where it goes, which headers are stripped
+//! (Portcullis's cookies, anything that could pose as an identity) and which are set (the
+//! session's identity, `X-Forwarded-*`). Also what is changed on the way back.
+
+use url::{Position, Url};
+
+use crate::config::App;
+use crate::cookies;
+use crate::request::RequestHead;
+use crate::session::Identity;
+
+/// Identity headers Portcullis sets (oauth2-proxy's and Authelia/tinyauth's names).
+pub const IDENTITY_HEADERS: [&str; 8] = [
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-groups",
+    "x-auth-request-preferred-username",
+    "remote-user",
+    "remote-email",
+    "remote-groups",
+    "remote-name",
+];
+
+/// Further headers some apps trust as identity; never passed on from a client.
+const SPOOFABLE_HEADERS: [&str; 9] = [
+    "x-auth-request-access-token",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-preferred-username",
+    "x-forwarded-groups",
+    "x-remote-user",
+    "remote-preferred-username",
+    "portcullis-assertion",
+    "forwarded",
+];
+
+/// What the edge must do to forward a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyPlan {
+    /// The upstream URL.
+    pub url: String,
+    /// Header names to delete from the client's headers (exact names as received).
+    pub remove: Vec<String>,
+    /// Headers to set (replacing any value).
+    pub set: Vec<(String, String)>,
+}
+
+/// A header name as servers that map `-` and `_` alike (CGI, WSGI, PHP) would see it.
+fn canonical(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+fn is_stripped(name: &str) -> bool {
+    let name = canonical(name);
+    IDENTITY_HEADERS.contains(&name.as_str())
+        || SPOOFABLE_HEADERS.contains(&name.as_str())
+        || name == "x-forwarded-for"
+        || name == "x-forwarded-proto"
+        || name == "x-forwarded-host"
+}
+
+/// Header values must be visible ASCII; anything else (non-ASCII names, control characters)
+/// is percent-encoded as UTF-8, and `%` itself too, so the encoding is unambiguous.
+pub fn header_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (0x20..0x7f).contains(&byte) && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The upstream URL: the app's origin with the request's path and query, or the request's
+/// own URL (the zone's origin, e.g. a tunnel) when no origin is configured.
+pub fn upstream_url(url: &Url, app: &App) -> String {
+    match &app.origin {
+        Some(origin) => format!(
+            "{}{}",
+            origin.origin().ascii_serialization(),
+            &url[Position::BeforePath..Position::AfterQuery]
+        ),
+        None => url[..Position::AfterQuery].to_string(),
+    }
+}
+
+/// Plans the upstream request. `identity` is `None` for requests that pass without one.
+pub fn plan(head: &RequestHead, app: &App, identity: Option<&Identity>) -> ProxyPlan {
+    let mut remove: Vec<String> = head
+        .headers
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| is_stripped(name) || *name == "cookie")
+        .cloned()
+        .collect();
+    remove.dedup();
+
+    let mut set: Vec<(String, String)> = Vec::with_capacity(12);
+    let kept_cookies: Vec<String> = head
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "cookie")
+        .filter_map(|(_, v)| cookies::strip_own(v))
+        .collect();
+    if !kept_cookies.is_empty() {
+        set.push(("cookie".into(), kept_cookies.join("; ")));
+    }
+
+    if let Some(id) = identity {
+        let groups = id
+            .groups
+            .iter()
+            .map(|g| header_value(g).replace(',', "%2C"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let user = header_value(id.user());
+        let email = id.email.as_deref().map(header_value).unwrap_or_default();
+        let username = id
+            .preferred_username
+            .as_deref()
+            .map(header_value)
+            .unwrap_or_default();
+        let name = id.name.as_deref().map(header_value).unwrap_or_default();
+        for (header, value) in [
+            ("x-auth-request-user", &user),
+            ("x-auth-request-email", &email),
+            ("x-auth-request-groups", &groups),
+            ("x-auth-request-preferred-username", &username),
+            ("remote-user", &user),
+            ("remote-email", &email),
+            ("remote-groups", &groups),
+            ("remote-name", &name),
+        ] {
+            if !value.is_empty() {
+                set.push((header.into(), value.clone()));
+            }
+        }
+    }
+
+    // The client address as Cloudflare saw it, never a client-supplied chain.
+    if let Some(ip) = head.header("cf-connecting-ip") {
+        set.push(("x-forwarded-for".into(), header_value(ip)));
+    }
+    set.push(("x-forwarded-proto".into(), head.url.scheme().into()));
+    set.push((
+        "x-forwarded-host".into(),
+        head.url[Position::BeforeHost..Position::AfterPort].to_string(),
+    ));
+
+    ProxyPlan {
+        url: upstream_url(&head.url, app),
+        remove,
+        set,
+    }
+}
+
+/// The `Cache-Control` to put on a proxied response so no shared cache keeps one user's
+/// page for another: `private` is added and `public`/`s-maxage` dropped. `None` leaves
+/// the header as the origin sent it (already `private` or `no-store`).
+pub fn response_cache_control(origin: Option<&str>) -> Option<String> {
+    let Some(value) = origin else {
+        return Some("private".into());
+    };
+    let directives: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    let name = |d: &str| {
+        d.split('=')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    };
+    if directives
+        .iter()
+        .any(|d| matches!(name(d).as_str(), "private" | "no-store"))
+    {
+        return None;
+    }
+    let mut kept: Vec<&str> = directives
+        .into_iter()
+        .filter(|d| !matches!(name(d).as_str(), "public" | "s-maxage" | "proxy-revalidate"))
+        .collect();
+    kept.insert(0, "private");
+    Some(kept.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(origin: Option<&str>) -> App {
+        App {
+            host: "photos.example.com".into(),
+            origin: origin.map(|o| Url::parse(o).unwrap()),
+        }
+    }
+
+    fn head(url: &str, headers: &[(&str, &str)]) -> RequestHead {
+        RequestHead::new(
+            "GET",
+            Url::parse(url).unwrap(),
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn alice() -> Identity {
+        Identity {
+            sub: "sub-1".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: true,
+            name: Some("Alice Ärger".into()),
+            preferred_username: Some("alice".into()),
+            groups: vec!["family".into(), "admins".into()],
+        }
+    }
+
+    fn set<'a>(p: &'a ProxyPlan, name: &str) -> Option<&'a str> {
+        p.set
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn upstream_urls() {
+        let u = Url::parse("https://photos.example.com:8443/a/b?x=1&y=%20").unwrap();
+        assert_eq!(
+            upstream_url(&u, &app(None)),
+            "https://photos.example.com:8443/a/b?x=1&y=%20"
+        );
+        assert_eq!(
+            upstream_url(&u, &app(Some("http://127.0.0.1:2283"))),
+            "http://127.0.0.1:2283/a/b?x=1&y=%20"
+        );
+    }
+
+    #[test]
+    fn identity_is_injected_and_spoofs_removed() {
+        let h = head(
+            "https://photos.example.com/x",
+            &[
+                ("x-auth-request-user", "mallory"),
+                ("remote-user", "mallory"),
+                ("X_Auth_Request_Email", "mallory@evil"),
+                ("x-forwarded-user", "mallory"),
+                ("x-forwarded-for", "1.2.3.4"),
+                ("cf-connecting-ip", "203.0.113.9"),
+                ("accept", "text/html"),
+                ("cookie", "app=1; __Host-portcullis-session=secret"),
+            ],
+        );
+        let p = plan(&h, &app(None), Some(&alice()));
+        for spoof in [
+            "x-auth-request-user",
+            "remote-user",
+            "X_Auth_Request_Email",
+            "x-forwarded-user",
+            "x-forwarded-for",
+            "cookie",
+        ] {
+            assert!(p.remove.iter().any(|r| r == spoof), "{spoof} not removed");
+        }
+        assert!(!p.remove.iter().any(|r| r == "accept"));
+        assert_eq!(set(&p, "x-auth-request-user"), Some("alice"));
+        assert_eq!(set(&p, "remote-user"), Some("alice"));
+        assert_eq!(set(&p, "x-auth-request-email"), Some("alice@example.com"));
+        assert_eq!(set(&p, "x-auth-request-groups"), Some("family,admins"));
+        assert_eq!(set(&p, "remote-groups"), Some("family,admins"));
+        assert_eq!(set(&p, "x-auth-request-preferred-username"), Some("alice"));
+        assert_eq!(set(&p, "remote-name"), Some("Alice %C3%84rger"));
+        assert_eq!(set(&p, "x-forwarded-for"), Some("203.0.113.9"));
+        assert_eq!(set(&p, "x-forwarded-proto"), Some("https"));
+        assert_eq!(set(&p, "x-forwarded-host"), Some("photos.example.com"));
+        assert_eq!(set(&p, "cookie"), Some("app=1"));
+    }
+
+    #[test]
+    fn without_identity_nothing_is_injected_but_spoofs_still_go() {
+        let h = head(
+            "http://photos.localhost:8787/share/x",
+            &[
+                ("remote-user", "mallory"),
+                ("cookie", "__Host-portcullis-session=s"),
+            ],
+        );
+        let p = plan(&h, &app(None), None);
+        assert!(p.remove.iter().any(|r| r == "remote-user"));
+        assert!(p
+            .set
+            .iter()
+            .all(|(k, _)| !IDENTITY_HEADERS.contains(&k.as_str())));
+        assert_eq!(
+            set(&p, "cookie"),
+            None,
+            "only Portcullis cookies: no Cookie header upstream"
+        );
+        assert_eq!(set(&p, "x-forwarded-host"), Some("photos.localhost:8787"));
+        assert_eq!(set(&p, "x-forwarded-for"), None);
+    }
+
+    #[test]
+    fn hostile_claim_values_cannot_break_headers() {
+        let mut id = alice();
+        id.preferred_username = Some("x\r\nX-Auth-Request-User: admin".into());
+        id.groups = vec!["a,b".into(), "c%d".into()];
+        let p = plan(
+            &head("https://photos.example.com/", &[]),
+            &app(None),
+            Some(&id),
+        );
+        let user = set(&p, "x-auth-request-user").unwrap();
+        assert_eq!(user, "x%0D%0AX-Auth-Request-User: admin");
+        assert_eq!(set(&p, "x-auth-request-groups"), Some("a%2Cb,c%25d"));
+    }
+
+    #[test]
+    fn cache_control_is_made_private() {
+        assert_eq!(response_cache_control(None).as_deref(), Some("private"));
+        assert_eq!(
+            response_cache_control(Some("public, max-age=3600, s-maxage=86400")).as_deref(),
+            Some("private, max-age=3600")
+        );
+        assert_eq!(response_cache_control(Some("no-store")), None);
+        assert_eq!(response_cache_control(Some("private, max-age=60")), None);
+        assert_eq!(
+            response_cache_control(Some("max-age=60")).as_deref(),
+            Some("private, max-age=60")
+        );
+    }
+}

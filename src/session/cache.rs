@@ -1,0 +1,125 @@
+//! A short, bounded in-isolate cache of sessions already read from KV.
+//!
+//! Why: a KV read costs more CPU than the rest of an authorized request together, and most
+//! requests come in bursts from one browser. Bound: an entry is trusted for at most
+//! `session_cache` (default 30 s, at most 5 min, `0s` turns the cache off). A revocation in
+//! the same isolate removes the entry at once; one made elsewhere is seen once the entry
+//! ages out (plus KV's own propagation delay at the edge).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::Session;
+
+/// Entries kept at most; beyond it the oldest are dropped first.
+const MAX_ENTRIES: usize = 1024;
+
+pub struct SessionCache {
+    ttl: u64,
+    entries: RefCell<HashMap<String, (Rc<Session>, u64)>>,
+}
+
+impl SessionCache {
+    pub fn new(ttl: u64) -> Self {
+        Self {
+            ttl,
+            entries: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The cached session, if cached less than `ttl` ago and still live.
+    pub fn get(&self, key: &str, now: u64) -> Option<Rc<Session>> {
+        let entries = self.entries.borrow();
+        let (session, cached_at) = entries.get(key)?;
+        (now < cached_at.saturating_add(self.ttl) && session.is_live(now)).then(|| session.clone())
+    }
+
+    pub fn insert(&self, key: &str, session: Rc<Session>, now: u64) {
+        if self.ttl == 0 {
+            return;
+        }
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= MAX_ENTRIES {
+            // Drop what has expired; if that is not enough, the oldest half.
+            entries.retain(|_, (_, at)| now < at.saturating_add(self.ttl));
+            if entries.len() >= MAX_ENTRIES {
+                let mut ages: Vec<u64> = entries.values().map(|(_, at)| *at).collect();
+                ages.sort_unstable();
+                let cutoff = ages[ages.len() / 2];
+                entries.retain(|_, (_, at)| *at > cutoff);
+            }
+        }
+        entries.insert(key.to_string(), (session, now));
+    }
+
+    pub fn remove(&self, key: &str) {
+        self.entries.borrow_mut().remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::model::{Identity, SESSION_FORMAT};
+
+    fn session(expires: u64) -> Rc<Session> {
+        Rc::new(Session {
+            v: SESSION_FORMAT,
+            identity: Identity {
+                sub: "s".into(),
+                ..Default::default()
+            },
+            created: 0,
+            expires,
+            host: "h".into(),
+            sid: None,
+            id_token: None,
+        })
+    }
+
+    #[test]
+    fn entries_age_out_after_ttl_and_with_the_session() {
+        let c = SessionCache::new(30);
+        c.insert("k", session(1_000), 100);
+        assert!(c.get("k", 129).is_some());
+        assert!(c.get("k", 130).is_none(), "trusted no longer than the ttl");
+        c.insert("short", session(110), 100);
+        assert!(
+            c.get("short", 110).is_none(),
+            "never past the session's own expiry"
+        );
+        c.remove("k");
+        assert!(c.get("k", 101).is_none());
+    }
+
+    #[test]
+    fn zero_ttl_disables() {
+        let c = SessionCache::new(0);
+        c.insert("k", session(1_000), 100);
+        assert!(c.get("k", 100).is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let c = SessionCache::new(300);
+        for i in 0..(MAX_ENTRIES as u64 * 3) {
+            c.insert(&format!("k{i}"), session(u64::MAX), i / 10);
+        }
+        assert!(c.len() <= MAX_ENTRIES);
+        assert!(
+            c.get(&format!("k{}", MAX_ENTRIES as u64 * 3 - 1), 300)
+                .is_some(),
+            "newest kept"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Sessions: the stored record ([`model`]), the signed ID in the cookie ([`id`]),
+//! the key-value store they live in ([`store`]) and the short in-isolate cache ([`cache`]).
+
+pub mod cache;
+pub mod id;
+pub mod model;
+pub mod store;
+
+pub use cache::SessionCache;
+pub use id::SessionId;
+pub use model::{Identity, Session};
+pub use store::{Store, StoreError};

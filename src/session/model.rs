@@ -1,0 +1,104 @@
+//! What a session holds: who the user is, since when and until when, and what logout needs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// The user as the issuer described them at login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Identity {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    /// The name apps see as the user: `preferred_username`, else `email`, else `sub`.
+    pub fn user(&self) -> &str {
+        self.preferred_username
+            .as_deref()
+            .or(self.email.as_deref())
+            .unwrap_or(&self.sub)
+    }
+}
+
+/// The stored session (JSON in KV).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Format version, so a later release can read or discard older records.
+    pub v: u8,
+    pub identity: Identity,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds; KV expires the record at the same moment.
+    pub expires: u64,
+    /// The host the login happened on.
+    pub host: String,
+    /// The issuer's session ID (`sid` claim), when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The ID token, sent back as `id_token_hint` at logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<Secret>,
+}
+
+pub const SESSION_FORMAT: u8 = 1;
+
+impl Session {
+    pub fn is_live(&self, now: u64) -> bool {
+        self.v == SESSION_FORMAT && now < self.expires
+    }
+
+    pub fn remaining(&self, now: u64) -> u64 {
+        self.expires.saturating_sub(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_label_prefers_username_then_email_then_sub() {
+        let mut id = Identity {
+            sub: "s1".into(),
+            ..Default::default()
+        };
+        assert_eq!(id.user(), "s1");
+        id.email = Some("a@example.com".into());
+        assert_eq!(id.user(), "a@example.com");
+        id.preferred_username = Some("alice".into());
+        assert_eq!(id.user(), "alice");
+    }
+
+    #[test]
+    fn round_trips_and_keeps_the_token() {
+        let s = Session {
+            v: SESSION_FORMAT,
+            identity: Identity {
+                sub: "s".into(),
+                groups: vec!["g".into()],
+                ..Default::default()
+            },
+            created: 10,
+            expires: 20,
+            host: "h".into(),
+            sid: Some("sid".into()),
+            id_token: Some(Secret::new("eyJ.secret-token-value")),
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Session = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        assert!(s.is_live(19));
+        assert!(!s.is_live(20));
+        assert!(!format!("{s:?}").contains("secret-token-value"));
+    }
+}

@@ -1,0 +1,199 @@
+// A local OpenID provider for development and tests: the OpenID-certified `oidc-provider`
+// package with two demo users, a `groups` claim, a login form, RP-initiated logout, and
+// key rotation on demand (RS256 by default; ES256 or EdDSA selectable).
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import Provider from 'oidc-provider';
+import { exportJWK, generateKeyPair } from 'jose';
+
+export const USERS = {
+  alice: {
+    password: 'alice',
+    claims: {
+      sub: 'alice-0001',
+      email: 'alice@example.com',
+      email_verified: true,
+      name: 'Alice Example',
+      preferred_username: 'alice',
+      groups: ['family', 'admins'],
+    },
+  },
+  bob: {
+    password: 'bob',
+    claims: {
+      sub: 'bob-0002',
+      email: 'bob@example.org',
+      email_verified: false,
+      name: 'Bob Guest',
+      preferred_username: 'bob',
+      groups: ['guests'],
+    },
+  },
+};
+
+const BY_SUB = Object.fromEntries(Object.values(USERS).map((u) => [u.claims.sub, u.claims]));
+
+async function makeKey(alg, kid) {
+  const options = { extractable: true };
+  if (alg === 'EdDSA') options.crv = 'Ed25519';
+  const { privateKey } = await generateKeyPair(alg, options);
+  return { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' };
+}
+
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function loginPage(uid, clientId, error) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in - Local ID</title>
+<style>body{font:16px system-ui,sans-serif;background:#eef1f6;display:flex;justify-content:center;padding-top:10vh}
+form{background:#fff;padding:2rem;border-radius:10px;box-shadow:0 2px 10px #0002;display:grid;gap:.75rem;width:18rem}
+input,button{font:inherit;padding:.5rem}button{background:#2f5bd3;color:#fff;border:0;border-radius:6px}.err{color:#b00020}</style></head>
+<body><form method="post" action="/interaction/${esc(uid)}/login" autocomplete="off">
+<h1 style="margin:0;font-size:1.2rem">Local ID</h1><p style="margin:0">Sign in to <b>${esc(clientId)}</b></p>
+${error ? `<p class="err">${esc(error)}</p>` : ''}
+<input id="username" name="username" placeholder="username (alice or bob)" required autofocus>
+<input id="password" name="password" type="password" placeholder="password (same as username)" required>
+<button id="submit" type="submit">Sign in</button></form></body></html>`;
+}
+
+function readForm(req) {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c) => { body += c; if (body.length > 1e5) req.destroy(); });
+    req.on('end', () => resolve(new URLSearchParams(body)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Starts the provider on `port`.
+ * clients: [{ client_id, client_secret?, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri? }]
+ */
+export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS256', log = () => {} }) {
+  const issuer = `http://${host}:${port}`;
+  let keyNumber = 1;
+  let currentAlg = alg;
+  let keys = [await makeKey(alg, `key-${keyNumber}`)];
+  const cookieKeys = [randomBytes(32).toString('hex')];
+  let down = false;
+
+  function build() {
+    const provider = new Provider(issuer, {
+      clients: clients.map((c) => ({
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: c.client_secret ? 'client_secret_basic' : 'none',
+        id_token_signed_response_alg: currentAlg,
+        ...c,
+      })),
+      jwks: { keys },
+      cookies: { keys: cookieKeys },
+      findAccount: (_ctx, sub) => BY_SUB[sub] && ({ accountId: sub, claims: () => BY_SUB[sub] }),
+      claims: {
+        openid: ['sub'],
+        email: ['email', 'email_verified'],
+        profile: ['name', 'preferred_username'],
+        groups: ['groups'],
+      },
+      scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+      // Put the scope claims into the ID token, as Pocket ID does.
+      conformIdTokenClaims: false,
+      features: {
+        devInteractions: { enabled: false },
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: async (ctx, form) => {
+            ctx.body = `<!doctype html><html><body><h1>Sign out of Local ID?</h1>${form}<button id="logout-yes" type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button></body></html>`;
+          },
+        },
+        backchannelLogout: { enabled: true },
+      },
+      interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+      pkce: { required: () => true },
+      // First-party clients only: no consent screen.
+      loadExistingGrant: async (ctx) => {
+        const grantId = ctx.oidc.result?.consent?.grantId
+          || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+        if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+        const grant = new ctx.oidc.provider.Grant({
+          clientId: ctx.oidc.client.clientId,
+          accountId: ctx.oidc.session.accountId,
+        });
+        grant.addOIDCScope('openid email profile groups offline_access');
+        await grant.save();
+        return grant;
+      },
+      ttl: { IdToken: 3600, AccessToken: 3600, Session: 86400, Grant: 86400, Interaction: 600 },
+      renderError: async (ctx, out) => {
+        ctx.type = 'html';
+        ctx.body = `<!doctype html><html><body><h1>Local ID error</h1><pre>${esc(JSON.stringify(out))}</pre></body></html>`;
+      },
+    });
+    provider.proxy = false;
+    return provider;
+  }
+
+  let provider = build();
+  let callback = provider.callback();
+
+  async function interaction(req, res, url) {
+    const match = url.pathname.match(/^\/interaction\/([^/]+)(\/login)?$/);
+    const details = await provider.interactionDetails(req, res);
+    if (req.method === 'GET' && !match[2]) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return res.end(loginPage(details.uid, details.params.client_id));
+    }
+    if (req.method === 'POST' && match[2]) {
+      const form = await readForm(req);
+      const user = USERS[form.get('username')];
+      if (!user || user.password !== form.get('password')) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        return res.end(loginPage(details.uid, details.params.client_id, 'Wrong username or password'));
+      }
+      log(`login ${user.claims.sub}`);
+      return provider.interactionFinished(req, res, { login: { accountId: user.claims.sub } }, { mergeWithLastSubmission: false });
+    }
+    res.writeHead(405).end();
+  }
+
+  const server = http.createServer(async (req, res) => {
+    if (down) {
+      req.socket.destroy();
+      return;
+    }
+    const url = new URL(req.url, issuer);
+    try {
+      if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);
+      return callback(req, res);
+    } catch (err) {
+      log(`issuer error: ${err.stack || err}`);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(String(err.message || err));
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+
+  return {
+    url: issuer,
+    get keys() { return keys; },
+    provider: () => provider,
+    /** Replaces the signing key (the JWKS then lists only the new one, as Pocket ID's does). */
+    async rotate(newAlg = currentAlg) {
+      currentAlg = newAlg;
+      keyNumber += 1;
+      keys = [await makeKey(newAlg, `key-${keyNumber}`)];
+      provider = build();
+      callback = provider.callback();
+      return keys[0].kid;
+    },
+    /** While down, every connection is dropped. */
+    setDown(value) { down = value; },
+    async stop() {
+      server.closeAllConnections?.();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

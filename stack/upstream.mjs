@@ -1,0 +1,70 @@
+// The demo upstream app: answers every request with a page (or JSON) showing what it
+// received, so the effect of the gate is visible. Also: a redirect, several Set-Cookie
+// headers, a streamed-body checksum, a cacheable response, and a WebSocket echo.
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+import { WebSocketServer } from 'ws';
+
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(info) {
+  const rows = Object.entries(info.headers)
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('');
+  const user = info.headers['x-auth-request-user'] || '(nobody)';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo app</title>
+<style>body{font:15px system-ui,sans-serif;margin:2rem;color:#1d2433}th{text-align:left;padding-right:1rem;color:#555}
+td,th{font-family:ui-monospace,monospace;font-size:13px;vertical-align:top}</style></head><body>
+<h1>Demo app</h1><p id="user">Signed in as <b>${esc(user)}</b></p>
+<p><a href="/.portcullis/me">/.portcullis/me</a> · <a id="logout" href="/.portcullis/logout">Sign out</a></p>
+<h2>Request as the app received it</h2><p><code>${esc(info.method)} ${esc(info.url)}</code></p><table>${rows}</table></body></html>`;
+}
+
+export async function startUpstream({ port, host = '127.0.0.1' }) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, `http://${req.headers.host}`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    req.on('data', (chunk) => { bytes += chunk.length; hash.update(chunk); });
+    req.on('end', () => {
+      const info = {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: { bytes, sha256: hash.digest('hex') },
+      };
+      if (url.pathname === '/redirect') {
+        res.writeHead(302, { location: '/after-redirect?from=origin' });
+        return res.end();
+      }
+      if (url.pathname === '/cookies') {
+        res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/; HttpOnly', 'c=3; Path=/; Max-Age=60']);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify(info));
+      }
+      if (url.pathname === '/public') {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=3600' });
+        return res.end(JSON.stringify(info));
+      }
+      const wantsHtml = (req.headers.accept || '').includes('text/html');
+      res.writeHead(200, { 'content-type': wantsHtml ? 'text/html; charset=utf-8' : 'application/json' });
+      res.end(wantsHtml ? page(info) : JSON.stringify(info));
+    });
+  });
+  const wss = new WebSocketServer({ server, path: '/ws' });
+  wss.on('connection', (socket, req) => {
+    socket.send(JSON.stringify({ hello: req.headers['x-auth-request-user'] || null }));
+    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  return {
+    url: `http://${host}:${port}`,
+    async stop() {
+      for (const c of wss.clients) c.terminate();
+      server.closeAllConnections?.();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// Runs the built worker (build/index.js + wasm) in workerd through Miniflare, with the
+// SESSIONS namespace behind a thin probe that logs every KV operation, so tests can
+// count reads and writes. Worker log lines are collected as well.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Miniflare } from 'miniflare';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const COMPATIBILITY_DATE = '2026-04-01';
+
+// The probe stands in for the KV binding and forwards to the real (local) namespace.
+const KV_PROBE = `
+export default function (env) {
+  const kv = env.INNER;
+  const log = (op, key) => console.log(JSON.stringify({ kv: op, key }));
+  return {
+    get: (key, options) => { log('get', key); return kv.get(key, options); },
+    getWithMetadata: (key, options) => { log('get', key); return kv.getWithMetadata(key, options); },
+    put: (key, value, options) => { log('put', key); return kv.put(key, value, options); },
+    delete: (key) => { log('delete', key); return kv.delete(key); },
+    list: (options) => { log('list', (options && options.prefix) || ''); return kv.list(options); },
+  };
+}
+`;
+
+/**
+ * Starts the gate.
+ * - config: the PORTCULLIS object; secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET?, ... }
+ * - script: another worker module to run instead (benchmarks' pass-through baseline).
+ */
+export async function startWorker({ port, config, secrets = {}, script, onLine = () => {} }) {
+  const lines = [];
+  const collect = (stream) => {
+    let buffered = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        lines.push(line);
+        onLine(line);
+      }
+    });
+  };
+  const gate = script
+    ? { name: 'portcullis', modules: true, script, compatibilityDate: COMPATIBILITY_DATE, bindings: { ...secrets } }
+    : {
+      name: 'portcullis',
+      modules: true,
+      scriptPath: path.join(ROOT, 'build/index.js'),
+      modulesRoot: path.join(ROOT, 'build'),
+      modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings: { ...(config === undefined ? {} : { PORTCULLIS: config }), ...secrets },
+      wrappedBindings: { SESSIONS: 'kv-probe' },
+    };
+  const mf = new Miniflare({
+    host: '127.0.0.1',
+    port,
+    workers: [
+      gate,
+      {
+        name: 'kv-probe',
+        modules: [{ type: 'ESModule', path: 'kv-probe.mjs', contents: KV_PROBE }],
+        kvNamespaces: { INNER: 'sessions' },
+      },
+    ],
+    handleRuntimeStdio(stdout, stderr) {
+      collect(stdout);
+      collect(stderr);
+    },
+  });
+  const url = await mf.ready;
+  const kv = await mf.getKVNamespace('INNER', 'kv-probe');
+  return {
+    mf,
+    url: url.toString().replace(/\/$/, ''),
+    port,
+    /** Lines logged so far (KV probe lines are JSON with a `kv` field). */
+    lines,
+    /** KV operations logged since `mark` (an index into `lines`). */
+    kvOps(mark = 0) {
+      return lines.slice(mark).flatMap((l) => {
+        try {
+          const j = JSON.parse(l);
+          return j.kv ? [j] : [];
+        } catch {
+          return [];
+        }
+      });
+    },
+    /** The local KV namespace itself, bypassing the probe. */
+    kv,
+    async stop() { await mf.dispose(); },
+  };
+}

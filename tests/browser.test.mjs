@@ -1,0 +1,65 @@
+// The login pages in a real browser: headless chromium clicks through the issuer's form,
+// lands on the app, and signs out again.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack } from './support/stack.mjs';
+import { launch } from './support/chromium.mjs';
+
+let s;
+let browser;
+before(async () => {
+  s = await startStack();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await s?.stop();
+});
+
+test('a visitor signs in through the login form and lands on the app, then signs out', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${s.app}/albums?year=2024`);
+  assert.ok(page.url().startsWith(`${s.issuer.url}/interaction/`), `at the issuer: ${page.url()}`);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice');
+  await Promise.all([page.waitForURL(`${s.app}/albums?year=2024`), page.click('#submit')]);
+  assert.match(await page.textContent('#user'), /Signed in as alice/);
+
+  const cookies = await context.cookies(s.app);
+  const session = cookies.find((c) => c.name === '__Host-portcullis-session');
+  assert.ok(session, 'the browser kept the session cookie');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.secure, true);
+  assert.equal(session.sameSite, 'Lax');
+
+  // Reload: the session works without another login.
+  await page.reload();
+  assert.match(await page.textContent('#user'), /Signed in as alice/);
+
+  // Sign out from the app's link: same-origin, so no confirmation from the gate;
+  // the issuer asks, then the signed-out page shows.
+  await Promise.all([page.waitForURL(/\/session\/end|\/logout/), page.click('#logout')]);
+  await Promise.all([page.waitForURL(`${s.app}/.portcullis/signed-out`), page.click('#logout-yes')]);
+  assert.match(await page.textContent('h1'), /You are signed out/);
+  const after = await context.cookies(s.app);
+  assert.ok(!after.some((c) => c.name === '__Host-portcullis-session'), 'session cookie removed');
+
+  await page.goto(`${s.app}/`);
+  assert.ok(page.url().startsWith(`${s.issuer.url}/interaction/`), 'signed out everywhere: the issuer asks again');
+  await context.close();
+});
+
+test('a wrong password stays at the issuer; the gate never lets the visitor through', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${s.app}/`);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'wrong');
+  await page.click('#submit');
+  await page.waitForSelector('.err');
+  assert.ok(page.url().startsWith(s.issuer.url));
+  const res = await page.goto(`${s.app}/.portcullis/me`);
+  assert.equal(res.status(), 401);
+  await context.close();
+});

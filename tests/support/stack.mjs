@@ -1,0 +1,70 @@
+// Starts the whole local stack for a test file: issuer, upstream app, and the gate in
+// workerd, on free loopback ports.
+import net from 'node:net';
+import { startIssuer } from '../../stack/issuer.mjs';
+import { startUpstream } from '../../stack/upstream.mjs';
+import { startWorker } from '../../stack/worker.mjs';
+
+export const SESSION_SECRET = 'test-session-secret-0123456789abcdef0123456789';
+export const CLIENT_SECRET = 'test-client-secret';
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * options.apps: extra app entries; options.config: extra PORTCULLIS keys;
+ * options.alg: issuer signing algorithm.
+ */
+export async function startStack(options = {}) {
+  const [issuerPort, upstreamPort, workerPort, deadPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const base = (host) => `http://${host}:${workerPort}`;
+  const hosts = ['photos.localhost', 'down.localhost', ...(options.extraHosts || [])];
+  const issuerLog = [];
+  const issuer = await startIssuer({
+    port: issuerPort,
+    alg: options.alg || 'RS256',
+    log: (l) => issuerLog.push(l),
+    clients: [{
+      client_id: 'portcullis',
+      client_secret: CLIENT_SECRET,
+      redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/callback`),
+      post_logout_redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/signed-out`),
+    }],
+  });
+  const upstream = await startUpstream({ port: upstreamPort });
+  const config = {
+    issuer: issuer.url,
+    client_id: 'portcullis',
+    apps: [
+      { host: 'photos.localhost', origin: upstream.url },
+      { host: 'down.localhost', origin: `http://127.0.0.1:${deadPort}` },
+      ...(options.apps || []),
+    ],
+    ...(options.config || {}),
+  };
+  const secrets = { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET, ...(options.secrets || {}) };
+  const worker = await startWorker({ port: workerPort, config: options.rawConfig ?? config, secrets });
+  return {
+    issuer,
+    issuerLog,
+    upstream,
+    worker,
+    config,
+    app: base('photos.localhost'),
+    down: base('down.localhost'),
+    at: base,
+    async stop() {
+      await worker.stop();
+      await upstream.stop();
+      await issuer.stop();
+    },
+  };
+}
