@@ -542,3 +542,5 @@ fn login_href(return_path: &str) -> String {
     format!("{}?rd={rd}", Endpoint::Login.path())
 }
 
+#[cfg(test)]
+mod tests;

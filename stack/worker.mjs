@@ -28,7 +28,7 @@ export default function (env) {
  * - config: the PORTCULLIS object; secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET?, ... }
  * - script: another worker module to run instead (benchmarks' pass-through baseline).
  */
-export async function startWorker({ port, config, secrets = {}, script, onLine = () => {} }) {
+export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, onLine = () => {} }) {
   const lines = [];
   const collect = (stream) => {
     let buffered = '';
@@ -54,7 +54,7 @@ export async function startWorker({ port, config, secrets = {}, script, onLine =
       modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: { ...(config === undefined ? {} : { PORTCULLIS: config }), ...secrets },
-      wrappedBindings: { SESSIONS: 'kv-probe' },
+      wrappedBindings: withoutKv ? {} : { SESSIONS: 'kv-probe' },
     };
   const mf = new Miniflare({
     host: '127.0.0.1',

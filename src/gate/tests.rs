@@ -1,0 +1,419 @@
+//! The gate's decisions, natively: a fake issuer that really signs ID tokens and checks
+//! PKCE, the in-memory store, and requests built by hand.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::config::Inputs;
+use crate::crypto::{b64url, sha256, SystemRandom};
+use crate::http::{HttpError, HttpRequest, HttpResponse};
+use crate::oidc::jwks::testing::{jwks, rsa_jwk, rsa_key, sign_rs256};
+use crate::session::store::MemoryStore;
+
+const ISS: &str = "https://id.example.com";
+const NOW: u64 = 1_800_000_000;
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// Codes the fake issuer has handed out: code → (nonce, PKCE challenge, redirect_uri).
+#[derive(Default)]
+struct FakeIssuer {
+    codes: RefCell<HashMap<String, (String, String, String)>>,
+    token_requests: RefCell<Vec<HttpRequest>>,
+    /// Claims to put in (or override in) the next ID token.
+    overrides: RefCell<Value>,
+}
+
+impl FakeIssuer {
+    /// What the issuer does when the browser arrives with this authorize URL: the user
+    /// signs in and a code is issued.
+    fn authorize(&self, authorize_url: &str) -> (String, String) {
+        let url = Url::parse(authorize_url).unwrap();
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let code = format!("code-{}", self.codes.borrow().len());
+        self.codes.borrow_mut().insert(
+            code.clone(),
+            (
+                q["nonce"].clone(),
+                q["code_challenge"].clone(),
+                q["redirect_uri"].clone(),
+            ),
+        );
+        (code, q["state"].clone())
+    }
+}
+
+impl HttpClient for FakeIssuer {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let ok = |body: String| Ok(HttpResponse { status: 200, body });
+        if request.url.ends_with("/.well-known/openid-configuration") {
+            return ok(json!({
+                "issuer": ISS,
+                "authorization_endpoint": format!("{ISS}/authorize"),
+                "token_endpoint": format!("{ISS}/token"),
+                "jwks_uri": format!("{ISS}/jwks"),
+                "end_session_endpoint": format!("{ISS}/logout"),
+            })
+            .to_string());
+        }
+        if request.url.ends_with("/jwks") {
+            return ok(jwks(&[rsa_jwk(rsa_key(0))]));
+        }
+        if request.url.ends_with("/token") {
+            self.token_requests.borrow_mut().push(request.clone());
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
+            let refused = || {
+                Ok(HttpResponse {
+                    status: 400,
+                    body: json!({ "error": "invalid_grant" }).to_string(),
+                })
+            };
+            let Some((nonce, challenge, redirect_uri)) =
+                self.codes.borrow_mut().remove(&form["code"])
+            else {
+                return refused();
+            };
+            // RFC 7636 §4.6: the verifier must hash to the challenge; the redirect URI must match.
+            if b64url(&sha256(form["code_verifier"].as_bytes())) != challenge
+                || form["redirect_uri"] != redirect_uri
+            {
+                return refused();
+            }
+            let mut claims = json!({
+                "iss": ISS, "aud": "portcullis", "sub": "alice-1", "nonce": nonce,
+                "iat": NOW, "exp": NOW + 3600, "email": "alice@example.com", "email_verified": true,
+                "preferred_username": "alice", "groups": ["family"], "sid": "op-sid",
+            });
+            if let Value::Object(extra) = self.overrides.borrow().clone() {
+                for (k, v) in extra {
+                    claims[k] = v;
+                }
+            }
+            let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
+            return ok(
+                json!({ "id_token": id_token, "access_token": "at", "token_type": "Bearer" })
+                    .to_string(),
+            );
+        }
+        Err(HttpError(format!("unexpected request to {}", request.url)))
+    }
+}
+
+fn gate(extra: Value, client_secret: Option<&str>) -> Gate {
+    let mut portcullis = json!({
+        "issuer": ISS,
+        "client_id": "portcullis",
+        "apps": [{ "host": "photos.example.com" }, { "host": "sonarr.example.com" }],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        portcullis[k] = v.clone();
+    }
+    Gate::new(
+        Config::from_inputs(&Inputs {
+            portcullis: Some(portcullis),
+            oidc_client_secret: client_secret.map(String::from),
+            session_secret: Some(SECRET.into()),
+        })
+        .unwrap(),
+    )
+}
+
+fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> RequestHead {
+    RequestHead::new(
+        method,
+        Url::parse(url).unwrap(),
+        headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn navigate(url: &str, cookie: &str) -> RequestHead {
+    request("GET", url, &[("accept", "text/html"), ("cookie", cookie)])
+}
+
+struct World {
+    gate: Gate,
+    store: MemoryStore,
+    issuer: FakeIssuer,
+}
+
+impl World {
+    fn new(extra: Value, client_secret: Option<&str>) -> Self {
+        Self {
+            gate: gate(extra, client_secret),
+            store: MemoryStore::default(),
+            issuer: FakeIssuer::default(),
+        }
+    }
+
+    fn handle(&self, head: &RequestHead) -> Handled {
+        let io = Io {
+            store: &self.store,
+            http: &self.issuer,
+            rng: &SystemRandom,
+        };
+        pollster::block_on(self.gate.handle(head, &io, NOW))
+    }
+
+    fn reply(&self, head: &RequestHead) -> Reply {
+        match self.handle(head).outcome {
+            Outcome::Reply(r) => r,
+            Outcome::Proxy(p) => panic!("expected a reply, got a proxy plan to {}", p.url),
+        }
+    }
+}
+
+fn set_cookies(reply: &Reply) -> Vec<&str> {
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// `name=value` of the first Set-Cookie whose name starts with `prefix`.
+fn cookie_pair(reply: &Reply, prefix: &str) -> String {
+    set_cookies(reply)
+        .into_iter()
+        .find(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} cookie in {:?}", reply.headers))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs a login from `start` (a navigation) through the fake issuer; returns the callback reply.
+fn complete_login(w: &World, start: &Reply) -> Reply {
+    assert_eq!(start.status, 303);
+    let login_cookie = cookie_pair(start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
+    let redirect_uri = w.issuer.codes.borrow()[&code].2.clone();
+    w.reply(&navigate(
+        &format!("{redirect_uri}?code={code}&state={state}"),
+        &login_cookie,
+    ))
+}
+
+#[test]
+fn login_creates_a_session_and_the_session_is_proxied() {
+    let w = World::new(json!({}), Some("s3cret"));
+    let start = w.reply(&navigate("https://photos.example.com/albums?x=1", ""));
+    assert_eq!(
+        *w.store.writes.borrow(),
+        0,
+        "nothing written before the issuer vouches"
+    );
+    let done = complete_login(&w, &start);
+    assert_eq!(done.status, 303);
+    assert_eq!(
+        done.header("location"),
+        Some("https://photos.example.com/albums?x=1")
+    );
+    assert_eq!(*w.store.writes.borrow(), 1);
+    let (_, ttl) = w.store.records.borrow().values().next().cloned().unwrap();
+    assert_eq!(ttl, 7 * 86_400, "KV TTL is the session lifetime");
+    // PKCE verifier and client authentication reached the token endpoint.
+    let token_request = w.issuer.token_requests.borrow()[0].clone();
+    assert!(token_request
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v.starts_with("Basic ")));
+
+    let session = cookie_pair(&done, "__Host-portcullis-session=");
+    match w
+        .handle(&request(
+            "GET",
+            "https://photos.example.com/x",
+            &[("cookie", &session)],
+        ))
+        .outcome
+    {
+        Outcome::Proxy(plan) => {
+            assert!(plan
+                .set
+                .contains(&("x-auth-request-user".into(), "alice".into())));
+            assert!(plan
+                .set
+                .contains(&("x-auth-request-groups".into(), "family".into())));
+        }
+        Outcome::Reply(r) => panic!("not proxied: {} {}", r.status, r.body),
+    }
+}
+
+#[test]
+fn public_clients_authenticate_with_pkce_alone() {
+    let w = World::new(json!({}), None);
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    assert_eq!(complete_login(&w, &start).status, 303);
+    let token_request = w.issuer.token_requests.borrow()[0].clone();
+    assert!(token_request
+        .headers
+        .iter()
+        .all(|(k, _)| k != "authorization"));
+    assert!(token_request.body.unwrap().contains("client_id=portcullis"));
+}
+
+#[test]
+fn cookie_domain_shares_the_session_cookie() {
+    let w = World::new(json!({ "cookie_domain": "example.com" }), Some("s"));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    let cookie = set_cookies(&done)
+        .into_iter()
+        .find(|c| c.starts_with("__Secure-portcullis-session="))
+        .unwrap()
+        .to_string();
+    assert!(cookie.contains("Domain=example.com"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    // The same cookie opens the other app.
+    let pair = cookie.split(';').next().unwrap();
+    let on_sonarr = w.handle(&request(
+        "GET",
+        "https://sonarr.example.com/",
+        &[("cookie", pair)],
+    ));
+    assert!(matches!(on_sonarr.outcome, Outcome::Proxy(_)));
+}
+
+#[test]
+fn auth_host_does_every_login_on_one_host() {
+    let w = World::new(
+        json!({ "cookie_domain": "example.com", "auth_host": "auth.example.com" }),
+        Some("s"),
+    );
+    let start = w.reply(&navigate("https://photos.example.com/albums", ""));
+    assert_eq!(start.status, 303);
+    let to_auth = Url::parse(start.header("location").unwrap()).unwrap();
+    assert_eq!(to_auth.host_str(), Some("auth.example.com"));
+    assert_eq!(to_auth.path(), "/.portcullis/login");
+    assert_eq!(
+        to_auth.query_pairs().find(|(k, _)| k == "rd").unwrap().1,
+        "https://photos.example.com/albums"
+    );
+    assert!(
+        set_cookies(&start).is_empty(),
+        "no login state on the app host"
+    );
+
+    let at_auth = w.reply(&navigate(to_auth.as_str(), ""));
+    let authorize = Url::parse(at_auth.header("location").unwrap()).unwrap();
+    let redirect_uri = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(
+        redirect_uri,
+        "https://auth.example.com/.portcullis/callback"
+    );
+    let done = complete_login(&w, &at_auth);
+    assert_eq!(
+        done.header("location"),
+        Some("https://photos.example.com/albums")
+    );
+    assert!(
+        set_cookies(&done)
+            .iter()
+            .any(|c| c.starts_with("__Secure-portcullis-session=")
+                && c.contains("Domain=example.com"))
+    );
+
+    // Only Portcullis's endpoints live on the auth host.
+    assert_eq!(
+        w.reply(&navigate("https://auth.example.com/", "")).status,
+        404
+    );
+}
+
+#[test]
+fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
+    let w = World::new(json!({}), Some("s"));
+    *w.issuer.overrides.borrow_mut() = json!({ "nonce": "someone-elses-nonce" });
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    assert_eq!(done.status, 400);
+    assert!(done.body.contains("Sign-in did not complete"));
+    assert_eq!(*w.store.writes.borrow(), 0);
+    assert!(set_cookies(&done)
+        .iter()
+        .any(|c| c.starts_with("__Host-portcullis-login-") && c.contains("Max-Age=0")));
+}
+
+#[test]
+fn a_wrong_pkce_verifier_is_refused_by_the_issuer() {
+    // A login cookie from one login cannot redeem the code of another.
+    let w = World::new(json!({}), Some("s"));
+    let first = w.reply(&navigate("https://photos.example.com/", ""));
+    let second = w.reply(&navigate("https://photos.example.com/", ""));
+    let (code, _) = w.issuer.authorize(first.header("location").unwrap());
+    let (_, second_state) = w.issuer.authorize(second.header("location").unwrap());
+    let cookie = cookie_pair(&second, "__Host-portcullis-login-");
+    let reply = w.reply(&navigate(
+        &format!(
+            "https://photos.example.com/.portcullis/callback?code={code}&state={second_state}"
+        ),
+        &cookie,
+    ));
+    assert_eq!(reply.status, 400);
+    assert_eq!(*w.store.writes.borrow(), 0);
+}
+
+#[test]
+fn abandoned_logins_do_not_pile_up_cookies() {
+    let w = World::new(json!({}), Some("s"));
+    let cookies: Vec<String> = (0..MAX_PENDING_LOGINS)
+        .map(|i| format!("__Host-portcullis-login-{i:0>16}=x"))
+        .collect();
+    let reply = w.reply(&navigate(
+        "https://photos.example.com/",
+        &cookies.join("; "),
+    ));
+    let cleared = set_cookies(&reply)
+        .iter()
+        .filter(|c| c.contains("Max-Age=0"))
+        .count();
+    assert_eq!(cleared, MAX_PENDING_LOGINS);
+}
+
+#[test]
+fn the_issuer_mix_up_parameter_must_name_our_issuer() {
+    let w = World::new(json!({}), Some("s"));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
+    let reply = w.reply(&navigate(
+        &format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}&iss=https%3A%2F%2Fevil.example.org"),
+        &cookie,
+    ));
+    assert_eq!(reply.status, 400);
+}
+
+#[test]
+fn methods_outside_the_endpoints_contract_are_refused() {
+    let w = World::new(json!({}), Some("s"));
+    let r = w.reply(&request(
+        "POST",
+        "https://photos.example.com/.portcullis/callback",
+        &[],
+    ));
+    assert_eq!(r.status, 405);
+    let r = w.reply(&request(
+        "DELETE",
+        "https://photos.example.com/.portcullis/me",
+        &[],
+    ));
+    assert_eq!(r.status, 405);
+}
