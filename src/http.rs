@@ -81,7 +81,10 @@ pub trait HttpClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
-    /// May repeat a name (several `set-cookie`).
+    /// The standard header set this reply carries (the edge copies it from a per-isolate
+    /// template instead of building it header by header).
+    pub standard: Option<Standard>,
+    /// Further headers; a name may repeat (several `set-cookie`).
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
@@ -99,36 +102,48 @@ const OWN_HEADERS: [(&str, &str); 5] = [
     ),
 ];
 
+/// The standard header sets of Portcullis's own replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standard {
+    Html,
+    Json,
+    /// A redirect: no body, no content type.
+    Redirect,
+}
+
+impl Standard {
+    pub fn headers(self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        let content_type = match self {
+            Standard::Html => Some(("content-type", "text/html; charset=utf-8")),
+            Standard::Json => Some(("content-type", "application/json")),
+            Standard::Redirect => None,
+        };
+        OWN_HEADERS.into_iter().chain(content_type)
+    }
+}
+
 impl Reply {
-    fn with_own_headers(status: u16, content_type: &str, body: String) -> Self {
-        let mut headers: Vec<(String, String)> = OWN_HEADERS
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect();
-        if !content_type.is_empty() {
-            headers.push(("content-type".into(), content_type.into()));
-        }
+    fn standard(status: u16, standard: Standard, body: String) -> Self {
         Self {
             status,
-            headers,
+            standard: Some(standard),
+            headers: Vec::new(),
             body,
         }
     }
 
     pub fn html(status: u16, body: String) -> Self {
-        Self::with_own_headers(status, "text/html; charset=utf-8", body)
+        Self::standard(status, Standard::Html, body)
     }
 
     pub fn json(status: u16, value: &impl Serialize) -> Self {
         let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
-        Self::with_own_headers(status, "application/json", body)
+        Self::standard(status, Standard::Json, body)
     }
 
     /// `303 See Other`: the browser follows with a GET whatever the original method.
     pub fn redirect(location: &str) -> Self {
-        let mut reply = Self::with_own_headers(303, "", String::new());
-        reply.headers.push(("location".into(), location.into()));
-        reply
+        Self::standard(303, Standard::Redirect, String::new()).with_header("location", location)
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -143,10 +158,20 @@ impl Reply {
         self
     }
 
+    /// Every header, standard ones first.
+    pub fn all_headers<'a>(&'a self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let standard = self
+            .standard
+            .into_iter()
+            .flat_map(Standard::headers)
+            .map(|(k, v)| -> (&'a str, &'a str) { (k, v) });
+        let own = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        standard.chain(own)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.all_headers()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 }

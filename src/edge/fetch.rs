@@ -1,13 +1,15 @@
 //! Outbound HTTP: to the issuer for the core (bounded time and size), and to the origin
 //! for proxied requests (streamed, redirects passed back, WebSocket upgrades untouched).
 
+use std::cell::RefCell;
+
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Headers, Request, RequestCache, RequestInit, RequestRedirect, Response, ResponseInit,
 };
 
-use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method, Reply};
+use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method, Reply, Standard};
 use crate::proxy::{self, ProxyPlan};
 
 /// Issuer requests give up after this long.
@@ -137,11 +139,40 @@ pub async fn read_form(req: &Request, limit: usize) -> Option<String> {
     (text.len() <= limit).then_some(text)
 }
 
+thread_local! {
+    /// The standard header sets, built once per isolate and copied for each reply.
+    static TEMPLATES: RefCell<Vec<(Standard, Headers)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn standard_headers(standard: Standard) -> worker::Result<Headers> {
+    let cached = TEMPLATES.with(|t| {
+        t.borrow()
+            .iter()
+            .find(|(s, _)| *s == standard)
+            .map(|(_, h)| h.clone())
+    });
+    let template = match cached {
+        Some(template) => template,
+        None => {
+            let template = Headers::new()?;
+            for (name, value) in standard.headers() {
+                template.set(name, value)?;
+            }
+            TEMPLATES.with(|t| t.borrow_mut().push((standard, template.clone())));
+            template
+        }
+    };
+    Ok(Headers::new_with_headers(&template)?)
+}
+
 /// A core reply as a workerd response.
 pub fn reply(reply: Reply) -> worker::Result<Response> {
     let init = ResponseInit::new();
     init.set_status(reply.status);
-    let headers = Headers::new()?;
+    let headers = match reply.standard {
+        Some(standard) => standard_headers(standard)?,
+        None => Headers::new()?,
+    };
     for (name, value) in &reply.headers {
         headers.append(name, value)?;
     }

@@ -1,6 +1,9 @@
 //! The session store on Workers KV.
 
+use std::cell::OnceCell;
+
 use worker::kv::KvStore;
+use worker::Env;
 
 use crate::session::{Store, StoreError};
 
@@ -10,11 +13,36 @@ pub const BINDING: &str = "SESSIONS";
 /// it bounds how long a revoked session can still be read elsewhere.
 const READ_CACHE_TTL: u64 = 30;
 
-pub struct KvSessions(pub KvStore);
+/// The namespace, bound on first use: most signed-in requests are answered from the
+/// isolate's session cache and never touch KV.
+pub struct KvSessions<'a> {
+    env: &'a Env,
+    store: OnceCell<KvStore>,
+}
 
-impl Store for KvSessions {
+impl<'a> KvSessions<'a> {
+    pub fn new(env: &'a Env) -> Self {
+        Self {
+            env,
+            store: OnceCell::new(),
+        }
+    }
+
+    fn kv(&self) -> Result<&KvStore, StoreError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = self
+            .env
+            .kv(BINDING)
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(self.store.get_or_init(|| store))
+    }
+}
+
+impl Store for KvSessions<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.0
+        self.kv()?
             .get(key)
             .cache_ttl(READ_CACHE_TTL)
             .text()
@@ -23,7 +51,7 @@ impl Store for KvSessions {
     }
 
     async fn put(&self, key: &str, value: &str, ttl: u64) -> Result<(), StoreError> {
-        self.0
+        self.kv()?
             .put(key, value)
             .map_err(|e| StoreError(e.to_string()))?
             .expiration_ttl(ttl.max(60))
@@ -33,7 +61,7 @@ impl Store for KvSessions {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0
+        self.kv()?
             .delete(key)
             .await
             .map_err(|e| StoreError(e.to_string()))

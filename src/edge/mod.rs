@@ -122,13 +122,7 @@ pub async fn main(
     if head.method == "POST" && head.url.path().starts_with(PREFIX) {
         head.body = fetch::read_form(&req, MAX_FORM_BODY).await;
     }
-    let store = match env.kv(kv::BINDING) {
-        Ok(store) => kv::KvSessions(store),
-        Err(e) => {
-            let error = GateError::Store(crate::session::StoreError(e.to_string()));
-            return fetch::reply(gate.error_reply(&error, &head, None));
-        }
-    };
+    let store = kv::KvSessions::new(&env);
     let io = Io {
         store: &store,
         http: &fetch::Issuer,

@@ -1,0 +1,101 @@
+// scripts/bench: the built worker in workerd in front of a local upstream, under wrk.
+// For each scenario: requests/s, p50/p99 latency, and workerd CPU time per request read
+// from /proc/<pid>/stat, next to a bare JavaScript pass-through worker measured in the
+// same run (see measure.mjs for pinning and interleaving). Also one full login and the
+// wasm size.
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import path from 'node:path';
+import { startIssuer } from './issuer.mjs';
+import { startUpstream } from './upstream.mjs';
+import { ROOT } from './worker.mjs';
+import { startMeasuredWorker, compare, pinned } from './measure.mjs';
+import { Browser, login } from '../tests/support/client.mjs';
+import { freePort, SESSION_SECRET, CLIENT_SECRET } from '../tests/support/stack.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS || 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 10);
+const TARGET_RATIO = 1.5;
+const TARGET_GZIP_KB = 400;
+
+const [issuerPort, upstreamPort, gatePort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+const host = 'photos.localhost';
+const issuer = await startIssuer({
+  port: issuerPort,
+  clients: [{
+    client_id: 'portcullis',
+    client_secret: CLIENT_SECRET,
+    redirect_uris: [`http://${host}:${gatePort}/.portcullis/callback`],
+    post_logout_redirect_uris: [`http://${host}:${gatePort}/.portcullis/signed-out`],
+  }],
+});
+const upstream = await startUpstream({ port: upstreamPort });
+const bare = await startMeasuredWorker({
+  port: barePort,
+  script: `export default { fetch(request) {
+    const url = new URL(request.url);
+    return fetch('${upstream.url}' + url.pathname + url.search, request);
+  } };`,
+});
+const gate = await startMeasuredWorker({
+  port: gatePort,
+  config: { issuer: issuer.url, client_id: 'portcullis', apps: [{ host, origin: upstream.url }] },
+  secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET },
+});
+
+try {
+  const logins = [];
+  let cookie;
+  for (let i = 0; i < 5; i += 1) {
+    const browser = new Browser();
+    const t0 = performance.now();
+    const landed = await login(browser, `http://${host}:${gatePort}/bench`);
+    logins.push(performance.now() - t0);
+    if (landed.status !== 200) throw new Error(`login failed: ${landed.status}`);
+    cookie = browser.cookieHeader(`http://${host}:${gatePort}/`);
+  }
+  const loginMs = logins.sort((a, b) => a - b)[2];
+  const json = { accept: 'application/json' };
+  const results = await compare({
+    bare: { target: bare, host, path: '/echo', headers: json },
+    authenticated: { target: gate, host, path: '/echo', headers: { ...json, cookie } },
+    redirect: { target: gate, host, path: '/echo', headers: { accept: 'text/html' } },
+    unauthenticatedApi: { target: gate, host, path: '/echo', headers: json },
+  }, { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS });
+
+  const wasm = readFileSync(path.join(ROOT, 'build/index_bg.wasm'));
+  const size = { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length };
+  const ratio = (r) => r.cpuUsPerRequest / results.bare.cpuUsPerRequest;
+  const row = (name, r) => `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${Math.round(r.cpuUsPerRequest)} | ${ratio(r).toFixed(2)}× |`;
+  const authRatio = ratio(results.authenticated);
+  const lines = [
+    `wrk: ${CONNECTIONS} connections; ${ROUNDS} interleaved rounds of ${SECONDS} s per scenario, medians; workerd CPU from /proc/<pid>/stat${pinned ? '; workerd pinned to core 0, load and upstream to the others' : ''}.`,
+    '',
+    '| scenario | requests/s | p50 ms | p99 ms | workerd CPU µs/request | CPU vs bare |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    row('bare JS pass-through worker', results.bare),
+    row('Portcullis: signed-in GET, proxied', results.authenticated),
+    row('Portcullis: unauthenticated navigation (303 to the issuer)', results.redirect),
+    row('Portcullis: unauthenticated API call (401)', results.unauthenticatedApi),
+    '',
+    `CPU samples (µs/request per round): ${Object.entries(results).map(([k, r]) => `${k} ${r.cpuSamples.join('/')}`).join('; ')}.`,
+    `One full login (gate → issuer login form → callback → app; local issuer), median of 5: ${loginMs.toFixed(0)} ms.`,
+    `Wasm: ${(size.raw / 1024).toFixed(0)} KB raw, ${(size.gzip / 1024).toFixed(0)} KB gzipped (target ≤ ${TARGET_GZIP_KB} KB: ${size.gzip / 1024 <= TARGET_GZIP_KB ? 'met' : 'NOT met'}).`,
+    `Signed-in request CPU vs the bare worker: ${authRatio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×: ${authRatio <= TARGET_RATIO ? 'met' : 'NOT met'}).`,
+  ];
+  for (const [name, r] of Object.entries(results)) {
+    const expectedNon2xx = name === 'redirect' || name === 'unauthenticatedApi';
+    if (r.socketErrors.length || (!expectedNon2xx && r.non2xx)) {
+      lines.push(`Note: ${name}: ${r.non2xx} non-2xx responses; ${r.socketErrors.join('; ') || 'no socket errors'}`);
+    }
+  }
+  console.log(lines.join('\n'));
+  mkdirSync(path.join(ROOT, 'target'), { recursive: true });
+  writeFileSync(path.join(ROOT, 'target/bench.json'), JSON.stringify({ date: new Date().toISOString(), loginMs, size, results }, null, 2));
+} finally {
+  await gate.stop();
+  await bare.stop();
+  await upstream.stop();
+  await issuer.stop();
+}
