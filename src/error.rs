@@ -7,6 +7,7 @@ use crate::config::ConfigErrors;
 use crate::http::Reply;
 use crate::oidc::OidcError;
 use crate::pages::{self, Action, Page};
+use crate::service::Refused;
 use crate::session::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,18 @@ pub enum GateError {
     LoginFailed(OidcError),
     /// No valid session, on a request that must not be redirected (API, XHR, non-GET).
     Unauthenticated,
+    /// The path means different things to different servers (encoded `/`, `..;` …).
+    AmbiguousPath(&'static str),
+    /// Signed in, but not allowed to use this app. `csrf` (for the sign-out button) is
+    /// present when the identity comes from a browser session.
+    Forbidden {
+        user: String,
+        csrf: Option<String>,
+    },
+    /// Service-token credentials that do not open this app.
+    ServiceToken(Refused),
+    /// A bearer token that is not valid here.
+    InvalidBearer(String),
     /// A state-changing POST without a valid CSRF token.
     Csrf,
     /// The app's origin could not be reached.
@@ -66,7 +79,11 @@ impl GateError {
             | GateError::LoginExpired
             | GateError::IssuerSaid { .. }
             | GateError::LoginFailed(_) => 400,
-            GateError::Unauthenticated => 401,
+            GateError::Unauthenticated
+            | GateError::ServiceToken(_)
+            | GateError::InvalidBearer(_) => 401,
+            GateError::AmbiguousPath(_) => 400,
+            GateError::Forbidden { .. } => 403,
             GateError::Csrf => 403,
             GateError::OriginUnreachable(_) => 502,
             GateError::IssuerUnavailable(_) | GateError::Store(_) => 503,
@@ -88,6 +105,11 @@ impl GateError {
             GateError::IssuerUnavailable(_) => "issuer_unavailable",
             GateError::LoginFailed(_) => "login_failed",
             GateError::Unauthenticated => "unauthenticated",
+            GateError::AmbiguousPath(_) => "ambiguous_path",
+            GateError::Forbidden { .. } => "forbidden",
+            GateError::ServiceToken(Refused::Invalid) => "invalid_service_token",
+            GateError::ServiceToken(Refused::NotForThisApp) => "service_token_not_allowed_here",
+            GateError::InvalidBearer(_) => "invalid_token",
             GateError::Csrf => "csrf",
             GateError::OriginUnreachable(_) => "origin_unreachable",
             GateError::Store(_) => "session_store_unavailable",
@@ -105,7 +127,9 @@ impl GateError {
                 None => error.clone(),
             },
             GateError::IssuerUnavailable(e) | GateError::LoginFailed(e) => e.to_string(),
-            GateError::OriginUnreachable(e) => e.clone(),
+            GateError::OriginUnreachable(e) | GateError::InvalidBearer(e) => e.clone(),
+            GateError::AmbiguousPath(why) => (*why).to_string(),
+            GateError::Forbidden { user, .. } => format!("{user} is not allowed here"),
             GateError::Store(e) => e.to_string(),
             other => other.code().replace('_', " "),
         }
@@ -132,7 +156,11 @@ impl GateError {
 
     pub fn reply(&self, ctx: &ErrorContext<'_>) -> Reply {
         let status = self.status();
-        if ctx.wants_json || matches!(self, GateError::Unauthenticated) {
+        let always_json = matches!(
+            self,
+            GateError::Unauthenticated | GateError::ServiceToken(_) | GateError::InvalidBearer(_)
+        ) || matches!(self, GateError::Forbidden { csrf: None, .. });
+        if ctx.wants_json || always_json {
             let message = match self {
                 GateError::Unauthenticated => {
                     "sign in first: this request carries no valid Portcullis session".to_string()
@@ -142,7 +170,14 @@ impl GateError {
                 }
                 other => other.user_message().to_string(),
             };
-            return Reply::json(status, &json!({ "error": self.code(), "message": message }));
+            let reply = Reply::json(status, &json!({ "error": self.code(), "message": message }));
+            // RFC 6750 §3: a refused bearer token is answered with a challenge.
+            return match self {
+                GateError::InvalidBearer(_) => {
+                    reply.with_header("www-authenticate", "Bearer error=\"invalid_token\"")
+                }
+                _ => reply,
+            };
         }
         let retry = Action::Link {
             label: "Try again",
@@ -172,6 +207,22 @@ impl GateError {
                     paragraphs: &[&said, message],
                     details: None,
                     actions: &[retry],
+                })
+            }
+            GateError::Forbidden { user, csrf } => {
+                let line = format!("You are signed in as {user}, who is not allowed to use this app.");
+                let switch = format!("{}&switch=1", ctx.retry);
+                let csrf = csrf.as_deref().unwrap_or_default();
+                let fields = [("csrf", csrf)];
+                pages::render(&Page {
+                    title: "You don't have access",
+                    host: ctx.host,
+                    paragraphs: &[&line, "Sign in with an account that has access, or sign out. The owner can grant access in Portcullis's configuration or with a group at the identity provider."],
+                    details: None,
+                    actions: &[
+                        Action::Link { label: "Sign in as someone else", href: &switch },
+                        Action::Post { label: "Sign out", action: "/.portcullis/logout", fields: &fields },
+                    ],
                 })
             }
             GateError::OriginUnreachable(_) => pages::render(&Page {
@@ -207,6 +258,7 @@ impl GateError {
             GateError::IssuerUnavailable(_) => "Sign-in is unavailable",
             GateError::Store(_) => "Sessions are unavailable",
             GateError::Csrf => "Please confirm",
+            GateError::AmbiguousPath(_) => "Bad request",
             _ => "Sign-in did not complete",
         }
     }
@@ -226,6 +278,11 @@ impl GateError {
             GateError::IssuerUnavailable(_) => "The identity provider cannot be reached right now. If you were signed in already, your session still works; new sign-ins will work once the provider is back.",
             GateError::LoginFailed(_) => "The identity provider's answer could not be accepted, so you were not signed in. Please try again; if it keeps happening, the site owner can find the reason in the log.",
             GateError::Unauthenticated => "Sign in first.",
+            GateError::AmbiguousPath(_) => "This address is ambiguous (it contains an encoded slash, a control character or a dot segment with parameters), so it is refused.",
+            GateError::Forbidden { .. } => "You are not allowed to use this app.",
+            GateError::ServiceToken(Refused::Invalid) => "The service token is not valid.",
+            GateError::ServiceToken(Refused::NotForThisApp) => "This service token is not valid for this app.",
+            GateError::InvalidBearer(_) => "The bearer token is not valid here.",
             GateError::Csrf => "This sign-out request could not be verified. Use the button below to sign out.",
             GateError::OriginUnreachable(_) => "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.",
             GateError::Store(_) => "The session store is not available right now. Please try again in a moment.",

@@ -6,7 +6,9 @@ use std::rc::Rc;
 use serde_json::json;
 use url::Url;
 
-use crate::config::Config;
+use crate::assertion::ASSERTION_LIFETIME;
+use crate::cache::TtlCache;
+use crate::config::{App, Config};
 use crate::cookies;
 use crate::crypto::{ct_eq, Random};
 use crate::error::{ErrorContext, GateError};
@@ -14,19 +16,38 @@ use crate::http::{HttpClient, Reply};
 use crate::oidc::id_token::{self, Expected};
 use crate::oidc::login::{PendingError, LOGIN_TTL};
 use crate::oidc::provider::{Source, VerifyError};
-use crate::oidc::{token, OidcError, PendingLogin, Provider};
+use crate::oidc::{bearer, token, OidcError, PendingLogin, Provider};
 use crate::pages;
-use crate::proxy::{self, ProxyPlan};
+use crate::policy::{self, PathClass};
+use crate::proxy::{self, Forward, ProxyPlan};
 use crate::request::RequestHead;
 use crate::return_to;
 use crate::router::{self, Endpoint, Route};
+use crate::service;
 use crate::session::model::SESSION_FORMAT;
-use crate::session::{Session, SessionCache, SessionId, Store};
+use crate::session::{Identity, Session, SessionCache, SessionId, Store};
 
 /// Pending-login cookies tolerated before a new login clears them (abandoned logins must
 /// not pile up into an oversized `Cookie` header).
 const MAX_PENDING_LOGINS: usize = 4;
 const LOGOUT_CSRF: &str = "portcullis logout csrf v1";
+
+/// A verified bearer token is remembered for at most this long.
+const BEARER_CACHE: u64 = 60;
+/// A cached assertion is reused only while it has more than this long to live.
+const ASSERTION_REUSE_MARGIN: u64 = 60;
+
+/// One JSON audit line for a security event on this request.
+fn audit(head: &RequestHead, event: &str, fields: &[(&str, &str)]) -> String {
+    let mut line = serde_json::Map::new();
+    line.insert("level".into(), "info".into());
+    line.insert("event".into(), event.into());
+    line.insert("host".into(), head.host().into());
+    for (k, v) in fields {
+        line.insert((*k).into(), (*v).into());
+    }
+    serde_json::Value::Object(line).to_string()
+}
 
 /// What the edge should do.
 #[derive(Debug)]
@@ -52,8 +73,12 @@ pub struct Io<'a, S, H, R> {
 /// One per isolate: configuration and the caches that outlive a request.
 pub struct Gate {
     pub config: Config,
+    /// `Content-Security-Policy` of Portcullis's own pages.
+    pub csp: String,
     provider: Provider,
     sessions: SessionCache,
+    assertions: TtlCache<String>,
+    bearers: TtlCache<Identity>,
 }
 
 /// A verified session found for a request.
@@ -66,10 +91,15 @@ impl Gate {
     pub fn new(config: Config) -> Self {
         let provider = Provider::new(&config.issuer, config.discovery_url.as_str());
         let sessions = SessionCache::new(config.session_cache);
+        let issuer_origin = Url::parse(&config.issuer).map(|u| u.origin().ascii_serialization());
+        let csp = crate::http::content_security_policy(issuer_origin.as_deref().ok());
         Self {
             config,
+            csp,
             provider,
             sessions,
+            assertions: TtlCache::new(1024),
+            bearers: TtlCache::new(256),
         }
     }
 
@@ -126,23 +156,13 @@ impl Gate {
         now: u64,
         log: &mut Vec<String>,
     ) -> Result<Outcome, GateError> {
+        if let Some(why) = &head.ambiguous_path {
+            return Err(GateError::AmbiguousPath(why.0));
+        }
         let get = head.method == "GET" || head.method == "HEAD";
         match router::route(&self.config, head) {
             Route::UnknownHost => Err(GateError::UnknownHost),
-            Route::App(app) => match self.find_session(head, io.store, now).await? {
-                Some(found) => Ok(Outcome::Proxy(proxy::plan(
-                    head,
-                    app,
-                    Some(&found.session.identity),
-                ))),
-                None if head.is_browser_navigation() => {
-                    let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
-                    self.start_login(head, back, io, now)
-                        .await
-                        .map(Outcome::Reply)
-                }
-                None => Err(GateError::Unauthenticated),
-            },
+            Route::App(app) => self.app(app, head, io, now, log).await,
             Route::Endpoint(endpoint) => {
                 let reply = match endpoint {
                     Endpoint::Login if get => {
@@ -151,7 +171,9 @@ impl Gate {
                             &head.url,
                             &self.config,
                         );
-                        self.start_login(head, back, io, now).await
+                        // "Sign in as someone else" asks the issuer to show its login again.
+                        let prompt = head.query("switch").is_some().then_some("login");
+                        self.start_login(head, back, prompt, io, now).await
                     }
                     Endpoint::Callback if get => self.callback(head, io, now, log).await,
                     Endpoint::Logout if get || head.method == "POST" => {
@@ -162,12 +184,193 @@ impl Gate {
                         pages::signed_out(head.host(), &login_href("/")),
                     )),
                     Endpoint::Me if get => self.me(head, io.store, now).await,
+                    Endpoint::Jwks if get => match &self.config.assertion_key {
+                        Some(key) => Ok(Reply::json(200, &key.jwks())
+                            .with_header("access-control-allow-origin", "*")),
+                        None => Err(GateError::NotFound),
+                    },
                     Endpoint::Unknown => Err(GateError::NotFound),
                     _ => Err(GateError::MethodNotAllowed),
                 };
                 reply.map(Outcome::Reply)
             }
         }
+    }
+
+    /// A request for a protected app. In order: public paths pass; service-token
+    /// credentials, then (where accepted) a bearer token, then the session cookie decide
+    /// who this is; the app's rules decide whether they may enter.
+    async fn app<S: Store, H: HttpClient, R: Random>(
+        &self,
+        app: &App,
+        head: &RequestHead,
+        io: &Io<'_, S, H, R>,
+        now: u64,
+        log: &mut Vec<String>,
+    ) -> Result<Outcome, GateError> {
+        let class = policy::classify(app, head.url.path());
+        if class == PathClass::Public {
+            return Ok(Outcome::Proxy(proxy::plan(
+                head,
+                app,
+                None,
+                &Forward::default(),
+            )));
+        }
+
+        if let Some(presented) = service::presented(head, &self.config) {
+            let token = service::check(&presented, app, &self.config).map_err(|refused| {
+                log.push(audit(
+                    head,
+                    "service_token_refused",
+                    &[("client_id", &presented.client_id)],
+                ));
+                GateError::ServiceToken(refused)
+            })?;
+            let identity = token.identity();
+            let forward = Forward {
+                strip_authorization: presented.via_basic,
+                assertion: self.assertion(head, app, &identity, &identity.sub, now),
+            };
+            return Ok(Outcome::Proxy(proxy::plan(
+                head,
+                app,
+                Some(&identity),
+                &forward,
+            )));
+        }
+
+        if app.accept_bearer {
+            if let Some(token) = head.header("authorization").and_then(bearer::from_header) {
+                let identity = self.bearer(token, app, io.http, now).await?;
+                if !app.access.admits(&identity) {
+                    log.push(audit(
+                        head,
+                        "denied",
+                        &[("sub", &identity.sub), ("via", "bearer")],
+                    ));
+                    return Err(GateError::Forbidden {
+                        user: identity.user().to_string(),
+                        csrf: None,
+                    });
+                }
+                let cache_key = format!("bearer:{}", token::fingerprint(token));
+                let forward = Forward {
+                    strip_authorization: true,
+                    assertion: self.assertion(head, app, &identity, &cache_key, now),
+                };
+                return Ok(Outcome::Proxy(proxy::plan(
+                    head,
+                    app,
+                    Some(&identity),
+                    &forward,
+                )));
+            }
+        }
+
+        match self.find_session(head, io.store, now).await? {
+            Some(found) => {
+                let identity = &found.session.identity;
+                if !app.access.admits(identity) {
+                    log.push(audit(
+                        head,
+                        "denied",
+                        &[("sub", &identity.sub), ("session", &found.id.hash())],
+                    ));
+                    let csrf = found.id.derive(&self.config.signing_keys, LOGOUT_CSRF);
+                    return Err(GateError::Forbidden {
+                        user: identity.user().to_string(),
+                        csrf: Some(csrf),
+                    });
+                }
+                let forward = Forward {
+                    strip_authorization: false,
+                    assertion: self.assertion(head, app, identity, &found.id.store_key(), now),
+                };
+                Ok(Outcome::Proxy(proxy::plan(
+                    head,
+                    app,
+                    Some(identity),
+                    &forward,
+                )))
+            }
+            None if class == PathClass::Protected && head.is_browser_navigation() => {
+                let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
+                self.start_login(head, back, None, io, now)
+                    .await
+                    .map(Outcome::Reply)
+            }
+            None => Err(GateError::Unauthenticated),
+        }
+    }
+
+    /// Verifies a bearer token from the issuer for `app`; verified tokens are remembered
+    /// (by hash) until they expire, for at most a minute.
+    async fn bearer<H: HttpClient>(
+        &self,
+        token: &str,
+        app: &App,
+        http: &H,
+        now: u64,
+    ) -> Result<Identity, GateError> {
+        let cache_key = format!("{}:{}", app.host, token::fingerprint(token));
+        if let Some(identity) = self.bearers.get(&cache_key, now) {
+            return Ok(identity);
+        }
+        let jws = self
+            .provider
+            .verify(http, token, Source::Client, now)
+            .await
+            .map_err(|e| match e {
+                VerifyError::Issuer(e) => GateError::IssuerUnavailable(e),
+                VerifyError::Token(e) => GateError::InvalidBearer(e.to_string()),
+            })?;
+        let mut accepted: Vec<&str> = vec![self.config.client_id.as_str()];
+        accepted.extend(app.bearer_audiences.iter().map(String::as_str));
+        let identity = bearer::validate(
+            &jws,
+            &self.config.issuer,
+            &accepted,
+            &self.config.groups_claim,
+            now,
+        )
+        .map_err(|e| GateError::InvalidBearer(e.to_string()))?;
+        let expires = jws
+            .claims
+            .expiration
+            .map_or(now, |t| u64::try_from(t.timestamp()).unwrap_or(now));
+        self.bearers.insert(
+            &cache_key,
+            identity.clone(),
+            expires.min(now + BEARER_CACHE),
+            now,
+        );
+        Ok(identity)
+    }
+
+    /// The `Portcullis-Assertion` for this identity and app, reused while it has more than
+    /// a minute left (signing on every request would cost more than the rest of it).
+    fn assertion(
+        &self,
+        head: &RequestHead,
+        app: &App,
+        identity: &Identity,
+        who: &str,
+        now: u64,
+    ) -> Option<String> {
+        let key = self.config.assertion_key.as_ref()?;
+        let issuer = format!("{}/.portcullis", head.origin());
+        let cache_key = format!("{who}|{}|{issuer}", app.host);
+        if let Some(token) = self
+            .assertions
+            .get(&cache_key, now + ASSERTION_REUSE_MARGIN)
+        {
+            return Some(token);
+        }
+        let token = key.sign(&issuer, &app.host, identity, now).ok()?;
+        self.assertions
+            .insert(&cache_key, token.clone(), now + ASSERTION_LIFETIME, now);
+        Some(token)
     }
 
     /// The session this request's cookie designates, if the cookie verifies and the
@@ -209,6 +412,7 @@ impl Gate {
         &self,
         head: &RequestHead,
         return_to: String,
+        prompt: Option<&str>,
         io: &Io<'_, S, H, R>,
         now: u64,
     ) -> Result<Reply, GateError> {
@@ -219,6 +423,9 @@ impl Gate {
                     .map_err(|_| GateError::BadRequest("auth host"))?;
                 url.set_path(Endpoint::Login.path());
                 url.query_pairs_mut().clear().append_pair("rd", &return_to);
+                if prompt.is_some() {
+                    url.query_pairs_mut().append_pair("switch", "1");
+                }
                 return Ok(Reply::redirect(url.as_str()));
             }
         }
@@ -231,7 +438,7 @@ impl Gate {
         let pending = PendingLogin::new(io.rng, return_to, redirect_uri, now)
             .map_err(|_| GateError::Random)?;
         let authorize = pending
-            .authorize_url(&metadata, &self.config)
+            .authorize_url(&metadata, &self.config, prompt)
             .map_err(|e| GateError::IssuerUnavailable(OidcError::Discovery(e)))?;
 
         let mut set_cookies = Vec::new();

@@ -90,17 +90,25 @@ pub struct Reply {
 }
 
 /// Headers on every page and JSON answer of Portcullis's own: never cached, never framed,
-/// no referrer (a callback URL carries a code), no external resources.
-const OWN_HEADERS: [(&str, &str); 5] = [
+/// no referrer (a callback URL carries a code). The content security policy comes with
+/// them, from [`content_security_policy`].
+const OWN_HEADERS: [(&str, &str); 4] = [
     ("cache-control", "no-store"),
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("x-frame-options", "DENY"),
-    (
-        "content-security-policy",
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
 ];
+
+/// The policy for Portcullis's pages: no scripts or external resources, not framable.
+/// Forms may post to this site and, since the sign-out form's answer redirects there, to
+/// `issuer_origin` (browsers apply `form-action` to the redirect too).
+pub fn content_security_policy(issuer_origin: Option<&str>) -> String {
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{}{}; frame-ancestors 'none'; base-uri 'none'",
+        if issuer_origin.is_some() { " " } else { "" },
+        issuer_origin.unwrap_or_default()
+    )
+}
 
 /// The standard header sets of Portcullis's own replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,5 +181,34 @@ impl Reply {
         self.all_headers()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_lets_forms_reach_the_issuer_and_nothing_else_load() {
+        let csp = content_security_policy(Some("https://id.example.com"));
+        assert!(
+            csp.contains("form-action 'self' https://id.example.com;"),
+            "{csp}"
+        );
+        assert!(csp.starts_with("default-src 'none';"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(content_security_policy(None).contains("form-action 'self';"));
+    }
+
+    #[test]
+    fn standard_headers_are_listed_with_the_reply() {
+        let r = Reply::redirect("/x").with_cookies(["a=1".to_string()]);
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(r.header("location"), Some("/x"));
+        assert_eq!(r.header("content-type"), None);
+        assert_eq!(
+            Reply::json(200, &1).header("content-type"),
+            Some("application/json")
+        );
     }
 }

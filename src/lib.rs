@@ -14,6 +14,8 @@
 //!
 //! Everything but `edge` is plain Rust without `worker` types, and is tested natively.
 
+pub mod assertion;
+pub mod cache;
 pub mod config;
 pub mod cookies;
 pub mod crypto;
@@ -22,11 +24,14 @@ pub mod gate;
 pub mod http;
 pub mod oidc;
 pub mod pages;
+pub mod path;
+pub mod policy;
 pub mod proxy;
 pub mod request;
 pub mod return_to;
 pub mod router;
 pub mod secret;
+pub mod service;
 pub mod session;
 
 #[cfg(target_arch = "wasm32")]

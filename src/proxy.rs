@@ -21,8 +21,12 @@ pub const IDENTITY_HEADERS: [&str; 8] = [
     "remote-name",
 ];
 
-/// Further headers some apps trust as identity; never passed on from a client.
-const SPOOFABLE_HEADERS: [&str; 9] = [
+/// The signed assertion header.
+pub const ASSERTION_HEADER: &str = "portcullis-assertion";
+
+/// Further headers some apps trust as identity, and the service-token header pair that
+/// Portcullis consumes: never passed on from a client.
+const SPOOFABLE_HEADERS: [&str; 11] = [
     "x-auth-request-access-token",
     "x-forwarded-user",
     "x-forwarded-email",
@@ -31,8 +35,20 @@ const SPOOFABLE_HEADERS: [&str; 9] = [
     "x-remote-user",
     "remote-preferred-username",
     "portcullis-assertion",
+    "portcullis-client-id",
+    "portcullis-client-secret",
     "forwarded",
 ];
+
+/// Per-request choices for forwarding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forward {
+    /// `Authorization` carried a credential Portcullis consumed (service token via Basic,
+    /// an accepted bearer token): do not pass it on.
+    pub strip_authorization: bool,
+    /// The signed `Portcullis-Assertion`, when an assertion key is configured.
+    pub assertion: Option<String>,
+}
 
 /// What the edge must do to forward a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +103,21 @@ pub fn upstream_url(url: &Url, app: &App) -> String {
 }
 
 /// Plans the upstream request. `identity` is `None` for requests that pass without one.
-pub fn plan(head: &RequestHead, app: &App, identity: Option<&Identity>) -> ProxyPlan {
+pub fn plan(
+    head: &RequestHead,
+    app: &App,
+    identity: Option<&Identity>,
+    forward: &Forward,
+) -> ProxyPlan {
     let mut remove: Vec<String> = head
         .headers
         .iter()
         .map(|(name, _)| name)
-        .filter(|name| is_stripped(name) || *name == "cookie")
+        .filter(|name| {
+            is_stripped(name)
+                || *name == "cookie"
+                || (forward.strip_authorization && *name == "authorization")
+        })
         .cloned()
         .collect();
     remove.dedup();
@@ -137,6 +162,10 @@ pub fn plan(head: &RequestHead, app: &App, identity: Option<&Identity>) -> Proxy
                 set.push((header.into(), value.clone()));
             }
         }
+    }
+
+    if let Some(assertion) = &forward.assertion {
+        set.push((ASSERTION_HEADER.into(), assertion.clone()));
     }
 
     // The client address as Cloudflare saw it, never a client-supplied chain.
@@ -197,6 +226,7 @@ mod tests {
         App {
             host: "photos.example.com".into(),
             origin: origin.map(|o| Url::parse(o).unwrap()),
+            ..Default::default()
         }
     }
 
@@ -257,7 +287,7 @@ mod tests {
                 ("cookie", "app=1; __Host-portcullis-session=secret"),
             ],
         );
-        let p = plan(&h, &app(None), Some(&alice()));
+        let p = plan(&h, &app(None), Some(&alice()), &Forward::default());
         for spoof in [
             "x-auth-request-user",
             "remote-user",
@@ -291,7 +321,7 @@ mod tests {
                 ("cookie", "__Host-portcullis-session=s"),
             ],
         );
-        let p = plan(&h, &app(None), None);
+        let p = plan(&h, &app(None), None, &Forward::default());
         assert!(p.remove.iter().any(|r| r == "remote-user"));
         assert!(p
             .set
@@ -315,10 +345,50 @@ mod tests {
             &head("https://photos.example.com/", &[]),
             &app(None),
             Some(&id),
+            &Forward::default(),
         );
         let user = set(&p, "x-auth-request-user").unwrap();
         assert_eq!(user, "x%0D%0AX-Auth-Request-User: admin");
         assert_eq!(set(&p, "x-auth-request-groups"), Some("a%2Cb,c%25d"));
+    }
+
+    #[test]
+    fn consumed_credentials_are_removed_and_the_assertion_added() {
+        let h = head(
+            "https://photos.example.com/",
+            &[
+                ("authorization", "Basic abc"),
+                ("portcullis-client-id", "id"),
+                ("Portcullis-Client-Secret", "s"),
+                ("portcullis-assertion", "forged"),
+            ],
+        );
+        let keep = plan(&h, &app(None), None, &Forward::default());
+        assert!(
+            !keep.remove.iter().any(|r| r == "authorization"),
+            "not ours: passes untouched"
+        );
+        for consumed in [
+            "portcullis-client-id",
+            "Portcullis-Client-Secret",
+            "portcullis-assertion",
+        ] {
+            assert!(
+                keep.remove.iter().any(|r| r == consumed),
+                "{consumed} always removed"
+            );
+        }
+        let strip = plan(
+            &h,
+            &app(None),
+            None,
+            &Forward {
+                strip_authorization: true,
+                assertion: Some("jwt".into()),
+            },
+        );
+        assert!(strip.remove.iter().any(|r| r == "authorization"));
+        assert_eq!(set(&strip, ASSERTION_HEADER), Some("jwt"));
     }
 
     #[test]

@@ -3,14 +3,18 @@
 use url::Url;
 
 use crate::cookies;
+use crate::path::{self, AmbiguousPath};
 
 #[derive(Debug, Clone)]
 pub struct RequestHead {
     /// Upper-case method.
     pub method: String,
-    /// The full URL as the runtime parsed it (WHATWG rules: dot segments resolved,
-    /// backslashes turned into slashes), which is also what is forwarded.
+    /// The URL as the runtime parsed it (WHATWG rules: dot segments resolved, backslashes
+    /// turned into slashes), with its path normalised further by [`path::normalize`]: this
+    /// is what rules are matched on and what is forwarded.
     pub url: Url,
+    /// Set when the path is ambiguous and must be refused (400).
+    pub ambiguous_path: Option<AmbiguousPath>,
     /// Lower-case names, in arrival order.
     pub headers: Vec<(String, String)>,
     /// Body of a form POST to one of Portcullis's own endpoints (read only there).
@@ -18,10 +22,20 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    pub fn new(method: &str, url: Url, headers: Vec<(String, String)>) -> Self {
+    pub fn new(method: &str, mut url: Url, headers: Vec<(String, String)>) -> Self {
+        let ambiguous_path = match path::normalize(url.path()) {
+            Ok(normalized) => {
+                if normalized != url.path() {
+                    url.set_path(&normalized);
+                }
+                None
+            }
+            Err(e) => Some(e),
+        };
         Self {
             method: method.to_ascii_uppercase(),
             url,
+            ambiguous_path,
             headers,
             body: None,
         }
@@ -139,6 +153,23 @@ mod tests {
             &[("accept", html), ("x-requested-with", "XMLHttpRequest")]
         )
         .is_browser_navigation());
+    }
+
+    #[test]
+    fn the_path_is_normalised_once_for_everyone() {
+        let h = RequestHead::new(
+            "GET",
+            Url::parse("https://h.example.com//sh%61re/./x?q=%2F").unwrap(),
+            vec![],
+        );
+        assert_eq!(h.url.as_str(), "https://h.example.com/share/x?q=%2F");
+        assert!(h.ambiguous_path.is_none());
+        let h = RequestHead::new(
+            "GET",
+            Url::parse("https://h.example.com/share/..;/admin").unwrap(),
+            vec![],
+        );
+        assert!(h.ambiguous_path.is_some());
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum Endpoint {
     Logout,
     SignedOut,
     Me,
+    /// The public keys of `Portcullis-Assertion`.
+    Jwks,
     /// Under the prefix but not an endpoint: 404, never proxied.
     Unknown,
 }
@@ -26,6 +28,7 @@ impl Endpoint {
             Endpoint::Logout => "/.portcullis/logout",
             Endpoint::SignedOut => "/.portcullis/signed-out",
             Endpoint::Me => "/.portcullis/me",
+            Endpoint::Jwks => "/.portcullis/jwks.json",
             Endpoint::Unknown => PREFIX,
         }
     }
@@ -53,6 +56,7 @@ pub fn route<'c>(config: &'c Config, head: &RequestHead) -> Route<'c> {
             "logout" => Endpoint::Logout,
             "signed-out" => Endpoint::SignedOut,
             "me" => Endpoint::Me,
+            "jwks.json" => Endpoint::Jwks,
             _ => Endpoint::Unknown,
         };
         return Route::Endpoint(endpoint);
@@ -81,6 +85,7 @@ mod tests {
             })),
             oidc_client_secret: None,
             session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            assertion_key: None,
         })
         .unwrap()
     }

@@ -29,6 +29,17 @@ export const USERS = {
       groups: ['guests'],
     },
   },
+  carol: {
+    password: 'carol',
+    claims: {
+      sub: 'carol-0003',
+      email: 'carol@example.net',
+      email_verified: true,
+      name: 'Carol Friend',
+      preferred_username: 'carol',
+      groups: [],
+    },
+  },
 };
 
 const BY_SUB = Object.fromEntries(Object.values(USERS).map((u) => [u.claims.sub, u.claims]));
@@ -50,7 +61,7 @@ input,button{font:inherit;padding:.5rem}button{background:#2f5bd3;color:#fff;bor
 <body><form method="post" action="/interaction/${esc(uid)}/login" autocomplete="off">
 <h1 style="margin:0;font-size:1.2rem">Local ID</h1><p style="margin:0">Sign in to <b>${esc(clientId)}</b></p>
 ${error ? `<p class="err">${esc(error)}</p>` : ''}
-<input id="username" name="username" placeholder="username (alice or bob)" required autofocus>
+<input id="username" name="username" placeholder="username (alice, bob or carol)" required autofocus>
 <input id="password" name="password" type="password" placeholder="password (same as username)" required>
 <button id="submit" type="submit">Sign in</button></form></body></html>`;
 }

@@ -8,7 +8,7 @@ import { launch } from './support/chromium.mjs';
 let s;
 let browser;
 before(async () => {
-  s = await startStack();
+  s = await startStack({ photos: { allow_groups: ['family'] } });
   browser = await launch();
 });
 after(async () => {
@@ -61,5 +61,42 @@ test('a wrong password stays at the issuer; the gate never lets the visitor thro
   assert.ok(page.url().startsWith(s.issuer.url));
   const res = await page.goto(`${s.app}/.portcullis/me`);
   assert.equal(res.status(), 401);
+  await context.close();
+});
+
+test('a user without access sees the 403 page and can sign in as someone else', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${s.app}/albums`);
+  await page.fill('#username', 'bob');
+  await page.fill('#password', 'bob');
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${s.app}/albums`),
+    page.click('#submit'),
+  ]);
+  assert.equal(response.status(), 403);
+  assert.match(await page.textContent('h1'), /You don't have access/);
+  assert.match(await page.textContent('main'), /signed in as bob/);
+  assert.ok(await page.isVisible('button:has-text("Sign out")'), 'a sign-out button');
+
+  // The issuer is asked to show its login form again, even though bob is signed in there.
+  await Promise.all([page.waitForURL(/\/interaction\//), page.click('a:has-text("Sign in as someone else")')]);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice');
+  await Promise.all([page.waitForURL(`${s.app}/albums`), page.click('#submit')]);
+  assert.match(await page.textContent('#user'), /Signed in as alice/);
+  await context.close();
+});
+
+test('the sign-out button on the 403 page ends the session', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${s.app}/`);
+  await page.fill('#username', 'bob');
+  await page.fill('#password', 'bob');
+  await Promise.all([page.waitForResponse((r) => r.url() === `${s.app}/`), page.click('#submit')]);
+  await Promise.all([page.waitForURL(/\/session\/end|\/logout/), page.click('button:has-text("Sign out")')]);
+  const me = await page.goto(`${s.app}/.portcullis/me`);
+  assert.equal(me.status(), 401, 'the Portcullis session is gone');
   await context.close();
 });

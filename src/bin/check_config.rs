@@ -4,12 +4,15 @@ use std::process::ExitCode;
 
 use portcullis::config::{format_duration, Config, ConfigError, ConfigErrors, Inputs, Settings};
 
-const USAGE: &str = "usage: scripts/check-config [wrangler.toml] [--env NAME] [--dev-vars FILE]";
+const USAGE: &str =
+    "usage: scripts/check-config [wrangler.toml] [--env NAME] [--dev-vars FILE] [--json]";
 
 struct Args {
     path: String,
     env: Option<String>,
     dev_vars: Option<String>,
+    /// Print the validated PORTCULLIS value as JSON instead of the summary.
+    json: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -17,12 +20,14 @@ fn parse_args() -> Result<Args, String> {
         path: "wrangler.toml".into(),
         env: None,
         dev_vars: None,
+        json: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--env" => args.env = Some(it.next().ok_or(USAGE)?),
             "--dev-vars" => args.dev_vars = Some(it.next().ok_or(USAGE)?),
+            "--json" => args.json = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other if other.starts_with('-') => {
                 return Err(format!("unknown option {other}\n{USAGE}"))
@@ -95,7 +100,7 @@ fn run() -> Result<bool, String> {
     if let Some(path) = &args.dev_vars {
         secrets = dev_vars(path)?;
     }
-    for name in ["SESSION_SECRET", "OIDC_CLIENT_SECRET"] {
+    for name in ["SESSION_SECRET", "OIDC_CLIENT_SECRET", "ASSERTION_KEY"] {
         if let Ok(value) = std::env::var(name) {
             secrets.retain(|(k, _)| k != name);
             secrets.push((name.into(), value));
@@ -121,6 +126,7 @@ fn run() -> Result<bool, String> {
             portcullis: portcullis.clone(),
             oidc_client_secret: secret("OIDC_CLIENT_SECRET"),
             session_secret: secret("SESSION_SECRET"),
+            assertion_key: secret("ASSERTION_KEY"),
         };
         if let Err(ConfigErrors(e)) = Config::from_inputs(&inputs) {
             // Settings problems are already listed; add only the secrets' own.
@@ -136,6 +142,10 @@ fn run() -> Result<bool, String> {
         return Ok(false);
     }
     let Some(s) = settings else { return Ok(false) };
+    if args.json {
+        println!("{}", portcullis.unwrap_or_default());
+        return Ok(true);
+    }
     println!("{}: configuration is valid.", args.path);
     println!("  issuer            {}", s.issuer);
     println!("  client_id         {}", s.client_id);
@@ -161,6 +171,55 @@ fn run() -> Result<bool, String> {
                 o.to_string()
             });
         println!("    {} -> {origin}", app.host);
+        let a = &app.access;
+        if a.is_open() {
+            println!("      access          every user the issuer lets in (no allow_* rule)");
+        } else {
+            let mut rules = Vec::new();
+            if !a.groups.is_empty() {
+                rules.push(format!("groups {}", a.groups.join(", ")));
+            }
+            if !a.emails.is_empty() {
+                rules.push(format!("verified emails {}", a.emails.join(", ")));
+            }
+            if !a.email_domains.is_empty() {
+                rules.push(format!(
+                    "verified email domains {}",
+                    a.email_domains.join(", ")
+                ));
+            }
+            println!("      access          {}", rules.join("; "));
+        }
+        let list = |patterns: &[portcullis::path::PathPattern]| {
+            patterns
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !app.public_paths.is_empty() {
+            println!(
+                "      public paths    {} (no login, no identity headers)",
+                list(&app.public_paths)
+            );
+        }
+        if !app.api_paths.is_empty() {
+            println!(
+                "      API paths       {} (401 instead of a login redirect)",
+                list(&app.api_paths)
+            );
+        }
+        if !app.service_tokens.is_empty() {
+            println!("      service tokens  {}", app.service_tokens.join(", "));
+        }
+        if app.accept_bearer {
+            let mut audiences = vec![s.client_id.clone()];
+            audiences.extend(app.bearer_audiences.iter().cloned());
+            println!(
+                "      bearer tokens   accepted from the issuer (aud: {})",
+                audiences.join(", ")
+            );
+        }
     }
     let callback_hosts: Vec<&str> = match &s.auth_host {
         Some(h) => vec![h.as_str()],
@@ -172,6 +231,20 @@ fn run() -> Result<bool, String> {
     }
     for h in &callback_hosts {
         println!("    post-logout redirect    https://{h}/.portcullis/signed-out");
+    }
+    match secret("ASSERTION_KEY").map(|k| portcullis::assertion::AssertionKey::from_jwk(&k)) {
+        Some(Ok(key)) => println!(
+            "  assertion         Portcullis-Assertion signed with {} (kid {}); keys at /.portcullis/jwks.json",
+            key.alg(),
+            key.kid()
+        ),
+        Some(Err(_)) => {}
+        None if secrets_known => println!(
+            "  assertion         none: no ASSERTION_KEY, so no Portcullis-Assertion header (create one with scripts/assertion-key)"
+        ),
+        None => println!(
+            "  assertion         ASSERTION_KEY not checked here; without it no Portcullis-Assertion header is sent"
+        ),
     }
     if secrets_known {
         match secret("OIDC_CLIENT_SECRET") {

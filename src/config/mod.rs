@@ -10,7 +10,11 @@ use std::fmt;
 use serde::Deserialize;
 use url::Url;
 
+use crate::assertion::AssertionKey;
+use crate::path::PathPattern;
+use crate::policy::Access;
 use crate::secret::{Secret, SigningKeys};
+use crate::service::ServiceToken;
 pub use duration::{format_duration, parse_duration};
 pub use names::{is_loopback, is_within};
 
@@ -41,16 +45,31 @@ pub struct Config {
     pub cookie_domain: Option<String>,
     pub auth_host: Option<String>,
     pub apps: Vec<App>,
+    pub service_tokens: Vec<ServiceToken>,
     pub signing_keys: SigningKeys,
+    /// Signs `Portcullis-Assertion`; `None`: no assertion header is sent.
+    pub assertion_key: Option<AssertionKey>,
 }
 
 /// One protected application.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct App {
     /// Lower-case host name, without port.
     pub host: String,
     /// Where requests go; `None` fetches the request's own URL (the zone's origin).
     pub origin: Option<Url>,
+    /// Who may use it (`allow_groups`, `allow_emails`, `allow_email_domains`).
+    pub access: Access,
+    /// Paths served without authentication.
+    pub public_paths: Vec<PathPattern>,
+    /// Paths that are never answered with a login redirect.
+    pub api_paths: Vec<PathPattern>,
+    /// Names of the service tokens valid here.
+    pub service_tokens: Vec<String>,
+    /// Accept `Authorization: Bearer` JWTs from the issuer.
+    pub accept_bearer: bool,
+    /// Audiences accepted in bearer tokens besides `client_id`.
+    pub bearer_audiences: Vec<String>,
 }
 
 impl Config {
@@ -72,6 +91,7 @@ pub struct Inputs {
     pub portcullis: Option<serde_json::Value>,
     pub oidc_client_secret: Option<String>,
     pub session_secret: Option<String>,
+    pub assertion_key: Option<String>,
 }
 
 /// One configuration problem.
@@ -130,6 +150,7 @@ struct RawSettings {
     cookie_domain: Option<String>,
     auth_host: Option<String>,
     apps: Option<Vec<RawApp>>,
+    service_tokens: Option<Vec<RawServiceToken>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +158,22 @@ struct RawSettings {
 struct RawApp {
     host: Option<String>,
     origin: Option<String>,
+    allow_groups: Option<Vec<String>>,
+    allow_emails: Option<Vec<String>>,
+    allow_email_domains: Option<Vec<String>>,
+    public_paths: Option<Vec<String>>,
+    api_paths: Option<Vec<String>>,
+    service_tokens: Option<Vec<String>>,
+    accept_bearer: Option<bool>,
+    bearer_audiences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServiceToken {
+    name: Option<String>,
+    client_id: Option<String>,
+    secret_sha256: Option<String>,
 }
 
 /// The settings part of [`Config`]: everything but the secrets, which `check-config` may
@@ -153,6 +190,7 @@ pub struct Settings {
     pub cookie_domain: Option<String>,
     pub auth_host: Option<String>,
     pub apps: Vec<App>,
+    pub service_tokens: Vec<ServiceToken>,
 }
 
 /// The secrets part of [`Config`].
@@ -160,6 +198,7 @@ pub struct Settings {
 pub struct Secrets {
     pub client_secret: Option<Secret>,
     pub signing_keys: SigningKeys,
+    pub assertion_key: Option<AssertionKey>,
 }
 
 impl Config {
@@ -169,6 +208,7 @@ impl Config {
         let secrets = Secrets::parse(
             inputs.oidc_client_secret.as_deref(),
             inputs.session_secret.as_deref(),
+            inputs.assertion_key.as_deref(),
         );
         match (settings, secrets) {
             (Ok(s), Ok(k)) => Ok(Config {
@@ -183,7 +223,9 @@ impl Config {
                 cookie_domain: s.cookie_domain,
                 auth_host: s.auth_host,
                 apps: s.apps,
+                service_tokens: s.service_tokens,
                 signing_keys: k.signing_keys,
+                assertion_key: k.assertion_key,
             }),
             (s, k) => {
                 let mut all = s.err().map(|e| e.0).unwrap_or_default();
@@ -371,6 +413,7 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         }
     });
 
+    let service_tokens = validate_service_tokens(p, raw.service_tokens.unwrap_or_default());
     let mut apps: Vec<App> = Vec::new();
     match raw.apps {
         None => p.add(
@@ -383,7 +426,7 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         ),
         Some(list) => {
             for (i, app) in list.into_iter().enumerate() {
-                if let Some(app) = validate_app(p, i, app, cookie_domain.as_deref(), &apps) {
+                if let Some(app) = validate_app(p, i, app, cookie_domain.as_deref(), &apps, &service_tokens) {
                     apps.push(app);
                 }
             }
@@ -401,7 +444,108 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         cookie_domain,
         auth_host,
         apps,
+        service_tokens,
     })
+}
+
+fn validate_service_tokens(p: &mut Problems, raw: Vec<RawServiceToken>) -> Vec<ServiceToken> {
+    let mut tokens: Vec<ServiceToken> = Vec::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("PORTCULLIS.service_tokens[{i}].{field}");
+        let generate = "generate one with `scripts/service-token <name>`";
+        let name = t.name.unwrap_or_default();
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid_name {
+            p.add(key("name"), format!("\"{name}\" is not a token name; use letters, digits, -, _ or . (e.g. \"immich-mobile\")"));
+            continue;
+        }
+        if tokens.iter().any(|x| x.name == name) {
+            p.add(
+                key("name"),
+                format!("\"{name}\" is defined twice; names must be unique"),
+            );
+            continue;
+        }
+        let client_id = t.client_id.unwrap_or_default();
+        if client_id.is_empty()
+            || client_id.contains(':')
+            || client_id
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            p.add(
+                key("client_id"),
+                format!("must be a non-empty ID without spaces or ':'; {generate}"),
+            );
+            continue;
+        }
+        if tokens.iter().any(|x| x.client_id == client_id) {
+            p.add(
+                key("client_id"),
+                "is used by another token; client IDs must be unique",
+            );
+            continue;
+        }
+        let hash = t.secret_sha256.unwrap_or_default();
+        let Some(secret_sha256) = parse_sha256_hex(&hash) else {
+            p.add(
+                key("secret_sha256"),
+                format!("must be the 64 hex digits of the secret's SHA-256 (never the secret itself); {generate}"),
+            );
+            continue;
+        };
+        tokens.push(ServiceToken {
+            name,
+            client_id,
+            secret_sha256,
+        });
+    }
+    tokens
+}
+
+fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn non_empty_list(
+    p: &mut Problems,
+    key: &str,
+    list: Option<Vec<String>>,
+    example: &str,
+) -> Vec<String> {
+    let list = list.unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, item) in list.into_iter().enumerate() {
+        let item = item.trim().to_string();
+        if item.is_empty() {
+            p.add(format!("{key}[{i}]"), format!("is empty; e.g. {example}"));
+        } else if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn patterns(p: &mut Problems, key: &str, list: Option<Vec<String>>) -> Vec<PathPattern> {
+    let mut out = Vec::new();
+    for (i, text) in list.unwrap_or_default().into_iter().enumerate() {
+        match PathPattern::parse(&text) {
+            Ok(pattern) => out.push(pattern),
+            Err(e) => p.add(format!("{key}[{i}]"), e),
+        }
+    }
+    out
 }
 
 fn validate_app(
@@ -410,6 +554,7 @@ fn validate_app(
     raw: RawApp,
     cookie_domain: Option<&str>,
     earlier: &[App],
+    service_tokens: &[ServiceToken],
 ) -> Option<App> {
     let key = |field: &str| format!("PORTCULLIS.apps[{i}].{field}");
     let Some(host_text) = raw.host.as_deref().filter(|h| !h.trim().is_empty()) else {
@@ -453,7 +598,97 @@ fn validate_app(
             Some(url)
         }
     };
-    Some(App { host, origin })
+
+    let groups = non_empty_list(
+        p,
+        &key("allow_groups"),
+        raw.allow_groups,
+        "allow_groups = [\"family\"]",
+    );
+    let mut emails = Vec::new();
+    for (j, e) in non_empty_list(
+        p,
+        &key("allow_emails"),
+        raw.allow_emails,
+        "\"grandma@example.org\"",
+    )
+    .into_iter()
+    .enumerate()
+    {
+        match e.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && names::host_name(domain).is_ok() => {
+                emails.push(e.to_ascii_lowercase())
+            }
+            _ => p.add(
+                format!("{}[{j}]", key("allow_emails")),
+                format!("\"{e}\" is not an email address"),
+            ),
+        }
+    }
+    let mut email_domains = Vec::new();
+    for (j, d) in non_empty_list(
+        p,
+        &key("allow_email_domains"),
+        raw.allow_email_domains,
+        "\"example.com\"",
+    )
+    .into_iter()
+    .enumerate()
+    {
+        match names::host_name(d.trim_start_matches('@')) {
+            Ok(domain) if !d.starts_with('@') => email_domains.push(domain),
+            Ok(domain) => p.add(
+                format!("{}[{j}]", key("allow_email_domains")),
+                format!("write \"{domain}\" without the @"),
+            ),
+            Err(e) => p.add(format!("{}[{j}]", key("allow_email_domains")), e),
+        }
+    }
+    let public_paths = patterns(p, &key("public_paths"), raw.public_paths);
+    let api_paths = patterns(p, &key("api_paths"), raw.api_paths);
+    let mut tokens = Vec::new();
+    for (j, name) in raw
+        .service_tokens
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        if service_tokens.iter().any(|t| t.name == name) {
+            tokens.push(name);
+        } else {
+            p.add(
+                format!("{}[{j}]", key("service_tokens")),
+                format!("no service token named \"{name}\"; define it under [[vars.PORTCULLIS.service_tokens]] (`scripts/service-token {name}` prints one)"),
+            );
+        }
+    }
+    let accept_bearer = raw.accept_bearer.unwrap_or(false);
+    let bearer_audiences = non_empty_list(
+        p,
+        &key("bearer_audiences"),
+        raw.bearer_audiences,
+        "\"https://api.example.com\"",
+    );
+    if !bearer_audiences.is_empty() && !accept_bearer {
+        p.add(
+            key("bearer_audiences"),
+            "has no effect without accept_bearer = true; set it or remove bearer_audiences",
+        );
+    }
+    Some(App {
+        host,
+        origin,
+        access: Access {
+            groups,
+            emails,
+            email_domains,
+        },
+        public_paths,
+        api_paths,
+        service_tokens: tokens,
+        accept_bearer,
+        bearer_audiences,
+    })
 }
 
 fn duration_setting(
@@ -501,6 +736,7 @@ impl Secrets {
     pub fn parse(
         client_secret: Option<&str>,
         session_secret: Option<&str>,
+        assertion_key: Option<&str>,
     ) -> Result<Secrets, ConfigErrors> {
         let mut p = Problems::default();
         let client_secret = match client_secret {
@@ -547,10 +783,16 @@ impl Secrets {
                 SigningKeys::new(keys)
             }
         };
+        let assertion_key = assertion_key.and_then(|text| {
+            AssertionKey::from_jwk(text)
+                .map_err(|e| p.add("ASSERTION_KEY", e))
+                .ok()
+        });
         match signing_keys {
             Some(signing_keys) if p.0.is_empty() => Ok(Secrets {
                 client_secret,
                 signing_keys,
+                assertion_key,
             }),
             _ => Err(ConfigErrors(p.0)),
         }

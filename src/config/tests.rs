@@ -8,6 +8,7 @@ fn inputs(portcullis: serde_json::Value) -> Inputs {
         portcullis: Some(portcullis),
         oidc_client_secret: Some("client-secret".into()),
         session_secret: Some(SECRET.into()),
+        assertion_key: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn missing_variable_says_where_to_add_it() {
         portcullis: None,
         oidc_client_secret: None,
         session_secret: Some(SECRET.into()),
+        assertion_key: None,
     })
     .unwrap_err();
     assert!(e.to_string().contains("[vars.PORTCULLIS]"), "{e}");
@@ -292,6 +294,7 @@ fn settings_and_secret_errors_are_reported_together() {
         portcullis: Some(json!({ "client_id": "x", "apps": [{ "host": "a.example.com" }] })),
         oidc_client_secret: None,
         session_secret: None,
+        assertion_key: None,
     })
     .unwrap_err();
     assert_eq!(e.0.len(), 2, "{e}");

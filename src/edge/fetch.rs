@@ -144,7 +144,7 @@ thread_local! {
     static TEMPLATES: RefCell<Vec<(Standard, Headers)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn standard_headers(standard: Standard) -> worker::Result<Headers> {
+fn standard_headers(standard: Standard, csp: &str) -> worker::Result<Headers> {
     let cached = TEMPLATES.with(|t| {
         t.borrow()
             .iter()
@@ -158,6 +158,7 @@ fn standard_headers(standard: Standard) -> worker::Result<Headers> {
             for (name, value) in standard.headers() {
                 template.set(name, value)?;
             }
+            template.set("content-security-policy", csp)?;
             TEMPLATES.with(|t| t.borrow_mut().push((standard, template.clone())));
             template
         }
@@ -165,12 +166,13 @@ fn standard_headers(standard: Standard) -> worker::Result<Headers> {
     Ok(Headers::new_with_headers(&template)?)
 }
 
-/// A core reply as a workerd response.
-pub fn reply(reply: Reply) -> worker::Result<Response> {
+/// A core reply as a workerd response; `csp` is the gate's content security policy (the
+/// same for every reply of an isolate).
+pub fn reply(reply: Reply, csp: &str) -> worker::Result<Response> {
     let init = ResponseInit::new();
     init.set_status(reply.status);
     let headers = match reply.standard {
-        Some(standard) => standard_headers(standard)?,
+        Some(standard) => standard_headers(standard, csp)?,
         None => Headers::new()?,
     };
     for (name, value) in &reply.headers {

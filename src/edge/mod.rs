@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError, ConfigErrors, Inputs};
 use crate::crypto::SystemRandom;
 use crate::error::GateError;
 use crate::gate::{Gate, Io, Outcome};
-use crate::http::Reply;
+use crate::http::{content_security_policy, Reply};
 use crate::request::RequestHead;
 use crate::router::PREFIX;
 
@@ -63,6 +63,7 @@ fn load(env: &Env) -> State {
         portcullis,
         oidc_client_secret: secret("OIDC_CLIENT_SECRET"),
         session_secret: secret("SESSION_SECRET"),
+        assertion_key: secret("ASSERTION_KEY"),
     };
     let config = Config::from_inputs(&inputs);
     let kv_problem = env.kv(kv::BINDING).err().map(|_| ConfigError {
@@ -103,7 +104,10 @@ pub async fn main(
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
     let Some(mut head) = head_of(&req) else {
-        return fetch::reply(Reply::html(400, "Bad request".into()));
+        return fetch::reply(
+            Reply::html(400, "Bad request".into()),
+            &content_security_policy(None),
+        );
     };
     let state = state(&env);
     let gate = match state.as_ref() {
@@ -116,7 +120,7 @@ pub async fn main(
                 retry: "/",
                 wants_json: false,
             });
-            return fetch::reply(reply);
+            return fetch::reply(reply, &content_security_policy(None));
         }
     };
     if head.method == "POST" && head.url.path().starts_with(PREFIX) {
@@ -133,13 +137,13 @@ pub async fn main(
         console_log!("{line}");
     }
     match handled.outcome {
-        Outcome::Reply(reply) => fetch::reply(reply),
+        Outcome::Reply(reply) => fetch::reply(reply, &gate.csp),
         Outcome::Proxy(plan) => match fetch::forward(&req, &plan).await {
             Ok(response) => Ok(response),
             Err(e) => {
                 let error = GateError::OriginUnreachable(format!("{}: {e}", plan.url));
                 console_error!("{}", error.log_line(head.host(), head.url.path()));
-                fetch::reply(gate.error_reply(&error, &head, None))
+                fetch::reply(gate.error_reply(&error, &head, None), &gate.csp)
             }
         },
     }

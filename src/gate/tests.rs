@@ -118,6 +118,7 @@ fn gate(extra: Value, client_secret: Option<&str>) -> Gate {
             portcullis: Some(portcullis),
             oidc_client_secret: client_secret.map(String::from),
             session_secret: Some(SECRET.into()),
+            assertion_key: None,
         })
         .unwrap(),
     )

@@ -104,11 +104,13 @@ impl PendingLogin {
         Ok(login)
     }
 
-    /// The authorization request (OIDC Core §3.1.2.1) for this login.
+    /// The authorization request (OIDC Core §3.1.2.1) for this login; `prompt` (e.g.
+    /// `login`) asks the issuer to authenticate again.
     pub fn authorize_url(
         &self,
         metadata: &ProviderMetadata,
         config: &Config,
+        prompt: Option<&str>,
     ) -> Result<String, String> {
         let mut url = Url::parse(&metadata.authorization_endpoint)
             .map_err(|e| format!("authorization_endpoint: {e}"))?;
@@ -121,6 +123,9 @@ impl PendingLogin {
             .append_pair("nonce", &self.nonce)
             .append_pair("code_challenge", &pkce_challenge(&self.verifier))
             .append_pair("code_challenge_method", "S256");
+        if let Some(prompt) = prompt {
+            url.query_pairs_mut().append_pair("prompt", prompt);
+        }
         Ok(url.into())
     }
 }
@@ -239,6 +244,7 @@ mod tests {
             })),
             oidc_client_secret: None,
             session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            assertion_key: None,
         })
         .unwrap();
         let meta = ProviderMetadata {
@@ -250,7 +256,7 @@ mod tests {
             authorization_response_iss_parameter_supported: false,
         };
         let l = login();
-        let url = Url::parse(&l.authorize_url(&meta, &config).unwrap()).unwrap();
+        let url = Url::parse(&l.authorize_url(&meta, &config, None).unwrap()).unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["x"], "1", "existing query kept");
         assert_eq!(q["response_type"], "code");

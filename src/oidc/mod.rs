@@ -1,6 +1,7 @@
 //! OpenID Connect, relying-party side: discovery, keys, the login request and the
 //! ID-token checks, as OpenID Connect Core 1.0 and RFC 7636 / RFC 9700 describe them.
 
+pub mod bearer;
 pub mod discovery;
 pub mod id_token;
 pub mod jwks;

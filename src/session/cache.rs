@@ -2,67 +2,54 @@
 //!
 //! Why: a KV read costs more CPU than the rest of an authorized request together, and most
 //! requests come in bursts from one browser. Bound: an entry is trusted for at most
-//! `session_cache` (default 30 s, at most 5 min, `0s` turns the cache off). A revocation in
-//! the same isolate removes the entry at once; one made elsewhere is seen once the entry
-//! ages out (plus KV's own propagation delay at the edge).
+//! `session_cache` (default 30 s, at most 5 min, `0s` turns the cache off), and never past
+//! the session's own expiry. A revocation in the same isolate removes the entry at once; one
+//! made elsewhere is seen once the entry ages out (plus KV's own propagation delay).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::Session;
+use crate::cache::TtlCache;
 
-/// Entries kept at most; beyond it the oldest are dropped first.
+/// Entries kept at most.
 const MAX_ENTRIES: usize = 1024;
 
 pub struct SessionCache {
     ttl: u64,
-    entries: RefCell<HashMap<String, (Rc<Session>, u64)>>,
+    entries: TtlCache<Rc<Session>>,
 }
 
 impl SessionCache {
     pub fn new(ttl: u64) -> Self {
         Self {
             ttl,
-            entries: RefCell::new(HashMap::new()),
+            entries: TtlCache::new(MAX_ENTRIES),
         }
     }
 
     /// The cached session, if cached less than `ttl` ago and still live.
     pub fn get(&self, key: &str, now: u64) -> Option<Rc<Session>> {
-        let entries = self.entries.borrow();
-        let (session, cached_at) = entries.get(key)?;
-        (now < cached_at.saturating_add(self.ttl) && session.is_live(now)).then(|| session.clone())
+        self.entries.get(key, now).filter(|s| s.is_live(now))
     }
 
     pub fn insert(&self, key: &str, session: Rc<Session>, now: u64) {
         if self.ttl == 0 {
             return;
         }
-        let mut entries = self.entries.borrow_mut();
-        if entries.len() >= MAX_ENTRIES {
-            // Drop what has expired; if that is not enough, the oldest half.
-            entries.retain(|_, (_, at)| now < at.saturating_add(self.ttl));
-            if entries.len() >= MAX_ENTRIES {
-                let mut ages: Vec<u64> = entries.values().map(|(_, at)| *at).collect();
-                ages.sort_unstable();
-                let cutoff = ages[ages.len() / 2];
-                entries.retain(|_, (_, at)| *at > cutoff);
-            }
-        }
-        entries.insert(key.to_string(), (session, now));
+        let until = now.saturating_add(self.ttl).min(session.expires);
+        self.entries.insert(key, session, until, now);
     }
 
     pub fn remove(&self, key: &str) {
-        self.entries.borrow_mut().remove(key);
+        self.entries.remove(key);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.borrow().len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 }
 

@@ -20,13 +20,14 @@ export async function freePort() {
 }
 
 /**
- * options.apps: extra app entries; options.config: extra PORTCULLIS keys;
- * options.alg: issuer signing algorithm.
+ * options.photos: extra keys for the photos.localhost app; options.apps: further app
+ * entries (their hosts get callback URLs at the issuer); options.config: extra PORTCULLIS
+ * keys; options.secrets: extra secrets; options.alg: issuer signing algorithm.
  */
 export async function startStack(options = {}) {
   const [issuerPort, upstreamPort, workerPort, deadPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const base = (host) => `http://${host}:${workerPort}`;
-  const hosts = ['photos.localhost', 'down.localhost', ...(options.extraHosts || [])];
+  const hosts = options.callbackHosts || ['photos.localhost', 'down.localhost', ...(options.apps || []).map((a) => a.host)];
   const issuerLog = [];
   const issuer = await startIssuer({
     port: issuerPort,
@@ -44,14 +45,15 @@ export async function startStack(options = {}) {
     issuer: issuer.url,
     client_id: 'portcullis',
     apps: [
-      { host: 'photos.localhost', origin: upstream.url },
+      { host: 'photos.localhost', origin: upstream.url, ...(options.photos || {}) },
       { host: 'down.localhost', origin: `http://127.0.0.1:${deadPort}` },
-      ...(options.apps || []),
+      ...(options.apps || []).map((a) => ({ origin: upstream.url, ...a })),
     ],
     ...(options.config || {}),
   };
   const secrets = { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET, ...(options.secrets || {}) };
-  const worker = await startWorker({ port: workerPort, config: options.rawConfig ?? config, secrets });
+  const raw = typeof options.rawConfig === 'function' ? options.rawConfig({ issuer: issuer.url, upstream: upstream.url }) : options.rawConfig;
+  const worker = await startWorker({ port: workerPort, config: raw ?? config, secrets });
   return {
     issuer,
     issuerLog,

@@ -1,0 +1,233 @@
+//! Service tokens: machine access per app, for clients that cannot follow a browser login
+//! (the Immich mobile app's custom proxy headers, nzb360, scripts). Presented as the header
+//! pair `Portcullis-Client-Id` + `Portcullis-Client-Secret`, or as
+//! `Authorization: Basic base64(client_id:secret)`. Only the SHA-256 of a secret is
+//! configured; it is compared in constant time.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::config::{App, Config};
+use crate::crypto::{ct_eq, sha256};
+use crate::request::RequestHead;
+use crate::session::Identity;
+
+pub const CLIENT_ID_HEADER: &str = "portcullis-client-id";
+pub const CLIENT_SECRET_HEADER: &str = "portcullis-client-secret";
+
+/// A configured service token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceToken {
+    pub name: String,
+    pub client_id: String,
+    pub secret_sha256: [u8; 32],
+}
+
+impl ServiceToken {
+    /// The identity a service token stands for upstream: `service:<name>`.
+    pub fn identity(&self) -> Identity {
+        let user = format!("service:{}", self.name);
+        Identity {
+            sub: user.clone(),
+            preferred_username: Some(user),
+            ..Default::default()
+        }
+    }
+}
+
+/// Credentials found on a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub client_id: String,
+    secret: String,
+    /// Sent as `Authorization: Basic` (removed upstream only then).
+    pub via_basic: bool,
+}
+
+/// The service-token credentials on a request, if any. The header pair always counts (a
+/// half pair too, which then fails); `Authorization: Basic` counts only when its user name
+/// is a configured token's client ID, so apps' own Basic authentication passes untouched.
+pub fn presented(head: &RequestHead, config: &Config) -> Option<Presented> {
+    let id = head.header(CLIENT_ID_HEADER);
+    let secret = head.header(CLIENT_SECRET_HEADER);
+    if id.is_some() || secret.is_some() {
+        return Some(Presented {
+            client_id: id.unwrap_or_default().to_string(),
+            secret: secret.unwrap_or_default().to_string(),
+            via_basic: false,
+        });
+    }
+    let auth = head.header("authorization")?;
+    let (scheme, encoded) = auth.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (client_id, secret) = decoded.split_once(':')?;
+    config
+        .service_tokens
+        .iter()
+        .any(|t| t.client_id == client_id)
+        .then(|| Presented {
+            client_id: client_id.into(),
+            secret: secret.into(),
+            via_basic: true,
+        })
+}
+
+/// Why presented credentials were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No token with this client ID, or the secret does not match.
+    Invalid,
+    /// A valid token that this app does not list.
+    NotForThisApp,
+}
+
+/// Checks presented credentials for `app`.
+pub fn check<'c>(
+    presented: &Presented,
+    app: &App,
+    config: &'c Config,
+) -> Result<&'c ServiceToken, Refused> {
+    // Hash first and always, so an unknown ID and a wrong secret take the same time.
+    let hash = sha256(presented.secret.as_bytes());
+    let token = config
+        .service_tokens
+        .iter()
+        .find(|t| ct_eq(t.client_id.as_bytes(), presented.client_id.as_bytes()));
+    let token = match token {
+        Some(t) if ct_eq(&t.secret_sha256, &hash) && !presented.secret.is_empty() => t,
+        _ => return Err(Refused::Invalid),
+    };
+    if app.service_tokens.contains(&token.name) {
+        Ok(token)
+    } else {
+        Err(Refused::NotForThisApp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Inputs;
+    use crate::crypto::b64url;
+    use serde_json::json;
+    use url::Url;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn config() -> Config {
+        Config::from_inputs(&Inputs {
+            portcullis: Some(json!({
+                "issuer": "https://id.example.com", "client_id": "c",
+                "service_tokens": [
+                    { "name": "immich-mobile", "client_id": "immich-mobile.8f3c", "secret_sha256": hex(&sha256(b"s3cret")) },
+                    { "name": "nzb360", "client_id": "nzb360.1a2b", "secret_sha256": hex(&sha256(b"other")) },
+                ],
+                "apps": [{ "host": "photos.example.com", "service_tokens": ["immich-mobile"] }],
+            })),
+            oidc_client_secret: None,
+            session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            assertion_key: None,
+        })
+        .unwrap()
+    }
+
+    fn head(headers: &[(&str, &str)]) -> RequestHead {
+        RequestHead::new(
+            "GET",
+            Url::parse("https://photos.example.com/api").unwrap(),
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn basic(user_pass: &str) -> String {
+        format!("Basic {}", STANDARD.encode(user_pass))
+    }
+
+    #[test]
+    fn header_pair_and_basic() {
+        let c = config();
+        let app = &c.apps[0];
+        let pair = presented(
+            &head(&[
+                ("portcullis-client-id", "immich-mobile.8f3c"),
+                ("portcullis-client-secret", "s3cret"),
+            ]),
+            &c,
+        )
+        .unwrap();
+        assert!(!pair.via_basic);
+        assert_eq!(check(&pair, app, &c).unwrap().name, "immich-mobile");
+        let b = presented(
+            &head(&[("authorization", &basic("immich-mobile.8f3c:s3cret"))]),
+            &c,
+        )
+        .unwrap();
+        assert!(b.via_basic);
+        assert_eq!(
+            check(&b, app, &c).unwrap().identity().user(),
+            "service:immich-mobile"
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let c = config();
+        let app = &c.apps[0];
+        let try_pair = |id: &str, secret: &str| {
+            let p = presented(
+                &head(&[
+                    ("portcullis-client-id", id),
+                    ("portcullis-client-secret", secret),
+                ]),
+                &c,
+            )
+            .unwrap();
+            check(&p, app, &c).map(|t| t.name.clone())
+        };
+        assert_eq!(
+            try_pair("immich-mobile.8f3c", "wrong"),
+            Err(Refused::Invalid)
+        );
+        assert_eq!(try_pair("immich-mobile.8f3c", ""), Err(Refused::Invalid));
+        assert_eq!(try_pair("unknown", "s3cret"), Err(Refused::Invalid));
+        assert_eq!(
+            try_pair("nzb360.1a2b", "other"),
+            Err(Refused::NotForThisApp)
+        );
+        let half = presented(&head(&[("portcullis-client-id", "immich-mobile.8f3c")]), &c).unwrap();
+        assert_eq!(check(&half, app, &c), Err(Refused::Invalid));
+        let wrong = presented(
+            &head(&[("authorization", &basic("immich-mobile.8f3c:nope"))]),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(check(&wrong, app, &c), Err(Refused::Invalid));
+    }
+
+    #[test]
+    fn other_authorization_is_not_ours() {
+        let c = config();
+        for auth in [
+            basic("admin:password"),
+            "Bearer abc".into(),
+            "Basic !!!".into(),
+            basic("no-colon"),
+            b64url(b"x"),
+        ] {
+            assert_eq!(
+                presented(&head(&[("authorization", &auth)]), &c),
+                None,
+                "{auth}"
+            );
+        }
+        assert_eq!(presented(&head(&[]), &c), None);
+    }
+}
