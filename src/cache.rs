@@ -48,6 +48,11 @@ impl<V: Clone> TtlCache<V> {
         self.entries.borrow_mut().remove(key);
     }
 
+    /// Drops every entry whose value fails `keep`.
+    pub fn retain(&self, mut keep: impl FnMut(&V) -> bool) {
+        self.entries.borrow_mut().retain(|_, (v, _)| keep(v));
+    }
+
     pub fn len(&self) -> usize {
         self.entries.borrow().len()
     }

@@ -381,13 +381,16 @@ impl Gate {
         store: &S,
         now: u64,
     ) -> Result<Option<Found>, GateError> {
-        let Some(id) = self.session_id(head) else {
+        let Some(cookie) = head.cookie(cookies::session_cookie_name(&self.config)) else {
+            return Ok(None);
+        };
+        if let Some((id, session)) = self.sessions.get(cookie, now) {
+            return Ok(Some(Found { id, session }));
+        }
+        let Some(id) = SessionId::from_cookie_value(cookie, &self.config.signing_keys) else {
             return Ok(None);
         };
         let key = id.store_key();
-        if let Some(session) = self.sessions.get(&key, now) {
-            return Ok(Some(Found { id, session }));
-        }
         let Some(record) = store.get(&key).await.map_err(GateError::Store)? else {
             return Ok(None);
         };
@@ -398,7 +401,8 @@ impl Gate {
             return Ok(None);
         }
         let session = Rc::new(session);
-        self.sessions.insert(&key, session.clone(), now);
+        self.sessions
+            .insert(cookie, id.clone(), session.clone(), now);
         Ok(Some(Found { id, session }))
     }
 
@@ -595,12 +599,11 @@ impl Gate {
                 })
                 .to_string(),
             );
-            let cookie = cookies::set_session(
-                &self.config,
-                &id.to_cookie_value(&self.config.signing_keys),
-                self.config.session_lifetime,
-            );
-            self.sessions.insert(&key, Rc::new(session), now);
+            let cookie_value = id.to_cookie_value(&self.config.signing_keys);
+            let cookie =
+                cookies::set_session(&self.config, &cookie_value, self.config.session_lifetime);
+            self.sessions
+                .insert(&cookie_value, id.clone(), Rc::new(session), now);
             Ok(with_clear(
                 Reply::redirect(&pending.return_to).with_cookies([cookie]),
             ))
@@ -657,7 +660,7 @@ impl Gate {
             let stored = io.store.get(&key).await.map_err(GateError::Store)?;
             let session = stored.and_then(|r| serde_json::from_str::<Session>(&r).ok());
             io.store.delete(&key).await.map_err(GateError::Store)?;
-            self.sessions.remove(&key);
+            self.sessions.remove(id);
             if let Some(session) = session {
                 log.push(
                     json!({

@@ -4,6 +4,7 @@
 // same run (see measure.mjs for pinning and interleaving). Also one full login and the
 // wasm size.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { startIssuer } from './issuer.mjs';
@@ -21,12 +22,15 @@ const TARGET_GZIP_KB = 400;
 
 const [issuerPort, upstreamPort, gatePort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
 const host = 'photos.localhost';
+// The same origin behind an app with every kind of rule, to show what evaluating them costs.
+const rulesHost = 'rules.localhost';
+const token = JSON.parse(execFileSync(path.join(ROOT, 'scripts/service-token'), ['bench', '--json']).toString());
 const issuer = await startIssuer({
   port: issuerPort,
   clients: [{
     client_id: 'portcullis',
     client_secret: CLIENT_SECRET,
-    redirect_uris: [`http://${host}:${gatePort}/.portcullis/callback`],
+    redirect_uris: [host, rulesHost].map((h) => `http://${h}:${gatePort}/.portcullis/callback`),
     post_logout_redirect_uris: [`http://${host}:${gatePort}/.portcullis/signed-out`],
   }],
 });
@@ -40,7 +44,24 @@ const bare = await startMeasuredWorker({
 });
 const gate = await startMeasuredWorker({
   port: gatePort,
-  config: { issuer: issuer.url, client_id: 'portcullis', apps: [{ host, origin: upstream.url }] },
+  config: {
+    issuer: issuer.url,
+    client_id: 'portcullis',
+    service_tokens: [{ name: token.name, client_id: token.client_id, secret_sha256: token.secret_sha256 }],
+    apps: [
+      { host, origin: upstream.url },
+      {
+        host: rulesHost,
+        origin: upstream.url,
+        allow_groups: ['staff', 'ops', 'family'],
+        allow_emails: ['someone@example.org'],
+        allow_email_domains: ['example.net'],
+        public_paths: ['/share/**', '/favicon.ico', '/api/shared-link/*', '/manifest.json'],
+        api_paths: ['/api/**', '/feed/**'],
+        service_tokens: ['bench'],
+      },
+    ],
+  },
   secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET },
 });
 
@@ -56,10 +77,20 @@ try {
     cookie = browser.cookieHeader(`http://${host}:${gatePort}/`);
   }
   const loginMs = logins.sort((a, b) => a - b)[2];
+  const rulesBrowser = new Browser();
+  await login(rulesBrowser, `http://${rulesHost}:${gatePort}/bench`);
+  const rulesCookie = rulesBrowser.cookieHeader(`http://${rulesHost}:${gatePort}/`);
   const json = { accept: 'application/json' };
   const results = await compare({
     bare: { target: bare, host, path: '/echo', headers: json },
     authenticated: { target: gate, host, path: '/echo', headers: { ...json, cookie } },
+    authenticatedRules: { target: gate, host: rulesHost, path: '/echo', headers: { ...json, cookie: rulesCookie } },
+    serviceToken: {
+      target: gate,
+      host: rulesHost,
+      path: '/api/echo',
+      headers: { ...json, 'portcullis-client-id': token.client_id, 'portcullis-client-secret': token.secret },
+    },
     redirect: { target: gate, host, path: '/echo', headers: { accept: 'text/html' } },
     unauthenticatedApi: { target: gate, host, path: '/echo', headers: json },
   }, { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS });
@@ -76,6 +107,8 @@ try {
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('bare JS pass-through worker', results.bare),
     row('Portcullis: signed-in GET, proxied', results.authenticated),
+    row('Portcullis: signed-in GET on an app with allow rules and path patterns', results.authenticatedRules),
+    row('Portcullis: service token (header pair), proxied', results.serviceToken),
     row('Portcullis: unauthenticated navigation (303 to the issuer)', results.redirect),
     row('Portcullis: unauthenticated API call (401)', results.unauthenticatedApi),
     '',
@@ -83,6 +116,7 @@ try {
     `One full login (gate → issuer login form → callback → app; local issuer), median of 5: ${loginMs.toFixed(0)} ms.`,
     `Wasm: ${(size.raw / 1024).toFixed(0)} KB raw, ${(size.gzip / 1024).toFixed(0)} KB gzipped (target ≤ ${TARGET_GZIP_KB} KB: ${size.gzip / 1024 <= TARGET_GZIP_KB ? 'met' : 'NOT met'}).`,
     `Signed-in request CPU vs the bare worker: ${authRatio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×: ${authRatio <= TARGET_RATIO ? 'met' : 'NOT met'}).`,
+    `Policy evaluation (rules app minus open app): ${Math.round(results.authenticatedRules.cpuUsPerRequest - results.authenticated.cpuUsPerRequest)} µs/request, within the run-to-run spread when near zero.`,
   ];
   for (const [name, r] of Object.entries(results)) {
     const expectedNon2xx = name === 'redirect' || name === 'unauthenticatedApi';

@@ -24,9 +24,11 @@ fn js_error(e: JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
-async fn global_fetch(request: &Request) -> Result<Response, String> {
+/// `fetch(url, init)`: handing the URL and init straight to fetch avoids building a
+/// separate Request object first.
+async fn global_fetch(url: &str, init: &RequestInit) -> Result<Response, String> {
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let response = JsFuture::from(global.fetch_with_request(request))
+    let response = JsFuture::from(global.fetch_with_str_and_init(url, init))
         .await
         .map_err(js_error)?;
     response
@@ -59,9 +61,7 @@ impl HttpClient for Issuer {
         init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(
             ISSUER_TIMEOUT_MS,
         )));
-        let req = Request::new_with_str_and_init(&request.url, &init)
-            .map_err(|e| HttpError(js_error(e)))?;
-        let response = global_fetch(&req).await.map_err(HttpError)?;
+        let response = global_fetch(&request.url, &init).await.map_err(HttpError)?;
         let status = response.status();
         if let Some(length) = response.headers().get("content-length").ok().flatten() {
             if length
@@ -107,8 +107,7 @@ pub async fn forward(req: &Request, plan: &ProxyPlan) -> Result<Response, String
             init.set_body(&body);
         }
     }
-    let upstream = Request::new_with_str_and_init(&plan.url, &init).map_err(js_error)?;
-    let response = global_fetch(&upstream).await?;
+    let response = global_fetch(&plan.url, &init).await?;
     if response.status() == 101 {
         return Ok(response);
     }

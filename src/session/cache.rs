@@ -1,4 +1,6 @@
-//! A short, bounded in-isolate cache of sessions already read from KV.
+//! A short, bounded in-isolate cache of sessions already read from KV, keyed by the
+//! session cookie's value (already verified when it was inserted, so a hit skips the HMAC
+//! check and the key hashing too).
 //!
 //! Why: a KV read costs more CPU than the rest of an authorized request together, and most
 //! requests come in bursts from one browser. Bound: an entry is trusted for at most
@@ -8,7 +10,7 @@
 
 use std::rc::Rc;
 
-use super::Session;
+use super::{Session, SessionId};
 use crate::cache::TtlCache;
 
 /// Entries kept at most.
@@ -16,7 +18,7 @@ const MAX_ENTRIES: usize = 1024;
 
 pub struct SessionCache {
     ttl: u64,
-    entries: TtlCache<Rc<Session>>,
+    entries: TtlCache<(SessionId, Rc<Session>)>,
 }
 
 impl SessionCache {
@@ -27,21 +29,25 @@ impl SessionCache {
         }
     }
 
-    /// The cached session, if cached less than `ttl` ago and still live.
-    pub fn get(&self, key: &str, now: u64) -> Option<Rc<Session>> {
-        self.entries.get(key, now).filter(|s| s.is_live(now))
+    /// The session behind a cookie value, if cached less than `ttl` ago and still live.
+    pub fn get(&self, cookie: &str, now: u64) -> Option<(SessionId, Rc<Session>)> {
+        self.entries
+            .get(cookie, now)
+            .filter(|(_, s)| s.is_live(now))
     }
 
-    pub fn insert(&self, key: &str, session: Rc<Session>, now: u64) {
+    /// Remembers a session under the (verified) cookie value that designates it.
+    pub fn insert(&self, cookie: &str, id: SessionId, session: Rc<Session>, now: u64) {
         if self.ttl == 0 {
             return;
         }
         let until = now.saturating_add(self.ttl).min(session.expires);
-        self.entries.insert(key, session, until, now);
+        self.entries.insert(cookie, (id, session), until, now);
     }
 
-    pub fn remove(&self, key: &str) {
-        self.entries.remove(key);
+    /// Forgets a session, whichever cookie value it was cached under.
+    pub fn remove(&self, id: &SessionId) {
+        self.entries.retain(|(cached, _)| cached != id);
     }
 
     pub fn len(&self) -> usize {
@@ -73,25 +79,35 @@ mod tests {
         })
     }
 
+    fn id() -> SessionId {
+        SessionId::generate(&crate::crypto::SystemRandom).unwrap()
+    }
+
     #[test]
     fn entries_age_out_after_ttl_and_with_the_session() {
         let c = SessionCache::new(30);
-        c.insert("k", session(1_000), 100);
+        let k = id();
+        c.insert("k", k.clone(), session(1_000), 100);
         assert!(c.get("k", 129).is_some());
         assert!(c.get("k", 130).is_none(), "trusted no longer than the ttl");
-        c.insert("short", session(110), 100);
+        c.insert("short", id(), session(110), 100);
         assert!(
             c.get("short", 110).is_none(),
             "never past the session's own expiry"
         );
-        c.remove("k");
+        c.insert("k2", k.clone(), session(1_000), 100);
+        c.remove(&k);
         assert!(c.get("k", 101).is_none());
+        assert!(
+            c.get("k2", 101).is_none(),
+            "removed under every cookie value"
+        );
     }
 
     #[test]
     fn zero_ttl_disables() {
         let c = SessionCache::new(0);
-        c.insert("k", session(1_000), 100);
+        c.insert("k", id(), session(1_000), 100);
         assert!(c.get("k", 100).is_none());
         assert!(c.is_empty());
     }
@@ -100,7 +116,7 @@ mod tests {
     fn stays_bounded() {
         let c = SessionCache::new(300);
         for i in 0..(MAX_ENTRIES as u64 * 3) {
-            c.insert(&format!("k{i}"), session(u64::MAX), i / 10);
+            c.insert(&format!("k{i}"), id(), session(u64::MAX), i / 10);
         }
         assert!(c.len() <= MAX_ENTRIES);
         assert!(
