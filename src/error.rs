@@ -48,6 +48,10 @@ pub enum GateError {
     ServiceToken(Refused),
     /// A bearer token that is not valid here.
     InvalidBearer(String),
+    /// The admin API was called without the right `ADMIN_TOKEN`.
+    AdminUnauthorized,
+    /// A back-channel logout request that cannot be honoured.
+    InvalidLogoutToken(String),
     /// A state-changing POST without a valid CSRF token.
     Csrf,
     /// The app's origin could not be reached.
@@ -81,8 +85,9 @@ impl GateError {
             | GateError::LoginFailed(_) => 400,
             GateError::Unauthenticated
             | GateError::ServiceToken(_)
-            | GateError::InvalidBearer(_) => 401,
-            GateError::AmbiguousPath(_) => 400,
+            | GateError::InvalidBearer(_)
+            | GateError::AdminUnauthorized => 401,
+            GateError::AmbiguousPath(_) | GateError::InvalidLogoutToken(_) => 400,
             GateError::Forbidden { .. } => 403,
             GateError::Csrf => 403,
             GateError::OriginUnreachable(_) => 502,
@@ -110,6 +115,8 @@ impl GateError {
             GateError::ServiceToken(Refused::Invalid) => "invalid_service_token",
             GateError::ServiceToken(Refused::NotForThisApp) => "service_token_not_allowed_here",
             GateError::InvalidBearer(_) => "invalid_token",
+            GateError::AdminUnauthorized => "unauthorized",
+            GateError::InvalidLogoutToken(_) => "invalid_request",
             GateError::Csrf => "csrf",
             GateError::OriginUnreachable(_) => "origin_unreachable",
             GateError::Store(_) => "session_store_unavailable",
@@ -127,7 +134,9 @@ impl GateError {
                 None => error.clone(),
             },
             GateError::IssuerUnavailable(e) | GateError::LoginFailed(e) => e.to_string(),
-            GateError::OriginUnreachable(e) | GateError::InvalidBearer(e) => e.clone(),
+            GateError::OriginUnreachable(e)
+            | GateError::InvalidBearer(e)
+            | GateError::InvalidLogoutToken(e) => e.clone(),
             GateError::AmbiguousPath(why) => (*why).to_string(),
             GateError::Forbidden { user, .. } => format!("{user} is not allowed here"),
             GateError::Store(e) => e.to_string(),
@@ -158,7 +167,11 @@ impl GateError {
         let status = self.status();
         let always_json = matches!(
             self,
-            GateError::Unauthenticated | GateError::ServiceToken(_) | GateError::InvalidBearer(_)
+            GateError::Unauthenticated
+                | GateError::ServiceToken(_)
+                | GateError::InvalidBearer(_)
+                | GateError::AdminUnauthorized
+                | GateError::InvalidLogoutToken(_)
         ) || matches!(self, GateError::Forbidden { csrf: None, .. });
         if ctx.wants_json || always_json {
             let message = match self {
@@ -170,9 +183,17 @@ impl GateError {
                 }
                 other => other.user_message().to_string(),
             };
-            let reply = Reply::json(status, &json!({ "error": self.code(), "message": message }));
+            let reply = match self {
+                // Back-Channel Logout §2.8: an OAuth-style error.
+                GateError::InvalidLogoutToken(why) => Reply::json(
+                    status,
+                    &json!({ "error": self.code(), "error_description": why }),
+                ),
+                _ => Reply::json(status, &json!({ "error": self.code(), "message": message })),
+            };
             // RFC 6750 §3: a refused bearer token is answered with a challenge.
             return match self {
+                GateError::AdminUnauthorized => reply.with_header("www-authenticate", "Bearer"),
                 GateError::InvalidBearer(_) => {
                     reply.with_header("www-authenticate", "Bearer error=\"invalid_token\"")
                 }
@@ -190,6 +211,7 @@ impl GateError {
         let message = self.user_message();
         let body = match self {
             GateError::Misconfigured(errors) => pages::render(&Page {
+                html: None,
                 title: "Portcullis is misconfigured",
                 host: ctx.host,
                 paragraphs: &["Portcullis is misconfigured: the owner of this site needs to fix its configuration before anyone can sign in. The problems found:"],
@@ -202,6 +224,7 @@ impl GateError {
                     None => format!("The identity provider said: {error}."),
                 };
                 pages::render(&Page {
+                    html: None,
                     title: "Sign-in did not complete",
                     host: ctx.host,
                     paragraphs: &[&said, message],
@@ -215,6 +238,7 @@ impl GateError {
                 let csrf = csrf.as_deref().unwrap_or_default();
                 let fields = [("csrf", csrf)];
                 pages::render(&Page {
+                    html: None,
                     title: "You don't have access",
                     host: ctx.host,
                     paragraphs: &[&line, "Sign in with an account that has access, or sign out. The owner can grant access in Portcullis's configuration or with a group at the identity provider."],
@@ -226,6 +250,7 @@ impl GateError {
                 })
             }
             GateError::OriginUnreachable(_) => pages::render(&Page {
+                html: None,
                 title: "The app is down",
                 host: ctx.host,
                 paragraphs: &[message],
@@ -233,6 +258,7 @@ impl GateError {
                 actions: &[retry],
             }),
             GateError::UnknownHost | GateError::NotFound | GateError::MethodNotAllowed => pages::render(&Page {
+                html: None,
                 title: self.title(),
                 host: ctx.host,
                 paragraphs: &[message],
@@ -240,6 +266,7 @@ impl GateError {
                 actions: if matches!(self, GateError::UnknownHost) { &[] } else { std::slice::from_ref(&home) },
             }),
             _ => pages::render(&Page {
+                html: None,
                 title: self.title(),
                 host: ctx.host,
                 paragraphs: &[message],
@@ -283,6 +310,8 @@ impl GateError {
             GateError::ServiceToken(Refused::Invalid) => "The service token is not valid.",
             GateError::ServiceToken(Refused::NotForThisApp) => "This service token is not valid for this app.",
             GateError::InvalidBearer(_) => "The bearer token is not valid here.",
+            GateError::AdminUnauthorized => "A valid admin token is required.",
+            GateError::InvalidLogoutToken(_) => "The logout token was not accepted.",
             GateError::Csrf => "This sign-out request could not be verified. Use the button below to sign out.",
             GateError::OriginUnreachable(_) => "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.",
             GateError::Store(_) => "The session store is not available right now. Please try again in a moment.",

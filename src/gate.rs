@@ -25,7 +25,7 @@ use crate::return_to;
 use crate::router::{self, Endpoint, Route};
 use crate::service;
 use crate::session::model::SESSION_FORMAT;
-use crate::session::{Identity, Session, SessionCache, SessionId, Store};
+use crate::session::{registry, Identity, Session, SessionCache, SessionId, Store};
 
 /// Pending-login cookies tolerated before a new login clears them (abandoned logins must
 /// not pile up into an oversized `Cookie` header).
@@ -37,16 +37,32 @@ const BEARER_CACHE: u64 = 60;
 /// A cached assertion is reused only while it has more than this long to live.
 const ASSERTION_REUSE_MARGIN: u64 = 60;
 
-/// One JSON audit line for a security event on this request.
+/// One JSON audit line for a security event on this request: the event, the host, the
+/// client's IP and user agent, and the given fields (empty ones left out). Never secrets,
+/// tokens or raw session IDs — sessions are named by their hash.
 fn audit(head: &RequestHead, event: &str, fields: &[(&str, &str)]) -> String {
     let mut line = serde_json::Map::new();
     line.insert("level".into(), "info".into());
+    line.insert("audit".into(), true.into());
     line.insert("event".into(), event.into());
     line.insert("host".into(), head.host().into());
+    if let Some(ip) = head.header("cf-connecting-ip") {
+        line.insert("ip".into(), ip.into());
+    }
+    if let Some(ua) = head.header("user-agent") {
+        line.insert("user_agent".into(), shorten_user_agent(ua).into());
+    }
     for (k, v) in fields {
-        line.insert((*k).into(), (*v).into());
+        if !v.is_empty() {
+            line.insert((*k).into(), (*v).into());
+        }
     }
     serde_json::Value::Object(line).to_string()
+}
+
+/// User agents are kept (in sessions and logs) up to this many characters.
+fn shorten_user_agent(ua: &str) -> String {
+    ua.chars().take(200).collect()
 }
 
 /// What the edge should do.
@@ -79,6 +95,8 @@ pub struct Gate {
     sessions: SessionCache,
     assertions: TtlCache<String>,
     bearers: TtlCache<Identity>,
+    /// Back-channel logout token IDs already honoured (replays are refused).
+    logout_jtis: TtlCache<()>,
 }
 
 /// A verified session found for a request.
@@ -100,6 +118,7 @@ impl Gate {
             sessions,
             assertions: TtlCache::new(1024),
             bearers: TtlCache::new(256),
+            logout_jtis: TtlCache::new(1024),
         }
     }
 
@@ -141,7 +160,9 @@ impl Gate {
             _ => login_href(here),
         };
         let accept = head.header("accept").unwrap_or_default();
-        let wants_json = accept.contains("application/json") && !accept.contains("text/html");
+        let api = matches!(router::route(&self.config, head), Route::Endpoint(e) if e.is_api());
+        let wants_json =
+            api || (accept.contains("application/json") && !accept.contains("text/html"));
         error.reply(&ErrorContext {
             host: head.host(),
             retry: &retry,
@@ -160,6 +181,7 @@ impl Gate {
             return Err(GateError::AmbiguousPath(why.0));
         }
         let get = head.method == "GET" || head.method == "HEAD";
+        let post = head.method == "POST";
         match router::route(&self.config, head) {
             Route::UnknownHost => Err(GateError::UnknownHost),
             Route::App(app) => self.app(app, head, io, now, log).await,
@@ -184,6 +206,15 @@ impl Gate {
                         pages::signed_out(head.host(), &login_href("/")),
                     )),
                     Endpoint::Me if get => self.me(head, io.store, now).await,
+                    Endpoint::Sessions if get => self.sessions_page(head, io, now).await,
+                    Endpoint::Sessions if post => {
+                        self.sessions_action(head, io.store, now, log).await
+                    }
+                    Endpoint::AdminSessions if get => self.admin_sessions(head, io.store).await,
+                    Endpoint::AdminRevoke if post => self.admin_revoke(head, io.store, log).await,
+                    Endpoint::BackchannelLogout if post => {
+                        self.backchannel_logout(head, io, now, log).await
+                    }
                     Endpoint::Jwks if get => match &self.config.assertion_key {
                         Some(key) => Ok(Reply::json(200, &key.jwks())
                             .with_header("access-control-allow-origin", "*")),
@@ -581,24 +612,23 @@ impl Gate {
                 host: head.host().to_string(),
                 sid: claims.sid,
                 id_token: Some(crate::secret::Secret::new(id_token)),
+                user_agent: head.header("user-agent").map(shorten_user_agent),
+                refresh: None,
+                validated: now,
             };
-            let record = serde_json::to_string(&session).unwrap_or_default();
-            let key = id.store_key();
-            io.store
-                .put(&key, &record, self.config.session_lifetime)
+            registry::save(io.store, &id.hash(), &session, now)
                 .await
                 .map_err(|e| fail(GateError::Store(e), retry))?;
-            log.push(
-                json!({
-                    "level": "info",
-                    "event": "login",
-                    "host": head.host(),
-                    "sub": session.identity.sub,
-                    "email": session.identity.email,
-                    "session": id.hash(),
-                })
-                .to_string(),
-            );
+            let identity = &session.identity;
+            log.push(audit(
+                head,
+                "login",
+                &[
+                    ("sub", &identity.sub),
+                    ("email", identity.email.as_deref().unwrap_or_default()),
+                    ("session", &id.hash()),
+                ],
+            ));
             let cookie_value = id.to_cookie_value(&self.config.signing_keys);
             let cookie =
                 cookies::set_session(&self.config, &cookie_value, self.config.session_lifetime);
@@ -613,7 +643,11 @@ impl Gate {
         match result {
             Ok(reply) => Ok(reply),
             Err((error, reply)) => {
-                log.push(error.log_line(head.host(), head.url.path()));
+                log.push(audit(
+                    head,
+                    "login_failed",
+                    &[("reason", error.code()), ("detail", &error.detail())],
+                ));
                 Ok(reply)
             }
         }
@@ -656,22 +690,19 @@ impl Gate {
 
         let mut id_token_hint = None;
         if let Some(id) = &id {
-            let key = id.store_key();
-            let stored = io.store.get(&key).await.map_err(GateError::Store)?;
-            let session = stored.and_then(|r| serde_json::from_str::<Session>(&r).ok());
-            io.store.delete(&key).await.map_err(GateError::Store)?;
+            let session = registry::load(io.store, &id.hash())
+                .await
+                .map_err(GateError::Store)?;
+            registry::remove(io.store, &id.hash(), None)
+                .await
+                .map_err(GateError::Store)?;
             self.sessions.remove(id);
             if let Some(session) = session {
-                log.push(
-                    json!({
-                        "level": "info",
-                        "event": "logout",
-                        "host": head.host(),
-                        "sub": session.identity.sub,
-                        "session": id.hash(),
-                    })
-                    .to_string(),
-                );
+                log.push(audit(
+                    head,
+                    "logout",
+                    &[("sub", &session.identity.sub), ("session", &id.hash())],
+                ));
                 id_token_hint = session.id_token;
             }
         }
@@ -754,3 +785,5 @@ fn login_href(return_path: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+mod lifecycle;

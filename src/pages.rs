@@ -34,6 +34,8 @@ pub enum Action<'a> {
 }
 
 pub struct Page<'a> {
+    /// Markup built in this module from escaped values (e.g. the sessions table).
+    pub html: Option<&'a str>,
     pub title: &'a str,
     /// Shown small above the title: which app this is about.
     pub host: &'a str,
@@ -45,13 +47,15 @@ pub struct Page<'a> {
 }
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f5f7;color:#1d2433;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}\
-main{background:#fff;max-width:34rem;margin:1rem;padding:2rem 2.25rem;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08)}\
+main{background:#fff;max-width:44rem;margin:1rem;padding:2rem 2.25rem;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08)}\
 .host{color:#6b7385;font-size:.85rem;margin:0 0 .25rem}h1{font-size:1.35rem;margin:0 0 1rem}\
 pre{background:#f4f5f7;padding:.75rem;border-radius:6px;white-space:pre-wrap;font-size:.85rem}\
 .actions{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1.5rem}form{margin:0}\
 a.button,button{font:inherit;display:inline-block;padding:.5rem 1rem;border-radius:6px;border:1px solid #2f5bd3;background:#2f5bd3;color:#fff;text-decoration:none;cursor:pointer}\
 .actions>*:not(:first-child) a.button,.actions>a.button:not(:first-child),.actions>form:not(:first-child) button{background:#fff;color:#2f5bd3}\
-footer{margin-top:1.5rem;color:#9aa1b1;font-size:.75rem}";
+footer{margin-top:1.5rem;color:#9aa1b1;font-size:.75rem}\
+table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:middle}\
+td form button{padding:.25rem .6rem;font-size:.85rem;background:#fff;color:#b42318;border-color:#b42318}.this{color:#067647;font-weight:600}";
 
 pub fn render(page: &Page<'_>) -> String {
     let mut html = String::with_capacity(2048);
@@ -69,6 +73,9 @@ pub fn render(page: &Page<'_>) -> String {
     }
     if let Some(details) = page.details {
         let _ = write!(html, "<pre>{}</pre>", escape(details));
+    }
+    if let Some(block) = page.html {
+        html.push_str(block);
     }
     if !page.actions.is_empty() {
         html.push_str("<div class=\"actions\">");
@@ -113,6 +120,7 @@ pub fn render(page: &Page<'_>) -> String {
 /// After logout.
 pub fn signed_out(host: &str, login_href: &str) -> String {
     render(&Page {
+        html: None,
         title: "You are signed out",
         host,
         paragraphs: &["Your session has ended. Sign in again to continue."],
@@ -124,10 +132,131 @@ pub fn signed_out(host: &str, login_href: &str) -> String {
     })
 }
 
+/// A unix time as `2026-11-23 14:05 UTC` (proleptic Gregorian, from days since the epoch).
+pub fn utc(ts: u64) -> String {
+    let days = (ts / 86_400) as i64;
+    let secs = ts % 86_400;
+    // Civil-from-days (H. Hinnant): shift the era to start on 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3_600,
+        secs % 3_600 / 60
+    )
+}
+
+/// "Firefox on Linux"-style summary of a User-Agent header.
+pub fn device(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|u| !u.is_empty()) else {
+        return "Unknown device".into();
+    };
+    let has = |needle: &str| ua.contains(needle);
+    let browser = if has("Immich") {
+        "Immich app"
+    } else if has("Edg/") {
+        "Edge"
+    } else if has("OPR/") {
+        "Opera"
+    } else if has("Firefox/") {
+        "Firefox"
+    } else if has("Chrome/") || has("Chromium/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else if has("curl/") {
+        "curl"
+    } else {
+        ua.split('/').next().unwrap_or("Unknown").trim()
+    };
+    let os = if has("iPhone") || has("iPad") {
+        Some("iOS")
+    } else if has("Android") {
+        Some("Android")
+    } else if has("Windows") {
+        Some("Windows")
+    } else if has("Mac OS X") || has("Macintosh") {
+        Some("macOS")
+    } else if has("CrOS") {
+        Some("ChromeOS")
+    } else if has("Linux") {
+        Some("Linux")
+    } else {
+        None
+    };
+    let browser: String = browser.chars().take(40).collect();
+    match os {
+        Some(os) => format!("{browser} on {os}"),
+        None => browser,
+    }
+}
+
+/// One row of the sessions page.
+pub struct SessionRow<'a> {
+    pub hash: &'a str,
+    pub device: String,
+    pub host: &'a str,
+    pub created: u64,
+    pub expires: u64,
+    pub current: bool,
+}
+
+/// The signed-in user's sessions, with sign-out buttons (POST + CSRF token).
+pub fn sessions(host: &str, user: &str, rows: &[SessionRow<'_>], csrf: &str) -> String {
+    let mut table = String::from(
+        "<table><thead><tr><th>Device</th><th>Signed in on</th><th>Since</th><th>Until</th><th></th></tr></thead><tbody>",
+    );
+    for row in rows {
+        let action = if row.current {
+            "<span class=\"this\">This device</span>".to_string()
+        } else {
+            format!(
+                "<form method=\"post\" action=\"/.portcullis/sessions\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"revoke\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+                escape(csrf),
+                escape(row.hash)
+            )
+        };
+        let _ = write!(
+            table,
+            "<tr data-session=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
+            escape(row.hash),
+            escape(&row.device),
+            escape(row.host),
+            utc(row.created),
+            utc(row.expires)
+        );
+    }
+    table.push_str("</tbody></table>");
+    let line = format!("Signed in as {user}. These are your active sessions.");
+    let others = rows.iter().any(|r| !r.current);
+    let fields = [("csrf", csrf), ("others", "1")];
+    let everywhere = [Action::Post {
+        label: "Sign out everywhere else",
+        action: "/.portcullis/sessions",
+        fields: &fields,
+    }];
+    render(&Page {
+        html: Some(&table),
+        title: "Your sessions",
+        host,
+        paragraphs: &[&line],
+        details: None,
+        actions: if others { &everywhere } else { &[] },
+    })
+}
+
 /// Asks before signing out when the request could have come from another site.
 pub fn logout_confirm(host: &str, csrf: &str, user: &str) -> String {
     let line = format!("You are signed in as {user}.");
     render(&Page {
+        html: None,
         title: "Sign out?",
         host,
         paragraphs: &[&line],
@@ -151,8 +280,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_795_442_700), "2026-11-23 14:05 UTC");
+        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59 UTC");
+    }
+
+    #[test]
+    fn devices() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        assert_eq!(device(Some(chrome)), "Chrome on Linux");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(device(Some(safari)), "Safari on iOS");
+        assert_eq!(
+            device(Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0"
+            )),
+            "Firefox on Windows"
+        );
+        assert_eq!(device(Some("curl/8.5.0")), "curl");
+        assert_eq!(device(None), "Unknown device");
+    }
+
+    #[test]
+    fn sessions_page_escapes_and_offers_actions() {
+        let rows = [
+            SessionRow {
+                hash: "h1",
+                device: "<b>x</b>".into(),
+                host: "photos.example.com",
+                created: 0,
+                expires: 60,
+                current: true,
+            },
+            SessionRow {
+                hash: "h2",
+                device: "Firefox on Linux".into(),
+                host: "photos.example.com",
+                created: 0,
+                expires: 60,
+                current: false,
+            },
+        ];
+        let html = sessions("photos.example.com", "alice", &rows, "tok");
+        assert!(html.contains("&lt;b&gt;x"));
+        assert!(html.contains("This device"));
+        assert!(html.contains("name=\"revoke\" value=\"h2\""));
+        assert!(
+            !html.contains("name=\"revoke\" value=\"h1\""),
+            "no button for this device"
+        );
+        assert!(html.contains("Sign out everywhere else"));
+    }
+
+    #[test]
     fn escapes_everything_dynamic() {
         let html = render(&Page {
+            html: None,
             title: "<script>alert(1)</script>",
             host: "a\"b",
             paragraphs: &["x & y"],

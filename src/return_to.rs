@@ -6,7 +6,7 @@
 use url::Url;
 
 use crate::config::Config;
-use crate::router::PREFIX;
+use crate::router::{Endpoint, PREFIX};
 
 /// The absolute URL to return to for a requested `rd` value, seen from `current`.
 pub fn resolve(requested: Option<&str>, current: &Url, config: &Config) -> String {
@@ -35,8 +35,17 @@ pub fn resolve(requested: Option<&str>, current: &Url, config: &Config) -> Strin
             _ => return fallback(),
         }
     };
-    // Never back into Portcullis's own endpoints (e.g. a login or logout loop).
-    if target.path().starts_with(PREFIX) {
+    // Never back into the login machinery itself (a loop) or to a logout; the pages a
+    // person visits (sessions, me) are fine.
+    let looping = [
+        Endpoint::Login,
+        Endpoint::Callback,
+        Endpoint::Logout,
+        Endpoint::SignedOut,
+    ]
+    .iter()
+    .any(|e| target.path() == e.path());
+    if looping || (target.path().starts_with(PREFIX) && target.path().contains("/admin/")) {
         return format!("{}/", target.origin().ascii_serialization());
     }
     let mut target = target;
@@ -71,6 +80,7 @@ mod tests {
             oidc_client_secret: None,
             session_secret: Some("0123456789abcdef0123456789abcdef".into()),
             assertion_key: None,
+            admin_token: None,
         })
         .unwrap()
     }

@@ -16,11 +16,31 @@ pub enum Endpoint {
     Me,
     /// The public keys of `Portcullis-Assertion`.
     Jwks,
+    /// The signed-in user's sessions (GET: page, POST: sign out some).
+    Sessions,
+    /// Admin API: list sessions.
+    AdminSessions,
+    /// Admin API: revoke sessions.
+    AdminRevoke,
+    /// OpenID Connect Back-Channel Logout.
+    BackchannelLogout,
     /// Under the prefix but not an endpoint: 404, never proxied.
     Unknown,
 }
 
 impl Endpoint {
+    /// Endpoints for programs rather than people: errors are answered in JSON.
+    pub fn is_api(self) -> bool {
+        matches!(
+            self,
+            Endpoint::AdminSessions
+                | Endpoint::AdminRevoke
+                | Endpoint::BackchannelLogout
+                | Endpoint::Me
+                | Endpoint::Jwks
+        )
+    }
+
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::Login => "/.portcullis/login",
@@ -29,6 +49,10 @@ impl Endpoint {
             Endpoint::SignedOut => "/.portcullis/signed-out",
             Endpoint::Me => "/.portcullis/me",
             Endpoint::Jwks => "/.portcullis/jwks.json",
+            Endpoint::Sessions => "/.portcullis/sessions",
+            Endpoint::AdminSessions => "/.portcullis/admin/sessions",
+            Endpoint::AdminRevoke => "/.portcullis/admin/revoke",
+            Endpoint::BackchannelLogout => "/.portcullis/backchannel-logout",
             Endpoint::Unknown => PREFIX,
         }
     }
@@ -57,6 +81,10 @@ pub fn route<'c>(config: &'c Config, head: &RequestHead) -> Route<'c> {
             "signed-out" => Endpoint::SignedOut,
             "me" => Endpoint::Me,
             "jwks.json" => Endpoint::Jwks,
+            "sessions" => Endpoint::Sessions,
+            "admin/sessions" => Endpoint::AdminSessions,
+            "admin/revoke" => Endpoint::AdminRevoke,
+            "backchannel-logout" => Endpoint::BackchannelLogout,
             _ => Endpoint::Unknown,
         };
         return Route::Endpoint(endpoint);
@@ -86,6 +114,7 @@ mod tests {
             oidc_client_secret: None,
             session_secret: Some("0123456789abcdef0123456789abcdef".into()),
             assertion_key: None,
+            admin_token: None,
         })
         .unwrap()
     }

@@ -66,6 +66,31 @@ ${error ? `<p class="err">${esc(error)}</p>` : ''}
 <button id="submit" type="submit">Sign in</button></form></body></html>`;
 }
 
+/**
+ * fetch for the provider's own outgoing requests (back-channel logout): names under
+ * .localhost go to 127.0.0.1 with the name in Host, as a browser would send them.
+ */
+function localFetch(url, options = {}) {
+  const u = new URL(url);
+  if (!u.hostname.endsWith('.localhost')) return globalThis.fetch(url, options);
+  const headers = { ...Object.fromEntries(new Headers(options.headers || {})), host: u.host };
+  const body = options.body === undefined ? undefined : String(options.body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: u.port || 80, path: u.pathname + u.search, method: options.method || 'GET', headers, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode })));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
 function readForm(req) {
   return new Promise((resolve, reject) => {
     let body = '';
@@ -120,6 +145,7 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
         backchannelLogout: { enabled: true },
       },
       interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+      fetch: localFetch,
       pkce: { required: () => true },
       // First-party clients only: no consent screen.
       loadExistingGrant: async (ctx) => {
@@ -141,6 +167,8 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
       },
     });
     provider.proxy = false;
+    provider.on('backchannel.success', (_ctx, client, sub, sid) => log(`backchannel ok ${client.clientId} ${sub} ${sid}`));
+    provider.on('backchannel.error', (_ctx, err, client) => log(`backchannel error ${client.clientId}: ${err.message}`));
     return provider;
   }
 

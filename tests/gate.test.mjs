@@ -58,9 +58,13 @@ test('full login: navigation → issuer → callback → back to the original UR
   for (const attr of ['HttpOnly', 'Secure', 'SameSite=Lax', 'Path=/', 'Max-Age=604800']) assert.ok(sessionCookie.includes(attr), `${attr} in ${sessionCookie}`);
   assert.ok(!sessionCookie.includes('Domain='), 'host-only without cookie_domain');
   assert.ok(callback.setCookies.some((c) => c.startsWith('__Host-portcullis-login-') && c.includes('Max-Age=0')), 'pending-login cookie cleared');
-  const writes = s.worker.kvOps(mark).filter((o) => o.kv === 'put');
-  assert.equal(writes.length, 1, 'one KV write: the new session');
+  const puts = s.worker.kvOps(mark).filter((o) => o.kv === 'put');
+  const writes = puts.filter((o) => o.key.startsWith('session:'));
+  assert.equal(writes.length, 1, 'one session record');
   assert.match(writes[0].key, /^session:[\w-]{43}$/);
+  const hash = writes[0].key.slice('session:'.length);
+  assert.ok(puts.every((o) => o.key.endsWith(hash)), 'the other writes are its index keys');
+  assert.ok(puts.length <= 3, 'record, user index, issuer-session index');
   const rawId = b.cookie(SESSION).split('.')[0];
   assert.ok(!writes[0].key.includes(rawId), 'the KV key is a hash, not the session ID');
 

@@ -100,7 +100,12 @@ fn run() -> Result<bool, String> {
     if let Some(path) = &args.dev_vars {
         secrets = dev_vars(path)?;
     }
-    for name in ["SESSION_SECRET", "OIDC_CLIENT_SECRET", "ASSERTION_KEY"] {
+    for name in [
+        "SESSION_SECRET",
+        "OIDC_CLIENT_SECRET",
+        "ASSERTION_KEY",
+        "ADMIN_TOKEN",
+    ] {
         if let Ok(value) = std::env::var(name) {
             secrets.retain(|(k, _)| k != name);
             secrets.push((name.into(), value));
@@ -127,6 +132,7 @@ fn run() -> Result<bool, String> {
             oidc_client_secret: secret("OIDC_CLIENT_SECRET"),
             session_secret: secret("SESSION_SECRET"),
             assertion_key: secret("ASSERTION_KEY"),
+            admin_token: secret("ADMIN_TOKEN"),
         };
         if let Err(ConfigErrors(e)) = Config::from_inputs(&inputs) {
             // Settings problems are already listed; add only the secrets' own.

@@ -27,6 +27,8 @@ const MAX_SESSION_LIFETIME: u64 = 400 * 86_400;
 const MAX_SESSION_CACHE: u64 = 5 * 60;
 /// Each `SESSION_SECRET` key must carry at least 256 bits.
 const MIN_SECRET_BYTES: usize = 32;
+/// `ADMIN_TOKEN` guards revocation of every session: no short ones.
+const MIN_ADMIN_TOKEN: usize = 32;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct Config {
     pub signing_keys: SigningKeys,
     /// Signs `Portcullis-Assertion`; `None`: no assertion header is sent.
     pub assertion_key: Option<AssertionKey>,
+    /// Enables the admin API; `None`: it answers 404.
+    pub admin_token: Option<Secret>,
 }
 
 /// One protected application.
@@ -92,6 +96,7 @@ pub struct Inputs {
     pub oidc_client_secret: Option<String>,
     pub session_secret: Option<String>,
     pub assertion_key: Option<String>,
+    pub admin_token: Option<String>,
 }
 
 /// One configuration problem.
@@ -199,17 +204,14 @@ pub struct Secrets {
     pub client_secret: Option<Secret>,
     pub signing_keys: SigningKeys,
     pub assertion_key: Option<AssertionKey>,
+    pub admin_token: Option<Secret>,
 }
 
 impl Config {
     /// Parses and validates everything; the errors name every problem found.
     pub fn from_inputs(inputs: &Inputs) -> Result<Config, ConfigErrors> {
         let settings = Settings::parse(inputs.portcullis.as_ref());
-        let secrets = Secrets::parse(
-            inputs.oidc_client_secret.as_deref(),
-            inputs.session_secret.as_deref(),
-            inputs.assertion_key.as_deref(),
-        );
+        let secrets = Secrets::parse(inputs);
         match (settings, secrets) {
             (Ok(s), Ok(k)) => Ok(Config {
                 issuer: s.issuer,
@@ -226,6 +228,7 @@ impl Config {
                 service_tokens: s.service_tokens,
                 signing_keys: k.signing_keys,
                 assertion_key: k.assertion_key,
+                admin_token: k.admin_token,
             }),
             (s, k) => {
                 let mut all = s.err().map(|e| e.0).unwrap_or_default();
@@ -733,13 +736,10 @@ fn duration_setting(
 }
 
 impl Secrets {
-    pub fn parse(
-        client_secret: Option<&str>,
-        session_secret: Option<&str>,
-        assertion_key: Option<&str>,
-    ) -> Result<Secrets, ConfigErrors> {
+    /// The secrets of `inputs` (its `portcullis` value is not looked at).
+    pub fn parse(inputs: &Inputs) -> Result<Secrets, ConfigErrors> {
         let mut p = Problems::default();
-        let client_secret = match client_secret {
+        let client_secret = match inputs.oidc_client_secret.as_deref() {
             None => None,
             Some("") => {
                 p.add(
@@ -751,7 +751,7 @@ impl Secrets {
             Some(s) => Some(Secret::new(s)),
         };
         let put = "`wrangler secret put SESSION_SECRET` (locally: a line in .dev.vars), e.g. the output of `openssl rand -base64 48`";
-        let signing_keys = match session_secret {
+        let signing_keys = match inputs.session_secret.as_deref() {
             None => {
                 p.add(
                     "SESSION_SECRET",
@@ -783,16 +783,31 @@ impl Secrets {
                 SigningKeys::new(keys)
             }
         };
-        let assertion_key = assertion_key.and_then(|text| {
+        let assertion_key = inputs.assertion_key.as_deref().and_then(|text| {
             AssertionKey::from_jwk(text)
                 .map_err(|e| p.add("ASSERTION_KEY", e))
                 .ok()
         });
+        let admin_token = match inputs.admin_token.as_deref().map(str::trim) {
+            None => None,
+            Some(token) if token.len() < MIN_ADMIN_TOKEN => {
+                p.add(
+                    "ADMIN_TOKEN",
+                    format!(
+                        "is {} characters; use at least {MIN_ADMIN_TOKEN} random ones (e.g. `openssl rand -base64 32`), or delete it to turn the admin API off",
+                        token.len()
+                    ),
+                );
+                None
+            }
+            Some(token) => Some(Secret::new(token)),
+        };
         match signing_keys {
             Some(signing_keys) if p.0.is_empty() => Ok(Secrets {
                 client_secret,
                 signing_keys,
                 assertion_key,
+                admin_token,
             }),
             _ => Err(ConfigErrors(p.0)),
         }

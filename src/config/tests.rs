@@ -9,6 +9,7 @@ fn inputs(portcullis: serde_json::Value) -> Inputs {
         oidc_client_secret: Some("client-secret".into()),
         session_secret: Some(SECRET.into()),
         assertion_key: None,
+        admin_token: None,
     }
 }
 
@@ -119,6 +120,7 @@ fn missing_variable_says_where_to_add_it() {
         oidc_client_secret: None,
         session_secret: Some(SECRET.into()),
         assertion_key: None,
+        admin_token: None,
     })
     .unwrap_err();
     assert!(e.to_string().contains("[vars.PORTCULLIS]"), "{e}");
@@ -295,6 +297,7 @@ fn settings_and_secret_errors_are_reported_together() {
         oidc_client_secret: None,
         session_secret: None,
         assertion_key: None,
+        admin_token: None,
     })
     .unwrap_err();
     assert_eq!(e.0.len(), 2, "{e}");

@@ -5,6 +5,7 @@ use std::cell::OnceCell;
 use worker::kv::KvStore;
 use worker::Env;
 
+use crate::session::store::{ListPage, Listed};
 use crate::session::{Store, StoreError};
 
 pub const BINDING: &str = "SESSIONS";
@@ -50,14 +51,51 @@ impl Store for KvSessions<'_> {
             .map_err(|e| StoreError(e.to_string()))
     }
 
-    async fn put(&self, key: &str, value: &str, ttl: u64) -> Result<(), StoreError> {
-        self.kv()?
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        metadata: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let error = |e: worker::kv::KvError| StoreError(e.to_string());
+        let mut put = self
+            .kv()?
             .put(key, value)
-            .map_err(|e| StoreError(e.to_string()))?
-            .expiration_ttl(ttl.max(60))
+            .map_err(error)?
+            .expiration_ttl(ttl.max(60));
+        if let Some(metadata) = metadata {
+            let value: serde_json::Value =
+                serde_json::from_str(metadata).map_err(|e| StoreError(e.to_string()))?;
+            put = put.metadata(value).map_err(error)?;
+        }
+        put.execute().await.map_err(error)
+    }
+
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError> {
+        let mut list = self.kv()?.list().prefix(prefix.to_string());
+        if let Some(cursor) = cursor {
+            list = list.cursor(cursor.to_string());
+        }
+        let response = list
             .execute()
             .await
-            .map_err(|e| StoreError(e.to_string()))
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(ListPage {
+            keys: response
+                .keys
+                .into_iter()
+                .map(|k| Listed {
+                    name: k.name,
+                    metadata: k.metadata.map(|m| m.to_string()),
+                })
+                .collect(),
+            cursor: if response.list_complete {
+                None
+            } else {
+                response.cursor
+            },
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -64,6 +64,7 @@ fn load(env: &Env) -> State {
         oidc_client_secret: secret("OIDC_CLIENT_SECRET"),
         session_secret: secret("SESSION_SECRET"),
         assertion_key: secret("ASSERTION_KEY"),
+        admin_token: secret("ADMIN_TOKEN"),
     };
     let config = Config::from_inputs(&inputs);
     let kv_problem = env.kv(kv::BINDING).err().map(|_| ConfigError {

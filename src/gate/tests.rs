@@ -119,6 +119,7 @@ fn gate(extra: Value, client_secret: Option<&str>) -> Gate {
             oidc_client_secret: client_secret.map(String::from),
             session_secret: Some(SECRET.into()),
             assertion_key: None,
+            admin_token: None,
         })
         .unwrap(),
     )
@@ -219,9 +220,23 @@ fn login_creates_a_session_and_the_session_is_proxied() {
         done.header("location"),
         Some("https://photos.example.com/albums?x=1")
     );
-    assert_eq!(*w.store.writes.borrow(), 1);
-    let (_, ttl) = w.store.records.borrow().values().next().cloned().unwrap();
-    assert_eq!(ttl, 7 * 86_400, "KV TTL is the session lifetime");
+    assert_eq!(
+        *w.store.writes.borrow(),
+        3,
+        "the session, its user index and its sid index"
+    );
+    let records = w.store.records.borrow();
+    let (key, (_, ttl, _)) = records
+        .iter()
+        .find(|(k, _)| k.starts_with("session:"))
+        .unwrap();
+    assert_eq!(*ttl, 7 * 86_400, "KV TTL is the session lifetime");
+    assert!(records.contains_key(&format!(
+        "sid:{}:{}",
+        b64url(&sha256(b"op-sid")),
+        &key["session:".len()..]
+    )));
+    drop(records);
     // PKCE verifier and client authentication reached the token endpoint.
     let token_request = w.issuer.token_requests.borrow()[0].clone();
     assert!(token_request

@@ -245,6 +245,7 @@ mod tests {
             oidc_client_secret: None,
             session_secret: Some("0123456789abcdef0123456789abcdef".into()),
             assertion_key: None,
+            admin_token: None,
         })
         .unwrap();
         let meta = ProviderMetadata {

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod id_token;
 pub mod jwks;
 pub mod login;
+pub mod logout_token;
 pub mod provider;
 pub mod token;
 

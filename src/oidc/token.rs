@@ -119,6 +119,7 @@ mod tests {
             oidc_client_secret: secret.map(String::from),
             session_secret: Some("0123456789abcdef0123456789abcdef".into()),
             assertion_key: None,
+            admin_token: None,
         })
         .unwrap()
     }

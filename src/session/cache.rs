@@ -50,6 +50,12 @@ impl SessionCache {
         self.entries.retain(|(cached, _)| cached != id);
     }
 
+    /// Forgets the session with this hash (as revocations name sessions).
+    pub fn remove_hash(&self, session_hash: &str) {
+        self.entries
+            .retain(|(cached, _)| cached.hash() != session_hash);
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -76,6 +82,9 @@ mod tests {
             host: "h".into(),
             sid: None,
             id_token: None,
+            user_agent: None,
+            refresh: None,
+            validated: 0,
         })
     }
 

@@ -3,7 +3,9 @@
 
 pub mod cache;
 pub mod id;
+pub mod index;
 pub mod model;
+pub mod registry;
 pub mod store;
 
 pub use cache::SessionCache;

@@ -48,6 +48,15 @@ pub struct Session {
     /// The ID token, sent back as `id_token_hint` at logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<Secret>,
+    /// The browser's User-Agent at login (shortened), for the sessions page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The refresh token, encrypted (only with `revalidate_every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<String>,
+    /// When the issuer last vouched for the user (login or re-validation), unix seconds.
+    #[serde(default)]
+    pub validated: u64,
 }
 
 pub const SESSION_FORMAT: u8 = 1;
@@ -93,6 +102,9 @@ mod tests {
             host: "h".into(),
             sid: Some("sid".into()),
             id_token: Some(Secret::new("eyJ.secret-token-value")),
+            user_agent: None,
+            refresh: None,
+            validated: 10,
         };
         let json = serde_json::to_string(&s).unwrap();
         let back: Session = serde_json::from_str(&json).unwrap();

@@ -1,13 +1,35 @@
 //! The key-value store sessions live in. The Worker implements it on Workers KV;
 //! [`MemoryStore`] serves the native tests.
 
-/// Raw string records with a time to live. Callers own the serialization.
+/// Raw string records with a time to live and optional metadata (returned by `list`
+/// without reading the values). Callers own the serialization.
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
 pub trait Store {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
-    /// `ttl` in seconds (Workers KV accepts 60 or more).
-    async fn put(&self, key: &str, value: &str, ttl: u64) -> Result<(), StoreError>;
+    /// `ttl` in seconds (Workers KV accepts 60 or more); `metadata` is JSON, ≤ 1024 bytes.
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: u64,
+        metadata: Option<&str>,
+    ) -> Result<(), StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// One page of the keys starting with `prefix`, with their metadata.
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError>;
+}
+
+/// A page of listed keys; `cursor` continues the listing when there are more.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub keys: Vec<Listed>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub metadata: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +41,21 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+/// Every key under `prefix`, following cursors (bounded: at most 100 pages).
+pub async fn list_all<S: Store>(store: &S, prefix: &str) -> Result<Vec<Listed>, StoreError> {
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let page = store.list(prefix, cursor.as_deref()).await?;
+        keys.extend(page.keys);
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 pub use memory::MemoryStore;
 
@@ -26,28 +63,39 @@ pub use memory::MemoryStore;
 mod memory {
     use super::*;
     use std::cell::RefCell;
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
 
-    /// An in-memory store that counts operations, for tests.
+    /// A stored value: (value, ttl, metadata).
+    pub type Record = (String, u64, Option<String>);
+
+    /// An in-memory store that counts operations, for tests. Lists two keys a page, so
+    /// cursors are exercised.
     #[derive(Default)]
     pub struct MemoryStore {
-        pub records: RefCell<HashMap<String, (String, u64)>>,
+        pub records: RefCell<BTreeMap<String, Record>>,
         pub reads: RefCell<u32>,
         pub writes: RefCell<u32>,
         pub deletes: RefCell<u32>,
+        pub lists: RefCell<u32>,
     }
 
     impl Store for MemoryStore {
         async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
             *self.reads.borrow_mut() += 1;
-            Ok(self.records.borrow().get(key).map(|(v, _)| v.clone()))
+            Ok(self.records.borrow().get(key).map(|(v, _, _)| v.clone()))
         }
 
-        async fn put(&self, key: &str, value: &str, ttl: u64) -> Result<(), StoreError> {
+        async fn put(
+            &self,
+            key: &str,
+            value: &str,
+            ttl: u64,
+            metadata: Option<&str>,
+        ) -> Result<(), StoreError> {
             *self.writes.borrow_mut() += 1;
             self.records
                 .borrow_mut()
-                .insert(key.into(), (value.into(), ttl));
+                .insert(key.into(), (value.into(), ttl, metadata.map(String::from)));
             Ok(())
         }
 
@@ -55,6 +103,22 @@ mod memory {
             *self.deletes.borrow_mut() += 1;
             self.records.borrow_mut().remove(key);
             Ok(())
+        }
+
+        async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError> {
+            *self.lists.borrow_mut() += 1;
+            let records = self.records.borrow();
+            let after = cursor.unwrap_or_default();
+            let mut matching = records
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix) && k.as_str() > after)
+                .map(|(k, (_, _, m))| Listed {
+                    name: k.clone(),
+                    metadata: m.clone(),
+                });
+            let keys: Vec<Listed> = matching.by_ref().take(2).collect();
+            let cursor = matching.next().and(keys.last().map(|k| k.name.clone()));
+            Ok(ListPage { keys, cursor })
         }
     }
 }

@@ -6,8 +6,10 @@ import http from 'node:http';
 import { createHmac } from 'node:crypto';
 
 export class Browser {
-  constructor(name = 'browser') {
+  /** headers: sent with every request unless the request sets them (e.g. user-agent). */
+  constructor(name = 'browser', headers = {}) {
     this.name = name;
+    this.headers = headers;
     this.cookies = []; // { name, value, host, domain, expires }
   }
 
@@ -52,7 +54,7 @@ export class Browser {
   /** One request, no redirect following. Returns { status, headers, setCookies, body, location, url }. */
   request(url, { method = 'GET', headers = {}, body, cookies = true } = {}) {
     const u = new URL(url);
-    const h = { host: u.host, ...headers };
+    const h = { host: u.host, ...this.headers, ...headers };
     const jar = cookies ? this.cookieHeader(url) : '';
     if (jar && !h.cookie) h.cookie = jar;
     if (body !== undefined && !(body instanceof Buffer) && typeof body !== 'string') {

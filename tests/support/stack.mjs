@@ -38,6 +38,10 @@ export async function startStack(options = {}) {
       client_secret: CLIENT_SECRET,
       redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/callback`),
       post_logout_redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/signed-out`),
+      ...(options.backchannel ? {
+        backchannel_logout_uri: `${base(hosts[0])}/.portcullis/backchannel-logout`,
+        backchannel_logout_session_required: true,
+      } : {}),
     }],
   });
   const upstream = await startUpstream({ port: upstreamPort });

@@ -1,0 +1,193 @@
+//! Logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.6), checked in the order the
+//! specification lists, after the signature has been verified against the issuer's keys.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::id_token::{audiences, LEEWAY};
+use super::jwks::VerifiedJws;
+
+/// The logout event's member name in the `events` claim.
+pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// Logout tokens older than this are refused; replayed `jti`s are remembered this long.
+pub const MAX_AGE: u64 = 600;
+
+/// Who is to be logged out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutClaims {
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+    pub jti: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutTokenError {
+    Issuer,
+    Audience,
+    IssuedAt,
+    Expired,
+    Jti,
+    Events,
+    NoSubject,
+    Nonce,
+}
+
+impl fmt::Display for LogoutTokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogoutTokenError::Issuer => "iss is not the configured issuer",
+            LogoutTokenError::Audience => "aud does not contain the client_id",
+            LogoutTokenError::IssuedAt => "iat is missing, in the future, or too old",
+            LogoutTokenError::Expired => "token has expired",
+            LogoutTokenError::Jti => "jti is missing",
+            LogoutTokenError::Events => "events does not contain the back-channel logout event",
+            LogoutTokenError::NoSubject => "neither sid nor sub is present",
+            LogoutTokenError::Nonce => "a logout token must not contain a nonce",
+        })
+    }
+}
+
+/// §2.6 steps 3–9 (1–2, decrypting and verifying the signature, happen before).
+pub fn validate(
+    jws: &VerifiedJws,
+    issuer: &str,
+    client_id: &str,
+    now: u64,
+) -> Result<LogoutClaims, LogoutTokenError> {
+    let claims = &jws.claims.custom;
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+
+    // 3. Validate iss, aud, iat (and exp, when present) as for ID tokens.
+    if text("iss").as_deref() != Some(issuer) {
+        return Err(LogoutTokenError::Issuer);
+    }
+    if !audiences(claims).contains(&client_id) {
+        return Err(LogoutTokenError::Audience);
+    }
+    let iat = jws
+        .claims
+        .issued_at
+        .and_then(|t| u64::try_from(t.timestamp()).ok())
+        .ok_or(LogoutTokenError::IssuedAt)?;
+    if iat > now + LEEWAY || iat + MAX_AGE < now {
+        return Err(LogoutTokenError::IssuedAt);
+    }
+    if let Some(exp) = jws.claims.expiration {
+        if i128::from(now) >= i128::from(exp.timestamp()) + i128::from(LEEWAY) {
+            return Err(LogoutTokenError::Expired);
+        }
+    }
+    // 4. A sub claim, a sid claim, or both.
+    let (sub, sid) = (text("sub"), text("sid"));
+    if sub.is_none() && sid.is_none() {
+        return Err(LogoutTokenError::NoSubject);
+    }
+    // 5. The events claim holds the back-channel logout event, whose value is a JSON object.
+    let event = claims.get("events").and_then(|e| e.get(BACKCHANNEL_EVENT));
+    if !event.is_some_and(Value::is_object) {
+        return Err(LogoutTokenError::Events);
+    }
+    // 6. No nonce (so an ID token can never pass for a logout token).
+    if claims.contains_key("nonce") {
+        return Err(LogoutTokenError::Nonce);
+    }
+    // 7. A jti, to refuse replays (checked by the caller against the ones seen).
+    let jti = text("jti").ok_or(LogoutTokenError::Jti)?;
+    Ok(LogoutClaims { sub, sid, jti })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jwks::{self, testing::*, KeySet};
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+    const ISS: &str = "https://id.example.com";
+
+    fn good() -> Value {
+        json!({
+            "iss": ISS, "aud": "portcullis", "iat": NOW - 5, "exp": NOW + 120, "jti": "j-1",
+            "sub": "alice-1", "sid": "op-sid", "events": { BACKCHANNEL_EVENT: {} },
+        })
+    }
+
+    fn check(claims: Value) -> Result<LogoutClaims, LogoutTokenError> {
+        let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
+        let jws = jwks::verify(&sign_rs256(rsa_key(0), Some("rsa-0"), &claims), &set).unwrap();
+        validate(&jws, ISS, "portcullis", NOW)
+    }
+
+    fn with(k: &str, v: Option<Value>) -> Result<LogoutClaims, LogoutTokenError> {
+        let mut c = good();
+        match v {
+            Some(v) => c[k] = v,
+            None => {
+                c.as_object_mut().unwrap().remove(k);
+            }
+        }
+        check(c)
+    }
+
+    #[test]
+    fn accepts() {
+        let c = check(good()).unwrap();
+        assert_eq!(
+            (c.sub.as_deref(), c.sid.as_deref(), c.jti.as_str()),
+            (Some("alice-1"), Some("op-sid"), "j-1")
+        );
+        assert!(with("sub", None).is_ok(), "sid alone");
+        assert!(with("sid", None).is_ok(), "sub alone");
+        assert!(with("exp", None).is_ok(), "exp is optional");
+    }
+
+    #[test]
+    fn refuses() {
+        assert_eq!(
+            with("iss", Some(json!("https://evil"))),
+            Err(LogoutTokenError::Issuer)
+        );
+        assert_eq!(
+            with("aud", Some(json!("other"))),
+            Err(LogoutTokenError::Audience)
+        );
+        assert_eq!(with("iat", None), Err(LogoutTokenError::IssuedAt));
+        assert_eq!(
+            with("iat", Some(json!(NOW - MAX_AGE - 1))),
+            Err(LogoutTokenError::IssuedAt)
+        );
+        assert_eq!(
+            with("iat", Some(json!(NOW + LEEWAY + 1))),
+            Err(LogoutTokenError::IssuedAt)
+        );
+        assert_eq!(
+            with("exp", Some(json!(NOW - LEEWAY))),
+            Err(LogoutTokenError::Expired)
+        );
+        assert_eq!(with("jti", None), Err(LogoutTokenError::Jti));
+        assert_eq!(with("events", None), Err(LogoutTokenError::Events));
+        assert_eq!(
+            with("events", Some(json!({ BACKCHANNEL_EVENT: "yes" }))),
+            Err(LogoutTokenError::Events)
+        );
+        assert_eq!(
+            with("events", Some(json!({ "http://other": {} }))),
+            Err(LogoutTokenError::Events)
+        );
+        assert_eq!(
+            with("nonce", Some(json!("n"))),
+            Err(LogoutTokenError::Nonce)
+        );
+        let mut c = good();
+        c.as_object_mut().unwrap().remove("sub");
+        c.as_object_mut().unwrap().remove("sid");
+        assert_eq!(check(c), Err(LogoutTokenError::NoSubject));
+    }
+}

@@ -1,0 +1,154 @@
+//! How sessions are found again without reading every record: index keys whose KV metadata
+//! holds a summary, so one `list` by prefix answers "which sessions does this user have"
+//! or "which sessions carry this issuer session ID".
+//!
+//! ```text
+//! session:<H>           the session record              H = SHA-256 of the session ID
+//! user:<U>:<H>          summary in metadata             U = SHA-256 of the user's sub
+//! sid:<S>:<H>           (for back-channel logout)       S = SHA-256 of the issuer's sid
+//! ```
+//! All of a session's keys share its expiry. Raw `sub`/`sid` values never appear in key
+//! names (they may be long or contain any character), only their hashes.
+
+use serde::{Deserialize, Serialize};
+
+use super::Session;
+use crate::crypto::{b64url, sha256};
+
+pub const SESSION_PREFIX: &str = "session:";
+pub const USER_PREFIX: &str = "user:";
+pub const SID_PREFIX: &str = "sid:";
+
+fn hash(text: &str) -> String {
+    b64url(&sha256(text.as_bytes()))
+}
+
+pub fn session_key(session_hash: &str) -> String {
+    format!("{SESSION_PREFIX}{session_hash}")
+}
+
+/// The prefix of every index key of a user's sessions.
+pub fn user_prefix(sub: &str) -> String {
+    format!("{USER_PREFIX}{}:", hash(sub))
+}
+
+pub fn user_key(sub: &str, session_hash: &str) -> String {
+    format!("{}{session_hash}", user_prefix(sub))
+}
+
+pub fn sid_prefix(sid: &str) -> String {
+    format!("{SID_PREFIX}{}:", hash(sid))
+}
+
+pub fn sid_key(sid: &str, session_hash: &str) -> String {
+    format!("{}{session_hash}", sid_prefix(sid))
+}
+
+/// The session hash at the end of an index key.
+pub fn session_hash_of(index_key: &str) -> Option<&str> {
+    index_key.rsplit(':').next().filter(|h| h.len() == 43)
+}
+
+/// What the user index keeps about a session (KV metadata, at most 1024 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub host: String,
+    pub created: u64,
+    pub expires: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The issuer's session ID, when there is one (to remove the `sid:` index too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// KV refuses metadata over 1024 bytes.
+const MAX_METADATA: usize = 1024;
+
+impl Summary {
+    pub fn of(session: &Session) -> Self {
+        Summary {
+            sub: session.identity.sub.clone(),
+            email: session.identity.email.clone(),
+            host: session.host.clone(),
+            created: session.created,
+            expires: session.expires,
+            user_agent: session.user_agent.clone(),
+            sid: session.sid.clone(),
+        }
+    }
+
+    /// The metadata JSON, shortened (user agent first) to fit KV's limit; `None` if even
+    /// the essentials do not fit (an absurdly long `sub`), in which case no index is kept.
+    pub fn to_metadata(&self) -> Option<String> {
+        let json = serde_json::to_string(self).ok()?;
+        if json.len() <= MAX_METADATA {
+            return Some(json);
+        }
+        let mut shorter = self.clone();
+        shorter.user_agent = None;
+        let json = serde_json::to_string(&shorter).ok()?;
+        (json.len() <= MAX_METADATA).then_some(json)
+    }
+
+    pub fn from_metadata(text: Option<&str>) -> Option<Self> {
+        serde_json::from_str(text?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::model::{Identity, SESSION_FORMAT};
+
+    fn session(sub: &str, ua: Option<String>) -> Session {
+        Session {
+            v: SESSION_FORMAT,
+            identity: Identity {
+                sub: sub.into(),
+                email: Some("a@example.com".into()),
+                ..Default::default()
+            },
+            created: 1,
+            expires: 2,
+            host: "photos.example.com".into(),
+            sid: Some("op-sid".into()),
+            id_token: None,
+            user_agent: ua,
+            refresh: None,
+            validated: 1,
+        }
+    }
+
+    #[test]
+    fn keys() {
+        let h = "x".repeat(43);
+        assert!(user_key("alice", &h).starts_with(&user_prefix("alice")));
+        assert_ne!(user_prefix("alice"), user_prefix("alice2"));
+        assert!(
+            !user_key("alice@example.com", &h).contains("alice"),
+            "no raw sub in keys"
+        );
+        assert_eq!(session_hash_of(&user_key("alice", &h)), Some(h.as_str()));
+        assert_eq!(session_hash_of(&sid_key("s", &h)), Some(h.as_str()));
+        assert_eq!(session_hash_of("user:short"), None);
+    }
+
+    #[test]
+    fn metadata_fits_kv() {
+        let s = Summary::of(&session("alice", Some("Mozilla/5.0".into())));
+        let m = s.to_metadata().unwrap();
+        assert_eq!(Summary::from_metadata(Some(&m)), Some(s));
+        let long_ua = Summary::of(&session("alice", Some("x".repeat(2000))));
+        let m = long_ua.to_metadata().unwrap();
+        assert!(m.len() <= MAX_METADATA);
+        assert!(!m.contains("xxxx"));
+        assert_eq!(
+            Summary::of(&session(&"s".repeat(2000), None)).to_metadata(),
+            None
+        );
+    }
+}

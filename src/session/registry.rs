@@ -1,0 +1,184 @@
+//! Sessions together with their index keys: created, updated and removed as one, and
+//! found by user, by issuer session ID, or all at once.
+
+use super::index::{self, Summary};
+use super::store::{list_all, Store, StoreError};
+use super::Session;
+
+/// Stores a new (or re-validated) session and its index keys, all expiring with it.
+pub async fn save<S: Store>(
+    store: &S,
+    hash: &str,
+    session: &Session,
+    now: u64,
+) -> Result<(), StoreError> {
+    let ttl = session.remaining(now).max(60);
+    let record = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
+    store
+        .put(&index::session_key(hash), &record, ttl, None)
+        .await?;
+    let summary = Summary::of(session);
+    if let Some(metadata) = summary.to_metadata() {
+        store
+            .put(
+                &index::user_key(&session.identity.sub, hash),
+                "",
+                ttl,
+                Some(&metadata),
+            )
+            .await?;
+    }
+    if let Some(sid) = &session.sid {
+        store.put(&index::sid_key(sid, hash), "", ttl, None).await?;
+    }
+    Ok(())
+}
+
+/// Reads a session record (`None` when gone or unreadable).
+pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, StoreError> {
+    Ok(store
+        .get(&index::session_key(hash))
+        .await?
+        .and_then(|record| serde_json::from_str(&record).ok()))
+}
+
+/// Removes a session and its index keys. `known` describes the session when the caller
+/// has it (from an index listing), so the index keys go even if the record is gone.
+/// Returns whether a live record was removed.
+pub async fn remove<S: Store>(
+    store: &S,
+    hash: &str,
+    known: Option<&Summary>,
+) -> Result<bool, StoreError> {
+    let record = load(store, hash).await?;
+    let summary = record.as_ref().map(Summary::of).or_else(|| known.cloned());
+    store.delete(&index::session_key(hash)).await?;
+    if let Some(summary) = &summary {
+        store.delete(&index::user_key(&summary.sub, hash)).await?;
+        if let Some(sid) = &summary.sid {
+            store.delete(&index::sid_key(sid, hash)).await?;
+        }
+    }
+    Ok(record.is_some())
+}
+
+/// The sessions of one user: `(session hash, summary)`, oldest first.
+pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<(String, Summary)>, StoreError> {
+    listed(store, &index::user_prefix(sub))
+        .await
+        .map(|mut list| {
+            list.retain(|(_, s)| s.sub == sub);
+            list
+        })
+}
+
+/// Every session in the index.
+pub async fn all<S: Store>(store: &S) -> Result<Vec<(String, Summary)>, StoreError> {
+    listed(store, index::USER_PREFIX).await
+}
+
+/// The sessions carrying an issuer session ID.
+pub async fn with_sid<S: Store>(store: &S, sid: &str) -> Result<Vec<String>, StoreError> {
+    Ok(list_all(store, &index::sid_prefix(sid))
+        .await?
+        .iter()
+        .filter_map(|k| index::session_hash_of(&k.name).map(String::from))
+        .collect())
+}
+
+async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<(String, Summary)>, StoreError> {
+    let mut out: Vec<(String, Summary)> = list_all(store, prefix)
+        .await?
+        .into_iter()
+        .filter_map(|k| {
+            let hash = index::session_hash_of(&k.name)?.to_string();
+            Some((hash, Summary::from_metadata(k.metadata.as_deref())?))
+        })
+        .collect();
+    out.sort_by_key(|(_, s)| s.created);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::model::{Identity, SESSION_FORMAT};
+    use crate::session::store::MemoryStore;
+
+    fn session(sub: &str, sid: Option<&str>, created: u64) -> Session {
+        Session {
+            v: SESSION_FORMAT,
+            identity: Identity {
+                sub: sub.into(),
+                email: Some(format!("{sub}@example.com")),
+                ..Default::default()
+            },
+            created,
+            expires: created + 3600,
+            host: "photos.example.com".into(),
+            sid: sid.map(String::from),
+            id_token: None,
+            user_agent: Some("Mozilla/5.0".into()),
+            refresh: None,
+            validated: created,
+        }
+    }
+
+    fn h(n: u8) -> String {
+        format!("{n:0>43}")
+    }
+
+    #[test]
+    fn save_list_and_remove_with_indexes() {
+        let store = MemoryStore::default();
+        pollster::block_on(async {
+            save(&store, &h(1), &session("alice", Some("op-1"), 100), 100)
+                .await
+                .unwrap();
+            save(&store, &h(2), &session("alice", Some("op-2"), 200), 200)
+                .await
+                .unwrap();
+            save(&store, &h(3), &session("alice", None, 300), 300)
+                .await
+                .unwrap();
+            save(&store, &h(4), &session("bob", Some("op-1"), 400), 400)
+                .await
+                .unwrap();
+            let alice = of_user(&store, "alice").await.unwrap();
+            assert_eq!(
+                alice.iter().map(|(x, _)| x.clone()).collect::<Vec<_>>(),
+                [h(1), h(2), h(3)]
+            );
+            assert_eq!(alice[0].1.user_agent.as_deref(), Some("Mozilla/5.0"));
+            assert_eq!(
+                all(&store).await.unwrap().len(),
+                4,
+                "listing follows cursors"
+            );
+            assert_eq!(with_sid(&store, "op-1").await.unwrap(), [h(1), h(4)]);
+
+            assert!(remove(&store, &h(1), None).await.unwrap());
+            assert!(load(&store, &h(1)).await.unwrap().is_none());
+            assert_eq!(of_user(&store, "alice").await.unwrap().len(), 2);
+            assert_eq!(with_sid(&store, "op-1").await.unwrap(), [h(4)]);
+            assert!(!remove(&store, &h(1), None).await.unwrap(), "already gone");
+        });
+    }
+
+    #[test]
+    fn index_keys_go_even_when_the_record_is_already_gone() {
+        let store = MemoryStore::default();
+        pollster::block_on(async {
+            let s = session("alice", Some("op"), 1);
+            save(&store, &h(9), &s, 1).await.unwrap();
+            store.delete(&index::session_key(&h(9))).await.unwrap();
+            let listed = of_user(&store, "alice").await.unwrap();
+            assert!(!remove(&store, &h(9), Some(&listed[0].1)).await.unwrap());
+            assert!(
+                store.records.borrow().is_empty(),
+                "{:?}",
+                store.records.borrow().keys()
+            );
+        });
+    }
+}
