@@ -13,6 +13,8 @@ const issuer = await startIssuer({
     client_secret: process.env.OIDC_CLIENT_SECRET,
     redirect_uris: hosts.map((h) => `http://${h}:${WORKER}/.portcullis/callback`),
     post_logout_redirect_uris: hosts.map((h) => `http://${h}:${WORKER}/.portcullis/signed-out`),
+    backchannel_logout_uri: `http://photos.localhost:${WORKER}/.portcullis/backchannel-logout`,
+    backchannel_logout_session_required: true,
   }],
   log: (line) => console.log(`[issuer] ${line}`),
 });

@@ -100,3 +100,33 @@ test('the sign-out button on the 403 page ends the session', async () => {
   assert.equal(me.status(), 401, 'the Portcullis session is gone');
   await context.close();
 });
+
+test('sessions page: list two sessions, sign out the other one, see it gone', async () => {
+  const laptop = await browser.newContext({ userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36' });
+  const phone = await browser.newContext({ userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1' });
+  for (const context of [laptop, phone]) {
+    const page = await context.newPage();
+    await page.goto(`${s.app}/`);
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'alice');
+    await Promise.all([page.waitForURL(`${s.app}/`), page.click('#submit')]);
+  }
+  const page = await laptop.newPage();
+  await page.goto(`${s.app}/.portcullis/sessions`);
+  assert.match(await page.textContent('h1'), /Your sessions/);
+  const rows = page.locator('tr[data-session]');
+  const before = await rows.count();
+  assert.ok(before >= 2, 'both new sessions are listed (earlier tests may have left more)');
+  assert.match(await page.textContent('table'), /Chrome on Linux[\s\S]*This device|This device[\s\S]*Chrome on Linux/);
+  const phoneRow = rows.filter({ hasText: 'Safari on iOS' });
+  assert.equal(await phoneRow.count(), 1);
+  await Promise.all([page.waitForURL(`${s.app}/.portcullis/sessions`), phoneRow.locator('button:has-text("Sign out")').click()]);
+  assert.equal(await page.locator('tr[data-session]').count(), before - 1, 'one row fewer');
+  assert.equal(await page.locator('tr[data-session]', { hasText: 'Safari on iOS' }).count(), 0);
+
+  const phonePage = await phone.newPage();
+  const res = await phonePage.goto(`${s.app}/.portcullis/me`);
+  assert.equal(res.status(), 401, 'and the phone is signed out');
+  await laptop.close();
+  await phone.close();
+});
