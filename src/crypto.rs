@@ -80,6 +80,51 @@ fn mac(key: &[u8], purpose: &str, message: &[u8]) -> HmacSha256 {
     mac
 }
 
+/// Encrypts `plaintext` with AES-256-GCM under `key`, bound to `context` (associated data):
+/// `base64url(nonce || ciphertext || tag)`.
+pub fn seal(
+    key: &[u8; 32],
+    context: &[u8],
+    plaintext: &[u8],
+    rng: &impl Random,
+) -> Result<String, RandomError> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let nonce: [u8; 12] = random_bytes(rng)?;
+    let cipher = aes_gcm::Aes256Gcm::new(key.into());
+    let sealed = cipher
+        .encrypt(
+            (&nonce).into(),
+            Payload {
+                msg: plaintext,
+                aad: context,
+            },
+        )
+        .map_err(|_| RandomError)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(b64url(&out))
+}
+
+/// Decrypts what [`seal`] produced under the same key and context.
+pub fn open(key: &[u8; 32], context: &[u8], sealed: &str) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let bytes = b64url_decode(sealed)?;
+    if bytes.len() < 12 + 16 {
+        return None;
+    }
+    let (nonce, ciphertext) = bytes.split_at(12);
+    let cipher = aes_gcm::Aes256Gcm::new(key.into());
+    cipher
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ciphertext,
+                aad: context,
+            },
+        )
+        .ok()
+}
+
 /// Constant-time equality of two byte strings (length is not secret).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
@@ -142,6 +187,32 @@ mod tests {
             b64url(&sha256(b"abc")),
             "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
         );
+    }
+
+    #[test]
+    fn seal_and_open() {
+        let rng = SystemRandom;
+        let key = [9u8; 32];
+        let sealed = seal(&key, b"session-a", b"refresh-token", &rng).unwrap();
+        assert_eq!(open(&key, b"session-a", &sealed).unwrap(), b"refresh-token");
+        assert!(
+            open(&key, b"session-b", &sealed).is_none(),
+            "bound to its context"
+        );
+        assert!(
+            open(&[8u8; 32], b"session-a", &sealed).is_none(),
+            "needs the key"
+        );
+        assert!(!sealed.contains("refresh"), "not in the clear");
+        assert_ne!(
+            sealed,
+            seal(&key, b"session-a", b"refresh-token", &rng).unwrap(),
+            "fresh nonce"
+        );
+        let mut tampered = b64url_decode(&sealed).unwrap();
+        tampered[20] ^= 1;
+        assert!(open(&key, b"session-a", &b64url(&tampered)).is_none());
+        assert!(open(&key, b"session-a", "short").is_none());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The gate: given a request, the configuration and the I/O it may use, decide what
 //! happens. Returns either a reply or a plan for proxying; never touches `worker` types.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use serde_json::json;
@@ -41,17 +43,23 @@ const ASSERTION_REUSE_MARGIN: u64 = 60;
 /// client's IP and user agent, and the given fields (empty ones left out). Never secrets,
 /// tokens or raw session IDs — sessions are named by their hash.
 fn audit(head: &RequestHead, event: &str, fields: &[(&str, &str)]) -> String {
+    let ip = head.header("cf-connecting-ip").unwrap_or_default();
+    let ua = head
+        .header("user-agent")
+        .map(shorten_user_agent)
+        .unwrap_or_default();
+    let mut all: Vec<(&str, &str)> = vec![("ip", ip), ("user_agent", &ua)];
+    all.extend_from_slice(fields);
+    audit_fields(event, head.host(), &all)
+}
+
+/// An audit line outside a request (e.g. a background re-validation).
+fn audit_fields(event: &str, host: &str, fields: &[(&str, &str)]) -> String {
     let mut line = serde_json::Map::new();
     line.insert("level".into(), "info".into());
     line.insert("audit".into(), true.into());
     line.insert("event".into(), event.into());
-    line.insert("host".into(), head.host().into());
-    if let Some(ip) = head.header("cf-connecting-ip") {
-        line.insert("ip".into(), ip.into());
-    }
-    if let Some(ua) = head.header("user-agent") {
-        line.insert("user_agent".into(), shorten_user_agent(ua).into());
-    }
+    line.insert("host".into(), host.into());
     for (k, v) in fields {
         if !v.is_empty() {
             line.insert((*k).into(), (*v).into());
@@ -84,6 +92,19 @@ pub struct Io<'a, S, H, R> {
     pub store: &'a S,
     pub http: &'a H,
     pub rng: &'a R,
+    /// Work the gate asks to run after the response (`waitUntil`), via [`Gate::run`].
+    pub tasks: RefCell<Vec<Task>>,
+}
+
+impl<'a, S, H, R> Io<'a, S, H, R> {
+    pub fn new(store: &'a S, http: &'a H, rng: &'a R) -> Self {
+        Self {
+            store,
+            http,
+            rng,
+            tasks: RefCell::new(Vec::new()),
+        }
+    }
 }
 
 /// One per isolate: configuration and the caches that outlive a request.
@@ -97,6 +118,10 @@ pub struct Gate {
     bearers: TtlCache<Identity>,
     /// Back-channel logout token IDs already honoured (replays are refused).
     logout_jtis: TtlCache<()>,
+    /// Sessions (by hash) whose refresh is running in this isolate.
+    refreshing: RefCell<HashSet<String>>,
+    /// Sessions whose refresh failed for want of the issuer, until they may try again.
+    refresh_backoff: TtlCache<()>,
 }
 
 /// A verified session found for a request.
@@ -119,6 +144,8 @@ impl Gate {
             assertions: TtlCache::new(1024),
             bearers: TtlCache::new(256),
             logout_jtis: TtlCache::new(1024),
+            refreshing: RefCell::new(HashSet::new()),
+            refresh_backoff: TtlCache::new(1024),
         }
     }
 
@@ -205,7 +232,7 @@ impl Gate {
                         200,
                         pages::signed_out(head.host(), &login_href("/")),
                     )),
-                    Endpoint::Me if get => self.me(head, io.store, now).await,
+                    Endpoint::Me if get => self.me(head, io, now, log).await,
                     Endpoint::Sessions if get => self.sessions_page(head, io, now).await,
                     Endpoint::Sessions if post => {
                         self.sessions_action(head, io.store, now, log).await
@@ -299,7 +326,7 @@ impl Gate {
             }
         }
 
-        match self.find_session(head, io.store, now).await? {
+        match self.find_valid_session(head, io, now, log).await? {
             Some(found) => {
                 let identity = &found.session.identity;
                 if !app.access.admits(identity) {
@@ -435,6 +462,42 @@ impl Gate {
         self.sessions
             .insert(cookie, id.clone(), session.clone(), now);
         Ok(Some(Found { id, session }))
+    }
+
+    /// [`Gate::find_session`], re-validating the session with the issuer when it is due:
+    /// after the response normally, first when it is long overdue.
+    async fn find_valid_session<S: Store, H: HttpClient, R: Random>(
+        &self,
+        head: &RequestHead,
+        io: &Io<'_, S, H, R>,
+        now: u64,
+        log: &mut Vec<String>,
+    ) -> Result<Option<Found>, GateError> {
+        let Some(found) = self.find_session(head, io.store, now).await? else {
+            return Ok(None);
+        };
+        let cookie = head
+            .cookie(cookies::session_cookie_name(&self.config))
+            .unwrap_or_default()
+            .to_string();
+        match self.revalidation_due(&found.session, &found.id, now) {
+            Due::No => Ok(Some(found)),
+            Due::Later => {
+                io.tasks.borrow_mut().push(Task::Revalidate {
+                    cookie,
+                    id: found.id.clone(),
+                });
+                Ok(Some(found))
+            }
+            Due::Now => match self.revalidate(&cookie, &found.id, io, now, log).await {
+                Revalidation::Renewed(session) => Ok(Some(Found {
+                    id: found.id,
+                    session,
+                })),
+                Revalidation::Kept => Ok(Some(found)),
+                Revalidation::Revoked => Ok(None),
+            },
+        }
     }
 
     fn session_id(&self, head: &RequestHead) -> Option<SessionId> {
@@ -596,7 +659,8 @@ impl Gate {
                 &Expected {
                     issuer: &self.config.issuer,
                     client_id: &self.config.client_id,
-                    nonce: &pending.nonce,
+                    nonce: Some(&pending.nonce),
+                    subject: None,
                     groups_claim: &self.config.groups_claim,
                     now,
                 },
@@ -616,6 +680,13 @@ impl Gate {
                 refresh: None,
                 validated: now,
             };
+            let mut session = session;
+            if self.config.revalidate_every.is_some() {
+                session.refresh = tokens
+                    .refresh_token
+                    .as_deref()
+                    .and_then(|rt| self.seal_refresh(&id.hash(), rt, io.rng));
+            }
             registry::save(io.store, &id.hash(), &session, now)
                 .await
                 .map_err(|e| fail(GateError::Store(e), retry))?;
@@ -748,14 +819,15 @@ impl Gate {
         }
     }
 
-    async fn me<S: Store>(
+    async fn me<S: Store, H: HttpClient, R: Random>(
         &self,
         head: &RequestHead,
-        store: &S,
+        io: &Io<'_, S, H, R>,
         now: u64,
+        log: &mut Vec<String>,
     ) -> Result<Reply, GateError> {
         let found = self
-            .find_session(head, store, now)
+            .find_valid_session(head, io, now, log)
             .await?
             .ok_or(GateError::Unauthenticated)?;
         let s = &found.session;
@@ -787,3 +859,7 @@ fn login_href(return_path: &str) -> String {
 mod tests;
 
 mod lifecycle;
+mod revalidate;
+
+pub use revalidate::Task;
+use revalidate::{Due, Revalidation};

@@ -64,6 +64,13 @@ impl SigningKeys {
         self.0.iter().map(Vec::as_slice)
     }
 
+    /// An encryption key derived from each signing key for `purpose` (the first is current).
+    pub fn derived(&self, purpose: &str) -> impl Iterator<Item = [u8; 32]> + '_ {
+        let purpose = purpose.to_string();
+        self.all()
+            .map(move |key| crate::crypto::hmac_sha256(key, &purpose, b"derived key"))
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -112,6 +112,7 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
   let keys = [await makeKey(alg, `key-${keyNumber}`)];
   const cookieKeys = [randomBytes(32).toString('hex')];
   let down = false;
+  const grants = new Map(); // sub → grant IDs, so a test can revoke a user's grants
 
   function build() {
     const provider = new Provider(issuer, {
@@ -147,6 +148,10 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
       interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
       fetch: localFetch,
       pkce: { required: () => true },
+      // As Pocket ID: refresh tokens for clients allowed the grant (no consent prompt for
+      // offline_access), rotated on every use.
+      issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+      rotateRefreshToken: true,
       // First-party clients only: no consent screen.
       loadExistingGrant: async (ctx) => {
         const grantId = ctx.oidc.result?.consent?.grantId
@@ -157,7 +162,9 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
           accountId: ctx.oidc.session.accountId,
         });
         grant.addOIDCScope('openid email profile groups offline_access');
-        await grant.save();
+        const id = await grant.save();
+        const sub = ctx.oidc.session.accountId;
+        grants.set(sub, [...(grants.get(sub) || []), id]);
         return grant;
       },
       ttl: { IdToken: 3600, AccessToken: 3600, Session: 86400, Grant: 86400, Interaction: 600 },
@@ -167,6 +174,12 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
       },
     });
     provider.proxy = false;
+    provider.on('grant.success', (ctx) => {
+      const { grant_type: type } = ctx.oidc.params;
+      const sub = ctx.oidc.entities.RefreshToken?.accountId || ctx.oidc.entities.Account?.accountId || '';
+      log(`grant ${type} ${sub}`);
+    });
+    provider.on('grant.error', (ctx, err) => log(`grant error ${ctx.oidc.params?.grant_type}: ${err.message}`));
     provider.on('backchannel.success', (_ctx, client, sub, sid) => log(`backchannel ok ${client.clientId} ${sub} ${sid}`));
     provider.on('backchannel.error', (_ctx, err, client) => log(`backchannel error ${client.clientId}: ${err.message}`));
     return provider;
@@ -227,6 +240,17 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
       provider = build();
       callback = provider.callback();
       return keys[0].kid;
+    },
+    /** Changes a user's claims (e.g. groups), as an administrator would at the issuer. */
+    setClaims(username, claims) { Object.assign(USERS[username].claims, claims); },
+    /** Revokes every grant of a user: their refresh tokens stop working. */
+    async revokeGrants(username) {
+      const { sub } = USERS[username].claims;
+      for (const id of grants.get(sub) || []) {
+        const grant = await provider.Grant.find(id);
+        if (grant) await grant.destroy();
+      }
+      grants.delete(sub);
     },
     /** While down, every connection is dropped. */
     setDown(value) { down = value; },

@@ -23,6 +23,8 @@ pub use names::{is_loopback, is_within};
 const MIN_SESSION_LIFETIME: u64 = 5 * 60;
 /// Browsers cap cookie lifetimes at 400 days.
 const MAX_SESSION_LIFETIME: u64 = 400 * 86_400;
+/// Shortest `revalidate_every`: more often would spend the issuer's and KV's budgets.
+const MIN_REVALIDATE: u64 = 30;
 /// Longest in-isolate trust of a session read from KV (it bounds revocation latency).
 const MAX_SESSION_CACHE: u64 = 5 * 60;
 /// Each `SESSION_SECRET` key must carry at least 256 bits.
@@ -43,6 +45,8 @@ pub struct Config {
     pub scopes: Vec<String>,
     pub session_lifetime: u64,
     pub session_cache: u64,
+    /// Re-validate sessions against the issuer (refresh token) this often; `None`: never.
+    pub revalidate_every: Option<u64>,
     pub groups_claim: String,
     pub cookie_domain: Option<String>,
     pub auth_host: Option<String>,
@@ -151,6 +155,7 @@ struct RawSettings {
     scopes: Option<Vec<String>>,
     session_lifetime: Option<String>,
     session_cache: Option<String>,
+    revalidate_every: Option<String>,
     groups_claim: Option<String>,
     cookie_domain: Option<String>,
     auth_host: Option<String>,
@@ -191,6 +196,8 @@ pub struct Settings {
     pub scopes: Vec<String>,
     pub session_lifetime: u64,
     pub session_cache: u64,
+    /// Re-validate sessions against the issuer (refresh token) this often; `None`: never.
+    pub revalidate_every: Option<u64>,
     pub groups_claim: String,
     pub cookie_domain: Option<String>,
     pub auth_host: Option<String>,
@@ -221,6 +228,7 @@ impl Config {
                 scopes: s.scopes,
                 session_lifetime: s.session_lifetime,
                 session_cache: s.session_cache,
+                revalidate_every: s.revalidate_every,
                 groups_claim: s.groups_claim,
                 cookie_domain: s.cookie_domain,
                 auth_host: s.auth_host,
@@ -364,6 +372,21 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         MAX_SESSION_CACHE,
     );
 
+    // Re-validation uses refresh tokens, which issuers give with offline_access.
+    let revalidate_every = raw.revalidate_every.as_deref().and_then(|text| {
+        duration_setting(
+            p,
+            Some(text),
+            "revalidate_every",
+            0,
+            MIN_REVALIDATE,
+            MAX_SESSION_LIFETIME,
+        )
+    });
+    if revalidate_every.is_some() && !scopes.iter().any(|s| s == "offline_access") {
+        scopes.push("offline_access".into());
+    }
+
     let groups_claim = raw.groups_claim.unwrap_or_else(|| "groups".into());
     if groups_claim.trim().is_empty() {
         p.add(
@@ -443,6 +466,7 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         scopes,
         session_lifetime: session_lifetime?,
         session_cache: session_cache?,
+        revalidate_every,
         groups_claim,
         cookie_domain,
         auth_host,

@@ -302,3 +302,22 @@ fn settings_and_secret_errors_are_reported_together() {
     .unwrap_err();
     assert_eq!(e.0.len(), 2, "{e}");
 }
+
+#[test]
+fn revalidation_requests_offline_access_and_has_a_floor() {
+    let mut v = minimal();
+    v["revalidate_every"] = json!("15m");
+    let c = Config::from_inputs(&inputs(v)).unwrap();
+    assert_eq!(c.revalidate_every, Some(900));
+    assert!(c.scopes.contains(&"offline_access".to_string()));
+    let mut v = minimal();
+    v["revalidate_every"] = json!("10s");
+    assert!(has(
+        &errors(v),
+        "PORTCULLIS.revalidate_every",
+        "minimum 30s"
+    ));
+    let c = Config::from_inputs(&inputs(minimal())).unwrap();
+    assert_eq!(c.revalidate_every, None);
+    assert!(!c.scopes.contains(&"offline_access".to_string()));
+}

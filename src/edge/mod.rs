@@ -102,7 +102,7 @@ fn head_of(req: &web_sys::Request) -> Option<RequestHead> {
 pub async fn main(
     req: web_sys::Request,
     env: Env,
-    _ctx: Context,
+    ctx: Context,
 ) -> worker::Result<web_sys::Response> {
     let Some(mut head) = head_of(&req) else {
         return fetch::reply(
@@ -128,14 +128,24 @@ pub async fn main(
         head.body = fetch::read_form(&req, MAX_FORM_BODY).await;
     }
     let store = kv::KvSessions::new(&env);
-    let io = Io {
-        store: &store,
-        http: &fetch::Issuer,
-        rng: &SystemRandom,
-    };
+    let io = Io::new(&store, &fetch::Issuer, &SystemRandom);
     let handled = gate.handle(&head, &io, now()).await;
     for line in &handled.log {
         console_log!("{line}");
+    }
+    // Background work (re-validation) runs after the response, in this isolate.
+    for task in io.tasks.take() {
+        let state = state.clone();
+        let env = env.clone();
+        ctx.wait_until(async move {
+            if let State::Ready(gate) = state.as_ref() {
+                let store = kv::KvSessions::new(&env);
+                let io = Io::new(&store, &fetch::Issuer, &SystemRandom);
+                for line in gate.run(task, &io, now()).await {
+                    console_log!("{line}");
+                }
+            }
+        });
     }
     match handled.outcome {
         Outcome::Reply(reply) => fetch::reply(reply, &gate.csp),

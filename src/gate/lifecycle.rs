@@ -54,7 +54,8 @@ impl Gate {
         io: &Io<'_, S, H, R>,
         now: u64,
     ) -> Result<Reply, GateError> {
-        let Some(found) = self.find_session(head, io.store, now).await? else {
+        let mut log = Vec::new();
+        let Some(found) = self.find_valid_session(head, io, now, &mut log).await? else {
             if head.is_browser_navigation() {
                 let back = format!("{}{}", head.origin(), Endpoint::Sessions.path());
                 return self.start_login(head, back, None, io, now).await;

@@ -12,6 +12,7 @@ use crate::crypto::{b64url, sha256, SystemRandom};
 use crate::http::{HttpError, HttpRequest, HttpResponse};
 use crate::oidc::jwks::testing::{jwks, rsa_jwk, rsa_key, sign_rs256};
 use crate::session::store::MemoryStore;
+use crate::session::Session;
 
 const ISS: &str = "https://id.example.com";
 const NOW: u64 = 1_800_000_000;
@@ -24,6 +25,9 @@ struct FakeIssuer {
     token_requests: RefCell<Vec<HttpRequest>>,
     /// Claims to put in (or override in) the next ID token.
     overrides: RefCell<Value>,
+    /// The one refresh token currently valid (rotated on every use), and how often it was used.
+    refresh_token: RefCell<Option<String>>,
+    refreshes: RefCell<u32>,
 }
 
 impl FakeIssuer {
@@ -67,6 +71,29 @@ impl HttpClient for FakeIssuer {
                 url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
                     .into_owned()
                     .collect();
+            if form["grant_type"] == "refresh_token" {
+                *self.refreshes.borrow_mut() += 1;
+                if self.refresh_token.borrow().as_deref() != Some(form["refresh_token"].as_str()) {
+                    let body = json!({ "error": "invalid_grant" }).to_string();
+                    return Ok(HttpResponse { status: 400, body });
+                }
+                let rotated = format!("rt-{}", self.refreshes.borrow());
+                *self.refresh_token.borrow_mut() = Some(rotated.clone());
+                let mut claims = json!({
+                    "iss": ISS, "aud": "portcullis", "sub": "alice-1", "iat": NOW, "exp": NOW + 86_400,
+                    "email": "alice@example.com", "email_verified": true, "preferred_username": "alice",
+                    "groups": ["family"],
+                });
+                if let Value::Object(extra) = self.overrides.borrow().clone() {
+                    for (k, v) in extra {
+                        claims[k] = v;
+                    }
+                }
+                let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
+                let body =
+                    json!({ "id_token": id_token, "access_token": "at", "refresh_token": rotated });
+                return ok(body.to_string());
+            }
             let refused = || {
                 Ok(HttpResponse {
                     status: 400,
@@ -95,10 +122,9 @@ impl HttpClient for FakeIssuer {
                 }
             }
             let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
-            return ok(
-                json!({ "id_token": id_token, "access_token": "at", "token_type": "Bearer" })
-                    .to_string(),
-            );
+            *self.refresh_token.borrow_mut() = Some("rt-0".into());
+            let body = json!({ "id_token": id_token, "access_token": "at", "token_type": "Bearer", "refresh_token": "rt-0" });
+            return ok(body.to_string());
         }
         Err(HttpError(format!("unexpected request to {}", request.url)))
     }
@@ -156,12 +182,23 @@ impl World {
     }
 
     fn handle(&self, head: &RequestHead) -> Handled {
-        let io = Io {
-            store: &self.store,
-            http: &self.issuer,
-            rng: &SystemRandom,
-        };
-        pollster::block_on(self.gate.handle(head, &io, NOW))
+        self.handle_at(head, NOW).0
+    }
+
+    /// Handles a request at `now`; also returns the background tasks it scheduled.
+    fn handle_at(&self, head: &RequestHead, now: u64) -> (Handled, Vec<Task>) {
+        let io = Io::new(&self.store, &self.issuer, &SystemRandom);
+        let handled = pollster::block_on(self.gate.handle(head, &io, now));
+        (handled, io.tasks.take())
+    }
+
+    /// Runs background tasks as the edge would after the response.
+    fn run(&self, tasks: Vec<Task>, now: u64) -> Vec<String> {
+        let io = Io::new(&self.store, &self.issuer, &SystemRandom);
+        tasks
+            .into_iter()
+            .flat_map(|t| pollster::block_on(self.gate.run(t, &io, now)))
+            .collect()
     }
 
     fn reply(&self, head: &RequestHead) -> Reply {
@@ -432,4 +469,156 @@ fn methods_outside_the_endpoints_contract_are_refused() {
         &[],
     ));
     assert_eq!(r.status, 405);
+}
+
+fn proxied_user(handled: Handled) -> Option<String> {
+    match handled.outcome {
+        Outcome::Proxy(plan) => plan
+            .set
+            .iter()
+            .find(|(k, _)| k == "x-auth-request-groups")
+            .map(|(_, v)| v.clone()),
+        Outcome::Reply(_) => None,
+    }
+}
+
+/// Signs in with `revalidate_every = 15m`; returns the session cookie pair.
+fn revalidating_login(w: &World) -> String {
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(w, &start);
+    cookie_pair(&done, "__Host-portcullis-session=")
+}
+
+#[test]
+fn the_refresh_token_is_stored_encrypted() {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    let _ = revalidating_login(&w);
+    let records = w.store.records.borrow();
+    let (_, (record, _, _)) = records
+        .iter()
+        .find(|(k, _)| k.starts_with("session:"))
+        .unwrap();
+    assert!(!record.contains("rt-0"), "never in the clear: {record}");
+    let session: Session = serde_json::from_str(record).unwrap();
+    assert!(session.refresh.is_some());
+}
+
+#[test]
+fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    let cookie = revalidating_login(&w);
+    let head = request(
+        "GET",
+        "https://photos.example.com/x",
+        &[("cookie", &cookie)],
+    );
+    let (fresh, tasks) = w.handle_at(&head, NOW + 60);
+    assert!(tasks.is_empty(), "not due yet");
+    assert_eq!(proxied_user(fresh).as_deref(), Some("family"));
+
+    *w.issuer.overrides.borrow_mut() = json!({ "groups": ["family", "admins"] });
+    let writes = *w.store.writes.borrow();
+    let (served, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    assert_eq!(
+        proxied_user(served).as_deref(),
+        Some("family"),
+        "served at once, with what it had"
+    );
+    assert_eq!(tasks.len(), 1);
+    w.run(tasks, NOW + 16 * 60);
+    assert_eq!(*w.issuer.refreshes.borrow(), 1);
+    assert_eq!(
+        *w.store.writes.borrow() - writes,
+        1,
+        "one KV write: the record"
+    );
+    let (after, tasks) = w.handle_at(&head, NOW + 17 * 60);
+    assert_eq!(
+        proxied_user(after).as_deref(),
+        Some("family,admins"),
+        "the new groups apply"
+    );
+    assert!(tasks.is_empty(), "validated again: not due");
+}
+
+#[test]
+fn long_overdue_sessions_are_revalidated_before_the_response() {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    let cookie = revalidating_login(&w);
+    *w.issuer.overrides.borrow_mut() = json!({ "groups": ["admins"] });
+    let head = request(
+        "GET",
+        "https://photos.example.com/x",
+        &[("cookie", &cookie)],
+    );
+    let (served, tasks) = w.handle_at(&head, NOW + 31 * 60);
+    assert!(tasks.is_empty());
+    assert_eq!(proxied_user(served).as_deref(), Some("admins"));
+}
+
+#[test]
+fn a_refused_refresh_ends_the_session() {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    let cookie = revalidating_login(&w);
+    *w.issuer.refresh_token.borrow_mut() = None; // the grant is revoked at the issuer
+    let head = request(
+        "GET",
+        "https://photos.example.com/x",
+        &[("cookie", &cookie), ("accept", "application/json")],
+    );
+    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    let log = w.run(tasks, NOW + 16 * 60);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("revalidation_failed") && l.contains("invalid_grant")),
+        "{log:?}"
+    );
+    let (after, _) = w.handle_at(&head, NOW + 16 * 60 + 1);
+    assert!(matches!(after.outcome, Outcome::Reply(r) if r.status == 401));
+    assert!(
+        w.store.records.borrow().is_empty(),
+        "record and index keys are gone"
+    );
+}
+
+#[test]
+fn concurrent_requests_refresh_once() {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    let cookie = revalidating_login(&w);
+    let head = request(
+        "GET",
+        "https://photos.example.com/x",
+        &[("cookie", &cookie)],
+    );
+    // Many requests arrive before the first background refresh runs; each schedules one.
+    let tasks: Vec<Task> = (0..5)
+        .flat_map(|_| w.handle_at(&head, NOW + 16 * 60).1)
+        .collect();
+    assert_eq!(tasks.len(), 5);
+    w.run(tasks, NOW + 16 * 60);
+    assert_eq!(
+        *w.issuer.refreshes.borrow(),
+        1,
+        "the others find the session already re-validated"
+    );
+    let (after, _) = w.handle_at(&head, NOW + 16 * 60 + 1);
+    assert!(
+        matches!(after.outcome, Outcome::Proxy(_)),
+        "the session lives on"
+    );
 }

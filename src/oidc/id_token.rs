@@ -16,7 +16,10 @@ pub const LEEWAY: u64 = 60;
 pub struct Expected<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
-    pub nonce: &'a str,
+    /// The login's nonce; `None` for an ID token from a refresh (§12.2), which instead
+    /// must name the same `subject`.
+    pub nonce: Option<&'a str>,
+    pub subject: Option<&'a str>,
     pub groups_claim: &'a str,
     pub now: u64,
 }
@@ -131,15 +134,21 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
     }
 
     // 11. `nonce` MUST be present and equal the one sent in the authentication request.
-    let nonce = str_claim(claims, "nonce").ok_or(IdTokenError::Nonce)?;
-    if !ct_eq(nonce.as_bytes(), expected.nonce.as_bytes()) {
-        return Err(IdTokenError::Nonce);
+    if let Some(sent) = expected.nonce {
+        let nonce = str_claim(claims, "nonce").ok_or(IdTokenError::Nonce)?;
+        if !ct_eq(nonce.as_bytes(), sent.as_bytes()) {
+            return Err(IdTokenError::Nonce);
+        }
     }
 
-    // §2: `sub` is REQUIRED, a locally unique identifier for the user.
+    // §2: `sub` is REQUIRED, a locally unique identifier for the user; after a refresh
+    // (§12.2) it must be the same user.
     let sub = str_claim(claims, "sub")
         .filter(|s| !s.is_empty())
         .ok_or(IdTokenError::Subject)?;
+    if expected.subject.is_some_and(|want| want != sub) {
+        return Err(IdTokenError::Subject);
+    }
 
     Ok(IdTokenClaims {
         identity: identity(claims, sub, expected.groups_claim),
@@ -198,7 +207,8 @@ mod tests {
         Expected {
             issuer: ISS,
             client_id: "portcullis",
-            nonce: "n-0S6_WzA2Mj",
+            nonce: Some("n-0S6_WzA2Mj"),
+            subject: None,
             groups_claim: "groups",
             now: NOW,
         }
@@ -369,6 +379,30 @@ mod tests {
             check(&with(|c| c["nonce"] = json!(42))),
             Err(IdTokenError::Nonce)
         );
+    }
+
+    #[test]
+    fn refreshed_tokens_need_no_nonce_but_the_same_subject() {
+        let token = sign_rs256(
+            rsa_key(0),
+            Some("rsa-0"),
+            &with(|c| {
+                c.as_object_mut().unwrap().remove("nonce");
+            }),
+        );
+        let jws = jwks::verify(&token, &keys()).unwrap();
+        let refreshed = Expected {
+            nonce: None,
+            subject: Some("user-1"),
+            ..expected()
+        };
+        assert!(validate(&jws, &refreshed).is_ok());
+        let other = Expected {
+            nonce: None,
+            subject: Some("user-2"),
+            ..expected()
+        };
+        assert_eq!(validate(&jws, &other), Err(IdTokenError::Subject));
     }
 
     #[test]

@@ -7,8 +7,7 @@ use crate::config::Config;
 use crate::crypto;
 use crate::http::{HttpRequest, HttpResponse};
 
-/// Exchanges an authorization code: `client_secret_basic` when a secret is configured,
-/// else a public client proving itself with the PKCE verifier alone.
+/// Exchanges an authorization code (OIDC Core §3.1.3.1).
 pub fn code_request(
     metadata: &ProviderMetadata,
     config: &Config,
@@ -16,20 +15,46 @@ pub fn code_request(
     verifier: &str,
     redirect_uri: &str,
 ) -> HttpRequest {
-    let mut fields = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("code_verifier", verifier),
-    ];
+    token_request(
+        metadata,
+        config,
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ],
+    )
+}
+
+/// Uses a refresh token (OIDC Core §12.1), to re-validate a session.
+pub fn refresh_request(
+    metadata: &ProviderMetadata,
+    config: &Config,
+    refresh_token: &str,
+) -> HttpRequest {
+    token_request(
+        metadata,
+        config,
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+/// A token request: `client_secret_basic` when a secret is configured, else a public
+/// client naming itself (for a code, the PKCE verifier proves it).
+fn token_request<'a>(
+    metadata: &ProviderMetadata,
+    config: &'a Config,
+    mut fields: Vec<(&str, &'a str)>,
+) -> HttpRequest {
     match &config.client_secret {
-        Some(secret) => {
-            let request = HttpRequest::post_form(&metadata.token_endpoint, &fields);
-            request.with_header(
-                "authorization",
-                basic_auth(&config.client_id, secret.expose()),
-            )
-        }
+        Some(secret) => HttpRequest::post_form(&metadata.token_endpoint, &fields).with_header(
+            "authorization",
+            basic_auth(&config.client_id, secret.expose()),
+        ),
         None => {
             fields.push(("client_id", &config.client_id));
             HttpRequest::post_form(&metadata.token_endpoint, &fields)
@@ -97,6 +122,17 @@ pub fn parse_response(response: &HttpResponse) -> Result<TokenResponse, OidcErro
         ));
     }
     Ok(tokens)
+}
+
+/// Reads the answer to a refresh: an ID token is optional there (OIDC Core §12.2).
+pub fn parse_refresh_response(response: &HttpResponse) -> Result<TokenResponse, OidcError> {
+    match parse_response(response) {
+        Err(OidcError::TokenResponse(why)) if why.starts_with("no id_token") => {
+            serde_json::from_str(&response.body)
+                .map_err(|e| OidcError::TokenResponse(e.to_string()))
+        }
+        other => other,
+    }
 }
 
 /// A short fingerprint of a token for logs (never the token itself).
@@ -170,6 +206,26 @@ mod tests {
         let r = code_request(&meta(), &config(None), "c", "v", "https://cb");
         assert!(r.headers.iter().all(|(k, _)| k != "authorization"));
         assert!(r.body.unwrap().contains("client_id=my+client"));
+    }
+
+    #[test]
+    fn refresh_requests() {
+        let r = refresh_request(&meta(), &config(Some("s")), "rt-1");
+        let body = r.body.unwrap();
+        assert!(body.contains("grant_type=refresh_token"));
+        assert!(body.contains("refresh_token=rt-1"));
+        assert!(r.headers.iter().any(|(k, _)| k == "authorization"));
+        let no_id = HttpResponse {
+            status: 200,
+            body: r#"{"access_token":"x","refresh_token":"rt-2"}"#.into(),
+        };
+        assert_eq!(
+            parse_refresh_response(&no_id)
+                .unwrap()
+                .refresh_token
+                .as_deref(),
+            Some("rt-2")
+        );
     }
 
     #[test]

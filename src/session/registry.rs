@@ -34,6 +34,20 @@ pub async fn save<S: Store>(
     Ok(())
 }
 
+/// Rewrites only the session record (its index keys are unchanged).
+pub async fn save_record<S: Store>(
+    store: &S,
+    hash: &str,
+    session: &Session,
+    now: u64,
+) -> Result<(), StoreError> {
+    let ttl = session.remaining(now).max(60);
+    let record = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
+    store
+        .put(&index::session_key(hash), &record, ttl, None)
+        .await
+}
+
 /// Reads a session record (`None` when gone or unreadable).
 pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, StoreError> {
     Ok(store
