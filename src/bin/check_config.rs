@@ -164,6 +164,13 @@ fn run() -> Result<bool, String> {
         "  session_cache     {} (revocation elsewhere takes up to this long, plus KV propagation)",
         format_duration(s.session_cache)
     );
+    match s.revalidate_every {
+        Some(every) => println!(
+            "  revalidate_every  {} (refresh tokens; offline_access requested)",
+            format_duration(every)
+        ),
+        None => println!("  revalidate_every  off: sessions last until they expire or are revoked"),
+    }
     match &s.cookie_domain {
         Some(d) => println!("  session cookie    shared across *.{d}"),
         None => println!("  session cookie    per host"),
@@ -251,6 +258,11 @@ fn run() -> Result<bool, String> {
         None => println!(
             "  assertion         ASSERTION_KEY not checked here; without it no Portcullis-Assertion header is sent"
         ),
+    }
+    match secret("ADMIN_TOKEN") {
+        Some(_) => println!("  admin API         on (ADMIN_TOKEN set)"),
+        None if secrets_known => println!("  admin API         off (no ADMIN_TOKEN)"),
+        None => println!("  admin API         on only if ADMIN_TOKEN is set (not checked here)"),
     }
     if secrets_known {
         match secret("OIDC_CLIENT_SECRET") {
