@@ -185,13 +185,14 @@ pub fn plan(
     }
 }
 
-/// The `Cache-Control` to put on a proxied response so no shared cache keeps one user's
-/// page for another: `private` is added and `public`/`s-maxage` dropped. `None` leaves
-/// the header as the origin sent it (already `private` or `no-store`).
+/// The `Cache-Control` to put on a proxied response the origin marked as storable by shared
+/// caches (`public`, `s-maxage` or `max-age`), so none keeps one user's page for another:
+/// `private` is added and `public`/`s-maxage` dropped. `None` leaves the response as it is:
+/// already `private`/`no-store`, or without explicit freshness. (Cloudflare never stores a
+/// Worker's response, and the origin is fetched with `cache: no-store`; re-wrapping every
+/// response to add a header would also cost workerd's native body pass-through.)
 pub fn response_cache_control(origin: Option<&str>) -> Option<String> {
-    let Some(value) = origin else {
-        return Some("private".into());
-    };
+    let value = origin?;
     let directives: Vec<&str> = value
         .split(',')
         .map(str::trim)
@@ -208,6 +209,12 @@ pub fn response_cache_control(origin: Option<&str>) -> Option<String> {
         .iter()
         .any(|d| matches!(name(d).as_str(), "private" | "no-store"))
     {
+        return None;
+    }
+    let shareable = directives
+        .iter()
+        .any(|d| matches!(name(d).as_str(), "public" | "s-maxage" | "max-age"));
+    if !shareable {
         return None;
     }
     let mut kept: Vec<&str> = directives
@@ -393,7 +400,12 @@ mod tests {
 
     #[test]
     fn cache_control_is_made_private() {
-        assert_eq!(response_cache_control(None).as_deref(), Some("private"));
+        assert_eq!(
+            response_cache_control(None),
+            None,
+            "nothing shareable to undo"
+        );
+        assert_eq!(response_cache_control(Some("no-cache")), None);
         assert_eq!(
             response_cache_control(Some("public, max-age=3600, s-maxage=86400")).as_deref(),
             Some("private, max-age=3600")

@@ -28,7 +28,7 @@ export default function (env) {
  * - config: the PORTCULLIS object; secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET?, ... }
  * - script: another worker module to run instead (benchmarks' pass-through baseline).
  */
-export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, onLine = () => {} }) {
+export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, build = path.join(ROOT, 'build'), onLine = () => {} }) {
   const lines = [];
   const collect = (stream) => {
     let buffered = '';
@@ -49,8 +49,8 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
     : {
       name: 'portcullis',
       modules: true,
-      scriptPath: path.join(ROOT, 'build/index.js'),
-      modulesRoot: path.join(ROOT, 'build'),
+      scriptPath: path.join(build, 'index.js'),
+      modulesRoot: build,
       modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: { ...(config === undefined ? {} : { PORTCULLIS: config }), ...secrets },
