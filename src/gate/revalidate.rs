@@ -152,10 +152,7 @@ impl Gate {
             Err(_) => return back_off(),
         };
         if now.saturating_sub(current.validated) < every {
-            let session = Rc::new(current);
-            self.sessions
-                .insert(cookie, id.clone(), session.clone(), now);
-            return Revalidation::Renewed(session);
+            return self.adopt(cookie, id, current, now);
         }
         let Some(refresh) = current
             .refresh
@@ -185,10 +182,7 @@ impl Gate {
                 // Someone else may have rotated the token between our read and now.
                 if let Ok(Some(again)) = registry::load(io.store, hash).await {
                     if again.refresh != current.refresh || again.validated != current.validated {
-                        let session = Rc::new(again);
-                        self.sessions
-                            .insert(cookie, id.clone(), session.clone(), now);
-                        return Revalidation::Renewed(session);
+                        return self.adopt(cookie, id, again, now);
                     }
                 }
                 return self
@@ -261,7 +255,12 @@ impl Gate {
         if stored.is_err() {
             return back_off();
         }
-        let session = Rc::new(renewed);
+        self.adopt(cookie, id, renewed, now)
+    }
+
+    /// Uses a re-validated session from now on (in this isolate's cache too).
+    fn adopt(&self, cookie: &str, id: &SessionId, session: Session, now: u64) -> Revalidation {
+        let session = Rc::new(session);
         self.sessions
             .insert(cookie, id.clone(), session.clone(), now);
         Revalidation::Renewed(session)

@@ -12,11 +12,8 @@ pub async fn save<S: Store>(
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
+    save_record(store, hash, session, now).await?;
     let ttl = session.remaining(now).max(60);
-    let record = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
-    store
-        .put(&index::session_key(hash), &record, ttl, None)
-        .await?;
     let summary = Summary::of(session);
     if let Some(metadata) = summary.to_metadata() {
         store
