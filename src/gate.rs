@@ -288,7 +288,7 @@ impl Gate {
             let identity = token.identity();
             let forward = Forward {
                 strip_authorization: presented.via_basic,
-                assertion: self.assertion(head, app, &identity, &identity.sub, now),
+                assertion: self.assertion(head, app, &identity, || identity.sub.clone(), now),
             };
             return Ok(Outcome::Proxy(proxy::plan(
                 head,
@@ -312,10 +312,10 @@ impl Gate {
                         csrf: None,
                     });
                 }
-                let cache_key = format!("bearer:{}", token::fingerprint(token));
+                let who = || format!("bearer:{}", token::fingerprint(token));
                 let forward = Forward {
                     strip_authorization: true,
-                    assertion: self.assertion(head, app, &identity, &cache_key, now),
+                    assertion: self.assertion(head, app, &identity, who, now),
                 };
                 return Ok(Outcome::Proxy(proxy::plan(
                     head,
@@ -343,7 +343,7 @@ impl Gate {
                 }
                 let forward = Forward {
                     strip_authorization: false,
-                    assertion: self.assertion(head, app, identity, &found.id.store_key(), now),
+                    assertion: self.assertion(head, app, identity, || found.id.hash(), now),
                 };
                 Ok(Outcome::Proxy(proxy::plan(
                     head,
@@ -408,17 +408,19 @@ impl Gate {
 
     /// The `Portcullis-Assertion` for this identity and app, reused while it has more than
     /// a minute left (signing on every request would cost more than the rest of it).
+    /// `who` names the credential (session, token) for the cache; it is only computed when
+    /// an assertion key is configured, as it may cost a hash.
     fn assertion(
         &self,
         head: &RequestHead,
         app: &App,
         identity: &Identity,
-        who: &str,
+        who: impl FnOnce() -> String,
         now: u64,
     ) -> Option<String> {
         let key = self.config.assertion_key.as_ref()?;
         let issuer = format!("{}/.portcullis", head.origin());
-        let cache_key = format!("{who}|{}|{issuer}", app.host);
+        let cache_key = format!("{}|{}|{issuer}", who(), app.host);
         if let Some(token) = self
             .assertions
             .get(&cache_key, now + ASSERTION_REUSE_MARGIN)
@@ -439,7 +441,7 @@ impl Gate {
         store: &S,
         now: u64,
     ) -> Result<Option<Found>, GateError> {
-        let Some(cookie) = head.cookie(cookies::session_cookie_name(&self.config)) else {
+        let Some(cookie) = self.session_cookie(head) else {
             return Ok(None);
         };
         if let Some((id, session)) = self.sessions.get(cookie, now) {
@@ -476,11 +478,12 @@ impl Gate {
         let Some(found) = self.find_session(head, io.store, now).await? else {
             return Ok(None);
         };
-        let cookie = head
-            .cookie(cookies::session_cookie_name(&self.config))
-            .unwrap_or_default()
-            .to_string();
-        match self.revalidation_due(&found.session, &found.id, now) {
+        let due = self.revalidation_due(&found.session, &found.id, now);
+        if due == Due::No {
+            return Ok(Some(found));
+        }
+        let cookie = self.session_cookie(head).unwrap_or_default().to_string();
+        match due {
             Due::No => Ok(Some(found)),
             Due::Later => {
                 io.tasks.borrow_mut().push(Task::Revalidate {
@@ -500,8 +503,13 @@ impl Gate {
         }
     }
 
+    /// The session cookie's value, as sent (not yet verified).
+    fn session_cookie<'h>(&self, head: &'h RequestHead) -> Option<&'h str> {
+        head.cookie(cookies::session_cookie_name(&self.config))
+    }
+
     fn session_id(&self, head: &RequestHead) -> Option<SessionId> {
-        let value = head.cookie(cookies::session_cookie_name(&self.config))?;
+        let value = self.session_cookie(head)?;
         SessionId::from_cookie_value(value, &self.config.signing_keys)
     }
 

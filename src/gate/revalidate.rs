@@ -63,9 +63,12 @@ impl Gate {
             return Due::No;
         };
         let age = now.saturating_sub(session.validated);
+        if age < every {
+            return Due::No;
+        }
+        // Hashing the ID costs a SHA-256: only for sessions that are due anyway.
         let hash = id.hash();
-        if age < every
-            || self.refreshing.borrow().contains(&hash)
+        if self.refreshing.borrow().contains(&hash)
             || self.refresh_backoff.get(&hash, now).is_some()
         {
             Due::No
