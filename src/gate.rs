@@ -769,10 +769,7 @@ impl Gate {
 
         let mut id_token_hint = None;
         if let Some(id) = &id {
-            let session = registry::load(io.store, &id.hash())
-                .await
-                .map_err(GateError::Store)?;
-            registry::remove(io.store, &id.hash(), None)
+            let session = registry::remove(io.store, &id.hash(), None)
                 .await
                 .map_err(GateError::Store)?;
             self.sessions.remove(id);

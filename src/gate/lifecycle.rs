@@ -44,7 +44,7 @@ impl Gate {
             .await
             .map_err(GateError::Store)?;
         self.sessions.remove_hash(hash);
-        Ok(removed || known.is_some())
+        Ok(removed.is_some() || known.is_some())
     }
 
     /// `GET /.portcullis/sessions`: the signed-in user's sessions.
@@ -154,15 +154,7 @@ impl Gate {
         self.check_admin(head)?;
         let listed = match (head.query("sub"), head.query("email")) {
             (Some(sub), _) => registry::of_user(store, &sub).await,
-            (None, Some(email)) => registry::all(store).await.map(|all| {
-                all.into_iter()
-                    .filter(|(_, s)| {
-                        s.email
-                            .as_deref()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(&email))
-                    })
-                    .collect()
-            }),
+            (None, Some(email)) => registry::with_email(store, &email).await,
             (None, None) => return Err(GateError::BadRequest("give ?email= or ?sub=")),
         }
         .map_err(GateError::Store)?;
@@ -211,15 +203,10 @@ impl Gate {
                 .map(|(h, s)| (h, Some(s)))
                 .collect()
         } else if let Some(email) = &request.email {
-            registry::all(store)
+            registry::with_email(store, email)
                 .await
                 .map_err(GateError::Store)?
                 .into_iter()
-                .filter(|(_, s)| {
-                    s.email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                })
                 .map(|(h, s)| (h, Some(s)))
                 .collect()
         } else if let Some(hash) = &request.session {

@@ -55,12 +55,12 @@ pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, St
 
 /// Removes a session and its index keys. `known` describes the session when the caller
 /// has it (from an index listing), so the index keys go even if the record is gone.
-/// Returns whether a live record was removed.
+/// Returns the record that was removed, if there was one.
 pub async fn remove<S: Store>(
     store: &S,
     hash: &str,
     known: Option<&Summary>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Session>, StoreError> {
     let record = load(store, hash).await?;
     let summary = record.as_ref().map(Summary::of).or_else(|| known.cloned());
     store.delete(&index::session_key(hash)).await?;
@@ -70,7 +70,7 @@ pub async fn remove<S: Store>(
             store.delete(&index::sid_key(sid, hash)).await?;
         }
     }
-    Ok(record.is_some())
+    Ok(record)
 }
 
 /// The sessions of one user: `(session hash, summary)`, oldest first.
@@ -81,6 +81,22 @@ pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<(String, Summ
             list.retain(|(_, s)| s.sub == sub);
             list
         })
+}
+
+/// The sessions whose user's email is `email` (case-insensitive). Emails are not indexed,
+/// so this lists every session; it serves the admin API, not requests.
+pub async fn with_email<S: Store>(
+    store: &S,
+    email: &str,
+) -> Result<Vec<(String, Summary)>, StoreError> {
+    all(store).await.map(|mut list| {
+        list.retain(|(_, s)| {
+            s.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
+        list
+    })
 }
 
 /// Every session in the index.
@@ -168,11 +184,14 @@ mod tests {
             );
             assert_eq!(with_sid(&store, "op-1").await.unwrap(), [h(1), h(4)]);
 
-            assert!(remove(&store, &h(1), None).await.unwrap());
+            assert!(remove(&store, &h(1), None).await.unwrap().is_some());
             assert!(load(&store, &h(1)).await.unwrap().is_none());
             assert_eq!(of_user(&store, "alice").await.unwrap().len(), 2);
             assert_eq!(with_sid(&store, "op-1").await.unwrap(), [h(4)]);
-            assert!(!remove(&store, &h(1), None).await.unwrap(), "already gone");
+            assert!(
+                remove(&store, &h(1), None).await.unwrap().is_none(),
+                "already gone"
+            );
         });
     }
 
@@ -184,7 +203,10 @@ mod tests {
             save(&store, &h(9), &s, 1).await.unwrap();
             store.delete(&index::session_key(&h(9))).await.unwrap();
             let listed = of_user(&store, "alice").await.unwrap();
-            assert!(!remove(&store, &h(9), Some(&listed[0].1)).await.unwrap());
+            assert!(remove(&store, &h(9), Some(&listed[0].1))
+                .await
+                .unwrap()
+                .is_none());
             assert!(
                 store.records.borrow().is_empty(),
                 "{:?}",
