@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
 use crate::crypto::b64url;
-use crate::session::Identity;
+use crate::identity::Identity;
 
 /// How long an assertion is valid.
 pub const ASSERTION_LIFETIME: u64 = 300;

@@ -7,8 +7,6 @@
 use cookie::time::Duration;
 use cookie::{Cookie, SameSite};
 
-use crate::config::Config;
-
 /// Session cookie when it is host-only.
 pub const SESSION_HOST_ONLY: &str = "__Host-portcullis-session";
 /// Session cookie when it is shared through `cookie_domain`.
@@ -20,8 +18,9 @@ pub const LOGIN_PREFIX: &str = "__Host-portcullis-login-";
 /// Every cookie whose name starts like this is Portcullis's and never reaches an app.
 const OWN_PREFIXES: [&str; 2] = ["__host-portcullis", "__secure-portcullis"];
 
-pub fn session_cookie_name(config: &Config) -> &'static str {
-    if config.cookie_domain.is_some() {
+/// The session cookie's name: shared through `cookie_domain`, or host-only.
+pub fn session_cookie_name(cookie_domain: Option<&str>) -> &'static str {
+    if cookie_domain.is_some() {
         SESSION_SHARED
     } else {
         SESSION_HOST_ONLY
@@ -76,23 +75,18 @@ fn build(name: &str, value: &str, max_age: i64, domain: Option<&str>) -> String 
     c.build().to_string()
 }
 
-pub fn set_session(config: &Config, value: &str, max_age: u64) -> String {
+pub fn set_session(cookie_domain: Option<&str>, value: &str, max_age: u64) -> String {
     let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
     build(
-        session_cookie_name(config),
+        session_cookie_name(cookie_domain),
         value,
         max_age,
-        config.cookie_domain.as_deref(),
+        cookie_domain,
     )
 }
 
-pub fn clear_session(config: &Config) -> String {
-    build(
-        session_cookie_name(config),
-        "",
-        0,
-        config.cookie_domain.as_deref(),
-    )
+pub fn clear_session(cookie_domain: Option<&str>) -> String {
+    build(session_cookie_name(cookie_domain), "", 0, cookie_domain)
 }
 
 pub fn set_login(name: &str, value: &str, max_age: u64) -> String {

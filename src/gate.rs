@@ -10,24 +10,25 @@ use url::Url;
 
 use crate::assertion::ASSERTION_LIFETIME;
 use crate::cache::TtlCache;
-use crate::config::{App, Config};
 use crate::cookies;
 use crate::crypto::{ct_eq, Random};
 use crate::error::{ErrorContext, GateError};
 use crate::http::{HttpClient, Reply};
+use crate::identity::Identity;
+use crate::model::{self, PathClass};
+use crate::model::{App, Config};
 use crate::oidc::id_token::{self, Expected};
 use crate::oidc::login::{PendingError, LOGIN_TTL};
 use crate::oidc::provider::{Source, VerifyError};
 use crate::oidc::{bearer, token, OidcError, PendingLogin, Provider};
 use crate::pages;
-use crate::policy::{self, PathClass};
 use crate::proxy::{self, Forward, ProxyPlan};
 use crate::request::RequestHead;
 use crate::return_to;
 use crate::router::{self, Endpoint, Route};
 use crate::service;
 use crate::session::model::SESSION_FORMAT;
-use crate::session::{registry, Identity, Session, SessionCache, SessionId, Store};
+use crate::session::{registry, Session, SessionCache, SessionId, Store};
 
 /// Pending-login cookies tolerated before a new login clears them (abandoned logins must
 /// not pile up into an oversized `Cookie` header).
@@ -132,9 +133,13 @@ struct Found {
 
 impl Gate {
     pub fn new(config: Config) -> Self {
-        let provider = Provider::new(&config.issuer, config.discovery_url.as_str());
-        let sessions = SessionCache::new(config.session_cache);
-        let issuer_origin = Url::parse(&config.issuer).map(|u| u.origin().ascii_serialization());
+        let provider = Provider::new(
+            &config.settings.issuer,
+            config.settings.discovery_url.as_str(),
+        );
+        let sessions = SessionCache::new(config.settings.session_cache);
+        let issuer_origin =
+            Url::parse(&config.settings.issuer).map(|u| u.origin().ascii_serialization());
         let csp = crate::http::content_security_policy(issuer_origin.as_deref().ok());
         Self {
             config,
@@ -242,7 +247,7 @@ impl Gate {
                     Endpoint::BackchannelLogout if post => {
                         self.backchannel_logout(head, io, now, log).await
                     }
-                    Endpoint::Jwks if get => match &self.config.assertion_key {
+                    Endpoint::Jwks if get => match &self.config.secrets.assertion_key {
                         Some(key) => Ok(Reply::json(200, &key.jwks())
                             .with_header("access-control-allow-origin", "*")),
                         None => Err(GateError::NotFound),
@@ -266,7 +271,7 @@ impl Gate {
         now: u64,
         log: &mut Vec<String>,
     ) -> Result<Outcome, GateError> {
-        let class = policy::classify(app, head.url.path());
+        let class = model::classify(app, head.url.path());
         if class == PathClass::Public {
             return Ok(Outcome::Proxy(proxy::plan(
                 head,
@@ -335,7 +340,9 @@ impl Gate {
                         "denied",
                         &[("sub", &identity.sub), ("session", &found.id.hash())],
                     ));
-                    let csrf = found.id.derive(&self.config.signing_keys, LOGOUT_CSRF);
+                    let csrf = found
+                        .id
+                        .derive(&self.config.secrets.signing_keys, LOGOUT_CSRF);
                     return Err(GateError::Forbidden {
                         user: identity.user().to_string(),
                         csrf: Some(csrf),
@@ -383,13 +390,13 @@ impl Gate {
                 VerifyError::Issuer(e) => GateError::IssuerUnavailable(e),
                 VerifyError::Token(e) => GateError::InvalidBearer(e.to_string()),
             })?;
-        let mut accepted: Vec<&str> = vec![self.config.client_id.as_str()];
+        let mut accepted: Vec<&str> = vec![self.config.settings.client_id.as_str()];
         accepted.extend(app.bearer_audiences.iter().map(String::as_str));
         let identity = bearer::validate(
             &jws,
-            &self.config.issuer,
+            &self.config.settings.issuer,
             &accepted,
-            &self.config.groups_claim,
+            &self.config.settings.groups_claim,
             now,
         )
         .map_err(|e| GateError::InvalidBearer(e.to_string()))?;
@@ -418,7 +425,7 @@ impl Gate {
         who: impl FnOnce() -> String,
         now: u64,
     ) -> Option<String> {
-        let key = self.config.assertion_key.as_ref()?;
+        let key = self.config.secrets.assertion_key.as_ref()?;
         let issuer = format!("{}/.portcullis", head.origin());
         let cache_key = format!("{}|{}|{issuer}", who(), app.host);
         if let Some(token) = self
@@ -447,7 +454,8 @@ impl Gate {
         if let Some((id, session)) = self.sessions.get(cookie, now) {
             return Ok(Some(Found { id, session }));
         }
-        let Some(id) = SessionId::from_cookie_value(cookie, &self.config.signing_keys) else {
+        let Some(id) = SessionId::from_cookie_value(cookie, &self.config.secrets.signing_keys)
+        else {
             return Ok(None);
         };
         let key = id.store_key();
@@ -505,12 +513,14 @@ impl Gate {
 
     /// The session cookie's value, as sent (not yet verified).
     fn session_cookie<'h>(&self, head: &'h RequestHead) -> Option<&'h str> {
-        head.cookie(cookies::session_cookie_name(&self.config))
+        head.cookie(cookies::session_cookie_name(
+            self.config.settings.cookie_domain.as_deref(),
+        ))
     }
 
     fn session_id(&self, head: &RequestHead) -> Option<SessionId> {
         let value = self.session_cookie(head)?;
-        SessionId::from_cookie_value(value, &self.config.signing_keys)
+        SessionId::from_cookie_value(value, &self.config.secrets.signing_keys)
     }
 
     /// Sends the browser to the issuer (or first to the auth host, when one is set).
@@ -522,7 +532,7 @@ impl Gate {
         io: &Io<'_, S, H, R>,
         now: u64,
     ) -> Result<Reply, GateError> {
-        if let Some(auth_host) = &self.config.auth_host {
+        if let Some(auth_host) = &self.config.settings.auth_host {
             if head.host() != auth_host {
                 let mut url = head.url.clone();
                 url.set_host(Some(auth_host))
@@ -558,7 +568,7 @@ impl Gate {
         }
         set_cookies.push(cookies::set_login(
             &pending.cookie_name(),
-            &pending.seal(&self.config.signing_keys),
+            &pending.seal(&self.config.secrets.signing_keys),
             LOGIN_TTL,
         ));
         Ok(Reply::redirect(&authorize).with_cookies(set_cookies))
@@ -596,7 +606,7 @@ impl Gate {
                     }
                     return Err(fail(GateError::LoginStateMissing, None));
                 };
-                match PendingLogin::open(value, &self.config.signing_keys, &state, now) {
+                match PendingLogin::open(value, &self.config.secrets.signing_keys, &state, now) {
                     Ok(p) => p,
                     Err(PendingError::Expired) => return Err(fail(GateError::LoginExpired, None)),
                     Err(_) => return Err(fail(GateError::LoginStateInvalid, None)),
@@ -613,7 +623,7 @@ impl Gate {
             // RFC 9207: when the issuer names itself, it must be ours (mix-up defence).
             if head
                 .query("iss")
-                .is_some_and(|iss| iss != self.config.issuer)
+                .is_some_and(|iss| iss != self.config.settings.issuer)
             {
                 return Err(fail(
                     GateError::LoginFailed(OidcError::Discovery(
@@ -665,11 +675,11 @@ impl Gate {
             let claims = id_token::validate(
                 &jws,
                 &Expected {
-                    issuer: &self.config.issuer,
-                    client_id: &self.config.client_id,
+                    issuer: &self.config.settings.issuer,
+                    client_id: &self.config.settings.client_id,
                     nonce: Some(&pending.nonce),
                     subject: None,
-                    groups_claim: &self.config.groups_claim,
+                    groups_claim: &self.config.settings.groups_claim,
                     now,
                 },
             )
@@ -680,7 +690,7 @@ impl Gate {
                 v: SESSION_FORMAT,
                 identity: claims.identity,
                 created: now,
-                expires: now + self.config.session_lifetime,
+                expires: now + self.config.settings.session_lifetime,
                 host: head.host().to_string(),
                 sid: claims.sid,
                 id_token: Some(crate::secret::Secret::new(id_token)),
@@ -689,7 +699,7 @@ impl Gate {
                 validated: now,
             };
             let mut session = session;
-            if self.config.revalidate_every.is_some() {
+            if self.config.settings.revalidate_every.is_some() {
                 session.refresh = tokens
                     .refresh_token
                     .as_deref()
@@ -708,9 +718,12 @@ impl Gate {
                     ("session", &id.hash()),
                 ],
             ));
-            let cookie_value = id.to_cookie_value(&self.config.signing_keys);
-            let cookie =
-                cookies::set_session(&self.config, &cookie_value, self.config.session_lifetime);
+            let cookie_value = id.to_cookie_value(&self.config.secrets.signing_keys);
+            let cookie = cookies::set_session(
+                self.config.settings.cookie_domain.as_deref(),
+                &cookie_value,
+                self.config.settings.session_lifetime,
+            );
             self.sessions
                 .insert(&cookie_value, id.clone(), Rc::new(session), now);
             Ok(with_clear(
@@ -745,7 +758,7 @@ impl Gate {
         let id = self.session_id(head);
         let csrf = id
             .as_ref()
-            .map(|id| id.derive(&self.config.signing_keys, LOGOUT_CSRF));
+            .map(|id| id.derive(&self.config.secrets.signing_keys, LOGOUT_CSRF));
         let confirmed = if head.method == "POST" {
             match (&csrf, head.form_field("csrf")) {
                 (None, _) => true,
@@ -782,7 +795,7 @@ impl Gate {
                 id_token_hint = session.id_token;
             }
         }
-        let clear = cookies::clear_session(&self.config);
+        let clear = cookies::clear_session(self.config.settings.cookie_domain.as_deref());
         let signed_out = format!(
             "{}{}",
             self.callback_origin(head),
@@ -800,7 +813,7 @@ impl Gate {
                 .map(|mut url| {
                     url.query_pairs_mut()
                         .append_pair("id_token_hint", hint.expose())
-                        .append_pair("client_id", &self.config.client_id)
+                        .append_pair("client_id", &self.config.settings.client_id)
                         .append_pair("post_logout_redirect_uri", &signed_out);
                     url.to_string()
                 }),
@@ -812,7 +825,7 @@ impl Gate {
 
     /// The origin whose callback and sign-out URLs are registered at the issuer.
     fn callback_origin(&self, head: &RequestHead) -> String {
-        match &self.config.auth_host {
+        match &self.config.settings.auth_host {
             Some(auth) if auth != head.host() => {
                 let mut url = head.url.clone();
                 if url.set_host(Some(auth)).is_err() {

@@ -4,10 +4,10 @@
 
 use url::{Position, Url};
 
-use crate::config::App;
 use crate::cookies;
+use crate::identity::Identity;
+use crate::model::App;
 use crate::request::RequestHead;
-use crate::session::Identity;
 
 /// Identity headers Portcullis sets (oauth2-proxy's and Authelia/tinyauth's names).
 pub const IDENTITY_HEADERS: [&str; 8] = [

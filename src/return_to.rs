@@ -5,7 +5,7 @@
 
 use url::Url;
 
-use crate::config::Config;
+use crate::model::Config;
 use crate::router::{Endpoint, PREFIX};
 
 /// The absolute URL to return to for a requested `rd` value, seen from `current`.
@@ -62,7 +62,7 @@ fn acceptable_elsewhere(url: &Url, current: &Url, config: &Config) -> bool {
         && scheme_ok
         && url.username().is_empty()
         && url.password().is_none()
-        && config.serves_host(host)
+        && config.settings.serves_host(host)
 }
 
 #[cfg(test)]

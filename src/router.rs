@@ -1,7 +1,7 @@
 //! What is this request? One of Portcullis's own endpoints, a request for a protected app,
 //! or a host that is not configured (which is never proxied).
 
-use crate::config::{App, Config};
+use crate::model::{App, Config};
 use crate::request::RequestHead;
 
 /// Every path below this belongs to Portcullis on every host it serves.
@@ -69,7 +69,7 @@ pub enum Route<'c> {
 
 pub fn route<'c>(config: &'c Config, head: &RequestHead) -> Route<'c> {
     let host = head.host();
-    if !config.serves_host(host) {
+    if !config.settings.serves_host(host) {
         return Route::UnknownHost;
     }
     let path = head.url.path();
@@ -89,7 +89,7 @@ pub fn route<'c>(config: &'c Config, head: &RequestHead) -> Route<'c> {
         };
         return Route::Endpoint(endpoint);
     }
-    match config.app(host) {
+    match config.settings.app(host) {
         Some(app) => Route::App(app),
         // The auth host serves only Portcullis's endpoints.
         None => Route::UnknownHost,

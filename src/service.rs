@@ -7,33 +7,12 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::config::{App, Config};
 use crate::crypto::{ct_eq, sha256};
+use crate::model::{App, Config, ServiceToken};
 use crate::request::RequestHead;
-use crate::session::Identity;
 
 pub const CLIENT_ID_HEADER: &str = "portcullis-client-id";
 pub const CLIENT_SECRET_HEADER: &str = "portcullis-client-secret";
-
-/// A configured service token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceToken {
-    pub name: String,
-    pub client_id: String,
-    pub secret_sha256: [u8; 32],
-}
-
-impl ServiceToken {
-    /// The identity a service token stands for upstream: `service:<name>`.
-    pub fn identity(&self) -> Identity {
-        let user = format!("service:{}", self.name);
-        Identity {
-            sub: user.clone(),
-            preferred_username: Some(user),
-            ..Default::default()
-        }
-    }
-}
 
 /// Credentials found on a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +44,7 @@ pub fn presented(head: &RequestHead, config: &Config) -> Option<Presented> {
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (client_id, secret) = decoded.split_once(':')?;
     config
+        .settings
         .service_tokens
         .iter()
         .any(|t| t.client_id == client_id)
@@ -93,6 +73,7 @@ pub fn check<'c>(
     // Hash first and always, so an unknown ID and a wrong secret take the same time.
     let hash = sha256(presented.secret.as_bytes());
     let token = config
+        .settings
         .service_tokens
         .iter()
         .find(|t| ct_eq(t.client_id.as_bytes(), presented.client_id.as_bytes()));
@@ -155,7 +136,7 @@ mod tests {
     #[test]
     fn header_pair_and_basic() {
         let c = config();
-        let app = &c.apps[0];
+        let app = &c.settings.apps[0];
         let pair = presented(
             &head(&[
                 ("portcullis-client-id", "immich-mobile.8f3c"),
@@ -181,7 +162,7 @@ mod tests {
     #[test]
     fn refusals() {
         let c = config();
-        let app = &c.apps[0];
+        let app = &c.settings.apps[0];
         let try_pair = |id: &str, secret: &str| {
             let p = presented(
                 &head(&[

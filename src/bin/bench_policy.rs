@@ -4,10 +4,11 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use portcullis::config::{Config, Inputs};
+use portcullis::config::Inputs;
+use portcullis::identity::Identity;
+use portcullis::model::classify;
+use portcullis::model::Config;
 use portcullis::path::normalize;
-use portcullis::policy::classify;
-use portcullis::session::Identity;
 
 fn main() {
     let config = match Config::from_inputs(&Inputs {
@@ -32,7 +33,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let app = &config.apps[0];
+    let app = &config.settings.apps[0];
     let paths = [
         "/api/assets/123/thumbnail",
         "/share/abc/def",

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use portcullis::config::{format_duration, Config, ConfigError, ConfigErrors, Inputs, Settings};
+use portcullis::config::{format_duration, ConfigError, ConfigErrors, Inputs};
+use portcullis::model::{Config, Settings};
 
 const USAGE: &str =
     "usage: scripts/check-config [wrangler.toml] [--env NAME] [--dev-vars FILE] [--json]";

@@ -39,22 +39,22 @@ fn has(errors: &[String], key: &str, needle: &str) -> bool {
 #[test]
 fn minimal_config_gets_the_documented_defaults() {
     let c = Config::from_inputs(&inputs(minimal())).unwrap();
-    assert_eq!(c.issuer, "https://id.example.com");
+    assert_eq!(c.settings.issuer, "https://id.example.com");
     assert_eq!(
-        c.discovery_url.as_str(),
+        c.settings.discovery_url.as_str(),
         "https://id.example.com/.well-known/openid-configuration"
     );
-    assert_eq!(c.scopes, ["openid", "profile", "email", "groups"]);
-    assert_eq!(c.session_lifetime, 7 * 86_400);
-    assert_eq!(c.session_cache, 30);
-    assert_eq!(c.groups_claim, "groups");
-    assert_eq!(c.cookie_domain, None);
-    assert_eq!(c.apps[0].host, "photos.example.com");
-    assert_eq!(c.apps[0].origin, None);
-    assert!(c.client_secret.is_some());
-    assert_eq!(c.signing_keys.len(), 1);
-    assert!(c.app("photos.example.com").is_some());
-    assert!(c.app("other.example.com").is_none());
+    assert_eq!(c.settings.scopes, ["openid", "profile", "email", "groups"]);
+    assert_eq!(c.settings.session_lifetime, 7 * 86_400);
+    assert_eq!(c.settings.session_cache, 30);
+    assert_eq!(c.settings.groups_claim, "groups");
+    assert_eq!(c.settings.cookie_domain, None);
+    assert_eq!(c.settings.apps[0].host, "photos.example.com");
+    assert_eq!(c.settings.apps[0].origin, None);
+    assert!(c.secrets.client_secret.is_some());
+    assert_eq!(c.secrets.signing_keys.len(), 1);
+    assert!(c.settings.app("photos.example.com").is_some());
+    assert!(c.settings.app("other.example.com").is_none());
 }
 
 #[test]
@@ -62,9 +62,12 @@ fn issuer_with_a_path_keeps_its_trailing_slash() {
     let mut v = minimal();
     v["issuer"] = json!("https://auth.example.com/application/o/photos/");
     let c = Config::from_inputs(&inputs(v)).unwrap();
-    assert_eq!(c.issuer, "https://auth.example.com/application/o/photos/");
     assert_eq!(
-        c.discovery_url.as_str(),
+        c.settings.issuer,
+        "https://auth.example.com/application/o/photos/"
+    );
+    assert_eq!(
+        c.settings.discovery_url.as_str(),
         "https://auth.example.com/application/o/photos/.well-known/openid-configuration"
     );
 }
@@ -74,7 +77,7 @@ fn openid_is_always_sent_once() {
     let mut v = minimal();
     v["scopes"] = json!(["email", "openid", "email"]);
     let c = Config::from_inputs(&inputs(v)).unwrap();
-    assert_eq!(c.scopes, ["openid", "email"]);
+    assert_eq!(c.settings.scopes, ["openid", "email"]);
 }
 
 #[test]
@@ -94,17 +97,17 @@ fn full_config_parses() {
         ]
     });
     let c = Config::from_inputs(&inputs(v)).unwrap();
-    assert_eq!(c.session_lifetime, 43_200);
-    assert_eq!(c.session_cache, 0);
-    assert_eq!(c.auth_host.as_deref(), Some("auth.example.com"));
-    assert_eq!(c.apps[0].host, "photos.example.com");
+    assert_eq!(c.settings.session_lifetime, 43_200);
+    assert_eq!(c.settings.session_cache, 0);
+    assert_eq!(c.settings.auth_host.as_deref(), Some("auth.example.com"));
+    assert_eq!(c.settings.apps[0].host, "photos.example.com");
     assert_eq!(
-        c.apps[0].origin.as_ref().unwrap().as_str(),
+        c.settings.apps[0].origin.as_ref().unwrap().as_str(),
         "https://photos-origin.example.com/"
     );
-    assert!(c.serves_host("auth.example.com"));
-    assert!(c.serves_host("sonarr.example.com"));
-    assert!(!c.serves_host("example.com"));
+    assert!(c.settings.serves_host("auth.example.com"));
+    assert!(c.settings.serves_host("sonarr.example.com"));
+    assert!(!c.settings.serves_host("example.com"));
 }
 
 #[test]
@@ -279,15 +282,19 @@ fn secrets_are_checked_without_being_echoed() {
 
     i.session_secret = Some(format!("{SECRET}, {SECRET}x"));
     let c = Config::from_inputs(&i).unwrap();
-    assert_eq!(c.signing_keys.len(), 2);
-    assert_eq!(c.signing_keys.current(), SECRET.as_bytes());
+    assert_eq!(c.secrets.signing_keys.len(), 2);
+    assert_eq!(c.secrets.signing_keys.current(), SECRET.as_bytes());
 
     i.oidc_client_secret = Some(String::new());
     let e = Config::from_inputs(&i).unwrap_err().to_string();
     assert!(e.contains("OIDC_CLIENT_SECRET"), "{e}");
 
     i.oidc_client_secret = None;
-    assert!(Config::from_inputs(&i).unwrap().client_secret.is_none());
+    assert!(Config::from_inputs(&i)
+        .unwrap()
+        .secrets
+        .client_secret
+        .is_none());
 }
 
 #[test]
@@ -308,8 +315,8 @@ fn revalidation_requests_offline_access_and_has_a_floor() {
     let mut v = minimal();
     v["revalidate_every"] = json!("15m");
     let c = Config::from_inputs(&inputs(v)).unwrap();
-    assert_eq!(c.revalidate_every, Some(900));
-    assert!(c.scopes.contains(&"offline_access".to_string()));
+    assert_eq!(c.settings.revalidate_every, Some(900));
+    assert!(c.settings.scopes.contains(&"offline_access".to_string()));
     let mut v = minimal();
     v["revalidate_every"] = json!("10s");
     assert!(has(
@@ -318,6 +325,6 @@ fn revalidation_requests_offline_access_and_has_a_floor() {
         "minimum 30s"
     ));
     let c = Config::from_inputs(&inputs(minimal())).unwrap();
-    assert_eq!(c.revalidate_every, None);
-    assert!(!c.scopes.contains(&"offline_access".to_string()));
+    assert_eq!(c.settings.revalidate_every, None);
+    assert!(!c.settings.scopes.contains(&"offline_access".to_string()));
 }

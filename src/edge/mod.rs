@@ -12,11 +12,12 @@ use url::Url;
 use wasm_bindgen::JsCast;
 use worker::{console_error, console_log, event, Context, Env};
 
-use crate::config::{Config, ConfigError, ConfigErrors, Inputs};
+use crate::config::{ConfigError, ConfigErrors, Inputs};
 use crate::crypto::SystemRandom;
 use crate::error::GateError;
 use crate::gate::{Gate, Io, Outcome};
 use crate::http::{content_security_policy, Reply};
+use crate::model::Config;
 use crate::request::RequestHead;
 use crate::router::PREFIX;
 

@@ -81,7 +81,9 @@ impl Gate {
                 current: *hash == current,
             })
             .collect();
-        let csrf = found.id.derive(&self.config.signing_keys, SESSIONS_CSRF);
+        let csrf = found
+            .id
+            .derive(&self.config.secrets.signing_keys, SESSIONS_CSRF);
         let page = pages::sessions(head.host(), found.session.identity.user(), &rows, &csrf);
         Ok(Reply::html(200, page))
     }
@@ -98,7 +100,9 @@ impl Gate {
             .find_session(head, store, now)
             .await?
             .ok_or(GateError::Unauthenticated)?;
-        let expected = found.id.derive(&self.config.signing_keys, SESSIONS_CSRF);
+        let expected = found
+            .id
+            .derive(&self.config.secrets.signing_keys, SESSIONS_CSRF);
         let given = head.form_field("csrf").unwrap_or_default();
         if !ct_eq(expected.as_bytes(), given.as_bytes()) {
             return Err(GateError::Csrf);
@@ -128,7 +132,7 @@ impl Gate {
     /// The admin API is on only with `ADMIN_TOKEN`, and answers a wrong token the same way
     /// whatever was asked; the comparison takes the same time for any token.
     fn check_admin(&self, head: &RequestHead) -> Result<(), GateError> {
-        let Some(expected) = &self.config.admin_token else {
+        let Some(expected) = &self.config.secrets.admin_token else {
             return Err(GateError::NotFound);
         };
         let given = head
@@ -256,8 +260,13 @@ impl Gate {
                 VerifyError::Issuer(e) => GateError::IssuerUnavailable(e),
                 VerifyError::Token(e) => invalid(e.to_string()),
             })?;
-        let claims = logout_token::validate(&jws, &self.config.issuer, &self.config.client_id, now)
-            .map_err(|e| invalid(e.to_string()))?;
+        let claims = logout_token::validate(
+            &jws,
+            &self.config.settings.issuer,
+            &self.config.settings.client_id,
+            now,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
 
         // A replayed token is refused (in this isolate at once; elsewhere once KV has it).
         let jti_key = format!("{JTI_PREFIX}{}", b64url(&sha256(claims.jti.as_bytes())));

@@ -59,7 +59,7 @@ pub(super) enum Revalidation {
 
 impl Gate {
     pub(super) fn revalidation_due(&self, session: &Session, id: &SessionId, now: u64) -> Due {
-        let Some(every) = self.config.revalidate_every else {
+        let Some(every) = self.config.settings.revalidate_every else {
             return Due::No;
         };
         let age = now.saturating_sub(session.validated);
@@ -86,12 +86,18 @@ impl Gate {
         refresh: &str,
         rng: &impl Random,
     ) -> Option<String> {
-        let key = self.config.signing_keys.derived(REFRESH_KEY).next()?;
+        let key = self
+            .config
+            .secrets
+            .signing_keys
+            .derived(REFRESH_KEY)
+            .next()?;
         crypto::seal(&key, hash.as_bytes(), refresh.as_bytes(), rng).ok()
     }
 
     fn open_refresh(&self, hash: &str, sealed: &str) -> Option<String> {
         self.config
+            .secrets
             .signing_keys
             .derived(REFRESH_KEY)
             .find_map(|key| crypto::open(&key, hash.as_bytes(), sealed))
@@ -140,7 +146,7 @@ impl Gate {
         now: u64,
         log: &mut Vec<String>,
     ) -> Revalidation {
-        let every = self.config.revalidate_every.unwrap_or(u64::MAX);
+        let every = self.config.settings.revalidate_every.unwrap_or(u64::MAX);
         let back_off = || {
             self.refresh_backoff.insert(hash, (), now + BACKOFF, now);
             Revalidation::Kept
@@ -224,11 +230,11 @@ impl Gate {
                 Ok(jws) => id_token::validate(
                     &jws,
                     &Expected {
-                        issuer: &self.config.issuer,
-                        client_id: &self.config.client_id,
+                        issuer: &self.config.settings.issuer,
+                        client_id: &self.config.settings.client_id,
                         nonce: None,
                         subject: Some(&current.identity.sub),
-                        groups_claim: &self.config.groups_claim,
+                        groups_claim: &self.config.settings.groups_claim,
                         now,
                     },
                 ),

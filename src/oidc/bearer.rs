@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::id_token::{audiences, identity, LEEWAY};
 use super::jwks::VerifiedJws;
-use crate::session::Identity;
+use crate::identity::Identity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BearerError {

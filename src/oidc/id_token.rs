@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::jwks::{JwsError, VerifiedJws};
 use crate::crypto::ct_eq;
-use crate::session::Identity;
+use crate::identity::Identity;
 
 /// Allowed clock difference between Portcullis and the issuer, in seconds.
 pub const LEEWAY: u64 = 60;

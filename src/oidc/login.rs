@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::ProviderMetadata;
-use crate::config::Config;
 use crate::cookies::LOGIN_PREFIX;
 use crate::crypto::{self, Random, RandomError};
+use crate::model::Config;
 use crate::secret::SigningKeys;
 
 /// How long a started login may take, in seconds.
@@ -116,9 +116,9 @@ impl PendingLogin {
             .map_err(|e| format!("authorization_endpoint: {e}"))?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
+            .append_pair("client_id", &config.settings.client_id)
             .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("scope", &config.scopes.join(" "))
+            .append_pair("scope", &config.settings.scopes.join(" "))
             .append_pair("state", &self.state)
             .append_pair("nonce", &self.nonce)
             .append_pair("code_challenge", &pkce_challenge(&self.verifier))

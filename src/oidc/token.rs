@@ -3,9 +3,9 @@
 use serde::Deserialize;
 
 use super::{OidcError, ProviderMetadata};
-use crate::config::Config;
 use crate::crypto;
 use crate::http::{HttpRequest, HttpResponse};
+use crate::model::Config;
 
 /// Exchanges an authorization code (OIDC Core §3.1.3.1).
 pub fn code_request(
@@ -50,13 +50,13 @@ fn token_request<'a>(
     config: &'a Config,
     mut fields: Vec<(&str, &'a str)>,
 ) -> HttpRequest {
-    match &config.client_secret {
+    match &config.secrets.client_secret {
         Some(secret) => HttpRequest::post_form(&metadata.token_endpoint, &fields).with_header(
             "authorization",
-            basic_auth(&config.client_id, secret.expose()),
+            basic_auth(&config.settings.client_id, secret.expose()),
         ),
         None => {
-            fields.push(("client_id", &config.client_id));
+            fields.push(("client_id", &config.settings.client_id));
             HttpRequest::post_form(&metadata.token_endpoint, &fields)
         }
     }

@@ -68,7 +68,8 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::model::{Identity, SESSION_FORMAT};
+    use crate::identity::Identity;
+    use crate::session::model::SESSION_FORMAT;
 
     fn session(expires: u64) -> Rc<Session> {
         Rc::new(Session {

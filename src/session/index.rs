@@ -102,7 +102,8 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::model::{Identity, SESSION_FORMAT};
+    use crate::identity::Identity;
+    use crate::session::model::SESSION_FORMAT;
 
     fn session(sub: &str, ua: Option<String>) -> Session {
         Session {

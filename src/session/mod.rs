@@ -10,5 +10,5 @@ pub mod store;
 
 pub use cache::SessionCache;
 pub use id::SessionId;
-pub use model::{Identity, Session};
+pub use model::Session;
 pub use store::{Store, StoreError};

@@ -2,33 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::Identity;
 use crate::secret::Secret;
-
-/// The user as the issuer described them at login.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Identity {
-    pub sub: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub email_verified: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preferred_username: Option<String>,
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-impl Identity {
-    /// The name apps see as the user: `preferred_username`, else `email`, else `sub`.
-    pub fn user(&self) -> &str {
-        self.preferred_username
-            .as_deref()
-            .or(self.email.as_deref())
-            .unwrap_or(&self.sub)
-    }
-}
 
 /// The stored session (JSON in KV).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,19 +49,6 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_label_prefers_username_then_email_then_sub() {
-        let mut id = Identity {
-            sub: "s1".into(),
-            ..Default::default()
-        };
-        assert_eq!(id.user(), "s1");
-        id.email = Some("a@example.com".into());
-        assert_eq!(id.user(), "a@example.com");
-        id.preferred_username = Some("alice".into());
-        assert_eq!(id.user(), "alice");
-    }
 
     #[test]
     fn round_trips_and_keeps_the_token() {

@@ -129,7 +129,8 @@ async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<(String, Summar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::model::{Identity, SESSION_FORMAT};
+    use crate::identity::Identity;
+    use crate::session::model::SESSION_FORMAT;
     use crate::session::store::MemoryStore;
 
     fn session(sub: &str, sid: Option<&str>, created: u64) -> Session {

@@ -1,9 +1,32 @@
-//! Who may reach an app, and which of its paths skip the login or never redirect.
-//! Pure functions of the configuration and the identity.
+//! One protected app as configured: its host and origin, who may use it (allow rules),
+//! how its paths are treated, and the machine credentials it accepts. Pure functions of
+//! the configuration and the identity.
 
-use crate::config::App;
+use url::Url;
+
+use crate::identity::Identity;
 use crate::path::PathPattern;
-use crate::session::Identity;
+
+/// One protected application.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct App {
+    /// Lower-case host name, without port.
+    pub host: String,
+    /// Where requests go; `None` fetches the request's own URL (the zone's origin).
+    pub origin: Option<Url>,
+    /// Who may use it (`allow_groups`, `allow_emails`, `allow_email_domains`).
+    pub access: Access,
+    /// Paths served without authentication.
+    pub public_paths: Vec<PathPattern>,
+    /// Paths that are never answered with a login redirect.
+    pub api_paths: Vec<PathPattern>,
+    /// Names of the service tokens valid here.
+    pub service_tokens: Vec<String>,
+    /// Accept `Authorization: Bearer` JWTs from the issuer.
+    pub accept_bearer: bool,
+    /// Audiences accepted in bearer tokens besides `client_id`.
+    pub bearer_audiences: Vec<String>,
+}
 
 /// The `allow_*` rules of one app. Any rule that matches admits; no rules admit everyone
 /// the issuer lets in.
@@ -66,6 +89,26 @@ pub fn classify(app: &App, path: &str) -> PathClass {
         PathClass::Api
     } else {
         PathClass::Protected
+    }
+}
+
+/// A configured service token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceToken {
+    pub name: String,
+    pub client_id: String,
+    pub secret_sha256: [u8; 32],
+}
+
+impl ServiceToken {
+    /// The identity a service token stands for upstream: `service:<name>`.
+    pub fn identity(&self) -> Identity {
+        let user = format!("service:{}", self.name);
+        Identity {
+            sub: user.clone(),
+            preferred_username: Some(user),
+            ..Default::default()
+        }
     }
 }
 

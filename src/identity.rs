@@ -1,0 +1,48 @@
+//! Who a request comes from, as the issuer (or a service token) describes them: the
+//! claims Portcullis keeps, decides access on and passes to apps.
+
+use serde::{Deserialize, Serialize};
+
+/// The user as the issuer described them at login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Identity {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    /// The name apps see as the user: `preferred_username`, else `email`, else `sub`.
+    pub fn user(&self) -> &str {
+        self.preferred_username
+            .as_deref()
+            .or(self.email.as_deref())
+            .unwrap_or(&self.sub)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_label_prefers_username_then_email_then_sub() {
+        let mut id = Identity {
+            sub: "s1".into(),
+            ..Default::default()
+        };
+        assert_eq!(id.user(), "s1");
+        id.email = Some("a@example.com".into());
+        assert_eq!(id.user(), "a@example.com");
+        id.preferred_username = Some("alice".into());
+        assert_eq!(id.user(), "alice");
+    }
+}

@@ -1,0 +1,61 @@
+//! The configured model: what the owner configured, as typed values. `config/` parses and
+//! validates `PORTCULLIS` and the secrets into these; everything else only reads them.
+
+mod app;
+
+use url::Url;
+
+use crate::assertion::AssertionKey;
+use crate::secret::{Secret, SigningKeys};
+pub use app::{classify, Access, App, PathClass, ServiceToken};
+
+/// The validated configuration: the settings from `wrangler.toml` and the secrets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub secrets: Secrets,
+}
+
+/// Everything but the secrets (which `scripts/check-config` may not have).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer identifier exactly as configured (and as tokens' `iss` must be).
+    pub issuer: String,
+    pub discovery_url: Url,
+    pub client_id: String,
+    /// Always begins with `openid`.
+    pub scopes: Vec<String>,
+    pub session_lifetime: u64,
+    pub session_cache: u64,
+    /// Re-validate sessions against the issuer (refresh token) this often; `None`: never.
+    pub revalidate_every: Option<u64>,
+    pub groups_claim: String,
+    pub cookie_domain: Option<String>,
+    pub auth_host: Option<String>,
+    pub apps: Vec<App>,
+    pub service_tokens: Vec<ServiceToken>,
+}
+
+/// The secrets (`wrangler secret put`).
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// `None`: a public client that authenticates with PKCE alone.
+    pub client_secret: Option<Secret>,
+    pub signing_keys: SigningKeys,
+    /// Signs `Portcullis-Assertion`; `None`: no assertion header is sent.
+    pub assertion_key: Option<AssertionKey>,
+    /// Enables the admin API; `None`: it answers 404.
+    pub admin_token: Option<Secret>,
+}
+
+impl Settings {
+    /// The app served on `host` (any port).
+    pub fn app(&self, host: &str) -> Option<&App> {
+        self.apps.iter().find(|app| app.host == host)
+    }
+
+    /// Hosts on which Portcullis's own endpoints answer.
+    pub fn serves_host(&self, host: &str) -> bool {
+        self.app(host).is_some() || self.auth_host.as_deref() == Some(host)
+    }
+}
