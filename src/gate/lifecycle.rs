@@ -9,7 +9,7 @@ use crate::crypto::{b64url, ct_eq, sha256, Random};
 use crate::error::GateError;
 use crate::http::{HttpClient, Reply};
 use crate::oidc::bearer;
-use crate::oidc::id_token::LEEWAY;
+use crate::oidc::claims::LEEWAY;
 use crate::oidc::logout_token::{self, MAX_AGE};
 use crate::oidc::provider::{Source, VerifyError};
 use crate::pages::{self, SessionRow};

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::id_token::{audiences, LEEWAY};
+use super::claims::{Audience, ClaimError, Claims, Expect};
 use super::jwks::VerifiedJws;
 
 /// The logout event's member name in the `events` claim.
@@ -23,10 +23,8 @@ pub struct LogoutClaims {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogoutTokenError {
-    Issuer,
-    Audience,
-    IssuedAt,
-    Expired,
+    /// Step 3: `iss`, `aud`, `iat`, `exp` as for any token from the issuer.
+    Claim(ClaimError),
     Jti,
     Events,
     NoSubject,
@@ -36,15 +34,18 @@ pub enum LogoutTokenError {
 impl fmt::Display for LogoutTokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LogoutTokenError::Issuer => "iss is not the configured issuer",
-            LogoutTokenError::Audience => "aud does not contain the client_id",
-            LogoutTokenError::IssuedAt => "iat is missing, in the future, or too old",
-            LogoutTokenError::Expired => "token has expired",
+            LogoutTokenError::Claim(e) => return write!(f, "{e}"),
             LogoutTokenError::Jti => "jti is missing",
             LogoutTokenError::Events => "events does not contain the back-channel logout event",
             LogoutTokenError::NoSubject => "neither sid nor sub is present",
             LogoutTokenError::Nonce => "a logout token must not contain a nonce",
         })
+    }
+}
+
+impl From<ClaimError> for LogoutTokenError {
+    fn from(e: ClaimError) -> Self {
+        LogoutTokenError::Claim(e)
     }
 }
 
@@ -55,47 +56,40 @@ pub fn validate(
     client_id: &str,
     now: u64,
 ) -> Result<LogoutClaims, LogoutTokenError> {
-    let claims = &jws.claims.custom;
+    let claims = Claims::of(jws);
     let text = |name: &str| {
         claims
-            .get(name)
-            .and_then(Value::as_str)
+            .text(name)
             .filter(|s| !s.is_empty())
             .map(String::from)
     };
 
-    // 3. Validate iss, aud, iat (and exp, when present) as for ID tokens.
-    if text("iss").as_deref() != Some(issuer) {
-        return Err(LogoutTokenError::Issuer);
+    // 3. Validate iss, aud, iat (at most MAX_AGE old) and exp, when present, as for any
+    // token from the issuer.
+    Expect {
+        issuer,
+        audience: Audience::AnyOf(&[client_id]),
+        exp_required: false,
+        iat_required: true,
+        max_age: Some(MAX_AGE),
+        now,
     }
-    if !audiences(claims).contains(&client_id) {
-        return Err(LogoutTokenError::Audience);
-    }
-    let iat = jws
-        .claims
-        .issued_at
-        .and_then(|t| u64::try_from(t.timestamp()).ok())
-        .ok_or(LogoutTokenError::IssuedAt)?;
-    if iat > now + LEEWAY || iat + MAX_AGE < now {
-        return Err(LogoutTokenError::IssuedAt);
-    }
-    if let Some(exp) = jws.claims.expiration {
-        if i128::from(now) >= i128::from(exp.timestamp()) + i128::from(LEEWAY) {
-            return Err(LogoutTokenError::Expired);
-        }
-    }
+    .check(&claims)?;
     // 4. A sub claim, a sid claim, or both.
     let (sub, sid) = (text("sub"), text("sid"));
     if sub.is_none() && sid.is_none() {
         return Err(LogoutTokenError::NoSubject);
     }
     // 5. The events claim holds the back-channel logout event, whose value is a JSON object.
-    let event = claims.get("events").and_then(|e| e.get(BACKCHANNEL_EVENT));
+    let event = claims
+        .all
+        .get("events")
+        .and_then(|e| e.get(BACKCHANNEL_EVENT));
     if !event.is_some_and(Value::is_object) {
         return Err(LogoutTokenError::Events);
     }
     // 6. No nonce (so an ID token can never pass for a logout token).
-    if claims.contains_key("nonce") {
+    if claims.has("nonce") {
         return Err(LogoutTokenError::Nonce);
     }
     // 7. A jti, to refuse replays (checked by the caller against the ones seen).
@@ -105,6 +99,7 @@ pub fn validate(
 
 #[cfg(test)]
 mod tests {
+    use super::super::claims::LEEWAY;
     use super::super::jwks::{self, testing::*, KeySet};
     use super::*;
     use serde_json::json;
@@ -152,24 +147,29 @@ mod tests {
     fn refuses() {
         assert_eq!(
             with("iss", Some(json!("https://evil"))),
-            Err(LogoutTokenError::Issuer)
+            Err(LogoutTokenError::Claim(ClaimError::Issuer {
+                found: "https://evil".into()
+            }))
         );
         assert_eq!(
             with("aud", Some(json!("other"))),
-            Err(LogoutTokenError::Audience)
+            Err(LogoutTokenError::Claim(ClaimError::Audience))
         );
-        assert_eq!(with("iat", None), Err(LogoutTokenError::IssuedAt));
+        assert_eq!(
+            with("iat", None),
+            Err(LogoutTokenError::Claim(ClaimError::IssuedAt))
+        );
         assert_eq!(
             with("iat", Some(json!(NOW - MAX_AGE - 1))),
-            Err(LogoutTokenError::IssuedAt)
+            Err(LogoutTokenError::Claim(ClaimError::IssuedAt))
         );
         assert_eq!(
             with("iat", Some(json!(NOW + LEEWAY + 1))),
-            Err(LogoutTokenError::IssuedAt)
+            Err(LogoutTokenError::Claim(ClaimError::IssuedAt))
         );
         assert_eq!(
             with("exp", Some(json!(NOW - LEEWAY))),
-            Err(LogoutTokenError::Expired)
+            Err(LogoutTokenError::Claim(ClaimError::Expired))
         );
         assert_eq!(with("jti", None), Err(LogoutTokenError::Jti));
         assert_eq!(with("events", None), Err(LogoutTokenError::Events));

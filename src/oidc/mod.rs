@@ -2,6 +2,7 @@
 //! ID-token checks, as OpenID Connect Core 1.0 and RFC 7636 / RFC 9700 describe them.
 
 pub mod bearer;
+pub mod claims;
 pub mod discovery;
 pub mod id_token;
 pub mod jwks;

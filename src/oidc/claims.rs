@@ -1,0 +1,212 @@
+//! The claims every token from the issuer carries (ID tokens, bearer access tokens, logout
+//! tokens), read into one typed view, and the one checker of what they have in common:
+//! issuer, audience and authorized party, expiry / not-before / issued-at under one
+//! clock-skew rule. What is particular to a kind of token (nonce, events…) is checked in
+//! that kind's module, after this.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use super::jwks::VerifiedJws;
+use crate::identity::Identity;
+
+/// Allowed clock difference between Portcullis and the issuer, in seconds, for every time
+/// claim of every kind of token.
+pub const LEEWAY: u64 = 60;
+
+/// A typed view of a verified token's claims (borrowed from it).
+#[derive(Debug, Clone)]
+pub struct Claims<'a> {
+    pub iss: Option<&'a str>,
+    pub sub: Option<&'a str>,
+    /// `aud` as a list (the token may carry a string or an array of strings).
+    pub aud: Vec<&'a str>,
+    pub azp: Option<&'a str>,
+    /// Unix seconds; `None` when absent (or negative, which no issuer sends).
+    pub exp: Option<u64>,
+    pub nbf: Option<u64>,
+    pub iat: Option<u64>,
+    /// Every claim, for those particular to one kind of token.
+    pub all: &'a Map<String, Value>,
+}
+
+impl<'a> Claims<'a> {
+    pub fn of(jws: &'a VerifiedJws) -> Self {
+        let all = &jws.claims.custom;
+        let unix = |t: Option<i64>| t.and_then(|t| u64::try_from(t).ok());
+        Claims {
+            iss: text(all, "iss"),
+            sub: text(all, "sub").filter(|s| !s.is_empty()),
+            aud: match all.get("aud") {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            },
+            azp: text(all, "azp"),
+            exp: unix(jws.claims.expiration.map(|t| t.timestamp())),
+            nbf: unix(jws.claims.not_before.map(|t| t.timestamp())),
+            iat: unix(jws.claims.issued_at.map(|t| t.timestamp())),
+            all,
+        }
+    }
+
+    /// A string claim; `None` when absent or not a string.
+    pub fn text(&self, name: &str) -> Option<&'a str> {
+        text(self.all, name)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.all.contains_key(name)
+    }
+
+    /// The person these claims describe; `groups_claim` names the claim listing groups.
+    pub fn identity(&self, sub: &str, groups_claim: &str) -> Identity {
+        let text = |name: &str| self.text(name).filter(|s| !s.is_empty()).map(String::from);
+        // Some issuers send booleans as strings.
+        let email_verified = match self.all.get("email_verified") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        };
+        Identity {
+            sub: sub.to_string(),
+            email: text("email"),
+            email_verified,
+            name: text("name"),
+            preferred_username: text("preferred_username"),
+            groups: groups(self.all.get(groups_claim)),
+        }
+    }
+}
+
+fn text<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims.get(name).and_then(Value::as_str)
+}
+
+/// Groups as an array of strings or one space-separated string.
+pub fn groups(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        _ => vec![],
+    }
+}
+
+/// Whom the token must be for.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// OpenID Connect Core §3.1.3.7 steps 3–5, for ID tokens: `aud` contains the client ID
+    /// and no audience the client does not trust (it trusts only itself); `azp`, when
+    /// present, is the client ID.
+    Client(&'a str),
+    /// `aud` names at least one of these (bearer and logout tokens).
+    AnyOf(&'a [&'a str]),
+}
+
+/// What a kind of token must satisfy.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    pub issuer: &'a str,
+    pub audience: Audience<'a>,
+    /// `exp` must be present (it is optional only in logout tokens).
+    pub exp_required: bool,
+    /// `iat` must be present, and not older than this many seconds when set.
+    pub iat_required: bool,
+    pub max_age: Option<u64>,
+    pub now: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimError {
+    Issuer { found: String },
+    Audience,
+    AuthorizedParty,
+    Expired,
+    NotYetValid,
+    IssuedAt,
+    Subject,
+}
+
+impl fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimError::Issuer { found } => {
+                write!(f, "iss {found:?} is not the configured issuer")
+            }
+            ClaimError::Audience => f.write_str(
+                "aud does not name this client (or names audiences the client does not trust)",
+            ),
+            ClaimError::AuthorizedParty => f.write_str("azp is not this client_id"),
+            ClaimError::Expired => f.write_str("token has expired or has no exp"),
+            ClaimError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
+            ClaimError::IssuedAt => f.write_str("iat is missing, in the future, or too old"),
+            ClaimError::Subject => f.write_str("sub is missing or names another user"),
+        }
+    }
+}
+
+impl Expect<'_> {
+    /// The checks every kind of token shares, in the order OpenID Connect Core §3.1.3.7
+    /// lists them for ID tokens.
+    pub fn check(&self, c: &Claims<'_>) -> Result<(), ClaimError> {
+        let now = self.now;
+
+        // 2. The issuer identifier MUST exactly match `iss`.
+        if c.iss != Some(self.issuer) {
+            return Err(ClaimError::Issuer {
+                found: c.iss.unwrap_or_default().into(),
+            });
+        }
+
+        // 3–5. The audience.
+        match self.audience {
+            Audience::Client(client_id) => {
+                // 3. `aud` MUST contain the client ID, and the token MUST be rejected if it
+                // lists additional audiences not trusted by the client (it trusts none).
+                if !c.aud.contains(&client_id) || c.aud.iter().any(|a| *a != client_id) {
+                    return Err(ClaimError::Audience);
+                }
+                // 4–5. `azp`, when present, MUST be the client ID.
+                if c.azp.is_some_and(|azp| azp != client_id) {
+                    return Err(ClaimError::AuthorizedParty);
+                }
+            }
+            Audience::AnyOf(accepted) => {
+                if !c.aud.iter().any(|a| accepted.contains(a)) {
+                    return Err(ClaimError::Audience);
+                }
+            }
+        }
+
+        // 9. The current time MUST be before `exp` (give or take the leeway).
+        match c.exp {
+            Some(exp) if now >= exp.saturating_add(LEEWAY) => return Err(ClaimError::Expired),
+            None if self.exp_required => return Err(ClaimError::Expired),
+            _ => {}
+        }
+        // RFC 7519 §4.1.5: not before `nbf`.
+        if c.nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY)) {
+            return Err(ClaimError::NotYetValid);
+        }
+        // 10. `iat`: never in the future; not too old where a maximum age applies.
+        match c.iat {
+            Some(iat) if iat > now.saturating_add(LEEWAY) => return Err(ClaimError::IssuedAt),
+            Some(iat)
+                if self
+                    .max_age
+                    .is_some_and(|age| iat.saturating_add(age) < now) =>
+            {
+                return Err(ClaimError::IssuedAt)
+            }
+            None if self.iat_required => return Err(ClaimError::IssuedAt),
+            _ => {}
+        }
+        Ok(())
+    }
+}
