@@ -1,14 +1,18 @@
-//! Every way a request can fail, mapped in one place to a status, a small page (or JSON for
-//! API clients) and a log line. Nothing here includes secrets, tokens or session IDs.
+//! Every way a request can fail, and the one boundary that turns a failure into a reply
+//! (a small page, or JSON for API clients) and a log line, for the core and the edge
+//! alike. Each error's status, code, title and message stand in one table ([`meta`]);
+//! the pages' wording lives with the pages. Nothing here includes secrets, tokens or
+//! session IDs.
 
 use serde_json::json;
 
 use crate::config::ConfigErrors;
+use crate::crypto::RandomError;
 use crate::http::Reply;
 use crate::oidc::OidcError;
-use crate::pages::{self, Action, Page};
-use crate::service::Refused;
-use crate::session::StoreError;
+use crate::pages;
+use crate::service_token::Refused;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateError {
@@ -62,73 +66,94 @@ pub enum GateError {
     Random,
 }
 
-/// What an error page needs to know about the request.
-pub struct ErrorContext<'a> {
-    pub host: &'a str,
-    /// Where "try again" leads.
-    pub retry: &'a str,
-    /// The client asked for JSON rather than HTML.
-    pub wants_json: bool,
+impl From<StoreError> for GateError {
+    fn from(e: StoreError) -> Self {
+        GateError::Store(e)
+    }
+}
+
+impl From<RandomError> for GateError {
+    fn from(_: RandomError) -> Self {
+        GateError::Random
+    }
+}
+
+/// How an error is answered.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    status: u16,
+    /// A stable machine-readable name (JSON `error` field and log `reason`).
+    code: &'static str,
+    /// The page's title.
+    title: &'static str,
+    /// What the visitor is told (no internal detail).
+    message: &'static str,
+    /// Answered in JSON whatever the client accepts (it is for programs).
+    json_only: bool,
+}
+
+const fn m(
+    status: u16,
+    code: &'static str,
+    title: &'static str,
+    message: &'static str,
+    json_only: bool,
+) -> Meta {
+    Meta {
+        status,
+        code,
+        title,
+        message,
+        json_only,
+    }
+}
+
+const DID_NOT_COMPLETE: &str = "Sign-in did not complete";
+
+/// The table: one row per error.
+fn meta(error: &GateError) -> Meta {
+    use GateError as E;
+    match error {
+        E::Misconfigured(_) => m(500, "misconfigured", "Portcullis is misconfigured", "Portcullis is misconfigured; see the worker log", false),
+        E::UnknownHost => m(404, "unknown_host", "This site is not configured", "Portcullis protects this address but has no app configured for this host name, so nothing is served here.", false),
+        E::NotFound => m(404, "not_found", "Not found", "There is nothing at this address.", false),
+        E::MethodNotAllowed => m(405, "method_not_allowed", "Method not allowed", "This address does not accept that kind of request.", false),
+        E::BadRequest(_) => m(400, "bad_request", DID_NOT_COMPLETE, "The request was malformed.", false),
+        E::LoginStateMissing => m(400, "login_state_missing", DID_NOT_COMPLETE, "This sign-in link has expired or was already used, or it was opened in a different browser. Start again from the app.", false),
+        E::LoginStateInvalid => m(400, "login_state_invalid", DID_NOT_COMPLETE, "The sign-in could not be verified. Start again from the app.", false),
+        E::LoginExpired => m(400, "login_expired", DID_NOT_COMPLETE, "The sign-in took too long and has expired. Please try again.", false),
+        E::IssuerSaid { .. } => m(400, "issuer_error", DID_NOT_COMPLETE, "You were not signed in.", false),
+        E::IssuerUnavailable(_) => m(503, "issuer_unavailable", "Sign-in is unavailable", "The identity provider cannot be reached right now. If you were signed in already, your session still works; new sign-ins will work once the provider is back.", false),
+        E::LoginFailed(_) => m(400, "login_failed", DID_NOT_COMPLETE, "The identity provider's answer could not be accepted, so you were not signed in. Please try again; if it keeps happening, the site owner can find the reason in the log.", false),
+        E::Unauthenticated => m(401, "unauthenticated", DID_NOT_COMPLETE, "sign in first: this request carries no valid Portcullis session", true),
+        E::AmbiguousPath(_) => m(400, "ambiguous_path", "Bad request", "This address is ambiguous (it contains an encoded slash, a control character or a dot segment with parameters), so it is refused.", false),
+        E::Forbidden { csrf, .. } => m(403, "forbidden", "You don't have access", "You are not allowed to use this app.", csrf.is_none()),
+        E::ServiceToken(Refused::Invalid) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
+        E::ServiceToken(Refused::NotForThisApp) => m(401, "service_token_not_allowed_here", DID_NOT_COMPLETE, "This service token is not valid for this app.", true),
+        E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true),
+        E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true),
+        E::InvalidLogoutToken(_) => m(400, "invalid_request", DID_NOT_COMPLETE, "The logout token was not accepted.", true),
+        E::Csrf => m(403, "csrf", "Please confirm", "This sign-out request could not be verified. Use the button below to sign out.", false),
+        E::OriginUnreachable(_) => m(502, "origin_unreachable", "The app is down", "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.", false),
+        E::Store(_) => m(503, "session_store_unavailable", "Sessions are unavailable", "The session store is not available right now. Please try again in a moment.", false),
+        E::Random => m(500, "random_failed", DID_NOT_COMPLETE, "An internal error occurred. Please try again.", false),
+    }
 }
 
 impl GateError {
     pub fn status(&self) -> u16 {
-        match self {
-            GateError::Misconfigured(_) | GateError::Random => 500,
-            GateError::UnknownHost | GateError::NotFound => 404,
-            GateError::MethodNotAllowed => 405,
-            GateError::BadRequest(_)
-            | GateError::LoginStateMissing
-            | GateError::LoginStateInvalid
-            | GateError::LoginExpired
-            | GateError::IssuerSaid { .. }
-            | GateError::LoginFailed(_) => 400,
-            GateError::Unauthenticated
-            | GateError::ServiceToken(_)
-            | GateError::InvalidBearer(_)
-            | GateError::AdminUnauthorized => 401,
-            GateError::AmbiguousPath(_) | GateError::InvalidLogoutToken(_) => 400,
-            GateError::Forbidden { .. } => 403,
-            GateError::Csrf => 403,
-            GateError::OriginUnreachable(_) => 502,
-            GateError::IssuerUnavailable(_) | GateError::Store(_) => 503,
-        }
+        meta(self).status
     }
 
-    /// A stable machine-readable name (JSON `error` field and log `reason`).
     pub fn code(&self) -> &'static str {
-        match self {
-            GateError::Misconfigured(_) => "misconfigured",
-            GateError::UnknownHost => "unknown_host",
-            GateError::NotFound => "not_found",
-            GateError::MethodNotAllowed => "method_not_allowed",
-            GateError::BadRequest(_) => "bad_request",
-            GateError::LoginStateMissing => "login_state_missing",
-            GateError::LoginStateInvalid => "login_state_invalid",
-            GateError::LoginExpired => "login_expired",
-            GateError::IssuerSaid { .. } => "issuer_error",
-            GateError::IssuerUnavailable(_) => "issuer_unavailable",
-            GateError::LoginFailed(_) => "login_failed",
-            GateError::Unauthenticated => "unauthenticated",
-            GateError::AmbiguousPath(_) => "ambiguous_path",
-            GateError::Forbidden { .. } => "forbidden",
-            GateError::ServiceToken(Refused::Invalid) => "invalid_service_token",
-            GateError::ServiceToken(Refused::NotForThisApp) => "service_token_not_allowed_here",
-            GateError::InvalidBearer(_) => "invalid_token",
-            GateError::AdminUnauthorized => "unauthorized",
-            GateError::InvalidLogoutToken(_) => "invalid_request",
-            GateError::Csrf => "csrf",
-            GateError::OriginUnreachable(_) => "origin_unreachable",
-            GateError::Store(_) => "session_store_unavailable",
-            GateError::Random => "random_failed",
-        }
+        meta(self).code
     }
 
     /// The operator-facing explanation (for logs; pages say less).
     pub fn detail(&self) -> String {
         match self {
             GateError::Misconfigured(e) => e.to_string(),
-            GateError::BadRequest(why) => (*why).to_string(),
+            GateError::BadRequest(why) | GateError::AmbiguousPath(why) => (*why).to_string(),
             GateError::IssuerSaid { error, description } => match description {
                 Some(d) => format!("{error}: {d}"),
                 None => error.clone(),
@@ -137,7 +162,6 @@ impl GateError {
             GateError::OriginUnreachable(e)
             | GateError::InvalidBearer(e)
             | GateError::InvalidLogoutToken(e) => e.clone(),
-            GateError::AmbiguousPath(why) => (*why).to_string(),
             GateError::Forbidden { user, .. } => format!("{user} is not allowed here"),
             GateError::Store(e) => e.to_string(),
             other => other.code().replace('_', " "),
@@ -146,178 +170,80 @@ impl GateError {
 
     /// The JSON log line for this error.
     pub fn log_line(&self, host: &str, path: &str) -> String {
-        let level = if self.status() >= 500 {
-            "error"
-        } else {
-            "warn"
-        };
+        let status = self.status();
         json!({
-            "level": level,
+            "level": if status >= 500 { "error" } else { "warn" },
             "event": "request_failed",
             "reason": self.code(),
             "detail": self.detail(),
-            "status": self.status(),
+            "status": status,
             "host": host,
             "path": path,
         })
         .to_string()
     }
+}
 
-    pub fn reply(&self, ctx: &ErrorContext<'_>) -> Reply {
-        let status = self.status();
-        let always_json = matches!(
-            self,
-            GateError::Unauthenticated
-                | GateError::ServiceToken(_)
-                | GateError::InvalidBearer(_)
-                | GateError::AdminUnauthorized
-                | GateError::InvalidLogoutToken(_)
-        ) || matches!(self, GateError::Forbidden { csrf: None, .. });
-        if ctx.wants_json || always_json {
-            let message = match self {
-                GateError::Unauthenticated => {
-                    "sign in first: this request carries no valid Portcullis session".to_string()
-                }
-                GateError::Misconfigured(_) => {
-                    "Portcullis is misconfigured; see the worker log".to_string()
-                }
-                other => other.user_message().to_string(),
-            };
-            let reply = match self {
-                // Back-Channel Logout §2.8: an OAuth-style error.
-                GateError::InvalidLogoutToken(why) => Reply::json(
-                    status,
-                    &json!({ "error": self.code(), "error_description": why }),
-                ),
-                _ => Reply::json(status, &json!({ "error": self.code(), "message": message })),
-            };
-            // RFC 6750 §3: a refused bearer token is answered with a challenge.
-            return match self {
-                GateError::AdminUnauthorized => reply.with_header("www-authenticate", "Bearer"),
-                GateError::InvalidBearer(_) => {
-                    reply.with_header("www-authenticate", "Bearer error=\"invalid_token\"")
-                }
-                _ => reply,
-            };
-        }
-        let retry = Action::Link {
-            label: "Try again",
-            href: ctx.retry,
+/// What the boundary needs to know about the request an error happened on.
+pub struct Scope<'a> {
+    pub host: &'a str,
+    pub path: &'a str,
+    /// Where "try again" leads.
+    pub retry: &'a str,
+    /// The client asked for JSON rather than HTML (or the endpoint is for programs).
+    pub wants_json: bool,
+}
+
+/// The error boundary: the reply for `error`, and the line to log (none for an
+/// unauthenticated API call, which is ordinary traffic).
+pub fn respond(error: &GateError, scope: &Scope<'_>) -> (Reply, Option<String>) {
+    let log =
+        (*error != GateError::Unauthenticated).then(|| error.log_line(scope.host, scope.path));
+    (reply(error, scope), log)
+}
+
+fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
+    let meta = meta(error);
+    if scope.wants_json || meta.json_only {
+        let reply = match error {
+            // Back-Channel Logout §2.8: an OAuth-style error.
+            GateError::InvalidLogoutToken(why) => Reply::json(
+                meta.status,
+                &json!({ "error": meta.code, "error_description": why }),
+            ),
+            _ => Reply::json(
+                meta.status,
+                &json!({ "error": meta.code, "message": meta.message }),
+            ),
         };
-        let home = Action::Link {
-            label: "Back to the app",
-            href: "/",
-        };
-        let message = self.user_message();
-        let body = match self {
-            GateError::Misconfigured(errors) => pages::render(&Page {
-                html: None,
-                title: "Portcullis is misconfigured",
-                host: ctx.host,
-                paragraphs: &["Portcullis is misconfigured: the owner of this site needs to fix its configuration before anyone can sign in. The problems found:"],
-                details: Some(&errors.to_string()),
-                actions: &[],
-            }),
-            GateError::IssuerSaid { error, description } => {
-                let said = match description {
-                    Some(d) => format!("The identity provider said: {error} ({d})."),
-                    None => format!("The identity provider said: {error}."),
-                };
-                pages::render(&Page {
-                    html: None,
-                    title: "Sign-in did not complete",
-                    host: ctx.host,
-                    paragraphs: &[&said, message],
-                    details: None,
-                    actions: &[retry],
-                })
+        // RFC 6750 §3: a refused bearer token is answered with a challenge.
+        return match error {
+            GateError::AdminUnauthorized => reply.with_header("www-authenticate", "Bearer"),
+            GateError::InvalidBearer(_) => {
+                reply.with_header("www-authenticate", "Bearer error=\"invalid_token\"")
             }
-            GateError::Forbidden { user, csrf } => {
-                let line = format!("You are signed in as {user}, who is not allowed to use this app.");
-                let switch = format!("{}&switch=1", ctx.retry);
-                let csrf = csrf.as_deref().unwrap_or_default();
-                let fields = [("csrf", csrf)];
-                pages::render(&Page {
-                    html: None,
-                    title: "You don't have access",
-                    host: ctx.host,
-                    paragraphs: &[&line, "Sign in with an account that has access, or sign out. The owner can grant access in Portcullis's configuration or with a group at the identity provider."],
-                    details: None,
-                    actions: &[
-                        Action::Link { label: "Sign in as someone else", href: &switch },
-                        Action::Post { label: "Sign out", action: "/.portcullis/logout", fields: &fields },
-                    ],
-                })
-            }
-            GateError::OriginUnreachable(_) => pages::render(&Page {
-                html: None,
-                title: "The app is down",
-                host: ctx.host,
-                paragraphs: &[message],
-                details: None,
-                actions: &[retry],
-            }),
-            GateError::UnknownHost | GateError::NotFound | GateError::MethodNotAllowed => pages::render(&Page {
-                html: None,
-                title: self.title(),
-                host: ctx.host,
-                paragraphs: &[message],
-                details: None,
-                actions: if matches!(self, GateError::UnknownHost) { &[] } else { std::slice::from_ref(&home) },
-            }),
-            _ => pages::render(&Page {
-                html: None,
-                title: self.title(),
-                host: ctx.host,
-                paragraphs: &[message],
-                details: None,
-                actions: &[retry],
-            }),
+            _ => reply,
         };
-        Reply::html(status, body)
     }
-
-    fn title(&self) -> &'static str {
-        match self {
-            GateError::UnknownHost => "This site is not configured",
-            GateError::NotFound => "Not found",
-            GateError::MethodNotAllowed => "Method not allowed",
-            GateError::IssuerUnavailable(_) => "Sign-in is unavailable",
-            GateError::Store(_) => "Sessions are unavailable",
-            GateError::Csrf => "Please confirm",
-            GateError::AmbiguousPath(_) => "Bad request",
-            _ => "Sign-in did not complete",
+    let page = pages::ErrorPage {
+        host: scope.host,
+        title: meta.title,
+        message: meta.message,
+        retry: scope.retry,
+    };
+    let body = match error {
+        GateError::Misconfigured(errors) => pages::misconfigured(scope.host, &errors.to_string()),
+        GateError::IssuerSaid { error, description } => {
+            pages::issuer_said(&page, error, description.as_deref())
         }
-    }
-
-    /// What the visitor is told (no internal detail).
-    fn user_message(&self) -> &'static str {
-        match self {
-            GateError::Misconfigured(_) => "Portcullis is misconfigured.",
-            GateError::UnknownHost => "Portcullis protects this address but has no app configured for this host name, so nothing is served here.",
-            GateError::NotFound => "There is nothing at this address.",
-            GateError::MethodNotAllowed => "This address does not accept that kind of request.",
-            GateError::BadRequest(_) => "The request was malformed.",
-            GateError::LoginStateMissing => "This sign-in link has expired or was already used, or it was opened in a different browser. Start again from the app.",
-            GateError::LoginStateInvalid => "The sign-in could not be verified. Start again from the app.",
-            GateError::LoginExpired => "The sign-in took too long and has expired. Please try again.",
-            GateError::IssuerSaid { .. } => "You were not signed in.",
-            GateError::IssuerUnavailable(_) => "The identity provider cannot be reached right now. If you were signed in already, your session still works; new sign-ins will work once the provider is back.",
-            GateError::LoginFailed(_) => "The identity provider's answer could not be accepted, so you were not signed in. Please try again; if it keeps happening, the site owner can find the reason in the log.",
-            GateError::Unauthenticated => "Sign in first.",
-            GateError::AmbiguousPath(_) => "This address is ambiguous (it contains an encoded slash, a control character or a dot segment with parameters), so it is refused.",
-            GateError::Forbidden { .. } => "You are not allowed to use this app.",
-            GateError::ServiceToken(Refused::Invalid) => "The service token is not valid.",
-            GateError::ServiceToken(Refused::NotForThisApp) => "This service token is not valid for this app.",
-            GateError::InvalidBearer(_) => "The bearer token is not valid here.",
-            GateError::AdminUnauthorized => "A valid admin token is required.",
-            GateError::InvalidLogoutToken(_) => "The logout token was not accepted.",
-            GateError::Csrf => "This sign-out request could not be verified. Use the button below to sign out.",
-            GateError::OriginUnreachable(_) => "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.",
-            GateError::Store(_) => "The session store is not available right now. Please try again in a moment.",
-            GateError::Random => "An internal error occurred. Please try again.",
+        GateError::Forbidden { user, csrf } => {
+            pages::forbidden(&page, user, csrf.as_deref().unwrap_or_default())
         }
-    }
+        GateError::UnknownHost => pages::error(&page, pages::Next::Nothing),
+        GateError::NotFound | GateError::MethodNotAllowed => pages::error(&page, pages::Next::Home),
+        _ => pages::error(&page, pages::Next::Retry),
+    };
+    Reply::html(meta.status, body)
 }
 
 #[cfg(test)]
@@ -325,9 +251,10 @@ mod tests {
     use super::*;
     use crate::config::ConfigError;
 
-    fn ctx(json: bool) -> ErrorContext<'static> {
-        ErrorContext {
+    fn ctx(json: bool) -> Scope<'static> {
+        Scope {
             host: "photos.example.com",
+            path: "/",
             retry: "/.portcullis/login?rd=%2F",
             wants_json: json,
         }
@@ -336,7 +263,7 @@ mod tests {
     #[test]
     fn statuses_and_pages() {
         let e = GateError::OriginUnreachable("connect ECONNREFUSED".into());
-        let r = e.reply(&ctx(false));
+        let r = reply(&e, &ctx(false));
         assert_eq!(r.status, 502);
         assert!(r.body.contains("The app is down"));
         assert!(r.body.contains("photos.example.com"));
@@ -346,16 +273,18 @@ mod tests {
         );
         assert_eq!(r.header("cache-control"), Some("no-store"));
 
-        let r = GateError::Unauthenticated.reply(&ctx(false));
+        let r = reply(&GateError::Unauthenticated, &ctx(false));
         assert_eq!(r.status, 401);
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.body.contains("\"error\":\"unauthenticated\""));
 
-        let r = GateError::IssuerSaid {
-            error: "access_denied".into(),
-            description: Some("<b>no</b>".into()),
-        }
-        .reply(&ctx(false));
+        let r = reply(
+            &GateError::IssuerSaid {
+                error: "access_denied".into(),
+                description: Some("<b>no</b>".into()),
+            },
+            &ctx(false),
+        );
         assert_eq!(r.status, 400);
         assert!(r.body.contains("access_denied"));
         assert!(r.body.contains("&lt;b&gt;no"));
@@ -368,7 +297,7 @@ mod tests {
             key: "PORTCULLIS.issuer".into(),
             problem: "is required".into(),
         }]));
-        let r = e.reply(&ctx(false));
+        let r = reply(&e, &ctx(false));
         assert_eq!(r.status, 500);
         assert!(r.body.contains("Portcullis is misconfigured"));
         assert!(r.body.contains("PORTCULLIS.issuer: is required"));
@@ -379,7 +308,7 @@ mod tests {
 
     #[test]
     fn json_for_api_clients() {
-        let r = GateError::OriginUnreachable("x".into()).reply(&ctx(true));
+        let r = reply(&GateError::OriginUnreachable("x".into()), &ctx(true));
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.body.contains("origin_unreachable"));
     }

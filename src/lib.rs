@@ -14,15 +14,19 @@
 //!
 //! Everything but `edge` is plain Rust without `worker` types, and is tested natively.
 
+pub mod access;
 pub mod assertion;
 pub mod cache;
 pub mod config;
+pub mod context;
 pub mod cookies;
 pub mod crypto;
+pub mod endpoints;
 pub mod error;
 pub mod gate;
 pub mod http;
 pub mod identity;
+pub mod login;
 pub mod model;
 pub mod oidc;
 pub mod pages;
@@ -32,8 +36,9 @@ pub mod request;
 pub mod return_to;
 pub mod router;
 pub mod secret;
-pub mod service;
+pub mod service_token;
 pub mod session;
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -117,6 +117,95 @@ pub fn render(page: &Page<'_>) -> String {
     html
 }
 
+/// What an error page is about.
+pub struct ErrorPage<'a> {
+    pub host: &'a str,
+    pub title: &'a str,
+    pub message: &'a str,
+    /// Where "Try again" leads.
+    pub retry: &'a str,
+}
+
+/// The step an error page offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Retry,
+    /// Back to the app's start page.
+    Home,
+    Nothing,
+}
+
+pub fn error(page: &ErrorPage<'_>, next: Next) -> String {
+    let action = match next {
+        Next::Retry => Some(Action::Link {
+            label: "Try again",
+            href: page.retry,
+        }),
+        Next::Home => Some(Action::Link {
+            label: "Back to the app",
+            href: "/",
+        }),
+        Next::Nothing => None,
+    };
+    render(&Page {
+        html: None,
+        title: page.title,
+        host: page.host,
+        paragraphs: &[page.message],
+        details: None,
+        actions: action.as_slice(),
+    })
+}
+
+/// Every request gets this while the configuration is invalid; `problems` names the keys.
+pub fn misconfigured(host: &str, problems: &str) -> String {
+    render(&Page {
+        html: None,
+        title: "Portcullis is misconfigured",
+        host,
+        paragraphs: &["Portcullis is misconfigured: the owner of this site needs to fix its configuration before anyone can sign in. The problems found:"],
+        details: Some(problems),
+        actions: &[],
+    })
+}
+
+/// The issuer sent the browser back with an OAuth error.
+pub fn issuer_said(page: &ErrorPage<'_>, error: &str, description: Option<&str>) -> String {
+    let said = match description {
+        Some(d) => format!("The identity provider said: {error} ({d})."),
+        None => format!("The identity provider said: {error}."),
+    };
+    render(&Page {
+        html: None,
+        title: page.title,
+        host: page.host,
+        paragraphs: &[&said, page.message],
+        details: None,
+        actions: &[Action::Link {
+            label: "Try again",
+            href: page.retry,
+        }],
+    })
+}
+
+/// Signed in as someone the app's rules do not admit: sign in as someone else (the
+/// retry link with `switch=1`), or sign out.
+pub fn forbidden(page: &ErrorPage<'_>, user: &str, csrf: &str) -> String {
+    let line = format!("You are signed in as {user}, who is not allowed to use this app.");
+    let switch = format!("{}&switch=1", page.retry);
+    render(&Page {
+        html: None,
+        title: page.title,
+        host: page.host,
+        paragraphs: &[&line, "Sign in with an account that has access, or sign out. The owner can grant access in Portcullis's configuration or with a group at the identity provider."],
+        details: None,
+        actions: &[
+            Action::Link { label: "Sign in as someone else", href: &switch },
+            Action::Post { label: "Sign out", action: "/.portcullis/logout", fields: &[("csrf", csrf)] },
+        ],
+    })
+}
+
 /// After logout.
 pub fn signed_out(host: &str, login_href: &str) -> String {
     render(&Page {

@@ -1,7 +1,7 @@
 //! What is this request? One of Portcullis's own endpoints, a request for a protected app,
 //! or a host that is not configured (which is never proxied).
 
-use crate::model::{App, Config};
+use crate::model::{App, Settings};
 use crate::request::RequestHead;
 
 /// Every path below this belongs to Portcullis on every host it serves.
@@ -67,9 +67,9 @@ pub enum Route<'c> {
     UnknownHost,
 }
 
-pub fn route<'c>(config: &'c Config, head: &RequestHead) -> Route<'c> {
+pub fn route<'c>(settings: &'c Settings, head: &RequestHead) -> Route<'c> {
     let host = head.host();
-    if !config.settings.serves_host(host) {
+    if !settings.serves_host(host) {
         return Route::UnknownHost;
     }
     let path = head.url.path();
@@ -89,7 +89,7 @@ pub fn route<'c>(config: &'c Config, head: &RequestHead) -> Route<'c> {
         };
         return Route::Endpoint(endpoint);
     }
-    match config.settings.app(host) {
+    match settings.app(host) {
         Some(app) => Route::App(app),
         // The auth host serves only Portcullis's endpoints.
         None => Route::UnknownHost,
@@ -100,6 +100,7 @@ pub fn route<'c>(config: &'c Config, head: &RequestHead) -> Route<'c> {
 mod tests {
     use super::*;
     use crate::config::Inputs;
+    use crate::model::Config;
     use url::Url;
 
     fn config() -> Config {
@@ -126,7 +127,7 @@ mod tests {
     #[test]
     fn routes() {
         let c = config();
-        let r = |u| route(&c, &at(u));
+        let r = |u| route(&c.settings, &at(u));
         assert_eq!(
             r("https://photos.example.com/.portcullis/login"),
             Route::Endpoint(Endpoint::Login)

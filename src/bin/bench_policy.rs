@@ -64,7 +64,7 @@ fn main() {
     for i in 0..N {
         let normalized = normalize(black_box(paths[i % paths.len()])).unwrap_or_default();
         black_box(classify(app, &normalized));
-        black_box(app.access.admits(black_box(&people[i % people.len()])));
+        black_box(app.allow.admits(black_box(&people[i % people.len()])));
     }
     let per = start.elapsed().as_nanos() as f64 / N as f64;
     println!("Access rules per request (normalise the path, classify it, check the allow rules; native, {N} runs): {per:.0} ns.");

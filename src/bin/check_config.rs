@@ -185,7 +185,7 @@ fn run() -> Result<bool, String> {
                 o.to_string()
             });
         println!("    {} -> {origin}", app.host);
-        let a = &app.access;
+        let a = &app.allow;
         if a.is_open() {
             println!("      access          every user the issuer lets in (no allow_* rule)");
         } else {

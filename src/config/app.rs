@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{names, Problems};
-use crate::model::{Access, App, ServiceToken};
+use crate::model::{AllowRules, App, ServiceToken};
 use crate::path::PathPattern;
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,7 +263,7 @@ pub(super) fn validate_app(
     Some(App {
         host,
         origin,
-        access: Access {
+        allow: AllowRules {
             groups,
             emails,
             email_domains,

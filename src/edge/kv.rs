@@ -5,8 +5,7 @@ use std::cell::OnceCell;
 use worker::kv::KvStore;
 use worker::Env;
 
-use crate::session::store::{ListPage, Listed};
-use crate::session::{Store, StoreError};
+use crate::store::{ListPage, Listed, Store, StoreError};
 
 pub const BINDING: &str = "SESSIONS";
 

@@ -13,9 +13,10 @@ use wasm_bindgen::JsCast;
 use worker::{console_error, console_log, event, Context, Env};
 
 use crate::config::{ConfigError, ConfigErrors, Inputs};
+use crate::context::IoParts;
 use crate::crypto::SystemRandom;
-use crate::error::GateError;
-use crate::gate::{Gate, Io, Outcome};
+use crate::error::{self, GateError, Scope};
+use crate::gate::{Gate, Outcome};
 use crate::http::{content_security_policy, Reply};
 use crate::model::Config;
 use crate::request::RequestHead;
@@ -115,13 +116,14 @@ pub async fn main(
     let gate = match state.as_ref() {
         State::Ready(gate) => gate,
         State::Broken(errors) => {
-            let error = GateError::Misconfigured(errors.clone());
-            console_error!("{}", error.log_line(head.host(), head.url.path()));
-            let reply = error.reply(&crate::error::ErrorContext {
+            let scope = Scope {
                 host: head.host(),
+                path: head.url.path(),
                 retry: "/",
                 wants_json: false,
-            });
+            };
+            let (reply, log) = error::respond(&GateError::Misconfigured(errors.clone()), &scope);
+            log.into_iter().for_each(|line| console_error!("{line}"));
             return fetch::reply(reply, &content_security_policy(None));
         }
     };
@@ -129,19 +131,19 @@ pub async fn main(
         head.body = fetch::read_form(&req, MAX_FORM_BODY).await;
     }
     let store = kv::KvSessions::new(&env);
-    let io = Io::new(&store, &fetch::Issuer, &SystemRandom);
+    let io = IoParts::new(&store, &fetch::Issuer, &SystemRandom);
     let handled = gate.handle(&head, &io, now()).await;
     for line in &handled.log {
         console_log!("{line}");
     }
     // Background work (re-validation) runs after the response, in this isolate.
-    for task in io.tasks.take() {
+    for task in handled.tasks {
         let state = state.clone();
         let env = env.clone();
         ctx.wait_until(async move {
             if let State::Ready(gate) = state.as_ref() {
                 let store = kv::KvSessions::new(&env);
-                let io = Io::new(&store, &fetch::Issuer, &SystemRandom);
+                let io = IoParts::new(&store, &fetch::Issuer, &SystemRandom);
                 for line in gate.run(task, &io, now()).await {
                     console_log!("{line}");
                 }
@@ -153,9 +155,9 @@ pub async fn main(
         Outcome::Proxy(plan) => match fetch::forward(&req, &plan).await {
             Ok(response) => Ok(response),
             Err(e) => {
-                let error = GateError::OriginUnreachable(format!("{}: {e}", plan.url));
-                console_error!("{}", error.log_line(head.host(), head.url.path()));
-                fetch::reply(gate.error_reply(&error, &head, None), &gate.csp)
+                let (reply, log) = gate.origin_failed(&head, format!("{}: {e}", plan.url));
+                log.into_iter().for_each(|line| console_error!("{line}"));
+                fetch::reply(reply, &gate.csp)
             }
         },
     }

@@ -8,11 +8,14 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::config::Inputs;
+use crate::context::IoParts;
 use crate::crypto::{b64url, sha256, SystemRandom};
+use crate::http::HttpClient;
 use crate::http::{HttpError, HttpRequest, HttpResponse};
+use crate::login::MAX_PENDING_LOGINS;
 use crate::oidc::jwks::testing::{jwks, rsa_jwk, rsa_key, sign_rs256};
-use crate::session::store::MemoryStore;
 use crate::session::Session;
+use crate::store::MemoryStore;
 
 const ISS: &str = "https://id.example.com";
 const NOW: u64 = 1_800_000_000;
@@ -187,14 +190,15 @@ impl World {
 
     /// Handles a request at `now`; also returns the background tasks it scheduled.
     fn handle_at(&self, head: &RequestHead, now: u64) -> (Handled, Vec<Task>) {
-        let io = Io::new(&self.store, &self.issuer, &SystemRandom);
-        let handled = pollster::block_on(self.gate.handle(head, &io, now));
-        (handled, io.tasks.take())
+        let io = IoParts::new(&self.store, &self.issuer, &SystemRandom);
+        let mut handled = pollster::block_on(self.gate.handle(head, &io, now));
+        let tasks = std::mem::take(&mut handled.tasks);
+        (handled, tasks)
     }
 
     /// Runs background tasks as the edge would after the response.
     fn run(&self, tasks: Vec<Task>, now: u64) -> Vec<String> {
-        let io = Io::new(&self.store, &self.issuer, &SystemRandom);
+        let io = IoParts::new(&self.store, &self.issuer, &SystemRandom);
         tasks
             .into_iter()
             .flat_map(|t| pollster::block_on(self.gate.run(t, &io, now)))

@@ -15,7 +15,7 @@ pub struct App {
     /// Where requests go; `None` fetches the request's own URL (the zone's origin).
     pub origin: Option<Url>,
     /// Who may use it (`allow_groups`, `allow_emails`, `allow_email_domains`).
-    pub access: Access,
+    pub allow: AllowRules,
     /// Paths served without authentication.
     pub public_paths: Vec<PathPattern>,
     /// Paths that are never answered with a login redirect.
@@ -31,7 +31,7 @@ pub struct App {
 /// The `allow_*` rules of one app. Any rule that matches admits; no rules admit everyone
 /// the issuer lets in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Access {
+pub struct AllowRules {
     pub groups: Vec<String>,
     /// Lower-case.
     pub emails: Vec<String>,
@@ -39,7 +39,7 @@ pub struct Access {
     pub email_domains: Vec<String>,
 }
 
-impl Access {
+impl AllowRules {
     /// No `allow_*` rule: every signed-in user is admitted.
     pub fn is_open(&self) -> bool {
         self.groups.is_empty() && self.emails.is_empty() && self.email_domains.is_empty()
@@ -128,12 +128,12 @@ mod tests {
 
     #[test]
     fn open_apps_admit_everyone() {
-        assert!(Access::default().admits(&user(&[], None, false)));
+        assert!(AllowRules::default().admits(&user(&[], None, false)));
     }
 
     #[test]
     fn any_rule_admits() {
-        let a = Access {
+        let a = AllowRules {
             groups: vec!["family".into()],
             emails: vec!["grandma@example.org".into()],
             email_domains: vec!["example.com".into()],

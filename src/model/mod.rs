@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::assertion::AssertionKey;
 use crate::secret::{Secret, SigningKeys};
-pub use app::{classify, Access, App, PathClass, ServiceToken};
+pub use app::{classify, AllowRules, App, PathClass, ServiceToken};
 
 /// The validated configuration: the settings from `wrangler.toml` and the secrets.
 #[derive(Debug, Clone)]

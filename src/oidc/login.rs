@@ -8,7 +8,8 @@ use url::Url;
 use super::ProviderMetadata;
 use crate::cookies::LOGIN_PREFIX;
 use crate::crypto::{self, Random, RandomError};
-use crate::model::Config;
+use crate::model::Settings;
+use crate::secret::Secret;
 use crate::secret::SigningKeys;
 
 /// How long a started login may take, in seconds.
@@ -19,10 +20,10 @@ const NAME_CHARS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingLogin {
-    pub state: String,
-    pub nonce: String,
+    pub state: Secret,
+    pub nonce: Secret,
     /// PKCE code verifier.
-    pub verifier: String,
+    pub verifier: Secret,
     /// Absolute URL to return to afterwards (already checked).
     pub return_to: String,
     pub redirect_uri: String,
@@ -46,9 +47,9 @@ impl PendingLogin {
         now: u64,
     ) -> Result<Self, RandomError> {
         Ok(Self {
-            state: crypto::random_token::<32>(rng)?,
-            nonce: crypto::random_token::<32>(rng)?,
-            verifier: crypto::random_token::<32>(rng)?,
+            state: Secret::new(crypto::random_token::<32>(rng)?),
+            nonce: Secret::new(crypto::random_token::<32>(rng)?),
+            verifier: Secret::new(crypto::random_token::<32>(rng)?),
             return_to,
             redirect_uri,
             created: now,
@@ -66,7 +67,7 @@ impl PendingLogin {
     }
 
     pub fn cookie_name(&self) -> String {
-        Self::cookie_name_for(&self.state).unwrap_or_else(|| LOGIN_PREFIX.to_string())
+        Self::cookie_name_for(self.state.expose()).unwrap_or_else(|| LOGIN_PREFIX.to_string())
     }
 
     /// `payload.mac`, payload being the base64url JSON of this login.
@@ -94,7 +95,7 @@ impl PendingLogin {
         let json = crypto::b64url_decode(payload).ok_or(PendingError::Invalid)?;
         let login: PendingLogin =
             serde_json::from_slice(&json).map_err(|_| PendingError::Invalid)?;
-        if !crypto::ct_eq(login.state.as_bytes(), state.as_bytes()) {
+        if !crypto::ct_eq(login.state.expose().as_bytes(), state.as_bytes()) {
             return Err(PendingError::Invalid);
         }
         if now >= login.created.saturating_add(LOGIN_TTL) || login.created > now.saturating_add(60)
@@ -109,19 +110,19 @@ impl PendingLogin {
     pub fn authorize_url(
         &self,
         metadata: &ProviderMetadata,
-        config: &Config,
+        settings: &Settings,
         prompt: Option<&str>,
     ) -> Result<String, String> {
         let mut url = Url::parse(&metadata.authorization_endpoint)
             .map_err(|e| format!("authorization_endpoint: {e}"))?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", &config.settings.client_id)
+            .append_pair("client_id", &settings.client_id)
             .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("scope", &config.settings.scopes.join(" "))
-            .append_pair("state", &self.state)
-            .append_pair("nonce", &self.nonce)
-            .append_pair("code_challenge", &pkce_challenge(&self.verifier))
+            .append_pair("scope", &settings.scopes.join(" "))
+            .append_pair("state", self.state.expose())
+            .append_pair("nonce", self.nonce.expose())
+            .append_pair("code_challenge", &pkce_challenge(self.verifier.expose()))
             .append_pair("code_challenge_method", "S256");
         if let Some(prompt) = prompt {
             url.query_pairs_mut().append_pair("prompt", prompt);
@@ -140,6 +141,7 @@ mod tests {
     use super::*;
     use crate::config::Inputs;
     use crate::crypto::testing::CountingRandom;
+    use crate::model::Config;
 
     fn keys() -> SigningKeys {
         SigningKeys::new(vec![b"0123456789abcdef0123456789abcdef".to_vec()]).unwrap()
@@ -166,9 +168,13 @@ mod tests {
     #[test]
     fn values_are_fresh_and_long() {
         let a = login();
-        assert_ne!(a.state, a.nonce);
-        assert_ne!(a.nonce, a.verifier);
-        assert_eq!(a.verifier.len(), 43, "RFC 7636: 43 to 128 characters");
+        assert_ne!(a.state.expose(), a.nonce.expose());
+        assert_ne!(a.nonce.expose(), a.verifier.expose());
+        assert_eq!(
+            a.verifier.expose().len(),
+            43,
+            "RFC 7636: 43 to 128 characters"
+        );
         let b = PendingLogin::new(
             &crate::crypto::SystemRandom,
             String::new(),
@@ -183,7 +189,7 @@ mod tests {
             0,
         )
         .unwrap();
-        assert_ne!(b.state, c.state);
+        assert_ne!(b.state.expose(), c.state.expose());
         assert_ne!(
             b.cookie_name(),
             c.cookie_name(),
@@ -196,7 +202,7 @@ mod tests {
         let l = login();
         let sealed = l.seal(&keys());
         assert_eq!(
-            PendingLogin::open(&sealed, &keys(), &l.state, 1_100),
+            PendingLogin::open(&sealed, &keys(), l.state.expose(), 1_100),
             Ok(l.clone())
         );
         assert_eq!(
@@ -204,21 +210,21 @@ mod tests {
             Err(PendingError::Invalid)
         );
         assert_eq!(
-            PendingLogin::open(&sealed, &keys(), &l.state, 1_000 + LOGIN_TTL),
+            PendingLogin::open(&sealed, &keys(), l.state.expose(), 1_000 + LOGIN_TTL),
             Err(PendingError::Expired)
         );
         let other = SigningKeys::new(vec![b"fedcba9876543210fedcba9876543210".to_vec()]).unwrap();
         assert_eq!(
-            PendingLogin::open(&sealed, &other, &l.state, 1_100),
+            PendingLogin::open(&sealed, &other, l.state.expose(), 1_100),
             Err(PendingError::Invalid)
         );
         let tampered = format!("x{sealed}");
         assert_eq!(
-            PendingLogin::open(&tampered, &keys(), &l.state, 1_100),
+            PendingLogin::open(&tampered, &keys(), l.state.expose(), 1_100),
             Err(PendingError::Invalid)
         );
         assert_eq!(
-            PendingLogin::open("garbage", &keys(), &l.state, 1_100),
+            PendingLogin::open("garbage", &keys(), l.state.expose(), 1_100),
             Err(PendingError::Invalid)
         );
     }
@@ -227,7 +233,7 @@ mod tests {
     fn cookie_name_comes_from_state_and_is_safe() {
         let l = login();
         assert_eq!(
-            PendingLogin::cookie_name_for(&l.state),
+            PendingLogin::cookie_name_for(l.state.expose()),
             Some(l.cookie_name())
         );
         assert!(l.cookie_name().starts_with("__Host-portcullis-login-"));
@@ -257,7 +263,7 @@ mod tests {
             authorization_response_iss_parameter_supported: false,
         };
         let l = login();
-        let url = Url::parse(&l.authorize_url(&meta, &config, None).unwrap()).unwrap();
+        let url = Url::parse(&l.authorize_url(&meta, &config.settings, None).unwrap()).unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["x"], "1", "existing query kept");
         assert_eq!(q["response_type"], "code");
@@ -267,12 +273,12 @@ mod tests {
             "https://photos.example.com/.portcullis/callback"
         );
         assert_eq!(q["scope"], "openid profile email groups");
-        assert_eq!(q["state"], l.state);
-        assert_eq!(q["nonce"], l.nonce);
-        assert_eq!(q["code_challenge"], pkce_challenge(&l.verifier));
+        assert_eq!(q["state"], l.state.expose());
+        assert_eq!(q["nonce"], l.nonce.expose());
+        assert_eq!(q["code_challenge"], pkce_challenge(l.verifier.expose()));
         assert_eq!(q["code_challenge_method"], "S256");
         assert!(
-            !url.as_str().contains(&l.verifier),
+            !url.as_str().contains(l.verifier.expose()),
             "the verifier never leaves the browser's cookie"
         );
     }

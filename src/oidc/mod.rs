@@ -3,6 +3,7 @@
 
 pub mod bearer;
 pub mod claims;
+pub mod client;
 pub mod discovery;
 pub mod id_token;
 pub mod jwks;
@@ -11,6 +12,7 @@ pub mod logout_token;
 pub mod provider;
 pub mod token;
 
+pub use client::{Client, ClientError, PresentedError};
 pub use discovery::ProviderMetadata;
 pub use id_token::{IdTokenClaims, IdTokenError};
 pub use login::PendingLogin;

@@ -6,6 +6,7 @@ use super::{OidcError, ProviderMetadata};
 use crate::crypto;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::model::Config;
+use crate::secret::Secret;
 
 /// Exchanges an authorization code (OIDC Core §3.1.3.1).
 pub fn code_request(
@@ -76,11 +77,11 @@ fn basic_auth(id: &str, secret: &str) -> String {
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenResponse {
     #[serde(default)]
-    pub id_token: Option<String>,
+    pub id_token: Option<Secret>,
     #[serde(default)]
-    pub access_token: Option<String>,
+    pub access_token: Option<Secret>,
     #[serde(default)]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(default)]
     pub expires_in: Option<u64>,
 }
@@ -223,7 +224,8 @@ mod tests {
             parse_refresh_response(&no_id)
                 .unwrap()
                 .refresh_token
-                .as_deref(),
+                .as_ref()
+                .map(Secret::expose),
             Some("rt-2")
         );
     }
@@ -235,7 +237,11 @@ mod tests {
             body: r#"{"id_token":"a.b.c","access_token":"x","token_type":"Bearer"}"#.into(),
         };
         assert_eq!(
-            parse_response(&ok).unwrap().id_token.as_deref(),
+            parse_response(&ok)
+                .unwrap()
+                .id_token
+                .as_ref()
+                .map(Secret::expose),
             Some("a.b.c")
         );
         let refused = HttpResponse {

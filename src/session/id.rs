@@ -11,7 +11,6 @@ use crate::crypto::{self, Random, RandomError};
 use crate::secret::SigningKeys;
 
 const MAC_PURPOSE: &str = "portcullis session id v1";
-const KEY_PREFIX: &str = "session:";
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionId([u8; 32]);
@@ -29,7 +28,7 @@ impl SessionId {
 
     /// The KV key of this session's record.
     pub fn store_key(&self) -> String {
-        format!("{KEY_PREFIX}{}", self.hash())
+        super::index::session_key(&self.hash())
     }
 
     /// `id.mac`, signed with the current key.

@@ -6,6 +6,7 @@
 //! session:<H>           the session record              H = SHA-256 of the session ID
 //! user:<U>:<H>          summary in metadata             U = SHA-256 of the user's sub
 //! sid:<S>:<H>           (for back-channel logout)       S = SHA-256 of the issuer's sid
+//! jti:<J>               a back-channel logout token ID already honoured (replay defence)
 //! ```
 //! All of a session's keys share its expiry. Raw `sub`/`sid` values never appear in key
 //! names (they may be long or contain any character), only their hashes.
@@ -18,6 +19,7 @@ use crate::crypto::{b64url, sha256};
 pub const SESSION_PREFIX: &str = "session:";
 pub const USER_PREFIX: &str = "user:";
 pub const SID_PREFIX: &str = "sid:";
+pub const JTI_PREFIX: &str = "jti:";
 
 fn hash(text: &str) -> String {
     b64url(&sha256(text.as_bytes()))
@@ -42,6 +44,11 @@ pub fn sid_prefix(sid: &str) -> String {
 
 pub fn sid_key(sid: &str, session_hash: &str) -> String {
     format!("{}{session_hash}", sid_prefix(sid))
+}
+
+/// The key remembering a back-channel logout token ID.
+pub fn jti_key(jti: &str) -> String {
+    format!("{JTI_PREFIX}{}", hash(jti))
 }
 
 /// The session hash at the end of an index key.

@@ -1,14 +1,18 @@
-//! Sessions: the stored record ([`model`]), the signed ID in the cookie ([`id`]),
-//! the key-value store they live in ([`store`]) and the short in-isolate cache ([`cache`]).
+//! Sessions: the [`Sessions`] part that finds, creates, re-validates and revokes them
+//! (and alone writes their keys), and the pieces it is built from: the stored record
+//! ([`model`]), the signed ID in the cookie ([`id`]), the KV key layout ([`index`]),
+//! reading and writing records with their index keys ([`registry`]) and the short
+//! in-isolate cache ([`cache`]).
 
 pub mod cache;
 pub mod id;
 pub mod index;
 pub mod model;
 pub mod registry;
-pub mod store;
+mod revalidate;
+mod sessions;
 
 pub use cache::SessionCache;
 pub use id::SessionId;
 pub use model::Session;
-pub use store::{Store, StoreError};
+pub use sessions::{Found, Sessions};

@@ -2,8 +2,8 @@
 //! found by user, by issuer session ID, or all at once.
 
 use super::index::{self, Summary};
-use super::store::{list_all, Store, StoreError};
 use super::Session;
+use crate::store::{list_all, Store, StoreError};
 
 /// Stores a new (or re-validated) session and its index keys, all expiring with it.
 pub async fn save<S: Store>(
@@ -131,7 +131,7 @@ mod tests {
     use super::*;
     use crate::identity::Identity;
     use crate::session::model::SESSION_FORMAT;
-    use crate::session::store::MemoryStore;
+    use crate::store::MemoryStore;
 
     fn session(sub: &str, sid: Option<&str>, created: u64) -> Session {
         Session {

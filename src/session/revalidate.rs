@@ -18,25 +18,16 @@
 
 use std::rc::Rc;
 
-use super::{audit_fields, Gate, Io};
+use super::sessions::Sessions;
+use super::{registry, Session, SessionId};
+use crate::context::{audit_line, Env, Io, Task};
 use crate::crypto::{self, Random};
-use crate::http::HttpClient;
-use crate::oidc::id_token::{self, Expected};
-use crate::oidc::provider::{Source, VerifyError};
-use crate::oidc::{token, OidcError};
-use crate::secret::Secret;
-use crate::session::{registry, Session, SessionId, Store};
+use crate::oidc::{ClientError, OidcError};
 
 /// The key-derivation label of the refresh-token encryption key.
 const REFRESH_KEY: &str = "portcullis refresh token key v1";
 /// After an unreachable issuer, this isolate waits this long before the next attempt.
 const BACKOFF: u64 = 60;
-
-/// Work to do after the response has been sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Task {
-    Revalidate { cookie: String, id: SessionId },
-}
 
 /// When a session needs re-validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +48,7 @@ pub(super) enum Revalidation {
     Revoked,
 }
 
-impl Gate {
+impl Sessions {
     pub(super) fn revalidation_due(&self, session: &Session, id: &SessionId, now: u64) -> Due {
         let Some(every) = self.config.settings.revalidate_every else {
             return Due::No;
@@ -68,9 +59,7 @@ impl Gate {
         }
         // Hashing the ID costs a SHA-256: only for sessions that are due anyway.
         let hash = id.hash();
-        if self.refreshing.borrow().contains(&hash)
-            || self.refresh_backoff.get(&hash, now).is_some()
-        {
+        if self.refreshing.borrow().contains(&hash) || self.backoff.get(&hash, now).is_some() {
             Due::No
         } else if age >= every.saturating_mul(2) {
             Due::Now
@@ -104,58 +93,51 @@ impl Gate {
             .and_then(|plain| String::from_utf8(plain).ok())
     }
 
-    /// Runs a task scheduled by [`Gate::handle`]; returns its log lines.
-    pub async fn run<S: Store, H: HttpClient, R: Random>(
-        &self,
-        task: Task,
-        io: &Io<'_, S, H, R>,
-        now: u64,
-    ) -> Vec<String> {
-        let mut log = Vec::new();
+    /// Runs work scheduled during a request, after its response.
+    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: Task) {
         match task {
-            Task::Revalidate { cookie, id } => {
-                self.revalidate(&cookie, &id, io, now, &mut log).await;
+            Task::Revalidate { cookie } => {
+                let keys = &self.config.secrets.signing_keys;
+                if let Some(id) = SessionId::from_cookie_value(cookie.expose(), keys) {
+                    self.revalidate(env, cookie.expose(), &id).await;
+                }
             }
         }
-        log
     }
 
-    pub(super) async fn revalidate<S: Store, H: HttpClient, R: Random>(
+    pub(super) async fn revalidate<I: Io>(
         &self,
+        env: &Env<'_, I>,
         cookie: &str,
         id: &SessionId,
-        io: &Io<'_, S, H, R>,
-        now: u64,
-        log: &mut Vec<String>,
     ) -> Revalidation {
         let hash = id.hash();
         if !self.refreshing.borrow_mut().insert(hash.clone()) {
             return Revalidation::Kept;
         }
-        let outcome = self.refresh(cookie, id, &hash, io, now, log).await;
+        let outcome = self.refresh(env, cookie, id, &hash).await;
         self.refreshing.borrow_mut().remove(&hash);
         outcome
     }
 
-    async fn refresh<S: Store, H: HttpClient, R: Random>(
+    async fn refresh<I: Io>(
         &self,
+        env: &Env<'_, I>,
         cookie: &str,
         id: &SessionId,
         hash: &str,
-        io: &Io<'_, S, H, R>,
-        now: u64,
-        log: &mut Vec<String>,
     ) -> Revalidation {
+        let now = env.now;
         let every = self.config.settings.revalidate_every.unwrap_or(u64::MAX);
         let back_off = || {
-            self.refresh_backoff.insert(hash, (), now + BACKOFF, now);
+            self.backoff.insert(hash, (), now + BACKOFF, now);
             Revalidation::Kept
         };
         // The freshest copy: another isolate may have refreshed (or revoked) it already.
-        let current = match registry::load(io.store, hash).await {
+        let current = match registry::load(env.store(), hash).await {
             Ok(Some(session)) if session.is_live(now) => session,
             Ok(_) => {
-                self.sessions.remove(id);
+                self.cache.remove(id);
                 return Revalidation::Revoked;
             }
             Err(_) => return back_off(),
@@ -168,98 +150,54 @@ impl Gate {
             .as_deref()
             .and_then(|s| self.open_refresh(hash, s))
         else {
-            return self
-                .end(
-                    io,
-                    id,
-                    &current,
-                    "no refresh token (does the issuer grant offline_access?)",
-                    log,
-                )
-                .await;
+            let why = "no refresh token (does the issuer grant offline_access?)";
+            return self.end_refused(env, id, &current, why).await;
         };
-        let Ok(metadata) = self.provider.metadata(io.http, now).await else {
-            return back_off();
-        };
-        let request = token::refresh_request(&metadata, &self.config, &refresh);
-        let Ok(response) = io.http.send(request).await else {
-            return back_off();
-        };
-        let tokens = match token::parse_refresh_response(&response) {
-            Ok(tokens) => tokens,
-            Err(OidcError::TokenRefused { error, .. }) if error == "invalid_grant" => {
+        let sub = &current.identity.sub;
+        let refreshed = match self.client.refresh(env.http(), &refresh, sub, now).await {
+            Ok(refreshed) => refreshed,
+            Err(ClientError::Refused(OidcError::TokenRefused { error, .. }))
+                if error == "invalid_grant" =>
+            {
                 // Someone else may have rotated the token between our read and now.
-                if let Ok(Some(again)) = registry::load(io.store, hash).await {
+                if let Ok(Some(again)) = registry::load(env.store(), hash).await {
                     if again.refresh != current.refresh || again.validated != current.validated {
                         return self.adopt(cookie, id, again, now);
                     }
                 }
-                return self
-                    .end(
-                        io,
-                        id,
-                        &current,
-                        "the issuer refused the refresh token (invalid_grant)",
-                        log,
-                    )
-                    .await;
+                let why = "the issuer refused the refresh token (invalid_grant)";
+                return self.end_refused(env, id, &current, why).await;
             }
-            Err(e) => {
-                log.push(audit_fields(
+            Err(ClientError::Refused(e @ OidcError::IdToken(_))) => {
+                return self
+                    .end_refused(env, id, &current, &format!("refreshed ID token: {e}"))
+                    .await
+            }
+            Err(ClientError::Refused(e)) => {
+                env.log(audit_line(
                     "revalidation_error",
                     &current.host,
                     &[("session", hash), ("detail", &e.to_string())],
                 ));
                 return back_off();
             }
+            Err(ClientError::Unavailable(_)) => return back_off(),
         };
 
         let mut renewed = current.clone();
-        if let Some(id_token) = tokens.id_token.as_deref() {
-            let claims = match self
-                .provider
-                .verify(io.http, id_token, Source::Issuer, now)
-                .await
-            {
-                Err(VerifyError::Issuer(_)) => return back_off(),
-                Err(VerifyError::Token(e)) => {
-                    return self
-                        .end(io, id, &current, &format!("refreshed ID token: {e}"), log)
-                        .await
-                }
-                Ok(jws) => id_token::validate(
-                    &jws,
-                    &Expected {
-                        issuer: &self.config.settings.issuer,
-                        client_id: &self.config.settings.client_id,
-                        nonce: None,
-                        subject: Some(&current.identity.sub),
-                        groups_claim: &self.config.settings.groups_claim,
-                        now,
-                    },
-                ),
-            };
-            match claims {
-                Ok(claims) => {
-                    renewed.identity = claims.identity;
-                    renewed.id_token = Some(Secret::new(id_token));
-                }
-                Err(e) => {
-                    return self
-                        .end(io, id, &current, &format!("refreshed ID token: {e}"), log)
-                        .await
-                }
-            }
+        if let Some((claims, id_token)) = refreshed.vouched {
+            renewed.identity = claims.identity;
+            renewed.id_token = Some(id_token);
         }
         // The issuer may rotate the refresh token; keep whichever is current.
-        if let Some(rotated) = tokens.refresh_token.as_deref() {
-            renewed.refresh = self.seal_refresh(hash, rotated, io.rng);
+        if let Some(rotated) = &refreshed.refresh_token {
+            renewed.refresh = self.seal_refresh(hash, rotated.expose(), env.rng());
         }
         renewed.validated = now;
         let stored = if renewed.identity.email == current.identity.email {
-            registry::save_record(io.store, hash, &renewed, now).await
+            registry::save_record(env.store(), hash, &renewed, now).await
         } else {
-            registry::save(io.store, hash, &renewed, now).await
+            registry::save(env.store(), hash, &renewed, now).await
         };
         if stored.is_err() {
             return back_off();
@@ -270,26 +208,24 @@ impl Gate {
     /// Uses a re-validated session from now on (in this isolate's cache too).
     fn adopt(&self, cookie: &str, id: &SessionId, session: Session, now: u64) -> Revalidation {
         let session = Rc::new(session);
-        self.sessions
-            .insert(cookie, id.clone(), session.clone(), now);
+        self.cache.insert(cookie, id.clone(), session.clone(), now);
         Revalidation::Renewed(session)
     }
 
     /// Ends a session the issuer no longer vouches for.
-    async fn end<S: Store, H, R>(
+    async fn end_refused<I: Io>(
         &self,
-        io: &Io<'_, S, H, R>,
+        env: &Env<'_, I>,
         id: &SessionId,
         session: &Session,
         why: &str,
-        log: &mut Vec<String>,
     ) -> Revalidation {
         let hash = id.hash();
-        if self.revoke(io.store, &hash, None).await.is_err() {
+        if self.revoke(env, &hash, None).await.is_err() {
             // Could not delete it: at least stop trusting it here.
-            self.sessions.remove(id);
+            self.cache.remove(id);
         }
-        log.push(audit_fields(
+        env.log(audit_line(
             "revalidation_failed",
             &session.host,
             &[

@@ -8,8 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::crypto::{ct_eq, sha256};
-use crate::model::{App, Config, ServiceToken};
+use crate::model::{App, ServiceToken};
 use crate::request::RequestHead;
+use crate::secret::Secret;
 
 pub const CLIENT_ID_HEADER: &str = "portcullis-client-id";
 pub const CLIENT_SECRET_HEADER: &str = "portcullis-client-secret";
@@ -18,7 +19,7 @@ pub const CLIENT_SECRET_HEADER: &str = "portcullis-client-secret";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presented {
     pub client_id: String,
-    secret: String,
+    secret: Secret,
     /// Sent as `Authorization: Basic` (removed upstream only then).
     pub via_basic: bool,
 }
@@ -26,13 +27,13 @@ pub struct Presented {
 /// The service-token credentials on a request, if any. The header pair always counts (a
 /// half pair too, which then fails); `Authorization: Basic` counts only when its user name
 /// is a configured token's client ID, so apps' own Basic authentication passes untouched.
-pub fn presented(head: &RequestHead, config: &Config) -> Option<Presented> {
+pub fn presented(head: &RequestHead, tokens: &[ServiceToken]) -> Option<Presented> {
     let id = head.header(CLIENT_ID_HEADER);
     let secret = head.header(CLIENT_SECRET_HEADER);
     if id.is_some() || secret.is_some() {
         return Some(Presented {
             client_id: id.unwrap_or_default().to_string(),
-            secret: secret.unwrap_or_default().to_string(),
+            secret: Secret::new(secret.unwrap_or_default()),
             via_basic: false,
         });
     }
@@ -43,14 +44,12 @@ pub fn presented(head: &RequestHead, config: &Config) -> Option<Presented> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (client_id, secret) = decoded.split_once(':')?;
-    config
-        .settings
-        .service_tokens
+    tokens
         .iter()
         .any(|t| t.client_id == client_id)
         .then(|| Presented {
             client_id: client_id.into(),
-            secret: secret.into(),
+            secret: Secret::new(secret),
             via_basic: true,
         })
 }
@@ -68,17 +67,15 @@ pub enum Refused {
 pub fn check<'c>(
     presented: &Presented,
     app: &App,
-    config: &'c Config,
+    tokens: &'c [ServiceToken],
 ) -> Result<&'c ServiceToken, Refused> {
     // Hash first and always, so an unknown ID and a wrong secret take the same time.
-    let hash = sha256(presented.secret.as_bytes());
-    let token = config
-        .settings
-        .service_tokens
+    let hash = sha256(presented.secret.expose().as_bytes());
+    let token = tokens
         .iter()
         .find(|t| ct_eq(t.client_id.as_bytes(), presented.client_id.as_bytes()));
     let token = match token {
-        Some(t) if ct_eq(&t.secret_sha256, &hash) && !presented.secret.is_empty() => t,
+        Some(t) if ct_eq(&t.secret_sha256, &hash) && !presented.secret.expose().is_empty() => t,
         _ => return Err(Refused::Invalid),
     };
     if app.service_tokens.contains(&token.name) {
@@ -93,6 +90,7 @@ mod tests {
     use super::*;
     use crate::config::Inputs;
     use crate::crypto::b64url;
+    use crate::model::Config;
     use serde_json::json;
     use url::Url;
 
@@ -142,19 +140,25 @@ mod tests {
                 ("portcullis-client-id", "immich-mobile.8f3c"),
                 ("portcullis-client-secret", "s3cret"),
             ]),
-            &c,
+            &c.settings.service_tokens,
         )
         .unwrap();
         assert!(!pair.via_basic);
-        assert_eq!(check(&pair, app, &c).unwrap().name, "immich-mobile");
+        assert_eq!(
+            check(&pair, app, &c.settings.service_tokens).unwrap().name,
+            "immich-mobile"
+        );
         let b = presented(
             &head(&[("authorization", &basic("immich-mobile.8f3c:s3cret"))]),
-            &c,
+            &c.settings.service_tokens,
         )
         .unwrap();
         assert!(b.via_basic);
         assert_eq!(
-            check(&b, app, &c).unwrap().identity().user(),
+            check(&b, app, &c.settings.service_tokens)
+                .unwrap()
+                .identity()
+                .user(),
             "service:immich-mobile"
         );
     }
@@ -169,10 +173,10 @@ mod tests {
                     ("portcullis-client-id", id),
                     ("portcullis-client-secret", secret),
                 ]),
-                &c,
+                &c.settings.service_tokens,
             )
             .unwrap();
-            check(&p, app, &c).map(|t| t.name.clone())
+            check(&p, app, &c.settings.service_tokens).map(|t| t.name.clone())
         };
         assert_eq!(
             try_pair("immich-mobile.8f3c", "wrong"),
@@ -184,14 +188,24 @@ mod tests {
             try_pair("nzb360.1a2b", "other"),
             Err(Refused::NotForThisApp)
         );
-        let half = presented(&head(&[("portcullis-client-id", "immich-mobile.8f3c")]), &c).unwrap();
-        assert_eq!(check(&half, app, &c), Err(Refused::Invalid));
-        let wrong = presented(
-            &head(&[("authorization", &basic("immich-mobile.8f3c:nope"))]),
-            &c,
+        let half = presented(
+            &head(&[("portcullis-client-id", "immich-mobile.8f3c")]),
+            &c.settings.service_tokens,
         )
         .unwrap();
-        assert_eq!(check(&wrong, app, &c), Err(Refused::Invalid));
+        assert_eq!(
+            check(&half, app, &c.settings.service_tokens),
+            Err(Refused::Invalid)
+        );
+        let wrong = presented(
+            &head(&[("authorization", &basic("immich-mobile.8f3c:nope"))]),
+            &c.settings.service_tokens,
+        )
+        .unwrap();
+        assert_eq!(
+            check(&wrong, app, &c.settings.service_tokens),
+            Err(Refused::Invalid)
+        );
     }
 
     #[test]
@@ -205,11 +219,14 @@ mod tests {
             b64url(b"x"),
         ] {
             assert_eq!(
-                presented(&head(&[("authorization", &auth)]), &c),
+                presented(
+                    &head(&[("authorization", &auth)]),
+                    &c.settings.service_tokens
+                ),
                 None,
                 "{auth}"
             );
         }
-        assert_eq!(presented(&head(&[]), &c), None);
+        assert_eq!(presented(&head(&[]), &c.settings.service_tokens), None);
     }
 }

@@ -1,0 +1,270 @@
+//! The access part: a request for a protected app answers three questions in order.
+//! 1. *Who is calling?* [`Access::principal`] resolves every kind of credential into one
+//!    [`Principal`]: nobody needed (public path), a service token, a bearer token, a
+//!    browser session, or nobody at all.
+//! 2. *May they?* [`decide`] is one pure decision over the app's rules.
+//! 3. *How is it forwarded?* One [`proxy::plan`], with the identity and the assertion.
+//!
+//! It owns the per-isolate caches of verified bearer tokens and signed assertions.
+
+use crate::service_token::{check, presented};
+
+use std::rc::Rc;
+
+use crate::assertion::ASSERTION_LIFETIME;
+use crate::cache::TtlCache;
+use crate::context::{Ctx, Io};
+use crate::crypto::{b64url, sha256};
+use crate::error::GateError;
+use crate::identity::Identity;
+use crate::login::LOGOUT_CSRF;
+use crate::model::{classify, App, Config, PathClass};
+use crate::oidc::{bearer, token, Client, PresentedError};
+use crate::proxy::{self, Forward, ProxyPlan};
+use crate::return_to;
+use crate::session::{Found, Sessions};
+
+/// A verified bearer token is remembered for at most this long.
+const BEARER_CACHE: u64 = 60;
+/// A cached assertion is reused only while it has more than this long to live.
+const ASSERTION_REUSE_MARGIN: u64 = 60;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A public path: nobody needs to be identified, and no identity is passed on.
+    Anonymous,
+    /// A configured service token listed for this app (`service:<name>`).
+    ServiceToken { identity: Identity, via_basic: bool },
+    /// An access token from the issuer (`accept_bearer`); `token` is its value.
+    Bearer { identity: Identity, token: String },
+    /// A browser session.
+    Session(Found),
+    /// No credential at all.
+    Nobody,
+}
+
+impl Principal {
+    pub fn identity(&self) -> Option<&Identity> {
+        match self {
+            Principal::ServiceToken { identity, .. } | Principal::Bearer { identity, .. } => {
+                Some(identity)
+            }
+            Principal::Session(found) => Some(&found.session.identity),
+            Principal::Anonymous | Principal::Nobody => None,
+        }
+    }
+}
+
+/// What may happen with the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward it.
+    Admit,
+    /// An identity the app's rules do not admit.
+    Deny,
+    /// A browser on a protected path without a session: send it to the issuer.
+    Login,
+    /// Anything else without credentials: `401`.
+    Unauthorized,
+}
+
+/// The one decision: who is calling against the app's rules and the path's class.
+/// Service tokens were checked against the app's list when they were resolved.
+pub fn decide(app: &App, class: PathClass, principal: &Principal, navigation: bool) -> Decision {
+    match principal {
+        Principal::Anonymous | Principal::ServiceToken { .. } => Decision::Admit,
+        Principal::Nobody if class == PathClass::Protected && navigation => Decision::Login,
+        Principal::Nobody => Decision::Unauthorized,
+        Principal::Bearer { identity, .. } if !app.allow.admits(identity) => Decision::Deny,
+        Principal::Session(found) if !app.allow.admits(&found.session.identity) => Decision::Deny,
+        Principal::Bearer { .. } | Principal::Session(_) => Decision::Admit,
+    }
+}
+
+/// What the gate does with an admitted or refused request.
+#[derive(Debug)]
+pub enum Admission {
+    Proxy(ProxyPlan),
+    /// Send the browser to log in, then back to this URL.
+    Login(String),
+}
+
+pub struct Access {
+    config: Rc<Config>,
+    client: Rc<Client>,
+    sessions: Rc<Sessions>,
+    bearers: TtlCache<Identity>,
+    assertions: TtlCache<String>,
+}
+
+impl Access {
+    pub fn new(config: Rc<Config>, client: Rc<Client>, sessions: Rc<Sessions>) -> Self {
+        Self {
+            config,
+            client,
+            sessions,
+            bearers: TtlCache::new(256),
+            assertions: TtlCache::new(1024),
+        }
+    }
+
+    /// A request for a protected app: who, whether, how.
+    pub async fn app<I: Io>(&self, ctx: &Ctx<'_, I>, app: &App) -> Result<Admission, GateError> {
+        let head = ctx.head;
+        let class = classify(app, head.url.path());
+        let principal = self.principal(ctx, app, class).await?;
+        match decide(app, class, &principal, head.is_browser_navigation()) {
+            Decision::Admit => Ok(Admission::Proxy(self.plan(ctx, app, &principal))),
+            Decision::Login => {
+                let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
+                Ok(Admission::Login(back))
+            }
+            Decision::Unauthorized => Err(GateError::Unauthenticated),
+            Decision::Deny => Err(self.deny(ctx, &principal)),
+        }
+    }
+
+    /// Resolves the request's credentials, in order: public paths need none; the
+    /// service-token header pair (or Basic with a token's client ID); where accepted, a
+    /// bearer token; the session cookie. Presented credentials that fail are errors, not
+    /// "nobody": a client that sent a token wants to hear why it did not work.
+    pub async fn principal<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        app: &App,
+        class: PathClass,
+    ) -> Result<Principal, GateError> {
+        if class == PathClass::Public {
+            return Ok(Principal::Anonymous);
+        }
+        let head = ctx.head;
+        let tokens = &self.config.settings.service_tokens;
+        if let Some(presented) = presented(head, tokens) {
+            let token = check(&presented, app, tokens).map_err(|refused| {
+                ctx.audit(
+                    "service_token_refused",
+                    &[("client_id", &presented.client_id)],
+                );
+                GateError::ServiceToken(refused)
+            })?;
+            return Ok(Principal::ServiceToken {
+                identity: token.identity(),
+                via_basic: presented.via_basic,
+            });
+        }
+        if app.accept_bearer {
+            if let Some(token) = head.header("authorization").and_then(bearer::from_header) {
+                let identity = self.bearer(ctx, token, app).await?;
+                return Ok(Principal::Bearer {
+                    identity,
+                    token: token.to_string(),
+                });
+            }
+        }
+        let cookie = self.sessions.cookie(head);
+        Ok(match self.sessions.find_valid(&ctx.env, cookie).await? {
+            Some(found) => Principal::Session(found),
+            None => Principal::Nobody,
+        })
+    }
+
+    /// Verifies a bearer token from the issuer for `app`; verified tokens are remembered
+    /// (by hash) until they expire, for at most a minute.
+    async fn bearer<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        token: &str,
+        app: &App,
+    ) -> Result<Identity, GateError> {
+        let now = ctx.now();
+        let cache_key = format!("{}:{}", app.host, b64url(&sha256(token.as_bytes())));
+        if let Some(identity) = self.bearers.get(&cache_key, now) {
+            return Ok(identity);
+        }
+        let (identity, expires) = self
+            .client
+            .bearer(ctx.env.http(), token, &app.bearer_audiences, now)
+            .await
+            .map_err(|e| match e {
+                PresentedError::Unavailable(e) => GateError::IssuerUnavailable(e),
+                PresentedError::Invalid(why) => GateError::InvalidBearer(why),
+            })?;
+        let until = expires.min(now + BEARER_CACHE);
+        self.bearers
+            .insert(&cache_key, identity.clone(), until, now);
+        Ok(identity)
+    }
+
+    /// The refusal for an identity the app's rules do not admit (logged).
+    fn deny<I: Io>(&self, ctx: &Ctx<'_, I>, principal: &Principal) -> GateError {
+        let (identity, csrf) = match principal {
+            Principal::Session(found) => {
+                let hash = found.id.hash();
+                let identity = &found.session.identity;
+                ctx.audit("denied", &[("sub", &identity.sub), ("session", &hash)]);
+                let csrf = self.sessions.derive(&found.id, LOGOUT_CSRF);
+                (identity, Some(csrf))
+            }
+            Principal::Bearer { identity, .. } => {
+                ctx.audit("denied", &[("sub", &identity.sub), ("via", "bearer")]);
+                (identity, None)
+            }
+            // Only sessions and bearer tokens are ever denied.
+            _ => return GateError::Unauthenticated,
+        };
+        GateError::Forbidden {
+            user: identity.user().to_string(),
+            csrf,
+        }
+    }
+
+    /// The one place an admitted request becomes a proxy plan.
+    fn plan<I: Io>(&self, ctx: &Ctx<'_, I>, app: &App, principal: &Principal) -> ProxyPlan {
+        let identity = principal.identity();
+        let forward = Forward {
+            // `Authorization` carried a credential Portcullis consumed.
+            strip_authorization: matches!(
+                principal,
+                Principal::ServiceToken {
+                    via_basic: true,
+                    ..
+                } | Principal::Bearer { .. }
+            ),
+            assertion: identity.and_then(|identity| self.assertion(ctx, app, principal, identity)),
+        };
+        proxy::plan(ctx.head, app, identity, &forward)
+    }
+
+    /// The `Portcullis-Assertion` for this identity and app, reused while it has more than
+    /// a minute left (signing on every request would cost more than the rest of it). The
+    /// cache key names the credential; it is only computed when an assertion key is
+    /// configured, as it may cost a hash.
+    fn assertion<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        app: &App,
+        principal: &Principal,
+        identity: &Identity,
+    ) -> Option<String> {
+        let key = self.config.secrets.assertion_key.as_ref()?;
+        let now = ctx.now();
+        let issuer = format!("{}/.portcullis", ctx.head.origin());
+        let who = match principal {
+            Principal::Session(found) => found.id.hash(),
+            Principal::Bearer { token, .. } => format!("bearer:{}", token::fingerprint(token)),
+            _ => identity.sub.clone(),
+        };
+        let cache_key = format!("{who}|{}|{issuer}", app.host);
+        if let Some(token) = self
+            .assertions
+            .get(&cache_key, now + ASSERTION_REUSE_MARGIN)
+        {
+            return Some(token);
+        }
+        let token = key.sign(&issuer, &app.host, identity, now).ok()?;
+        self.assertions
+            .insert(&cache_key, token.clone(), now + ASSERTION_LIFETIME, now);
+        Some(token)
+    }
+}

@@ -1,0 +1,121 @@
+//! The owner's admin API, on only with `ADMIN_TOKEN`: list sessions by user or email, and
+//! revoke by user, email, session or all.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::context::{Ctx, Io};
+use crate::crypto::{ct_eq, sha256};
+use crate::error::GateError;
+use crate::http::Reply;
+use crate::model::Config;
+use crate::oidc::bearer;
+use crate::session::index::Summary;
+use crate::session::{registry, Sessions};
+
+/// `POST /.portcullis/admin/revoke` body: exactly one of these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    sub: Option<String>,
+    email: Option<String>,
+    session: Option<String>,
+    all: Option<bool>,
+}
+
+/// The admin API answers a wrong token the same way whatever was asked; the comparison
+/// takes the same time for any token.
+fn check<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<(), GateError> {
+    let Some(expected) = &config.secrets.admin_token else {
+        return Err(GateError::NotFound);
+    };
+    let given = ctx
+        .head
+        .header("authorization")
+        .and_then(bearer::from_header)
+        .unwrap_or_default();
+    if ct_eq(
+        &sha256(given.as_bytes()),
+        &sha256(expected.expose().as_bytes()),
+    ) {
+        Ok(())
+    } else {
+        Err(GateError::AdminUnauthorized)
+    }
+}
+
+/// Listed sessions with their summaries, as revocation targets.
+fn known(list: Vec<(String, Summary)>) -> Vec<(String, Option<Summary>)> {
+    list.into_iter().map(|(h, s)| (h, Some(s))).collect()
+}
+
+/// `GET /.portcullis/admin/sessions?email=…` or `?sub=…`.
+pub async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, GateError> {
+    check(ctx, config)?;
+    let store = ctx.env.store();
+    let listed = match (ctx.head.query("sub"), ctx.head.query("email")) {
+        (Some(sub), _) => registry::of_user(store, &sub).await?,
+        (None, Some(email)) => registry::with_email(store, &email).await?,
+        (None, None) => return Err(GateError::BadRequest("give ?email= or ?sub=")),
+    };
+    let sessions: Vec<_> = listed
+        .iter()
+        .map(|(hash, s)| {
+            json!({
+                "session_id_hash": hash, "sub": s.sub, "email": s.email, "host": s.host,
+                "created": s.created, "expires": s.expires, "user_agent": s.user_agent,
+            })
+        })
+        .collect();
+    Ok(Reply::json(200, &json!({ "sessions": sessions })))
+}
+
+/// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}` or `{"all": true}`.
+pub async fn revoke<I: Io>(
+    ctx: &Ctx<'_, I>,
+    config: &Config,
+    sessions: &Sessions,
+) -> Result<Reply, GateError> {
+    check(ctx, config)?;
+    let body = ctx.head.body.as_deref().unwrap_or_default();
+    let request: RevokeRequest = serde_json::from_str(body).map_err(|_| {
+        GateError::BadRequest(
+            "expected JSON: {\"sub\"}, {\"email\"}, {\"session\"} or {\"all\": true}",
+        )
+    })?;
+    let given = [
+        request.sub.is_some(),
+        request.email.is_some(),
+        request.session.is_some(),
+        request.all.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(GateError::BadRequest(
+            "give exactly one of sub, email, session, all",
+        ));
+    }
+    let store = ctx.env.store();
+    let targets = if let Some(sub) = &request.sub {
+        known(registry::of_user(store, sub).await?)
+    } else if let Some(email) = &request.email {
+        known(registry::with_email(store, email).await?)
+    } else if let Some(hash) = &request.session {
+        vec![(hash.clone(), None)]
+    } else if request.all == Some(true) {
+        known(registry::all(store).await?)
+    } else {
+        Vec::new()
+    };
+    let mut revoked = 0;
+    for (hash, summary) in &targets {
+        if sessions.revoke(&ctx.env, hash, summary.as_ref()).await? {
+            revoked += 1;
+            let sub = summary.as_ref().map(|s| s.sub.as_str()).unwrap_or_default();
+            ctx.audit(
+                "revoke",
+                &[("by", "admin"), ("sub", sub), ("session", hash)],
+            );
+        }
+    }
+    Ok(Reply::json(200, &json!({ "revoked": revoked })))
+}

@@ -1,0 +1,110 @@
+//! Logout driven by the issuer: OpenID Connect Back-Channel Logout 1.0. The issuer posts a
+//! signed `logout_token`; its sessions (by `sid`) or the user's (by `sub`) end. It owns the
+//! memory of token IDs already honoured, so a replay is refused.
+
+use std::rc::Rc;
+
+use serde_json::json;
+
+use crate::cache::TtlCache;
+use crate::context::{Ctx, Io};
+use crate::crypto::{b64url, sha256};
+use crate::error::GateError;
+use crate::http::Reply;
+use crate::oidc::claims::LEEWAY;
+use crate::oidc::logout_token::MAX_AGE;
+use crate::oidc::{Client, PresentedError};
+use crate::session::index::{jti_key, Summary};
+use crate::session::{registry, Sessions};
+use crate::store::Store;
+
+pub struct Backchannel {
+    client: Rc<Client>,
+    sessions: Rc<Sessions>,
+    /// Logout token IDs already honoured in this isolate.
+    seen: TtlCache<()>,
+}
+
+impl Backchannel {
+    pub fn new(client: Rc<Client>, sessions: Rc<Sessions>) -> Self {
+        Self {
+            client,
+            sessions,
+            seen: TtlCache::new(1024),
+        }
+    }
+
+    /// `POST /.portcullis/backchannel-logout` with a `logout_token` from the issuer.
+    pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+        let now = ctx.now();
+        let store = ctx.env.store();
+        let invalid = GateError::InvalidLogoutToken;
+        let token = ctx
+            .head
+            .form_field("logout_token")
+            .ok_or_else(|| invalid("no logout_token".into()))?;
+        let claims = self
+            .client
+            .logout_token(ctx.env.http(), &token, now)
+            .await
+            .map_err(|e| match e {
+                PresentedError::Unavailable(e) => GateError::IssuerUnavailable(e),
+                PresentedError::Invalid(why) => invalid(why),
+            })?;
+
+        // A replayed token is refused (in this isolate at once; elsewhere once KV has it).
+        let key = jti_key(&claims.jti);
+        if self.seen.get(&key, now).is_some() || store.get(&key).await?.is_some() {
+            return Err(invalid("jti was already used".into()));
+        }
+        let remember = MAX_AGE + LEEWAY;
+        store.put(&key, "1", remember, None).await?;
+        self.seen.insert(&key, (), now + remember, now);
+
+        // By sid when given (that issuer session only), else every session of sub.
+        let targets: Vec<(String, Option<Summary>)> = match (&claims.sid, &claims.sub) {
+            (Some(sid), _) => registry::with_sid(store, sid)
+                .await?
+                .into_iter()
+                .map(|h| (h, None))
+                .collect(),
+            (None, Some(sub)) => registry::of_user(store, sub)
+                .await?
+                .into_iter()
+                .map(|(h, s)| (h, Some(s)))
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        let mut revoked = 0usize;
+        for (hash, summary) in &targets {
+            if let (Some(sub), None) = (&claims.sub, summary) {
+                // With both sid and sub, the session must belong to sub.
+                let session = registry::load(store, hash).await?;
+                if session.is_some_and(|s| s.identity.sub != *sub) {
+                    continue;
+                }
+            }
+            if self
+                .sessions
+                .revoke(&ctx.env, hash, summary.as_ref())
+                .await?
+            {
+                revoked += 1;
+            }
+        }
+        let sid_hash = claims
+            .sid
+            .as_deref()
+            .map(|s| b64url(&sha256(s.as_bytes())))
+            .unwrap_or_default();
+        ctx.audit(
+            "backchannel_logout",
+            &[
+                ("sub", claims.sub.as_deref().unwrap_or_default()),
+                ("sid_hash", &sid_hash),
+                ("revoked", &revoked.to_string()),
+            ],
+        );
+        Ok(Reply::json(200, &json!({})))
+    }
+}

@@ -1,0 +1,267 @@
+//! The login part: starting a login (the pending-login cookie and the redirect to the
+//! issuer), the callback (state, code, ID token, new session) and logout (here and at
+//! the issuer). It owns the pending-login cookies; sessions are made and ended through
+//! [`Sessions`].
+
+use std::rc::Rc;
+
+use url::Url;
+
+use crate::context::{Ctx, Io};
+use crate::cookies;
+use crate::crypto::ct_eq;
+use crate::error::GateError;
+use crate::http::Reply;
+use crate::model::Config;
+use crate::oidc::login::{PendingError, LOGIN_TTL};
+use crate::oidc::{Client, ClientError, OidcError, PendingLogin};
+use crate::pages;
+use crate::router::Endpoint;
+use crate::session::{SessionId, Sessions};
+
+/// Pending-login cookies tolerated before a new login clears them (abandoned logins must
+/// not pile up into an oversized `Cookie` header).
+pub const MAX_PENDING_LOGINS: usize = 4;
+/// The purpose of the CSRF token that confirms a sign-out.
+pub const LOGOUT_CSRF: &str = "portcullis logout csrf v1";
+
+pub struct Login {
+    config: Rc<Config>,
+    client: Rc<Client>,
+    sessions: Rc<Sessions>,
+}
+
+/// `/.portcullis/login?rd=<path>`
+pub fn login_href(return_path: &str) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(return_path.as_bytes()).collect();
+    format!("{}?rd={rd}", Endpoint::Login.path())
+}
+
+impl From<ClientError> for GateError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Unavailable(e) => GateError::IssuerUnavailable(e),
+            ClientError::Refused(e) => GateError::LoginFailed(e),
+        }
+    }
+}
+
+impl Login {
+    pub fn new(config: Rc<Config>, client: Rc<Client>, sessions: Rc<Sessions>) -> Self {
+        Self {
+            config,
+            client,
+            sessions,
+        }
+    }
+
+    /// Sends the browser to the issuer (or first to the auth host, when one is set);
+    /// `prompt` (e.g. `login`) asks the issuer to authenticate again.
+    pub async fn start<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        return_to: String,
+        prompt: Option<&str>,
+    ) -> Result<Reply, GateError> {
+        let head = ctx.head;
+        if let Some(auth_host) = &self.config.settings.auth_host {
+            if head.host() != auth_host {
+                let mut url = head.url.clone();
+                url.set_host(Some(auth_host))
+                    .map_err(|_| GateError::BadRequest("auth host"))?;
+                url.set_path(Endpoint::Login.path());
+                url.query_pairs_mut().clear().append_pair("rd", &return_to);
+                if prompt.is_some() {
+                    url.query_pairs_mut().append_pair("switch", "1");
+                }
+                return Ok(Reply::redirect(url.as_str()));
+            }
+        }
+        let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
+        let pending = PendingLogin::new(ctx.env.rng(), return_to, redirect_uri, ctx.now())?;
+        let authorize = self
+            .client
+            .authorize_url(ctx.env.http(), &pending, prompt, ctx.now())
+            .await
+            .map_err(GateError::IssuerUnavailable)?;
+
+        let mut set_cookies = Vec::new();
+        let stale: Vec<&str> = head
+            .cookie_pairs()
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with(cookies::LOGIN_PREFIX))
+            .collect();
+        if stale.len() >= MAX_PENDING_LOGINS {
+            set_cookies.extend(stale.iter().map(|name| cookies::clear_login(name)));
+        }
+        set_cookies.push(cookies::set_login(
+            &pending.cookie_name(),
+            &pending.seal(&self.config.secrets.signing_keys),
+            LOGIN_TTL,
+        ));
+        Ok(Reply::redirect(&authorize).with_cookies(set_cookies))
+    }
+
+    /// The redirect back from the issuer: check state, redeem the code, validate the
+    /// ID token, create the session. Every outcome uses up this login's cookie.
+    pub async fn callback<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+        let result = self.complete(ctx).await;
+        if let Err(error) = &result {
+            ctx.audit(
+                "login_failed",
+                &[("reason", error.code()), ("detail", &error.detail())],
+            );
+        }
+        result
+    }
+
+    async fn complete<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+        let head = ctx.head;
+        let state = head.query("state").unwrap_or_default();
+        let cookie_name = PendingLogin::cookie_name_for(&state);
+        if let Some(name) = &cookie_name {
+            ctx.add_cookie(cookies::clear_login(name));
+        }
+        let issuer_said = || {
+            head.query("error").map(|error| GateError::IssuerSaid {
+                error,
+                description: head.query("error_description"),
+            })
+        };
+        let Some(value) = cookie_name.as_deref().and_then(|n| head.cookie(n)) else {
+            return Err(issuer_said().unwrap_or(GateError::LoginStateMissing));
+        };
+        let keys = &self.config.secrets.signing_keys;
+        let pending = match PendingLogin::open(value, keys, &state, ctx.now()) {
+            Ok(pending) => pending,
+            Err(PendingError::Expired) => return Err(GateError::LoginExpired),
+            Err(_) => return Err(GateError::LoginStateInvalid),
+        };
+        // From here on, "try again" returns to where the login started.
+        ctx.set_retry(&login_href(&pending.return_to));
+        if let Some(error) = issuer_said() {
+            return Err(error);
+        }
+        // RFC 9207: when the issuer names itself, it must be ours (mix-up defence).
+        if head
+            .query("iss")
+            .is_some_and(|iss| iss != self.config.settings.issuer)
+        {
+            return Err(GateError::LoginFailed(OidcError::Discovery(
+                "iss parameter names another issuer".into(),
+            )));
+        }
+        let Some(code) = head.query("code").filter(|c| !c.is_empty()) else {
+            return Err(GateError::BadRequest("callback without code"));
+        };
+
+        let vouched = self
+            .client
+            .exchange_code(ctx.env.http(), &code, &pending, ctx.now())
+            .await?;
+        let id = SessionId::generate(ctx.env.rng())?;
+        let hash = id.hash();
+        let (sub, email) = (
+            vouched.claims.identity.sub.clone(),
+            vouched.claims.identity.email.clone(),
+        );
+        let cookie = self.sessions.create(&ctx.env, &id, vouched, head).await?;
+        ctx.audit(
+            "login",
+            &[
+                ("sub", &sub),
+                ("email", email.as_deref().unwrap_or_default()),
+                ("session", &hash),
+            ],
+        );
+        Ok(Reply::redirect(&pending.return_to).with_cookies([self.sessions.set_cookie(&cookie)]))
+    }
+
+    /// Ends the session here and, when the issuer supports it, at the issuer.
+    /// A GET is honoured only from this site (`Sec-Fetch-Site`); otherwise the user
+    /// confirms with a POST carrying a CSRF token bound to the session.
+    pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+        let head = ctx.head;
+        let id = self.sessions.id(head);
+        let csrf = id.as_ref().map(|id| self.sessions.derive(id, LOGOUT_CSRF));
+        let confirmed = if head.method == "POST" {
+            match (&csrf, head.form_field("csrf")) {
+                (None, _) => true,
+                (Some(expected), Some(given)) => ct_eq(expected.as_bytes(), given.as_bytes()),
+                (Some(_), None) => false,
+            }
+        } else {
+            id.is_none() || matches!(head.header("sec-fetch-site"), Some("same-origin" | "none"))
+        };
+        if !confirmed {
+            let found = self
+                .sessions
+                .find(&ctx.env, self.sessions.cookie(head))
+                .await?;
+            let user = found
+                .as_ref()
+                .map(|f| f.session.identity.user().to_string())
+                .unwrap_or_default();
+            let page =
+                pages::logout_confirm(head.host(), csrf.as_deref().unwrap_or_default(), &user);
+            let status = if head.method == "POST" { 403 } else { 200 };
+            return Ok(Reply::html(status, page));
+        }
+
+        let mut id_token_hint = None;
+        if let Some(id) = &id {
+            if let Some(session) = self.sessions.end(&ctx.env, id).await? {
+                ctx.audit(
+                    "logout",
+                    &[("sub", &session.identity.sub), ("session", &id.hash())],
+                );
+                id_token_hint = session.id_token;
+            }
+        }
+        let signed_out = format!(
+            "{}{}",
+            self.callback_origin(ctx),
+            Endpoint::SignedOut.path()
+        );
+        // The issuer is asked to end its session too, when it can be reached and supports it.
+        let end_session = match &id_token_hint {
+            Some(hint) => self
+                .client
+                .metadata(ctx.env.http(), ctx.now())
+                .await
+                .ok()
+                .and_then(|m| m.end_session_endpoint.clone())
+                .and_then(|endpoint| Url::parse(&endpoint).ok())
+                .map(|mut url| {
+                    url.query_pairs_mut()
+                        .append_pair("id_token_hint", hint.expose())
+                        .append_pair("client_id", &self.config.settings.client_id)
+                        .append_pair("post_logout_redirect_uri", &signed_out);
+                    url.to_string()
+                }),
+            None => None,
+        };
+        let target = end_session.unwrap_or_else(|| Endpoint::SignedOut.path().to_string());
+        Ok(Reply::redirect(&target).with_cookies([self.sessions.clear_cookie()]))
+    }
+
+    /// The page the issuer returns to after logout.
+    pub fn signed_out<I: Io>(&self, ctx: &Ctx<'_, I>) -> Reply {
+        Reply::html(200, pages::signed_out(ctx.head.host(), &login_href("/")))
+    }
+
+    /// The origin whose callback and sign-out URLs are registered at the issuer.
+    fn callback_origin<I: Io>(&self, ctx: &Ctx<'_, I>) -> String {
+        let head = ctx.head;
+        match &self.config.settings.auth_host {
+            Some(auth) if auth != head.host() => {
+                let mut url = head.url.clone();
+                if url.set_host(Some(auth)).is_err() {
+                    return head.origin();
+                }
+                url.origin().ascii_serialization()
+            }
+            _ => head.origin(),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The relying party's side of the conversation with the issuer, in one place: the
+//! authorization request, redeeming a code, refreshing, and verifying tokens that clients
+//! present (bearer and logout tokens). Each verifies the signature against the issuer's
+//! keys and then checks the claims, so no caller repeats verify-and-validate.
+
+use std::rc::Rc;
+
+use super::claims::ClaimError;
+use super::id_token::{self, Expected, IdTokenClaims, IdTokenError};
+use super::logout_token::{self, LogoutClaims};
+use super::provider::{Source, VerifyError};
+use super::token::{self, TokenResponse};
+use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
+use crate::http::HttpClient;
+use crate::identity::Identity;
+use crate::model::Config;
+use crate::secret::Secret;
+
+/// A completed login or refresh: what the issuer vouched for.
+#[derive(Debug, Clone)]
+pub struct Vouched {
+    pub claims: IdTokenClaims,
+    pub id_token: Secret,
+    pub refresh_token: Option<Secret>,
+}
+
+/// What a refresh came to.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// A new ID token, when the issuer sent one (OIDC Core §12.2 makes it optional).
+    pub vouched: Option<(IdTokenClaims, Secret)>,
+    pub refresh_token: Option<Secret>,
+}
+
+/// Why talking to the issuer did not produce what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// The issuer could not be reached, or answered with a server error: try later.
+    Unavailable(OidcError),
+    /// The issuer answered, and the answer is a refusal or unusable.
+    Refused(OidcError),
+}
+
+impl From<VerifyError> for ClientError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Issuer(e) => ClientError::Unavailable(e),
+            VerifyError::Token(e) => {
+                ClientError::Refused(OidcError::IdToken(IdTokenError::Signature(e)))
+            }
+        }
+    }
+}
+
+/// A token a client presented that is not valid here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentedError {
+    /// The issuer's keys could not be obtained.
+    Unavailable(OidcError),
+    /// The token is bad (signature, claims); the text says why.
+    Invalid(String),
+}
+
+pub struct Client {
+    config: Rc<Config>,
+    provider: Provider,
+}
+
+impl Client {
+    pub fn new(config: Rc<Config>) -> Self {
+        let s = &config.settings;
+        let provider = Provider::new(&s.issuer, s.discovery_url.as_str());
+        Self { config, provider }
+    }
+
+    pub async fn metadata(
+        &self,
+        http: &impl HttpClient,
+        now: u64,
+    ) -> Result<Rc<ProviderMetadata>, OidcError> {
+        self.provider.metadata(http, now).await
+    }
+
+    /// The authorization request (OIDC Core §3.1.2.1) for a login.
+    pub async fn authorize_url(
+        &self,
+        http: &impl HttpClient,
+        pending: &PendingLogin,
+        prompt: Option<&str>,
+        now: u64,
+    ) -> Result<String, OidcError> {
+        let metadata = self.metadata(http, now).await?;
+        pending
+            .authorize_url(&metadata, &self.config.settings, prompt)
+            .map_err(OidcError::Discovery)
+    }
+
+    /// Redeems an authorization code (OIDC Core §3.1.3) and validates the ID token
+    /// (§3.1.3.7) against the login's nonce.
+    pub async fn exchange_code(
+        &self,
+        http: &impl HttpClient,
+        code: &str,
+        pending: &PendingLogin,
+        now: u64,
+    ) -> Result<Vouched, ClientError> {
+        let metadata = self
+            .metadata(http, now)
+            .await
+            .map_err(ClientError::Unavailable)?;
+        let request = token::code_request(
+            &metadata,
+            &self.config,
+            code,
+            pending.verifier.expose(),
+            &pending.redirect_uri,
+        );
+        let tokens = self.send(http, request, token::parse_response).await?;
+        let id_token = tokens.id_token.unwrap_or_else(|| Secret::new(""));
+        let claims = self
+            .id_token(http, &id_token, Some(pending.nonce.expose()), None, now)
+            .await?;
+        Ok(Vouched {
+            claims,
+            id_token,
+            refresh_token: tokens.refresh_token,
+        })
+    }
+
+    /// Uses a refresh token (OIDC Core §12): the issuer confirms the user is still
+    /// active, and any new ID token must name the same `sub`.
+    pub async fn refresh(
+        &self,
+        http: &impl HttpClient,
+        refresh_token: &str,
+        sub: &str,
+        now: u64,
+    ) -> Result<Refreshed, ClientError> {
+        let metadata = self
+            .metadata(http, now)
+            .await
+            .map_err(ClientError::Unavailable)?;
+        let request = token::refresh_request(&metadata, &self.config, refresh_token);
+        let tokens = self
+            .send(http, request, token::parse_refresh_response)
+            .await?;
+        let vouched = match tokens.id_token {
+            Some(id_token) => {
+                let claims = self.id_token(http, &id_token, None, Some(sub), now).await?;
+                Some((claims, id_token))
+            }
+            None => None,
+        };
+        Ok(Refreshed {
+            vouched,
+            refresh_token: tokens.refresh_token,
+        })
+    }
+
+    async fn send(
+        &self,
+        http: &impl HttpClient,
+        request: crate::http::HttpRequest,
+        parse: fn(&crate::http::HttpResponse) -> Result<TokenResponse, OidcError>,
+    ) -> Result<TokenResponse, ClientError> {
+        let response = http
+            .send(request)
+            .await
+            .map_err(|e| ClientError::Unavailable(OidcError::Unreachable(e.0)))?;
+        parse(&response).map_err(|e| match e {
+            OidcError::Unreachable(_) => ClientError::Unavailable(e),
+            e => ClientError::Refused(e),
+        })
+    }
+
+    /// An ID token straight from the token endpoint: signature, then §3.1.3.7.
+    async fn id_token(
+        &self,
+        http: &impl HttpClient,
+        token: &Secret,
+        nonce: Option<&str>,
+        subject: Option<&str>,
+        now: u64,
+    ) -> Result<IdTokenClaims, ClientError> {
+        let s = &self.config.settings;
+        let jws = self
+            .provider
+            .verify(http, token.expose(), Source::Issuer, now)
+            .await?;
+        id_token::validate(
+            &jws,
+            &Expected {
+                issuer: &s.issuer,
+                client_id: &s.client_id,
+                nonce,
+                subject,
+                groups_claim: &s.groups_claim,
+                now,
+            },
+        )
+        .map_err(|e| ClientError::Refused(OidcError::IdToken(e)))
+    }
+
+    /// A bearer token presented to an app: the holder's identity, when the token is the
+    /// issuer's and names the client or one of `extra_audiences`. Also the token's expiry.
+    pub async fn bearer(
+        &self,
+        http: &impl HttpClient,
+        token: &str,
+        extra_audiences: &[String],
+        now: u64,
+    ) -> Result<(Identity, u64), PresentedError> {
+        let s = &self.config.settings;
+        let jws = self.presented(http, token, now).await?;
+        let mut accepted: Vec<&str> = vec![s.client_id.as_str()];
+        accepted.extend(extra_audiences.iter().map(String::as_str));
+        let identity = bearer::validate(&jws, &s.issuer, &accepted, &s.groups_claim, now)
+            .map_err(|e: ClaimError| PresentedError::Invalid(e.to_string()))?;
+        let expires = jws
+            .claims
+            .expiration
+            .and_then(|t| u64::try_from(t.timestamp()).ok())
+            .unwrap_or(now);
+        Ok((identity, expires))
+    }
+
+    /// A back-channel logout token (Back-Channel Logout 1.0 §2.6).
+    pub async fn logout_token(
+        &self,
+        http: &impl HttpClient,
+        token: &str,
+        now: u64,
+    ) -> Result<LogoutClaims, PresentedError> {
+        let s = &self.config.settings;
+        let jws = self.presented(http, token, now).await?;
+        logout_token::validate(&jws, &s.issuer, &s.client_id, now)
+            .map_err(|e| PresentedError::Invalid(e.to_string()))
+    }
+
+    async fn presented(
+        &self,
+        http: &impl HttpClient,
+        token: &str,
+        now: u64,
+    ) -> Result<super::jwks::VerifiedJws, PresentedError> {
+        self.provider
+            .verify(http, token, Source::Client, now)
+            .await
+            .map_err(|e| match e {
+                VerifyError::Issuer(e) => PresentedError::Unavailable(e),
+                VerifyError::Token(e) => PresentedError::Invalid(e.to_string()),
+            })
+    }
+}

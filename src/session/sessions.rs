@@ -1,0 +1,206 @@
+//! The sessions part: the only writer of session keys. It owns what outlives a request —
+//! the isolate's cache of sessions read from KV, the refreshes running in this isolate
+//! and their back-off — and finds, creates, re-validates and revokes sessions.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use super::index::Summary;
+use super::model::SESSION_FORMAT;
+use super::revalidate::Revalidation;
+use super::{registry, Session, SessionCache, SessionId};
+use crate::cache::TtlCache;
+use crate::context::{shorten_user_agent, Env, Io, Task};
+use crate::cookies;
+use crate::model::Config;
+use crate::oidc::client::Vouched;
+use crate::oidc::Client;
+use crate::request::RequestHead;
+use crate::secret::Secret;
+use crate::store::StoreError;
+
+/// A verified, live session found for a request.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub id: SessionId,
+    pub session: Rc<Session>,
+}
+
+pub struct Sessions {
+    pub(super) config: Rc<Config>,
+    pub(super) client: Rc<Client>,
+    pub(super) cache: SessionCache,
+    /// Sessions (by hash) whose refresh is running in this isolate.
+    pub(super) refreshing: RefCell<HashSet<String>>,
+    /// Sessions whose refresh failed for want of the issuer, until they may try again.
+    pub(super) backoff: TtlCache<()>,
+}
+
+impl Sessions {
+    pub fn new(config: Rc<Config>, client: Rc<Client>) -> Self {
+        let cache = SessionCache::new(config.settings.session_cache);
+        Self {
+            config,
+            client,
+            cache,
+            refreshing: RefCell::new(HashSet::new()),
+            backoff: TtlCache::new(1024),
+        }
+    }
+
+    fn cookie_domain(&self) -> Option<&str> {
+        self.config.settings.cookie_domain.as_deref()
+    }
+
+    /// The session cookie's value on a request, as sent (not yet verified).
+    pub fn cookie<'h>(&self, head: &'h RequestHead) -> Option<&'h str> {
+        head.cookie(cookies::session_cookie_name(self.cookie_domain()))
+    }
+
+    /// The session ID a request's cookie carries, if its MAC verifies.
+    pub fn id(&self, head: &RequestHead) -> Option<SessionId> {
+        SessionId::from_cookie_value(self.cookie(head)?, &self.config.secrets.signing_keys)
+    }
+
+    /// A value bound to a session for `purpose` (CSRF tokens).
+    pub fn derive(&self, id: &SessionId, purpose: &str) -> String {
+        id.derive(&self.config.secrets.signing_keys, purpose)
+    }
+
+    /// `Set-Cookie` that ends the session cookie in the browser.
+    pub fn clear_cookie(&self) -> String {
+        cookies::clear_session(self.cookie_domain())
+    }
+
+    /// The session this cookie designates, if the cookie verifies and the session is live.
+    /// A forged or garbage cookie is refused before any store read.
+    pub async fn find<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        cookie: Option<&str>,
+    ) -> Result<Option<Found>, StoreError> {
+        let Some(cookie) = cookie else {
+            return Ok(None);
+        };
+        if let Some((id, session)) = self.cache.get(cookie, env.now) {
+            return Ok(Some(Found { id, session }));
+        }
+        let Some(id) = SessionId::from_cookie_value(cookie, &self.config.secrets.signing_keys)
+        else {
+            return Ok(None);
+        };
+        let Some(session) = registry::load(env.store(), &id.hash()).await? else {
+            return Ok(None);
+        };
+        if !session.is_live(env.now) {
+            return Ok(None);
+        }
+        let session = Rc::new(session);
+        self.cache
+            .insert(cookie, id.clone(), session.clone(), env.now);
+        Ok(Some(Found { id, session }))
+    }
+
+    /// [`Sessions::find`], re-validating the session with the issuer when it is due:
+    /// after the response normally, first when it is long overdue.
+    pub async fn find_valid<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        cookie: Option<&str>,
+    ) -> Result<Option<Found>, StoreError> {
+        let Some(found) = self.find(env, cookie).await? else {
+            return Ok(None);
+        };
+        let cookie = cookie.unwrap_or_default();
+        match self.revalidation_due(&found.session, &found.id, env.now) {
+            super::revalidate::Due::No => Ok(Some(found)),
+            super::revalidate::Due::Later => {
+                env.defer(Task::Revalidate {
+                    cookie: Secret::new(cookie),
+                });
+                Ok(Some(found))
+            }
+            super::revalidate::Due::Now => {
+                Ok(match self.revalidate(env, cookie, &found.id).await {
+                    Revalidation::Renewed(session) => Some(Found {
+                        id: found.id,
+                        session,
+                    }),
+                    Revalidation::Kept => Some(found),
+                    Revalidation::Revoked => None,
+                })
+            }
+        }
+    }
+
+    /// Stores a new session for what the issuer vouched for; returns the cookie value.
+    pub async fn create<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        id: &SessionId,
+        vouched: Vouched,
+        head: &RequestHead,
+    ) -> Result<String, StoreError> {
+        let now = env.now;
+        let hash = id.hash();
+        let refresh = match (
+            &self.config.settings.revalidate_every,
+            &vouched.refresh_token,
+        ) {
+            (Some(_), Some(token)) => self.seal_refresh(&hash, token.expose(), env.rng()),
+            _ => None,
+        };
+        let session = Session {
+            v: SESSION_FORMAT,
+            identity: vouched.claims.identity,
+            created: now,
+            expires: now + self.config.settings.session_lifetime,
+            host: head.host().to_string(),
+            sid: vouched.claims.sid,
+            id_token: Some(vouched.id_token),
+            user_agent: head.header("user-agent").map(shorten_user_agent),
+            refresh,
+            validated: now,
+        };
+        registry::save(env.store(), &hash, &session, now).await?;
+        let cookie = id.to_cookie_value(&self.config.secrets.signing_keys);
+        self.cache
+            .insert(&cookie, id.clone(), Rc::new(session), now);
+        Ok(cookie)
+    }
+
+    /// `Set-Cookie` for a new session's cookie value.
+    pub fn set_cookie(&self, value: &str) -> String {
+        cookies::set_session(
+            self.cookie_domain(),
+            value,
+            self.config.settings.session_lifetime,
+        )
+    }
+
+    /// Ends a session (logout): removes its keys and forgets it here; returns the record
+    /// it had, if any.
+    pub async fn end<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        id: &SessionId,
+    ) -> Result<Option<Session>, StoreError> {
+        let removed = registry::remove(env.store(), &id.hash(), None).await?;
+        self.cache.remove(id);
+        Ok(removed)
+    }
+
+    /// Revokes a session by its hash (record, index keys, this isolate's cache entry).
+    /// `known` is its summary when the caller listed it. True when there was something.
+    pub async fn revoke<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        hash: &str,
+        known: Option<&Summary>,
+    ) -> Result<bool, StoreError> {
+        let removed = registry::remove(env.store(), hash, known).await?;
+        self.cache.remove_hash(hash);
+        Ok(removed.is_some() || known.is_some())
+    }
+}
