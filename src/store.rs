@@ -6,17 +6,29 @@
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
 pub trait Store {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
-    /// `ttl` in seconds (Workers KV accepts 60 or more); `metadata` is JSON, ≤ 1024 bytes.
-    async fn put(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: u64,
-        metadata: Option<&str>,
-    ) -> Result<(), StoreError>;
+    async fn put(&self, key: &str, entry: Entry<'_>) -> Result<(), StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// One page of the keys starting with `prefix`, with their metadata.
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError>;
+}
+
+/// A value to store: it expires after `ttl` seconds (Workers KV accepts 60 or more);
+/// `metadata` is JSON of at most 1024 bytes, returned by `list`.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub value: &'a str,
+    pub ttl: u64,
+    pub metadata: Option<&'a str>,
+}
+
+impl<'a> Entry<'a> {
+    pub fn new(value: &'a str, ttl: u64) -> Self {
+        Self {
+            value,
+            ttl,
+            metadata: None,
+        }
+    }
 }
 
 /// A page of listed keys; `cursor` continues the listing when there are more.
@@ -85,17 +97,16 @@ mod memory {
             Ok(self.records.borrow().get(key).map(|(v, _, _)| v.clone()))
         }
 
-        async fn put(
-            &self,
-            key: &str,
-            value: &str,
-            ttl: u64,
-            metadata: Option<&str>,
-        ) -> Result<(), StoreError> {
+        async fn put(&self, key: &str, entry: Entry<'_>) -> Result<(), StoreError> {
             *self.writes.borrow_mut() += 1;
-            self.records
-                .borrow_mut()
-                .insert(key.into(), (value.into(), ttl, metadata.map(String::from)));
+            self.records.borrow_mut().insert(
+                key.into(),
+                (
+                    entry.value.into(),
+                    entry.ttl,
+                    entry.metadata.map(String::from),
+                ),
+            );
             Ok(())
         }
 

@@ -122,6 +122,28 @@ fn non_empty_list(
     out
 }
 
+/// The entries of a list that `check` accepts (in the form it returns); each refused
+/// entry is reported under its index.
+fn checked_list(
+    p: &mut Problems,
+    key: &str,
+    list: Option<Vec<String>>,
+    example: &str,
+    check: impl Fn(&str) -> Result<String, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, item) in non_empty_list(p, key, list, example)
+        .into_iter()
+        .enumerate()
+    {
+        match check(&item) {
+            Ok(value) => out.push(value),
+            Err(problem) => p.add(format!("{key}[{i}]"), problem),
+        }
+    }
+    out
+}
+
 fn patterns(p: &mut Problems, key: &str, list: Option<Vec<String>>) -> Vec<PathPattern> {
     let mut out = Vec::new();
     for (i, text) in list.unwrap_or_default().into_iter().enumerate() {
@@ -190,45 +212,29 @@ pub(super) fn validate_app(
         raw.allow_groups,
         "allow_groups = [\"family\"]",
     );
-    let mut emails = Vec::new();
-    for (j, e) in non_empty_list(
+    let emails = checked_list(
         p,
         &key("allow_emails"),
         raw.allow_emails,
         "\"grandma@example.org\"",
-    )
-    .into_iter()
-    .enumerate()
-    {
-        match e.split_once('@') {
+        |e| match e.split_once('@') {
             Some((local, domain)) if !local.is_empty() && names::host_name(domain).is_ok() => {
-                emails.push(e.to_ascii_lowercase())
+                Ok(e.to_ascii_lowercase())
             }
-            _ => p.add(
-                format!("{}[{j}]", key("allow_emails")),
-                format!("\"{e}\" is not an email address"),
-            ),
-        }
-    }
-    let mut email_domains = Vec::new();
-    for (j, d) in non_empty_list(
+            _ => Err(format!("\"{e}\" is not an email address")),
+        },
+    );
+    let email_domains = checked_list(
         p,
         &key("allow_email_domains"),
         raw.allow_email_domains,
         "\"example.com\"",
-    )
-    .into_iter()
-    .enumerate()
-    {
-        match names::host_name(d.trim_start_matches('@')) {
-            Ok(domain) if !d.starts_with('@') => email_domains.push(domain),
-            Ok(domain) => p.add(
-                format!("{}[{j}]", key("allow_email_domains")),
-                format!("write \"{domain}\" without the @"),
-            ),
-            Err(e) => p.add(format!("{}[{j}]", key("allow_email_domains")), e),
-        }
-    }
+        |d| match names::host_name(d.trim_start_matches('@')) {
+            Ok(domain) if !d.starts_with('@') => Ok(domain),
+            Ok(domain) => Err(format!("write \"{domain}\" without the @")),
+            Err(e) => Err(e),
+        },
+    );
     let public_paths = patterns(p, &key("public_paths"), raw.public_paths);
     let api_paths = patterns(p, &key("api_paths"), raw.api_paths);
     let mut tokens = Vec::new();

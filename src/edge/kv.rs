@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use worker::kv::KvStore;
 use worker::Env;
 
-use crate::store::{ListPage, Listed, Store, StoreError};
+use crate::store::{Entry, ListPage, Listed, Store, StoreError};
 
 pub const BINDING: &str = "SESSIONS";
 
@@ -50,20 +50,14 @@ impl Store for KvSessions<'_> {
             .map_err(|e| StoreError(e.to_string()))
     }
 
-    async fn put(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: u64,
-        metadata: Option<&str>,
-    ) -> Result<(), StoreError> {
+    async fn put(&self, key: &str, entry: Entry<'_>) -> Result<(), StoreError> {
         let error = |e: worker::kv::KvError| StoreError(e.to_string());
         let mut put = self
             .kv()?
-            .put(key, value)
+            .put(key, entry.value)
             .map_err(error)?
-            .expiration_ttl(ttl.max(60));
-        if let Some(metadata) = metadata {
+            .expiration_ttl(entry.ttl.max(60));
+        if let Some(metadata) = entry.metadata {
             let value: serde_json::Value =
                 serde_json::from_str(metadata).map_err(|e| StoreError(e.to_string()))?;
             put = put.metadata(value).map_err(error)?;

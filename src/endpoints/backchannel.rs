@@ -16,7 +16,7 @@ use crate::oidc::logout_token::MAX_AGE;
 use crate::oidc::{Client, PresentedError};
 use crate::session::index::{jti_key, Summary};
 use crate::session::{registry, Sessions};
-use crate::store::Store;
+use crate::store::{Entry, Store};
 
 pub struct Backchannel {
     client: Rc<Client>,
@@ -58,7 +58,7 @@ impl Backchannel {
             return Err(invalid("jti was already used".into()));
         }
         let remember = MAX_AGE + LEEWAY;
-        store.put(&key, "1", remember, None).await?;
+        store.put(&key, Entry::new("1", remember)).await?;
         self.seen.insert(&key, (), now + remember, now);
 
         // By sid when given (that issuer session only), else every session of sub.

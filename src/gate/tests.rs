@@ -487,6 +487,17 @@ fn proxied_user(handled: Handled) -> Option<String> {
 }
 
 /// Signs in with `revalidate_every = 15m`; returns the session cookie pair.
+/// A world that re-validates every 15 minutes and reads KV on every request, with a
+/// signed-in session cookie.
+fn revalidating_world() -> (World, String) {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    let cookie = revalidating_login(&w);
+    (w, cookie)
+}
+
 fn revalidating_login(w: &World) -> String {
     let start = w.reply(&navigate("https://photos.example.com/", ""));
     let done = complete_login(w, &start);
@@ -512,11 +523,7 @@ fn the_refresh_token_is_stored_encrypted() {
 
 #[test]
 fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
-    let w = World::new(
-        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
-        Some("s"),
-    );
-    let cookie = revalidating_login(&w);
+    let (w, cookie) = revalidating_world();
     let head = request(
         "GET",
         "https://photos.example.com/x",
@@ -553,11 +560,7 @@ fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
 
 #[test]
 fn long_overdue_sessions_are_revalidated_before_the_response() {
-    let w = World::new(
-        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
-        Some("s"),
-    );
-    let cookie = revalidating_login(&w);
+    let (w, cookie) = revalidating_world();
     *w.issuer.overrides.borrow_mut() = json!({ "groups": ["admins"] });
     let head = request(
         "GET",
@@ -571,11 +574,7 @@ fn long_overdue_sessions_are_revalidated_before_the_response() {
 
 #[test]
 fn a_refused_refresh_ends_the_session() {
-    let w = World::new(
-        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
-        Some("s"),
-    );
-    let cookie = revalidating_login(&w);
+    let (w, cookie) = revalidating_world();
     *w.issuer.refresh_token.borrow_mut() = None; // the grant is revoked at the issuer
     let head = request(
         "GET",
@@ -599,11 +598,7 @@ fn a_refused_refresh_ends_the_session() {
 
 #[test]
 fn concurrent_requests_refresh_once() {
-    let w = World::new(
-        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
-        Some("s"),
-    );
-    let cookie = revalidating_login(&w);
+    let (w, cookie) = revalidating_world();
     let head = request(
         "GET",
         "https://photos.example.com/x",

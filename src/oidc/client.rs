@@ -11,7 +11,7 @@ use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, VerifyError};
 use super::token::{self, TokenResponse};
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, HttpRequest, HttpResponse};
 use crate::identity::Identity;
 use crate::model::Config;
 use crate::secret::Secret;
@@ -104,18 +104,13 @@ impl Client {
         pending: &PendingLogin,
         now: u64,
     ) -> Result<Vouched, ClientError> {
-        let metadata = self
-            .metadata(http, now)
-            .await
-            .map_err(ClientError::Unavailable)?;
-        let request = token::code_request(
-            &metadata,
-            &self.config,
-            code,
-            pending.verifier.expose(),
-            &pending.redirect_uri,
-        );
-        let tokens = self.send(http, request, token::parse_response).await?;
+        let verifier = pending.verifier.expose();
+        let request = |meta: &ProviderMetadata| {
+            token::code_request(meta, &self.config, code, verifier, &pending.redirect_uri)
+        };
+        let tokens = self
+            .token_endpoint(http, now, request, token::parse_response)
+            .await?;
         let id_token = tokens.id_token.unwrap_or_else(|| Secret::new(""));
         let claims = self
             .id_token(http, &id_token, Some(pending.nonce.expose()), None, now)
@@ -136,13 +131,10 @@ impl Client {
         sub: &str,
         now: u64,
     ) -> Result<Refreshed, ClientError> {
-        let metadata = self
-            .metadata(http, now)
-            .await
-            .map_err(ClientError::Unavailable)?;
-        let request = token::refresh_request(&metadata, &self.config, refresh_token);
+        let request =
+            |meta: &ProviderMetadata| token::refresh_request(meta, &self.config, refresh_token);
         let tokens = self
-            .send(http, request, token::parse_refresh_response)
+            .token_endpoint(http, now, request, token::parse_refresh_response)
             .await?;
         let vouched = match tokens.id_token {
             Some(id_token) => {
@@ -157,14 +149,21 @@ impl Client {
         })
     }
 
-    async fn send(
+    /// One call to the token endpoint: an unreachable issuer or a server error is
+    /// `Unavailable`, an OAuth error or an unusable answer is `Refused`.
+    async fn token_endpoint(
         &self,
         http: &impl HttpClient,
-        request: crate::http::HttpRequest,
-        parse: fn(&crate::http::HttpResponse) -> Result<TokenResponse, OidcError>,
+        now: u64,
+        request: impl FnOnce(&ProviderMetadata) -> HttpRequest,
+        parse: fn(&HttpResponse) -> Result<TokenResponse, OidcError>,
     ) -> Result<TokenResponse, ClientError> {
+        let metadata = self
+            .metadata(http, now)
+            .await
+            .map_err(ClientError::Unavailable)?;
         let response = http
-            .send(request)
+            .send(request(&metadata))
             .await
             .map_err(|e| ClientError::Unavailable(OidcError::Unreachable(e.0)))?;
         parse(&response).map_err(|e| match e {

@@ -145,6 +145,12 @@ mod tests {
         validate(&jws, &expected())
     }
 
+    fn without(claim: &str) -> Value {
+        with(|c| {
+            c.as_object_mut().unwrap().remove(claim);
+        })
+    }
+
     fn with(change: impl FnOnce(&mut Value)) -> Value {
         let mut c = good_claims();
         change(&mut c);
@@ -174,9 +180,7 @@ mod tests {
             Err(IdTokenError::Claim(ClaimError::Issuer { .. }))
         ));
         assert!(matches!(
-            check(&with(|c| {
-                c.as_object_mut().unwrap().remove("iss");
-            })),
+            check(&without("iss")),
             Err(IdTokenError::Claim(ClaimError::Issuer { .. }))
         ));
     }
@@ -188,9 +192,7 @@ mod tests {
             Err(IdTokenError::Claim(ClaimError::Audience))
         );
         assert_eq!(
-            check(&with(|c| {
-                c.as_object_mut().unwrap().remove("aud");
-            })),
+            check(&without("aud")),
             Err(IdTokenError::Claim(ClaimError::Audience))
         );
         assert!(check(&with(|c| c["aud"] = json!(["portcullis"]))).is_ok());
@@ -250,9 +252,7 @@ mod tests {
             Err(IdTokenError::Claim(ClaimError::Expired))
         );
         assert_eq!(
-            check(&with(|c| {
-                c.as_object_mut().unwrap().remove("exp");
-            })),
+            check(&without("exp")),
             Err(IdTokenError::Claim(ClaimError::Expired))
         );
     }
@@ -264,9 +264,7 @@ mod tests {
             Err(IdTokenError::Claim(ClaimError::IssuedAt))
         );
         assert_eq!(
-            check(&with(|c| {
-                c.as_object_mut().unwrap().remove("iat");
-            })),
+            check(&without("iat")),
             Err(IdTokenError::Claim(ClaimError::IssuedAt))
         );
     }
@@ -277,12 +275,7 @@ mod tests {
             check(&with(|c| c["nonce"] = json!("other"))),
             Err(IdTokenError::Nonce)
         );
-        assert_eq!(
-            check(&with(|c| {
-                c.as_object_mut().unwrap().remove("nonce");
-            })),
-            Err(IdTokenError::Nonce)
-        );
+        assert_eq!(check(&without("nonce")), Err(IdTokenError::Nonce));
         assert_eq!(
             check(&with(|c| c["nonce"] = json!(42))),
             Err(IdTokenError::Nonce)
@@ -291,13 +284,7 @@ mod tests {
 
     #[test]
     fn refreshed_tokens_need_no_nonce_but_the_same_subject() {
-        let token = sign_rs256(
-            rsa_key(0),
-            Some("rsa-0"),
-            &with(|c| {
-                c.as_object_mut().unwrap().remove("nonce");
-            }),
-        );
+        let token = sign_rs256(rsa_key(0), Some("rsa-0"), &without("nonce"));
         let jws = jwks::verify(&token, &keys()).unwrap();
         let refreshed = Expected {
             nonce: None,
@@ -319,9 +306,7 @@ mod tests {
     #[test]
     fn subject_is_required() {
         assert_eq!(
-            check(&with(|c| {
-                c.as_object_mut().unwrap().remove("sub");
-            })),
+            check(&without("sub")),
             Err(IdTokenError::Claim(ClaimError::Subject))
         );
         assert_eq!(

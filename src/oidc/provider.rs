@@ -248,6 +248,10 @@ mod tests {
         }
     }
 
+    async fn verified(p: &Provider, issuer: &FakeIssuer, token: &str, source: Source, now: u64) {
+        p.verify(issuer, token, source, now).await.unwrap();
+    }
+
     fn provider() -> Provider {
         Provider::new(ISS, &format!("{ISS}/.well-known/openid-configuration"))
     }
@@ -262,12 +266,8 @@ mod tests {
         let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
         let p = provider();
         pollster::block_on(async {
-            p.verify(&issuer, &token(0), Source::Issuer, 1_000)
-                .await
-                .unwrap();
-            p.verify(&issuer, &token(0), Source::Client, 1_010)
-                .await
-                .unwrap();
+            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
+            verified(&p, &issuer, &token(0), Source::Client, 1_010).await;
         });
         assert_eq!(
             (issuer.discovery_fetches.get(), issuer.jwks_fetches.get()),
@@ -280,14 +280,10 @@ mod tests {
         let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
         let p = provider();
         pollster::block_on(async {
-            p.verify(&issuer, &token(0), Source::Client, 1_000)
-                .await
-                .unwrap();
+            verified(&p, &issuer, &token(0), Source::Client, 1_000).await;
             // The issuer rotates to key 1.
             *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
-            p.verify(&issuer, &token(1), Source::Client, 1_001)
-                .await
-                .unwrap();
+            verified(&p, &issuer, &token(1), Source::Client, 1_001).await;
             assert_eq!(issuer.jwks_fetches.get(), 2);
             // Made-up kids from clients do not cause more fetches within the minute.
             let bogus = sign_rs256(rsa_key(0), Some("bogus"), &json!({}));
@@ -310,18 +306,12 @@ mod tests {
         let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
         let p = provider();
         pollster::block_on(async {
-            p.verify(&issuer, &token(0), Source::Issuer, 1_000)
-                .await
-                .unwrap();
+            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
             // Two rotations within seconds (to key 1, then back to key 0).
             *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
-            p.verify(&issuer, &token(1), Source::Issuer, 1_001)
-                .await
-                .unwrap();
+            verified(&p, &issuer, &token(1), Source::Issuer, 1_001).await;
             *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(0))]);
-            p.verify(&issuer, &token(0), Source::Issuer, 1_002)
-                .await
-                .unwrap();
+            verified(&p, &issuer, &token(0), Source::Issuer, 1_002).await;
             assert_eq!(issuer.jwks_fetches.get(), 3);
         });
     }
@@ -331,9 +321,7 @@ mod tests {
         let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
         let p = provider();
         pollster::block_on(async {
-            p.verify(&issuer, &token(0), Source::Issuer, 1_000)
-                .await
-                .unwrap();
+            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
             issuer.down.set(true);
             let stale = p
                 .verify(&issuer, &token(0), Source::Issuer, 1_000 + FRESH_FOR + 1)

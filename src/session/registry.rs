@@ -3,7 +3,7 @@
 
 use super::index::{self, Summary};
 use super::Session;
-use crate::store::{list_all, Store, StoreError};
+use crate::store::{list_all, Entry, Store, StoreError};
 
 /// Stores a new (or re-validated) session and its index keys, all expiring with it.
 pub async fn save<S: Store>(
@@ -16,17 +16,18 @@ pub async fn save<S: Store>(
     let ttl = session.remaining(now).max(60);
     let summary = Summary::of(session);
     if let Some(metadata) = summary.to_metadata() {
+        let entry = Entry {
+            metadata: Some(&metadata),
+            ..Entry::new("", ttl)
+        };
         store
-            .put(
-                &index::user_key(&session.identity.sub, hash),
-                "",
-                ttl,
-                Some(&metadata),
-            )
+            .put(&index::user_key(&session.identity.sub, hash), entry)
             .await?;
     }
     if let Some(sid) = &session.sid {
-        store.put(&index::sid_key(sid, hash), "", ttl, None).await?;
+        store
+            .put(&index::sid_key(sid, hash), Entry::new("", ttl))
+            .await?;
     }
     Ok(())
 }
@@ -41,7 +42,7 @@ pub async fn save_record<S: Store>(
     let ttl = session.remaining(now).max(60);
     let record = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
     store
-        .put(&index::session_key(hash), &record, ttl, None)
+        .put(&index::session_key(hash), Entry::new(&record, ttl))
         .await
 }
 

@@ -39,6 +39,14 @@ pub(super) enum Due {
     Now,
 }
 
+/// The session being re-validated: its cookie value (the isolate's cache key), ID and hash.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    cookie: &'a str,
+    id: &'a SessionId,
+    hash: &'a str,
+}
+
 /// What a re-validation came to.
 #[derive(Debug)]
 pub(super) enum Revalidation {
@@ -115,18 +123,22 @@ impl Sessions {
         if !self.refreshing.borrow_mut().insert(hash.clone()) {
             return Revalidation::Kept;
         }
-        let outcome = self.refresh(env, cookie, id, &hash).await;
+        let outcome = self
+            .refresh(
+                env,
+                &Target {
+                    cookie,
+                    id,
+                    hash: &hash,
+                },
+            )
+            .await;
         self.refreshing.borrow_mut().remove(&hash);
         outcome
     }
 
-    async fn refresh<I: Io>(
-        &self,
-        env: &Env<'_, I>,
-        cookie: &str,
-        id: &SessionId,
-        hash: &str,
-    ) -> Revalidation {
+    async fn refresh<I: Io>(&self, env: &Env<'_, I>, target: &Target<'_>) -> Revalidation {
+        let Target { cookie, id, hash } = *target;
         let now = env.now;
         let every = self.config.settings.revalidate_every.unwrap_or(u64::MAX);
         let back_off = || {
@@ -151,7 +163,7 @@ impl Sessions {
             .and_then(|s| self.open_refresh(hash, s))
         else {
             let why = "no refresh token (does the issuer grant offline_access?)";
-            return self.end_refused(env, id, &current, why).await;
+            return self.end_refused(env, hash, &current, why).await;
         };
         let sub = &current.identity.sub;
         let refreshed = match self.client.refresh(env.http(), &refresh, sub, now).await {
@@ -166,11 +178,11 @@ impl Sessions {
                     }
                 }
                 let why = "the issuer refused the refresh token (invalid_grant)";
-                return self.end_refused(env, id, &current, why).await;
+                return self.end_refused(env, hash, &current, why).await;
             }
             Err(ClientError::Refused(e @ OidcError::IdToken(_))) => {
                 return self
-                    .end_refused(env, id, &current, &format!("refreshed ID token: {e}"))
+                    .end_refused(env, hash, &current, &format!("refreshed ID token: {e}"))
                     .await
             }
             Err(ClientError::Refused(e)) => {
@@ -216,14 +228,13 @@ impl Sessions {
     async fn end_refused<I: Io>(
         &self,
         env: &Env<'_, I>,
-        id: &SessionId,
+        hash: &str,
         session: &Session,
         why: &str,
     ) -> Revalidation {
-        let hash = id.hash();
-        if self.revoke(env, &hash, None).await.is_err() {
+        if self.revoke(env, hash, None).await.is_err() {
             // Could not delete it: at least stop trusting it here.
-            self.cache.remove(id);
+            self.cache.remove_hash(hash);
         }
         env.log(audit_line(
             "revalidation_failed",
@@ -231,7 +242,7 @@ impl Sessions {
             &[
                 ("by", "revalidation"),
                 ("sub", &session.identity.sub),
-                ("session", &hash),
+                ("session", hash),
                 ("reason", why),
             ],
         ));
