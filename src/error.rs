@@ -1,6 +1,6 @@
 //! Every way a request can fail, and the one boundary that turns a failure into a reply
 //! (a small page, or JSON for API clients) and a log line, for the core and the edge
-//! alike. Each error's status, code, title and message stand in one table ([`meta`]);
+//! alike. Each error's status, code, title and message stand in one table (`meta`);
 //! the pages' wording lives with the pages. Nothing here includes secrets, tokens or
 //! session IDs.
 

@@ -3,13 +3,15 @@
 //! How a request flows:
 //!
 //! 1. [`edge`] receives it from workerd and turns it into a plain [`request::RequestHead`].
-//! 2. [`router`] decides what it is: one of Portcullis's own endpoints (`/.portcullis/…`),
-//!    a request for a protected app, or a host that is not configured.
-//! 3. [`gate`] handles it: it reads the session cookie ([`session`]), verifies it, loads the
-//!    session through the [`session::Store`] trait, or runs the login ([`oidc`]).
-//! 4. The outcome is either a reply (redirect, page, JSON; errors go through [`error`] and
-//!    [`pages`]) or a [`proxy::ProxyPlan`]: the upstream URL and the header edits that strip
-//!    spoofable identity headers and inject the session's identity.
+//! 2. [`gate`] computes the [`router::Route`] once — one of Portcullis's own endpoints
+//!    (`/.portcullis/…`), a protected app, or a host that is not configured — builds the
+//!    request [`context::Ctx`] and hands it to the part that owns the route.
+//! 3. For an app, [`access`] resolves who is calling into one `Principal` (public path,
+//!    service token, bearer token, or a session found by [`session::Sessions`]), decides
+//!    once against the app's rules ([`model`]), and plans the forward ([`proxy`]).
+//!    Endpoints are [`login`] (login, callback, logout) and [`endpoints`].
+//! 4. The outcome is a reply or a [`proxy::ProxyPlan`]; any error passes through the one
+//!    boundary in [`error`] (status, page or JSON, log line).
 //! 5. [`edge`] carries the plan out with `fetch`, streaming bodies both ways.
 //!
 //! Everything but `edge` is plain Rust without `worker` types, and is tested natively.

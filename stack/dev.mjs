@@ -1,5 +1,5 @@
 // The local issuer and demo app for scripts/dev, on fixed ports matching dev/wrangler.toml.
-import { startIssuer } from './issuer.mjs';
+import { startIssuer, gateClient } from './issuer.mjs';
 import { startUpstream } from './upstream.mjs';
 
 const WORKER = Number(process.env.PORTCULLIS_DEV_PORT || 8787);
@@ -8,14 +8,7 @@ const alg = process.env.PORTCULLIS_DEV_ALG || 'RS256';
 const issuer = await startIssuer({
   port: 9400,
   alg,
-  clients: [{
-    client_id: 'portcullis',
-    client_secret: process.env.OIDC_CLIENT_SECRET,
-    redirect_uris: hosts.map((h) => `http://${h}:${WORKER}/.portcullis/callback`),
-    post_logout_redirect_uris: hosts.map((h) => `http://${h}:${WORKER}/.portcullis/signed-out`),
-    backchannel_logout_uri: `http://photos.localhost:${WORKER}/.portcullis/backchannel-logout`,
-    backchannel_logout_session_required: true,
-  }],
+  clients: [gateClient({ hosts, port: WORKER, secret: process.env.OIDC_CLIENT_SECRET, backchannel: true })],
   log: (line) => console.log(`[issuer] ${line}`),
 });
 const app = await startUpstream({ port: 9401 });

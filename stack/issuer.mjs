@@ -260,3 +260,21 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
     },
   };
 }
+
+/**
+ * The registration of the Portcullis client at the local issuer: callback and sign-out
+ * URLs on every host (http, this port), optionally back-channel logout to the first host.
+ */
+export function gateClient({ hosts, port, secret, backchannel = false }) {
+  const base = (host) => `http://${host}:${port}`;
+  return {
+    client_id: 'portcullis',
+    client_secret: secret,
+    redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/callback`),
+    post_logout_redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/signed-out`),
+    ...(backchannel ? {
+      backchannel_logout_uri: `${base(hosts[0])}/.portcullis/backchannel-logout`,
+      backchannel_logout_session_required: true,
+    } : {}),
+  };
+}

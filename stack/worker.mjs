@@ -1,12 +1,15 @@
 // Runs the built worker (build/index.js + wasm) in workerd through Miniflare, with the
 // SESSIONS namespace behind a thin probe that logs every KV operation, so tests can
 // count reads and writes. Worker log lines are collected as well.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const COMPATIBILITY_DATE = '2026-04-01';
+// The one source of the compatibility date: the deployed wrangler.toml.
+export const COMPATIBILITY_DATE = fs.readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
+  .match(/^compatibility_date\s*=\s*"([^"]+)"/m)[1];
 
 // The probe stands in for the KV binding and forwards to the real (local) namespace.
 const KV_PROBE = `

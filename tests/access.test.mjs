@@ -9,7 +9,7 @@ import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, importJWK, createLocalJWKSet, jwtVerify } from 'jose';
 import { startStack } from './support/stack.mjs';
-import { Browser, login } from './support/client.mjs';
+import { Browser, login } from '../stack/client.mjs';
 import { ROOT } from '../stack/worker.mjs';
 
 const run = promisify(execFile);

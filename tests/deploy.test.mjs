@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startStack, freePort, SESSION_SECRET } from './support/stack.mjs';
 import { startWorker, ROOT } from '../stack/worker.mjs';
-import { Browser, login } from './support/client.mjs';
+import { Browser, login } from '../stack/client.mjs';
 
 const run = promisify(execFile);
 const JSON_ACCEPT = { accept: 'application/json' };

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import net from 'node:net';
-import { Browser, login } from './support/client.mjs';
+import { Browser, login } from '../stack/client.mjs';
 import { ROOT } from '../stack/worker.mjs';
 
 const run = promisify(execFile);

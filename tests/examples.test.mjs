@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startStack } from './support/stack.mjs';
-import { Browser, login } from './support/client.mjs';
+import { Browser, login } from '../stack/client.mjs';
 import { ROOT } from '../stack/worker.mjs';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
 import WebSocket from 'ws';
 import { startStack, SESSION_SECRET } from './support/stack.mjs';
-import { Browser, login, submitLogin, signSessionId } from './support/client.mjs';
+import { Browser, login, submitLogin, signSessionId } from '../stack/client.mjs';
 
 let s;
 before(async () => { s = await startStack(); });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { SignJWT, importJWK } from 'jose';
 import { startStack } from './support/stack.mjs';
-import { Browser, login } from './support/client.mjs';
+import { Browser, login } from '../stack/client.mjs';
 
 const JSON_ACCEPT = { accept: 'application/json' };
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';

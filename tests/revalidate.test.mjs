@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './support/stack.mjs';
-import { Browser, login } from './support/client.mjs';
+import { Browser, login } from '../stack/client.mjs';
 
 const JSON_ACCEPT = { accept: 'application/json' };
 const EVERY = 30;

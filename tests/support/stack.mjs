@@ -1,23 +1,14 @@
 // Starts the whole local stack for a test file: issuer, upstream app, and the gate in
 // workerd, on free loopback ports.
-import net from 'node:net';
-import { startIssuer } from '../../stack/issuer.mjs';
+import { startIssuer, gateClient } from '../../stack/issuer.mjs';
+import { freePort } from '../../stack/ports.mjs';
 import { startUpstream } from '../../stack/upstream.mjs';
 import { startWorker } from '../../stack/worker.mjs';
 
+export { freePort };
+
 export const SESSION_SECRET = 'test-session-secret-0123456789abcdef0123456789';
 export const CLIENT_SECRET = 'test-client-secret';
-
-export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * options.photos: extra keys for the photos.localhost app; options.apps: further app
@@ -33,16 +24,7 @@ export async function startStack(options = {}) {
     port: issuerPort,
     alg: options.alg || 'RS256',
     log: (l) => issuerLog.push(l),
-    clients: [{
-      client_id: 'portcullis',
-      client_secret: CLIENT_SECRET,
-      redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/callback`),
-      post_logout_redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/signed-out`),
-      ...(options.backchannel ? {
-        backchannel_logout_uri: `${base(hosts[0])}/.portcullis/backchannel-logout`,
-        backchannel_logout_session_required: true,
-      } : {}),
-    }],
+    clients: [gateClient({ hosts, port: workerPort, secret: CLIENT_SECRET, backchannel: options.backchannel })],
   });
   const upstream = await startUpstream({ port: upstreamPort });
   const config = {

@@ -6,7 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { promisify } from 'node:util';
-import { startWorker } from './worker.mjs';
+import { startWorker } from '../stack/worker.mjs';
 
 const run = promisify(execFile);
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());

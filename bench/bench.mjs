@@ -7,12 +7,16 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { startIssuer } from './issuer.mjs';
-import { startUpstream } from './upstream.mjs';
-import { ROOT } from './worker.mjs';
+import { startIssuer, gateClient } from '../stack/issuer.mjs';
+import { startUpstream } from '../stack/upstream.mjs';
+import { ROOT } from '../stack/worker.mjs';
 import { startMeasuredWorker, compare, pinned } from './measure.mjs';
-import { Browser, login } from '../tests/support/client.mjs';
-import { freePort, SESSION_SECRET, CLIENT_SECRET } from '../tests/support/stack.mjs';
+import { Browser, login } from '../stack/client.mjs';
+import { freePort } from '../stack/ports.mjs';
+
+// The benchmark's own secrets (local only).
+const SESSION_SECRET = 'bench-session-secret-0123456789abcdef0123456789';
+const CLIENT_SECRET = 'bench-client-secret';
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 9);
@@ -27,12 +31,7 @@ const rulesHost = 'rules.localhost';
 const token = JSON.parse(execFileSync(path.join(ROOT, 'scripts/service-token'), ['bench', '--json']).toString());
 const issuer = await startIssuer({
   port: issuerPort,
-  clients: [{
-    client_id: 'portcullis',
-    client_secret: CLIENT_SECRET,
-    redirect_uris: [host, rulesHost].map((h) => `http://${h}:${gatePort}/.portcullis/callback`),
-    post_logout_redirect_uris: [`http://${host}:${gatePort}/.portcullis/signed-out`],
-  }],
+  clients: [gateClient({ hosts: [host, rulesHost], port: gatePort, secret: CLIENT_SECRET })],
 });
 const upstream = await startUpstream({ port: upstreamPort });
 const bare = await startMeasuredWorker({
