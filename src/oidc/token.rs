@@ -144,6 +144,13 @@ pub fn fingerprint(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn response(status: u16, body: impl Into<String>) -> HttpResponse {
+        HttpResponse {
+            status,
+            body: body.into(),
+        }
+    }
     use crate::config::Inputs;
     use crate::http::Method;
 
@@ -216,10 +223,7 @@ mod tests {
         assert!(body.contains("grant_type=refresh_token"));
         assert!(body.contains("refresh_token=rt-1"));
         assert!(r.headers.iter().any(|(k, _)| k == "authorization"));
-        let no_id = HttpResponse {
-            status: 200,
-            body: r#"{"access_token":"x","refresh_token":"rt-2"}"#.into(),
-        };
+        let no_id = response(200, r#"{"access_token":"x","refresh_token":"rt-2"}"#);
         assert_eq!(
             parse_refresh_response(&no_id)
                 .unwrap()
@@ -232,10 +236,10 @@ mod tests {
 
     #[test]
     fn responses() {
-        let ok = HttpResponse {
-            status: 200,
-            body: r#"{"id_token":"a.b.c","access_token":"x","token_type":"Bearer"}"#.into(),
-        };
+        let ok = response(
+            200,
+            r#"{"id_token":"a.b.c","access_token":"x","token_type":"Bearer"}"#,
+        );
         assert_eq!(
             parse_response(&ok)
                 .unwrap()
@@ -252,26 +256,17 @@ mod tests {
         assert!(
             matches!(parse_response(&refused), Err(OidcError::TokenRefused { error, .. }) if error == "invalid_grant")
         );
-        let down = HttpResponse {
-            status: 502,
-            body: "bad gateway".into(),
-        };
+        let down = response(502, "bad gateway");
         assert!(matches!(
             parse_response(&down),
             Err(OidcError::Unreachable(_))
         ));
-        let no_id = HttpResponse {
-            status: 200,
-            body: r#"{"access_token":"x"}"#.into(),
-        };
+        let no_id = response(200, r#"{"access_token":"x"}"#);
         assert!(matches!(
             parse_response(&no_id),
             Err(OidcError::TokenResponse(_))
         ));
-        let html = HttpResponse {
-            status: 200,
-            body: "<html>".into(),
-        };
+        let html = response(200, "<html>");
         assert!(matches!(
             parse_response(&html),
             Err(OidcError::TokenResponse(_))

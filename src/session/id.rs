@@ -73,16 +73,23 @@ mod tests {
     }
 
     const K1: &str = "0123456789abcdef0123456789abcdef";
+
+    fn read(value: &str, key: &str) -> Option<SessionId> {
+        SessionId::from_cookie_value(value, &keys(&[key]))
+    }
+
+    /// A new ID and its cookie value signed with K1.
+    fn issued() -> (SessionId, String) {
+        let id = SessionId::generate(&CountingRandom::default()).unwrap();
+        let value = id.to_cookie_value(&keys(&[K1]));
+        (id, value)
+    }
     const K2: &str = "fedcba9876543210fedcba9876543210";
 
     #[test]
     fn cookie_round_trip() {
-        let id = SessionId::generate(&CountingRandom::default()).unwrap();
-        let value = id.to_cookie_value(&keys(&[K1]));
-        assert_eq!(
-            SessionId::from_cookie_value(&value, &keys(&[K1])),
-            Some(id.clone())
-        );
+        let (id, value) = issued();
+        assert_eq!(read(&value, K1), Some(id.clone()));
         assert!(id.store_key().starts_with("session:"));
         assert_eq!(id.store_key().len(), "session:".len() + 43);
         assert!(
@@ -93,13 +100,8 @@ mod tests {
 
     #[test]
     fn forged_and_garbage_cookies_are_refused() {
-        let id = SessionId::generate(&CountingRandom::default()).unwrap();
-        let value = id.to_cookie_value(&keys(&[K1]));
-        assert_eq!(
-            SessionId::from_cookie_value(&value, &keys(&[K2])),
-            None,
-            "wrong key"
-        );
+        let (_, value) = issued();
+        assert_eq!(read(&value, K2), None, "wrong key");
         let mut tampered = value.clone().into_bytes();
         tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
