@@ -10,7 +10,7 @@ use jwt_compact::{AlgorithmExt, Claims, Header};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
-use crate::crypto::b64url;
+use crate::crypto::{b64url, random_bytes, Random};
 use crate::identity::Identity;
 
 /// How long an assertion is valid.
@@ -90,6 +90,38 @@ impl AssertionKey {
         })
     }
 
+    /// A new private key as the JWK `ASSERTION_KEY` holds (`ES256` or `EdDSA`), with its
+    /// RFC 7638 thumbprint as `kid`. Parsed back by [`AssertionKey::from_jwk`].
+    pub fn generate(alg: &str, rng: &impl Random) -> Result<String, String> {
+        let seed: [u8; 32] =
+            random_bytes(rng).map_err(|_| "no randomness available".to_string())?;
+        let (jwk, public) = match alg {
+            "ES256" => {
+                // A random 32-byte string is a valid P-256 scalar except with negligible
+                // probability; such a draw is refused rather than retried.
+                let key = p256::ecdsa::SigningKey::from_bytes(&seed.into())
+                    .map_err(|_| "drew an invalid P-256 scalar; run again".to_string())?;
+                let jwk =
+                    serde_json::to_value(JsonWebKey::from(&key)).map_err(|e| e.to_string())?;
+                let public = JsonWebKey::from(key.verifying_key()).thumbprint::<Sha256>();
+                (jwk, public)
+            }
+            "EdDSA" => {
+                let key = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed)).sk;
+                let jwk =
+                    serde_json::to_value(JsonWebKey::from(&key)).map_err(|e| e.to_string())?;
+                let verifying = JsonWebKey::from(&key).to_verifying_key();
+                (jwk, verifying.thumbprint::<Sha256>())
+            }
+            other => return Err(format!("unknown algorithm {other:?}; use ES256 or EdDSA")),
+        };
+        let mut jwk = jwk;
+        jwk["kid"] = b64url(&public).into();
+        jwk["alg"] = alg.into();
+        jwk["use"] = "sig".into();
+        Ok(jwk.to_string())
+    }
+
     pub fn alg(&self) -> &'static str {
         match self.signer {
             Signer::Es256(_) => "ES256",
@@ -148,6 +180,30 @@ mod tests {
     use super::*;
     use crate::oidc::jwks::testing::{ed25519_pair, es256_pair};
     use crate::oidc::jwks::{self, KeySet};
+
+    #[test]
+    fn generated_keys_are_accepted_and_sign_verifiable_assertions() {
+        for alg in ["ES256", "EdDSA"] {
+            let text = AssertionKey::generate(alg, &crate::crypto::SystemRandom).unwrap();
+            let key = AssertionKey::from_jwk(&text).unwrap();
+            assert_eq!(key.alg(), alg);
+            let jwk: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                jwk["kid"].as_str(),
+                Some(key.kid()),
+                "kid is the thumbprint"
+            );
+            assert!(jwk.get("d").is_some(), "a private key");
+            let id = Identity {
+                sub: "alice".into(),
+                ..Default::default()
+            };
+            let token = key.sign("https://h/.portcullis", "h", &id, 1_000).unwrap();
+            let set = KeySet::parse(&key.jwks().to_string()).unwrap();
+            assert!(jwks::verify(&token, &set).is_ok());
+        }
+        assert!(AssertionKey::generate("RS256", &crate::crypto::SystemRandom).is_err());
+    }
 
     fn private_jwk(public: Value, d: &[u8]) -> String {
         let mut jwk = public;

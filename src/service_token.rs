@@ -7,13 +7,48 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::crypto::{ct_eq, sha256};
+use crate::crypto::{ct_eq, random_bytes, random_token, sha256, Random};
 use crate::model::{App, ServiceToken};
 use crate::request::RequestHead;
 use crate::secret::Secret;
 
 pub const CLIENT_ID_HEADER: &str = "portcullis-client-id";
 pub const CLIENT_SECRET_HEADER: &str = "portcullis-client-secret";
+
+/// The credentials of a new service token, as `scripts/service-token` prints them.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: String,
+    /// `<name>.<8 hex digits>`.
+    pub client_id: String,
+    /// 256 random bits, base64url; shown once, never stored.
+    pub secret: Secret,
+    /// What `secret_sha256` in the configuration holds.
+    pub secret_sha256: String,
+}
+
+impl NewToken {
+    pub fn generate(name: &str, rng: &impl Random) -> Result<Self, String> {
+        if !ServiceToken::valid_name(name) {
+            return Err(format!(
+                "\"{name}\" is not a token name; use letters, digits, -, _ or . (e.g. immich-mobile)"
+            ));
+        }
+        let no_randomness = |_| "no randomness available".to_string();
+        let suffix: [u8; 4] = random_bytes(rng).map_err(no_randomness)?;
+        let secret = random_token::<32>(rng).map_err(no_randomness)?;
+        Ok(Self {
+            name: name.to_string(),
+            client_id: format!("{name}.{}", hex(&suffix)),
+            secret_sha256: hex(&sha256(secret.as_bytes())),
+            secret: Secret::new(secret),
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Credentials found on a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +128,6 @@ mod tests {
     use crate::model::Config;
     use serde_json::json;
     use url::Url;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
 
     fn config() -> Config {
         Config::from_inputs(&Inputs {
@@ -228,5 +259,33 @@ mod tests {
             );
         }
         assert_eq!(presented(&head(&[]), &c.settings.service_tokens), None);
+    }
+
+    #[test]
+    fn generated_tokens_pass_the_configuration_and_the_check() {
+        let t = NewToken::generate("immich-mobile", &crate::crypto::SystemRandom).unwrap();
+        assert!(t.client_id.starts_with("immich-mobile."));
+        assert_eq!(t.client_id.len(), "immich-mobile.".len() + 8);
+        let c = Config::from_inputs(&Inputs {
+            portcullis: Some(json!({
+                "issuer": "https://id.example.com", "client_id": "c",
+                "service_tokens": [{ "name": t.name, "client_id": t.client_id, "secret_sha256": t.secret_sha256 }],
+                "apps": [{ "host": "photos.example.com", "service_tokens": ["immich-mobile"] }],
+            })),
+            session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let pair = presented(
+            &head(&[
+                ("portcullis-client-id", &t.client_id),
+                ("portcullis-client-secret", t.secret.expose()),
+            ]),
+            &c.settings.service_tokens,
+        )
+        .unwrap();
+        let tokens = &c.settings.service_tokens;
+        assert!(check(&pair, &c.settings.apps[0], tokens).is_ok());
+        assert!(NewToken::generate("bad name", &crate::crypto::SystemRandom).is_err());
     }
 }

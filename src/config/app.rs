@@ -39,11 +39,7 @@ pub(super) fn validate_service_tokens(
         let key = |field: &str| format!("PORTCULLIS.service_tokens[{i}].{field}");
         let generate = "generate one with `scripts/service-token <name>`";
         let name = t.name.unwrap_or_default();
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !valid_name {
+        if !ServiceToken::valid_name(&name) {
             p.add(key("name"), format!("\"{name}\" is not a token name; use letters, digits, -, _ or . (e.g. \"immich-mobile\")"));
             continue;
         }

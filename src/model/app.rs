@@ -101,6 +101,15 @@ pub struct ServiceToken {
 }
 
 impl ServiceToken {
+    /// Token names are letters, digits, `-`, `_` and `.` (they appear in `service:<name>`
+    /// and in the client ID).
+    pub fn valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    }
+
     /// The identity a service token stands for upstream: `service:<name>`.
     pub fn identity(&self) -> Identity {
         let user = format!("service:{}", self.name);

@@ -1,6 +1,5 @@
-//! `scripts/check-config`: validates a `wrangler.toml` the way the worker will, before deploying.
-
-use std::process::ExitCode;
+//! `portcullis check-config` (`scripts/check-config`): validates a `wrangler.toml` the way
+//! the worker will, before deploying, and says what it configures.
 
 use portcullis::config::{format_duration, ConfigError, ConfigErrors, Inputs};
 use portcullis::model::{Config, Settings};
@@ -16,14 +15,13 @@ struct Args {
     json: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         path: "wrangler.toml".into(),
         env: None,
         dev_vars: None,
         json: false,
     };
-    let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--env" => args.env = Some(it.next().ok_or(USAGE)?),
@@ -51,19 +49,9 @@ fn dev_vars(path: &str) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
-fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn run() -> Result<bool, String> {
-    let args = parse_args()?;
+/// True when the configuration is valid.
+pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
+    let args = parse_args(args)?;
     let text = std::fs::read_to_string(&args.path).map_err(|e| format!("{}: {e}", args.path))?;
     let doc: toml::Table = text
         .parse()

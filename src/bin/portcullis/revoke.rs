@@ -1,0 +1,168 @@
+//! `portcullis revoke` (`scripts/revoke`): lists and deletes sessions straight in the
+//! `SESSIONS` namespace through `wrangler kv`, for an owner with Cloudflare credentials
+//! but no `ADMIN_TOKEN`. The key layout is the worker's own (`session::index`).
+
+use std::process::{Command, Stdio};
+
+use portcullis::pages::utc;
+use portcullis::session::index::{self, Summary};
+use serde::Deserialize;
+
+const USAGE: &str =
+    "usage: scripts/revoke (--email ADDRESS | --sub SUB | --session HASH | --all) [--list]
+                      [--local] [--config wrangler.toml] [--env NAME] [--persist-to DIR]
+
+  --list        only show the matching sessions
+  --local       the local development state (scripts/dev): add --config dev/wrangler.toml
+
+Deletes the session records and their index keys. Running isolates may still accept a
+deleted session for up to session_cache (default 30 s), and KV deletions take up to about
+60 s to reach every location; the admin API and the sessions page also clear the isolate
+that serves them.";
+
+#[derive(Default)]
+struct Args {
+    email: Option<String>,
+    sub: Option<String>,
+    session: Option<String>,
+    all: bool,
+    list: bool,
+    /// Passed on to wrangler: `--binding SESSIONS`, `--config`, `--env`, `--persist-to`,
+    /// and `--local` or `--remote`.
+    wrangler: Vec<String>,
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut a = Args {
+        wrangler: vec!["--binding".into(), "SESSIONS".into()],
+        ..Args::default()
+    };
+    let mut local = false;
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| USAGE.to_string());
+        match arg.as_str() {
+            "--email" => a.email = Some(value()?),
+            "--sub" => a.sub = Some(value()?),
+            "--session" => a.session = Some(value()?),
+            "--all" => a.all = true,
+            "--list" => a.list = true,
+            "--local" => local = true,
+            "--config" | "--env" | "--persist-to" => {
+                let v = value()?;
+                a.wrangler.extend([arg, v]);
+            }
+            _ => return Err(USAGE.into()),
+        }
+    }
+    let chosen = [
+        a.email.is_some(),
+        a.sub.is_some(),
+        a.session.is_some(),
+        a.all,
+    ];
+    if chosen.iter().filter(|c| **c).count() != 1 {
+        return Err(USAGE.into());
+    }
+    a.wrangler
+        .push(if local { "--local" } else { "--remote" }.into());
+    Ok(a)
+}
+
+fn wrangler(args: &[&str], options: &[String]) -> Result<String, String> {
+    let output = Command::new("npx")
+        .arg("wrangler")
+        .arg("kv")
+        .args(args)
+        .args(options)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run npx wrangler: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("wrangler kv {} failed", args.join(" ")));
+    }
+    String::from_utf8(output.stdout).map_err(|e| e.to_string())
+}
+
+/// One key as `wrangler kv key list` prints it.
+#[derive(Deserialize)]
+struct ListedKey {
+    name: String,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
+    let a = parse(args)?;
+    let prefix = match &a.sub {
+        Some(sub) => index::user_prefix(sub),
+        None => index::USER_PREFIX.to_string(),
+    };
+    let listed: Vec<ListedKey> = serde_json::from_str(&wrangler(
+        &["key", "list", "--prefix", &prefix],
+        &a.wrangler,
+    )?)
+    .map_err(|e| format!("wrangler kv key list printed something else: {e}"))?;
+    let sessions: Vec<(String, &str, Summary)> = listed
+        .iter()
+        .filter_map(|k| {
+            let hash = index::session_hash_of(&k.name)?.to_string();
+            let metadata = k.metadata.as_ref().map(|m| m.to_string());
+            let summary = Summary::from_metadata(metadata.as_deref())?;
+            Some((hash, k.name.as_str(), summary))
+        })
+        .filter(|(_, _, s)| a.sub.as_ref().is_none_or(|sub| s.sub == *sub))
+        .filter(|(_, _, s)| {
+            a.email.as_ref().is_none_or(|email| {
+                s.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        })
+        .filter(|(hash, _, _)| a.session.as_ref().is_none_or(|h| h == hash))
+        .collect();
+
+    if sessions.is_empty() {
+        println!("No matching sessions.");
+    }
+    for (hash, _, s) in &sessions {
+        let who = s.email.as_deref().unwrap_or(&s.sub);
+        let ua = s.user_agent.as_deref().unwrap_or_default();
+        let line = format!(
+            "{hash}  {who}  {}  since {}  until {}  {ua}",
+            s.host,
+            utc(s.created),
+            utc(s.expires)
+        );
+        println!("{}", line.trim_end());
+    }
+    if a.list {
+        return Ok(true);
+    }
+
+    let mut keys: Vec<String> = Vec::new();
+    for (hash, index_key, s) in &sessions {
+        keys.push(index::session_key(hash));
+        keys.push((*index_key).to_string());
+        if let Some(sid) = &s.sid {
+            keys.push(index::sid_key(sid, hash));
+        }
+    }
+    if let (Some(hash), true) = (&a.session, sessions.is_empty()) {
+        // Not in the index (yet): the record alone.
+        keys.push(index::session_key(hash));
+    }
+    if !keys.is_empty() {
+        let file =
+            std::env::temp_dir().join(format!("portcullis-revoke-{}.json", std::process::id()));
+        let text = serde_json::to_string(&keys).map_err(|e| e.to_string())?;
+        std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let path = file.to_string_lossy().to_string();
+        let deleted = wrangler(&["bulk", "delete", &path, "--force"], &a.wrangler);
+        let _ = std::fs::remove_file(&file);
+        deleted?;
+    }
+    println!("Revoked {} session(s).", sessions.len());
+    Ok(true)
+}
