@@ -89,6 +89,11 @@ pub fn clear_session(cookie_domain: Option<&str>) -> String {
     build(session_cookie_name(cookie_domain), "", 0, cookie_domain)
 }
 
+/// Clears a host-only cookie of this name (a copy planted without `Domain`).
+pub fn clear_host_only(name: &str) -> String {
+    build(name, "", 0, None)
+}
+
 pub fn set_login(name: &str, value: &str, max_age: u64) -> String {
     build(name, value, i64::try_from(max_age).unwrap_or(0), None)
 }

@@ -60,6 +60,8 @@ pub enum GateError {
     Csrf,
     /// The app's origin could not be reached.
     OriginUnreachable(String),
+    /// A body larger than Portcullis reads for its own endpoints.
+    PayloadTooLarge,
     /// Workers KV failed.
     Store(StoreError),
     /// The random number generator failed.
@@ -135,6 +137,7 @@ fn meta(error: &GateError) -> Meta {
         E::InvalidLogoutToken(_) => m(400, "invalid_request", DID_NOT_COMPLETE, "The logout token was not accepted.", true),
         E::Csrf => m(403, "csrf", "Please confirm", "This sign-out request could not be verified. Use the button below to sign out.", false),
         E::OriginUnreachable(_) => m(502, "origin_unreachable", "The app is down", "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.", false),
+        E::PayloadTooLarge => m(413, "payload_too_large", "Request too large", "The request body is larger than this address accepts.", false),
         E::Store(_) => m(503, "session_store_unavailable", "Sessions are unavailable", "The session store is not available right now. Please try again in a moment.", false),
         E::Random => m(500, "random_failed", DID_NOT_COMPLETE, "An internal error occurred. Please try again.", false),
     }

@@ -77,7 +77,15 @@ impl Gate {
         };
         let (cookies, log, tasks) = ctx.finish();
         let outcome = match outcome {
-            Outcome::Reply(reply) => Outcome::Reply(reply.with_cookies(cookies)),
+            // A request with several session cookies was treated as signed out; its reply
+            // (a login redirect or a 401) also clears them. Proxied requests are not looked
+            // at: they are the hot path, and a signed-out one is never proxied but on a
+            // public path.
+            Outcome::Reply(reply) => Outcome::Reply(
+                reply
+                    .with_cookies(cookies)
+                    .with_cookies(self.sessions.clear_duplicates(head)),
+            ),
             proxy => proxy,
         };
         Handled {
@@ -163,10 +171,27 @@ impl Gate {
         reply
     }
 
-    /// The error boundary for a proxied request whose origin could not be reached (the
-    /// edge's part); returns the reply and the line to log.
-    pub fn origin_failed(&self, head: &RequestHead, detail: String) -> (Reply, Option<String>) {
-        respond(head, &GateError::OriginUnreachable(detail), false, None)
+    /// Whether the edge should read this request's body: only a POST to one of the
+    /// endpoints that take one (forms, the admin API's JSON, back-channel logout).
+    pub fn takes_body(&self, head: &RequestHead) -> bool {
+        head.method == "POST"
+            && matches!(
+                router::route(&self.config.settings, head),
+                Route::Endpoint(
+                    Endpoint::Logout
+                        | Endpoint::Sessions
+                        | Endpoint::AdminRevoke
+                        | Endpoint::BackchannelLogout
+                )
+            )
+    }
+
+    /// The error boundary for what the edge itself meets (a body too large, an origin
+    /// that cannot be reached); returns the reply and the line to log.
+    pub fn edge_error(&self, head: &RequestHead, error: GateError) -> (Reply, Option<String>) {
+        let api =
+            matches!(router::route(&self.config.settings, head), Route::Endpoint(e) if e.is_api());
+        respond(head, &error, api, None)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::model::Config;
 use crate::oidc::login::{PendingError, LOGIN_TTL};
 use crate::oidc::{Client, ClientError, OidcError, PendingLogin};
 use crate::pages;
+use crate::request::RequestHead;
 use crate::router::Endpoint;
 use crate::session::{SessionId, Sessions};
 
@@ -43,6 +44,24 @@ impl From<ClientError> for GateError {
             ClientError::Unavailable(e) => GateError::IssuerUnavailable(e),
             ClientError::Refused(e) => GateError::LoginFailed(e),
         }
+    }
+}
+
+/// An OAuth error text as RFC 6749 §4.1.2.1 allows it (`%x20-21 / %x23-5B / %x5D-7E`:
+/// printable ASCII without `"` and `\`), at most `max` characters; anything else dropped.
+fn oauth_text(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| matches!(*c, '\x20'..='\x7e') && *c != '"' && *c != '\\')
+        .take(max)
+        .collect()
+}
+
+/// Whether a request comes from this site (or from no browser at all). Browsers send
+/// `Sec-Fetch-Site`; older ones at least `Origin` on a POST.
+fn from_this_site(head: &RequestHead) -> bool {
+    match head.header("sec-fetch-site") {
+        Some(site) => matches!(site, "same-origin" | "none"),
+        None => head.header("origin").is_none_or(|o| o == head.origin()),
     }
 }
 
@@ -122,14 +141,10 @@ impl Login {
         if let Some(name) = &cookie_name {
             ctx.add_cookie(cookies::clear_login(name));
         }
-        let issuer_said = || {
-            head.query("error").map(|error| GateError::IssuerSaid {
-                error,
-                description: head.query("error_description"),
-            })
-        };
+        // Without a pending login for this `state`, nothing the URL says is shown: anyone can
+        // craft a callback link with an `error_description` of their choosing.
         let Some(value) = cookie_name.as_deref().and_then(|n| head.cookie(n)) else {
-            return Err(issuer_said().unwrap_or(GateError::LoginStateMissing));
+            return Err(GateError::LoginStateMissing);
         };
         let keys = &self.config.secrets.signing_keys;
         let pending = match PendingLogin::open(value, keys, &state, ctx.now()) {
@@ -139,8 +154,11 @@ impl Login {
         };
         // From here on, "try again" returns to where the login started.
         ctx.set_retry(&login_href(&pending.return_to));
-        if let Some(error) = issuer_said() {
-            return Err(error);
+        if let Some(error) = head.query("error") {
+            return Err(GateError::IssuerSaid {
+                error: oauth_text(&error, 64),
+                description: head.query("error_description").map(|d| oauth_text(&d, 200)),
+            });
         }
         // RFC 9207: when the issuer names itself, it must be ours (mix-up defence).
         if head
@@ -186,7 +204,9 @@ impl Login {
         let csrf = id.as_ref().map(|id| self.sessions.derive(id, LOGOUT_CSRF));
         let confirmed = if head.method == "POST" {
             match (&csrf, head.form_field("csrf")) {
-                (None, _) => true,
+                // Without a session there is nothing to protect but the sign-out itself: a
+                // cross-site POST must not clear cookies (Lax keeps the session cookie off it).
+                (None, _) => from_this_site(head),
                 (Some(expected), Some(given)) => ct_eq(expected.as_bytes(), given.as_bytes()),
                 (Some(_), None) => false,
             }

@@ -4,7 +4,8 @@
 //! origin can never see a different path than the one the rule judged. Normalising:
 //! percent-encoded unreserved characters are decoded (`%61` → `a`), `.`/`..` segments are
 //! resolved, and duplicate slashes collapsed. What different servers read differently is
-//! refused instead: an encoded `/` or `\`, NUL or other control characters, and segments
+//! refused instead: an encoded `/` or `\`, a double-encoded `.`, `/` or `\` (`%252e`), NUL
+//! or other control characters, and segments
 //! that some servers treat as `..` (`..;`, `.%2e;x`: path parameters after a dot segment).
 //! Matching is case-sensitive: `/SHARE/x` is not `/share/**` (and is therefore protected).
 
@@ -66,6 +67,18 @@ fn decode_segment(segment: &str) -> (String, Vec<u8>) {
     (kept, full)
 }
 
+/// Whether a once-decoded segment still encodes `.`, `/` or `\` (`%252e` → `%2e`): an
+/// origin that decodes twice would see a dot segment or a separator the rules never saw.
+fn double_encoded(decoded: &[u8]) -> bool {
+    decoded.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (hex(w[1]), hex(w[2])),
+                (Some(h), Some(l)) if matches!(h * 16 + l, b'.' | b'/' | b'\\')
+            )
+    })
+}
+
 /// The normalised path, or why it is refused. `path` is the path part of a URL (no query).
 pub fn normalize(path: &str) -> Result<String, AmbiguousPath> {
     if !path.starts_with('/') {
@@ -80,6 +93,11 @@ pub fn normalize(path: &str) -> Result<String, AmbiguousPath> {
         let (segment, decoded) = decode_segment(raw);
         if decoded.iter().any(|&b| b == b'/' || b == b'\\') {
             return Err(AmbiguousPath("encoded slash or backslash in the path"));
+        }
+        if double_encoded(&decoded) {
+            return Err(AmbiguousPath(
+                "double-encoded dot, slash or backslash in the path",
+            ));
         }
         if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
             return Err(AmbiguousPath("control character in the path"));
@@ -296,6 +314,12 @@ mod tests {
         judged("/share//../admin", false, "/admin");
         judged("/./share/x", true, "/share/x");
         judged("/sh%61re/x", true, "/share/x");
+        // Finding 8: double encoding is ambiguous to an origin that decodes twice.
+        refused("/share/%252e%252e/admin");
+        refused("/share/%252E%252E/admin");
+        refused("/share%252f..%252fadmin");
+        refused("/share/..%255cadmin");
+        judged("/share/%2525", true, "/share/%2525");
         refused("/share%00/x");
         refused("/favicon.ico%00.php");
         judged("/favicon.ico/", true, "/favicon.ico/");

@@ -6,7 +6,7 @@ use url::{Position, Url};
 
 use crate::cookies;
 use crate::identity::Identity;
-use crate::model::App;
+use crate::model::{is_service_name, App};
 use crate::request::RequestHead;
 
 /// Identity headers Portcullis sets (oauth2-proxy's and Authelia/tinyauth's names).
@@ -24,21 +24,35 @@ pub const IDENTITY_HEADERS: [&str; 8] = [
 /// The signed assertion header.
 pub const ASSERTION_HEADER: &str = "portcullis-assertion";
 
-/// Further headers some apps trust as identity, and the service-token header pair that
-/// Portcullis consumes: never passed on from a client.
-const SPOOFABLE_HEADERS: [&str; 11] = [
+/// Further headers an origin might trust — as identity (other gates' names), as the
+/// client's address, or to rewrite the path — and the service-token header pair that
+/// Portcullis consumes: never passed on from a client. Compared after mapping `_` to `-`
+/// (CGI, WSGI and PHP read both alike). `X-Forwarded-*` and `X-Real-IP` are then set by
+/// Portcullis from what Cloudflare saw.
+const STRIPPED_HEADERS: [&str; 18] = [
     "x-auth-request-access-token",
     "x-forwarded-user",
     "x-forwarded-email",
     "x-forwarded-preferred-username",
     "x-forwarded-groups",
-    "x-remote-user",
-    "remote-preferred-username",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-uri",
+    "x-forwarded-prefix",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-real-ip",
+    "x-webauth-user",
+    "forwarded",
     "portcullis-assertion",
     "portcullis-client-id",
     "portcullis-client-secret",
-    "forwarded",
 ];
+
+/// Whole families of identity headers, whatever follows the prefix: `Remote-*` (Authelia,
+/// tinyauth), `X-Remote-*`, `X-authentik-*` and `Cf-Access-*` (Cloudflare Access).
+const STRIPPED_PREFIXES: [&str; 4] = ["remote-", "x-remote-", "x-authentik-", "cf-access-"];
 
 /// Per-request choices for forwarding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +62,9 @@ pub struct Forward {
     pub strip_authorization: bool,
     /// The signed `Portcullis-Assertion`, when an assertion key is configured.
     pub assertion: Option<String>,
+    /// The user name for `X-Auth-Request-User` and `Remote-User` (the app's `user_claim`
+    /// for a person, `service:<name>` for a service token); `None`: not sent.
+    pub user: Option<String>,
 }
 
 /// What the edge must do to forward a request.
@@ -69,10 +86,8 @@ fn canonical(name: &str) -> String {
 fn is_stripped(name: &str) -> bool {
     let name = canonical(name);
     IDENTITY_HEADERS.contains(&name.as_str())
-        || SPOOFABLE_HEADERS.contains(&name.as_str())
-        || name == "x-forwarded-for"
-        || name == "x-forwarded-proto"
-        || name == "x-forwarded-host"
+        || STRIPPED_HEADERS.contains(&name.as_str())
+        || STRIPPED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// Header values must be visible ASCII; anything else (non-ASCII names, control characters)
@@ -140,11 +155,23 @@ pub fn plan(
             .map(|g| header_value(g).replace(',', "%2C"))
             .collect::<Vec<_>>()
             .join(",");
-        let user = header_value(id.user());
-        let email = id.email.as_deref().map(header_value).unwrap_or_default();
+        let user = forward
+            .user
+            .as_deref()
+            .map(header_value)
+            .unwrap_or_default();
+        // Only what the issuer vouches for: an email it has verified, and never a name in
+        // the form reserved for service tokens.
+        let email = id
+            .email
+            .as_deref()
+            .filter(|_| id.email_verified)
+            .map(header_value)
+            .unwrap_or_default();
         let username = id
             .preferred_username
             .as_deref()
+            .filter(|name| !is_service_name(name))
             .map(header_value)
             .unwrap_or_default();
         let name = id.name.as_deref().map(header_value).unwrap_or_default();
@@ -170,7 +197,9 @@ pub fn plan(
 
     // The client address as Cloudflare saw it, never a client-supplied chain.
     if let Some(ip) = head.header("cf-connecting-ip") {
-        set.push(("x-forwarded-for".into(), header_value(ip)));
+        let ip = header_value(ip);
+        set.push(("x-forwarded-for".into(), ip.clone()));
+        set.push(("x-real-ip".into(), ip));
     }
     set.push(("x-forwarded-proto".into(), head.url.scheme().into()));
     set.push((
@@ -183,6 +212,16 @@ pub fn plan(
         remove,
         set,
     }
+}
+
+/// The origin's `Set-Cookie` values without any for a Portcullis cookie name (an app must
+/// not be able to plant or overwrite a session); `None` when there is nothing to drop.
+pub fn without_own_cookies(set_cookies: &[String]) -> Option<Vec<String>> {
+    let own = |c: &String| cookies::is_own(c.split('=').next().unwrap_or_default());
+    set_cookies
+        .iter()
+        .any(own)
+        .then(|| set_cookies.iter().filter(|c| !own(c)).cloned().collect())
 }
 
 /// The `Cache-Control` to put on a proxied response the origin marked as storable by shared
@@ -294,7 +333,11 @@ mod tests {
                 ("cookie", "app=1; __Host-portcullis-session=secret"),
             ],
         );
-        let p = plan(&h, &app(None), Some(&alice()), &Forward::default());
+        let forward = Forward {
+            user: Some("alice".into()),
+            ..Forward::default()
+        };
+        let p = plan(&h, &app(None), Some(&alice()), &forward);
         for spoof in [
             "x-auth-request-user",
             "remote-user",
@@ -348,11 +391,15 @@ mod tests {
         let mut id = alice();
         id.preferred_username = Some("x\r\nX-Auth-Request-User: admin".into());
         id.groups = vec!["a,b".into(), "c%d".into()];
+        let forward = Forward {
+            user: id.preferred_username.clone(),
+            ..Forward::default()
+        };
         let p = plan(
             &head("https://photos.example.com/", &[]),
             &app(None),
             Some(&id),
-            &Forward::default(),
+            &forward,
         );
         let user = set(&p, "x-auth-request-user").unwrap();
         assert_eq!(user, "x%0D%0AX-Auth-Request-User: admin");
@@ -392,6 +439,7 @@ mod tests {
             &Forward {
                 strip_authorization: true,
                 assertion: Some("jwt".into()),
+                user: None,
             },
         );
         assert!(strip.remove.iter().any(|r| r == "authorization"));
@@ -415,6 +463,81 @@ mod tests {
         assert_eq!(
             response_cache_control(Some("max-age=60")).as_deref(),
             Some("private, max-age=60")
+        );
+    }
+
+    #[test]
+    fn every_header_an_origin_might_trust_is_stripped() {
+        let spoofs = [
+            "X-Original-URL",
+            "X-Rewrite-URL",
+            "X-Forwarded-Uri",
+            "X-Forwarded-Prefix",
+            "X-Forwarded-Host",
+            "X-WebAuth-User",
+            "X-Remote-Email",
+            "X-Remote-Anything",
+            "Remote-Preferred-Username",
+            "Remote-Whatever",
+            "X-authentik-username",
+            "X-Authentik-Groups",
+            "Cf-Access-Authenticated-User-Email",
+            "Cf-Access-Jwt-Assertion",
+            "X-Real-IP",
+        ];
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for name in spoofs {
+            headers.push((name.to_string(), "mallory".into()));
+            headers.push((name.replace('-', "_"), "mallory".into()));
+        }
+        headers.push(("cf-connecting-ip".into(), "203.0.113.9".into()));
+        headers.push(("x-remotely-harmless".into(), "kept".into()));
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let h = head("https://photos.example.com:8443/x", &refs);
+        let p = plan(&h, &app(None), None, &Forward::default());
+        for (name, _) in &headers[..headers.len() - 2] {
+            assert!(p.remove.contains(name), "{name} must be stripped");
+        }
+        assert!(!p.remove.iter().any(|r| r == "x-remotely-harmless"));
+        assert_eq!(set(&p, "x-real-ip"), Some("203.0.113.9"));
+        assert_eq!(set(&p, "x-forwarded-host"), Some("photos.example.com:8443"));
+    }
+
+    #[test]
+    fn only_verified_emails_and_never_reserved_names_reach_the_app() {
+        let h = head("https://photos.example.com/x", &[]);
+        let mut person = alice();
+        person.email_verified = false;
+        person.preferred_username = Some("service:backup".into());
+        let forward = Forward {
+            user: Some("sub-1".into()),
+            ..Forward::default()
+        };
+        let p = plan(&h, &app(None), Some(&person), &forward);
+        assert_eq!(set(&p, "x-auth-request-email"), None);
+        assert_eq!(set(&p, "remote-email"), None);
+        assert_eq!(set(&p, "x-auth-request-preferred-username"), None);
+        assert_eq!(set(&p, "x-auth-request-user"), Some("sub-1"));
+    }
+
+    #[test]
+    fn an_origin_cannot_set_portcullis_cookies() {
+        let from_origin =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            without_own_cookies(&from_origin(&[
+                "a=1; Path=/",
+                "__Host-portcullis-session=evil; Path=/; Secure",
+                " __secure-PORTCULLIS-session=x; Domain=example.com",
+            ])),
+            Some(vec!["a=1; Path=/".to_string()])
+        );
+        assert_eq!(
+            without_own_cookies(&from_origin(&["a=1", "portcullis=ok"])),
+            None
         );
     }
 }

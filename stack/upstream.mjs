@@ -41,6 +41,12 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(JSON.stringify(info));
       }
+      if (url.pathname === '/plant') {
+        // An app (or someone who took it over) trying to set Portcullis's own cookies.
+        res.setHeader('set-cookie', ['a=1; Path=/', '__Host-portcullis-session=planted; Path=/; Secure', '__Secure-Portcullis-session=x; Path=/; Secure; Domain=localhost']);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify(info));
+      }
       if (url.pathname === '/public') {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=3600' });
         return res.end(JSON.stringify(info));

@@ -144,6 +144,8 @@ test('path tricks: each is refused, or judged and forwarded as the same normalis
     ['/share/..%3b/admin', 400],
     ['/share/x%00', 400],
     ['/favicon.ico%00.php', 400],
+    ['/share/%252e%252e/admin', 400],
+    ['/share%252f..%252fadmin', 400],
     ['/SHARE/x', 401],
     ['/shared/x', 401],
     ['//share/x', 200, '/share/x'],
@@ -225,6 +227,17 @@ test('bearer tokens from the issuer where accept_bearer = true', async () => {
   assert.equal(good.json().headers['x-auth-request-user'], 'alice@example.com');
   assert.equal(good.json().headers.authorization, undefined, 'the consumed token is not forwarded');
   assert.equal((await call('sonarr.localhost', await issuerToken({ aud: ['x', 'sonarr-cli'] }))).status, 200, 'bearer_audiences');
+  // ID tokens (they travel in logout URLs) and logout tokens never open an app.
+  for (const marks of [{ nonce: 'n-1' }, { at_hash: 'x' }, { c_hash: 'x' }, { typ: 'ID' }, { events: {} }]) {
+    const mark = s.worker.lines.length;
+    const refused = await call('sonarr.localhost', await issuerToken(marks));
+    assert.equal(refused.status, 401, `a token with ${Object.keys(marks)[0]} is not an access token`);
+    assert.equal(refused.json().error, 'invalid_token');
+    // Worker log lines arrive asynchronously: wait (bounded) for the one explaining it.
+    const said = () => s.worker.lines.slice(mark).some((l) => l.includes('not an access token'));
+    for (let i = 0; i < 40 && !said(); i += 1) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(said(), 'the log says why');
+  }
 
   const foreign = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   const now = Math.floor(Date.now() / 1000);

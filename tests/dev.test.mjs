@@ -45,7 +45,7 @@ test('scripts/dev serves a working login; scripts/revoke ends the session', { ti
     const b = new Browser('alice', { 'user-agent': 'DevTest/1.0' });
     const done = await login(b, `${APP}/albums`, { username: 'alice' });
     assert.equal(done.status, 200);
-    assert.match(done.body, /Signed in as <b>alice<\/b>/, 'the demo app shows who signed in');
+    assert.match(done.body, /Signed in as <b>alice@example\.com<\/b>/, 'the demo app shows who signed in');
     const me = await b.request(`${APP}/.portcullis/me`, { headers: { accept: 'application/json' } });
     const hash = me.json().session_id_hash;
 

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
+import http from 'node:http';
 import WebSocket from 'ws';
 import { startStack, SESSION_SECRET } from './support/stack.mjs';
 import { Browser, login, submitLogin, signSessionId } from '../stack/client.mjs';
@@ -81,11 +82,12 @@ test('proxied request carries identity headers; Portcullis cookies never reach t
   b.setCookie('app_pref', 'dark', 'photos.localhost');
   const got = await echo(b, '/api/whoami?x=1');
   const h = got.headers;
-  assert.equal(h['x-auth-request-user'], 'alice');
+  // The user name is the verified email by default (user_claim), never a name the user edits.
+  assert.equal(h['x-auth-request-user'], 'alice@example.com');
   assert.equal(h['x-auth-request-email'], 'alice@example.com');
   assert.equal(h['x-auth-request-groups'], 'family,admins');
   assert.equal(h['x-auth-request-preferred-username'], 'alice');
-  assert.equal(h['remote-user'], 'alice');
+  assert.equal(h['remote-user'], 'alice@example.com');
   assert.equal(h['remote-email'], 'alice@example.com');
   assert.equal(h['remote-groups'], 'family,admins');
   assert.equal(h['remote-name'], 'Alice Example');
@@ -107,9 +109,12 @@ test('spoofed identity headers from the client are removed', async () => {
       'x-forwarded-for': '10.0.0.1',
     },
   });
-  assert.equal(got.headers['x-auth-request-user'], 'bob');
+  // Bob's email is not verified: no email header, and his sub as the user name.
+  assert.equal(got.headers['x-auth-request-user'], 'bob-0002');
+  assert.equal(got.headers['x-auth-request-email'], undefined);
+  assert.equal(got.headers['remote-email'], undefined);
   assert.equal(got.headers['x-auth-request-groups'], 'guests');
-  assert.equal(got.headers['remote-user'], 'bob');
+  assert.equal(got.headers['remote-user'], 'bob-0002');
   assert.equal(got.headers['remote-groups'], 'guests');
   assert.equal(got.headers['x-forwarded-user'], undefined);
   assert.notEqual(got.headers['x-forwarded-for'], '10.0.0.1');
@@ -194,6 +199,48 @@ test('origin redirects and multiple Set-Cookie headers pass back unchanged', asy
   const ck = await b.request(`${s.app}/cookies`, { headers: JSON_ACCEPT });
   assert.equal(ck.status, 200);
   assert.deepEqual(ck.setCookies, ['a=1; Path=/', 'b=2; Path=/; HttpOnly', 'c=3; Path=/; Max-Age=60']);
+  // The origin's Set-Cookie for a Portcullis cookie name is dropped on the way back.
+  const planted = await b.request(`${s.app}/plant`, { headers: JSON_ACCEPT });
+  assert.equal(planted.status, 200);
+  assert.deepEqual(planted.setCookies, ['a=1; Path=/']);
+  assert.equal((await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).status, 200, 'still signed in');
+});
+
+/** A chunked POST of `total` bytes without Content-Length; resolves with the status. */
+function chunkedPost(url, total) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = http.request({ host: '127.0.0.1', port: u.port, path: u.pathname, method: 'POST', headers: { host: u.host, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' } });
+    req.on('response', (res) => {
+      resolve(res.statusCode);
+      res.resume();
+      req.destroy();
+    });
+    req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    let sent = 0;
+    const pump = () => {
+      // Bounded: at most total / 64 KB chunks, stopping when the gate has answered.
+      while (sent < total && !req.destroyed) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return req.once('drain', pump);
+      }
+      if (!req.destroyed) req.end();
+    };
+    pump();
+  });
+}
+
+test('a huge chunked POST to an endpoint gets 413 and does not hurt the isolate', async () => {
+  const b = await signedIn('alice');
+  await echo(b, '/warm');
+  const status = await chunkedPost(`${s.app}/.portcullis/logout`, 50 * 1024 * 1024);
+  assert.equal(status, 413);
+  // The same isolate serves the next signed-in request from its warm cache.
+  const mark = s.worker.lines.length;
+  const got = await echo(b, '/after');
+  assert.equal(got.url, '/after');
+  assert.deepEqual(s.worker.kvOps(mark), [], 'served from the isolate cache: no KV read');
 });
 
 test('a POST body is streamed through intact', async () => {
@@ -230,7 +277,7 @@ test('WebSocket upgrade works end to end through the gate', async () => {
     setTimeout(() => reject(new Error('websocket timeout')), 10_000);
   });
   ws.close();
-  assert.deepEqual(JSON.parse(messages[0]), { hello: 'alice' }, 'the upstream saw the identity on the upgrade');
+  assert.deepEqual(JSON.parse(messages[0]), { hello: 'alice@example.com' }, 'the upstream saw the identity on the upgrade');
   assert.equal(messages[1], 'ping through the gate');
 
   const anon = await new Promise((resolve) => {
@@ -382,6 +429,17 @@ test('logout cannot be triggered cross-site', async () => {
   });
   assert.equal(forged.status, 403);
   assert.equal((await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).status, 200, 'still signed in');
+
+  // SameSite=Lax keeps the session cookie off a cross-site POST: such a cookieless POST
+  // gets the confirmation page, and clears no cookie.
+  const cookieless = await new Browser().request(`${s.app}/.portcullis/logout`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', 'sec-fetch-site': 'cross-site', origin: 'https://evil.example.org' },
+    body: '',
+  });
+  assert.equal(cookieless.status, 403);
+  assert.match(cookieless.body, /Sign out\?/);
+  assert.deepEqual(cookieless.setCookies ?? [], [], 'no Set-Cookie');
 
   const csrf = cross.body.match(/name="csrf" value="([^"]+)"/)[1];
   const real = await b.request(`${s.app}/.portcullis/logout`, {

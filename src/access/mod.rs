@@ -232,6 +232,12 @@ impl Access {
                 } | Principal::Bearer { .. }
             ),
             assertion: identity.and_then(|identity| self.assertion(ctx, app, principal, identity)),
+            user: match principal {
+                Principal::ServiceToken { identity, .. } => Some(identity.sub.clone()),
+                _ => identity
+                    .and_then(|person| app.user_claim.user_of(person))
+                    .map(String::from),
+            },
         };
         proxy::plan(ctx.head, app, identity, &forward)
     }

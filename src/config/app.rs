@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{names, Problems};
-use crate::model::{AllowRules, App, ServiceToken};
+use crate::model::{AllowRules, App, ServiceToken, UserClaim};
 use crate::path::PathPattern;
 
 #[derive(Debug, Default, Deserialize)]
@@ -20,6 +20,7 @@ pub(super) struct RawApp {
     service_tokens: Option<Vec<String>>,
     accept_bearer: Option<bool>,
     bearer_audiences: Option<Vec<String>>,
+    user_claim: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,14 +152,27 @@ fn patterns(p: &mut Problems, key: &str, list: Option<Vec<String>>) -> Vec<PathP
     out
 }
 
+/// What every app's validation needs from the top level.
+#[derive(Clone, Copy)]
+pub(super) struct Shared<'a> {
+    pub cookie_domain: Option<&'a str>,
+    pub service_tokens: &'a [ServiceToken],
+    /// The top-level `user_claim` (or its default), for apps that set none.
+    pub user_claim: UserClaim,
+}
+
 pub(super) fn validate_app(
     p: &mut Problems,
     i: usize,
     raw: RawApp,
-    cookie_domain: Option<&str>,
+    shared: &Shared<'_>,
     earlier: &[App],
-    service_tokens: &[ServiceToken],
 ) -> Option<App> {
+    let Shared {
+        cookie_domain,
+        service_tokens,
+        user_claim,
+    } = *shared;
     let key = |field: &str| format!("PORTCULLIS.apps[{i}].{field}");
     let Some(host_text) = raw.host.as_deref().filter(|h| !h.trim().is_empty()) else {
         p.add(
@@ -275,5 +289,7 @@ pub(super) fn validate_app(
         service_tokens: tokens,
         accept_bearer,
         bearer_audiences,
+        user_claim: super::user_claim(p, &key("user_claim"), raw.user_claim.as_deref())
+            .unwrap_or(user_claim),
     })
 }

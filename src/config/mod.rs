@@ -12,8 +12,8 @@ use std::fmt;
 use serde::Deserialize;
 use url::Url;
 
-use crate::model::{App, Config, Secrets, Settings};
-use app::{validate_app, validate_service_tokens, RawApp, RawServiceToken};
+use crate::model::{App, Config, Secrets, Settings, UserClaim};
+use app::{validate_app, validate_service_tokens, RawApp, RawServiceToken, Shared};
 pub use duration::{format_duration, parse_duration};
 pub use names::{is_loopback, is_within};
 
@@ -92,6 +92,7 @@ struct RawSettings {
     session_cache: Option<String>,
     revalidate_every: Option<String>,
     groups_claim: Option<String>,
+    user_claim: Option<String>,
     cookie_domain: Option<String>,
     auth_host: Option<String>,
     apps: Option<Vec<RawApp>>,
@@ -239,7 +240,8 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         MAX_SESSION_CACHE,
     );
 
-    // Re-validation uses refresh tokens, which issuers give with offline_access.
+    // Re-validation uses refresh tokens; `offline_access` is added to the request at login
+    // when the issuer lists it (see `PendingLogin::authorize_url`).
     let revalidate_every = raw.revalidate_every.as_deref().and_then(|text| {
         duration_setting(
             p,
@@ -250,10 +252,9 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
             MAX_SESSION_LIFETIME,
         )
     });
-    if revalidate_every.is_some() && !scopes.iter().any(|s| s == "offline_access") {
-        scopes.push("offline_access".into());
-    }
 
+    let user_claim =
+        user_claim(p, "PORTCULLIS.user_claim", raw.user_claim.as_deref()).unwrap_or_default();
     let groups_claim = raw.groups_claim.unwrap_or_else(|| "groups".into());
     if groups_claim.trim().is_empty() {
         p.add(
@@ -319,7 +320,12 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         ),
         Some(list) => {
             for (i, app) in list.into_iter().enumerate() {
-                if let Some(app) = validate_app(p, i, app, cookie_domain.as_deref(), &apps, &service_tokens) {
+                let shared = Shared {
+                    cookie_domain: cookie_domain.as_deref(),
+                    service_tokens: &service_tokens,
+                    user_claim,
+                };
+                if let Some(app) = validate_app(p, i, app, &shared, &apps) {
                     apps.push(app);
                 }
             }
@@ -340,6 +346,19 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         apps,
         service_tokens,
     })
+}
+
+/// `user_claim` (top level, or per app).
+fn user_claim(p: &mut Problems, key: &str, text: Option<&str>) -> Option<UserClaim> {
+    let text = text?;
+    let claim = UserClaim::parse(text);
+    if claim.is_none() {
+        p.add(
+            key,
+            format!("\"{text}\" is not a user claim; use \"email\" (the verified email, else sub), \"sub\" or \"preferred_username\""),
+        );
+    }
+    claim
 }
 
 fn duration_setting(

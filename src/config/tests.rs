@@ -311,12 +311,13 @@ fn settings_and_secret_errors_are_reported_together() {
 }
 
 #[test]
-fn revalidation_requests_offline_access_and_has_a_floor() {
+fn revalidation_has_a_floor() {
+    // Whether `offline_access` is requested is decided at login, from the issuer's
+    // discovery (oidc::login tests).
     let mut v = minimal();
     v["revalidate_every"] = json!("15m");
     let c = Config::from_inputs(&inputs(v)).unwrap();
     assert_eq!(c.settings.revalidate_every, Some(900));
-    assert!(c.settings.scopes.contains(&"offline_access".to_string()));
     let mut v = minimal();
     v["revalidate_every"] = json!("10s");
     assert!(has(
@@ -327,4 +328,40 @@ fn revalidation_requests_offline_access_and_has_a_floor() {
     let c = Config::from_inputs(&inputs(minimal())).unwrap();
     assert_eq!(c.settings.revalidate_every, None);
     assert!(!c.settings.scopes.contains(&"offline_access".to_string()));
+}
+
+#[test]
+fn the_user_claim_is_set_per_app_with_a_top_level_default() {
+    let c = Config::from_inputs(&inputs(json!({
+        "issuer": "https://id.example.com",
+        "client_id": "portcullis",
+        "user_claim": "sub",
+        "apps": [
+            { "host": "a.example.com" },
+            { "host": "b.example.com", "user_claim": "preferred_username" },
+        ],
+    })))
+    .unwrap();
+    assert_eq!(c.settings.apps[0].user_claim, UserClaim::Sub);
+    assert_eq!(c.settings.apps[1].user_claim, UserClaim::PreferredUsername);
+    let d = Config::from_inputs(&inputs(minimal())).unwrap();
+    assert_eq!(
+        d.settings.apps[0].user_claim,
+        UserClaim::Email,
+        "the default"
+    );
+    let e = errors(json!({
+        "issuer": "https://id.example.com",
+        "client_id": "portcullis",
+        "user_claim": "name",
+        "apps": [{ "host": "a.example.com", "user_claim": "nickname" }],
+    }));
+    assert!(
+        has(&e, "PORTCULLIS.user_claim", "\"name\" is not a user claim"),
+        "{e:?}"
+    );
+    assert!(
+        has(&e, "PORTCULLIS.apps[0].user_claim", "use \"email\""),
+        "{e:?}"
+    );
 }

@@ -111,31 +111,108 @@ pub async fn forward(req: &Request, plan: &ProxyPlan) -> Result<Response, String
     if response.status() == 101 {
         return Ok(response);
     }
-    let current = response.headers().get("cache-control").ok().flatten();
-    match proxy::response_cache_control(current.as_deref()) {
-        None => Ok(response),
-        Some(value) => {
-            // Fetched headers are immutable: copy into a new response around the same body.
-            let headers = Headers::new_with_headers(&response.headers()).map_err(js_error)?;
-            headers.set("cache-control", &value).map_err(js_error)?;
-            let init = ResponseInit::new();
-            init.set_status(response.status());
-            init.set_status_text(&response.status_text());
-            init.set_headers(&headers);
-            Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
-                .map_err(js_error)
+    let origin_headers = response.headers();
+    let current = origin_headers.get("cache-control").ok().flatten();
+    let cache_control = proxy::response_cache_control(current.as_deref());
+    let cookies = own_cookies_dropped(&origin_headers);
+    if cache_control.is_none() && cookies.is_none() {
+        return Ok(response);
+    }
+    // Fetched headers are immutable: copy into a new response around the same body.
+    let headers = Headers::new_with_headers(&origin_headers).map_err(js_error)?;
+    if let Some(value) = cache_control {
+        headers.set("cache-control", &value).map_err(js_error)?;
+    }
+    if let Some(kept) = cookies {
+        headers.delete("set-cookie").map_err(js_error)?;
+        for cookie in kept {
+            headers.append("set-cookie", &cookie).map_err(js_error)?;
         }
+    }
+    let init = ResponseInit::new();
+    init.set_status(response.status());
+    init.set_status_text(&response.status_text());
+    init.set_headers(&headers);
+    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
+        .map_err(js_error)
+}
+
+/// The origin's `Set-Cookie` values without Portcullis's cookie names, when it set any
+/// (`None`: nothing to change). One header read per response; the values are only split
+/// when a name looks like ours. Where `getSetCookie` is missing, every cookie is dropped
+/// rather than let a planted one through.
+fn own_cookies_dropped(headers: &Headers) -> Option<Vec<String>> {
+    let combined = headers.get("set-cookie").ok().flatten()?;
+    if !combined.to_ascii_lowercase().contains("portcullis") {
+        return None;
+    }
+    let values = js_sys::Reflect::get(headers, &JsValue::from_str("getSetCookie"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call0(headers).ok())
+        .and_then(|list| list.dyn_into::<js_sys::Array>().ok());
+    match values {
+        Some(list) => {
+            let all: Vec<String> = list.iter().filter_map(|v| v.as_string()).collect();
+            proxy::without_own_cookies(&all)
+        }
+        None => Some(Vec::new()),
     }
 }
 
-/// Reads a small form body; `None` when absent, unreadable or larger than `limit`.
-pub async fn read_form(req: &Request, limit: usize) -> Option<String> {
+/// Why a request body was not read.
+pub enum BodyError {
+    /// Larger than the limit (declared, or found while streaming).
+    TooLarge,
+    /// Unreadable, or not UTF-8.
+    Unreadable,
+}
+
+/// Reads a small body (a form or JSON for Portcullis's own endpoints) as a stream, and
+/// stops at `limit` bytes: a body without `Content-Length` is never buffered whole.
+pub async fn read_body(req: &Request, limit: usize) -> Result<String, BodyError> {
     let declared = req.headers().get("content-length").ok().flatten();
-    if declared.is_some_and(|l| l.parse::<usize>().map_or(true, |l| l > limit)) {
-        return None;
+    if declared.is_some_and(|l| l.trim().parse::<usize>().map_or(true, |l| l > limit)) {
+        return Err(BodyError::TooLarge);
     }
-    let text = JsFuture::from(req.text().ok()?).await.ok()?.as_string()?;
-    (text.len() <= limit).then_some(text)
+    let Some(stream) = req.body() else {
+        return Ok(String::new());
+    };
+    let reader = stream.get_reader();
+    let call = |name: &str| -> Result<js_sys::Promise, BodyError> {
+        js_sys::Reflect::get(&reader, &JsValue::from_str(name))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .and_then(|f| f.call0(&reader).ok())
+            .and_then(|p| p.dyn_into::<js_sys::Promise>().ok())
+            .ok_or(BodyError::Unreadable)
+    };
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        let chunk = JsFuture::from(call("read")?)
+            .await
+            .map_err(|_| BodyError::Unreadable)?;
+        let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))
+            .ok()
+            .and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok())
+            .ok_or(BodyError::Unreadable)?;
+        if bytes.len() + value.length() as usize > limit {
+            // Stop reading: the rest is never pulled from the client.
+            if let Ok(cancel) = call("cancel") {
+                let _ = JsFuture::from(cancel).await;
+            }
+            return Err(BodyError::TooLarge);
+        }
+        bytes.extend_from_slice(&value.to_vec());
+    }
+    String::from_utf8(bytes).map_err(|_| BodyError::Unreadable)
 }
 
 thread_local! {

@@ -20,10 +20,9 @@ use crate::gate::{Gate, Outcome};
 use crate::http::{content_security_policy, Reply};
 use crate::model::Config;
 use crate::request::RequestHead;
-use crate::router::PREFIX;
 
-/// Largest form body read for Portcullis's own POST endpoints.
-const MAX_FORM_BODY: usize = 16 * 1024;
+/// Largest body read for Portcullis's own POST endpoints (forms and small JSON).
+const MAX_BODY: usize = 16 * 1024;
 
 enum State {
     Ready(Box<Gate>),
@@ -127,8 +126,17 @@ pub async fn main(
             return fetch::reply(reply, &content_security_policy(None));
         }
     };
-    if head.method == "POST" && head.url.path().starts_with(PREFIX) {
-        head.body = fetch::read_form(&req, MAX_FORM_BODY).await;
+    // A body is read only for the endpoints that take one, and never past the limit.
+    if gate.takes_body(&head) {
+        match fetch::read_body(&req, MAX_BODY).await {
+            Ok(body) => head.body = Some(body),
+            Err(fetch::BodyError::Unreadable) => {}
+            Err(fetch::BodyError::TooLarge) => {
+                let (reply, log) = gate.edge_error(&head, GateError::PayloadTooLarge);
+                log.into_iter().for_each(|line| console_log!("{line}"));
+                return fetch::reply(reply, &gate.csp);
+            }
+        }
     }
     let store = kv::KvSessions::new(&env);
     let io = IoParts::new(&store, &fetch::Issuer, &SystemRandom);
@@ -155,7 +163,8 @@ pub async fn main(
         Outcome::Proxy(plan) => match fetch::forward(&req, &plan).await {
             Ok(response) => Ok(response),
             Err(e) => {
-                let (reply, log) = gate.origin_failed(&head, format!("{}: {e}", plan.url));
+                let error = GateError::OriginUnreachable(format!("{}: {e}", plan.url));
+                let (reply, log) = gate.edge_error(&head, error);
                 log.into_iter().for_each(|line| console_error!("{line}"));
                 fetch::reply(reply, &gate.csp)
             }

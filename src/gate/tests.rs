@@ -31,6 +31,15 @@ struct FakeIssuer {
     /// The one refresh token currently valid (rotated on every use), and how often it was used.
     refresh_token: RefCell<Option<String>>,
     refreshes: RefCell<u32>,
+    /// `scopes_supported` for the discovery document (absent when `None`).
+    scopes_supported: RefCell<Option<Value>>,
+    /// Issue no refresh token at login (an issuer that wants `offline_access` for one).
+    no_refresh_token: std::cell::Cell<bool>,
+    /// Runs while a refresh is at the issuer (e.g. a revoke elsewhere, meanwhile).
+    during_refresh: RefCell<Option<Box<dyn Fn()>>>,
+    /// With a `revocation_endpoint` (RFC 7009); the tokens revoked there.
+    revocation: std::cell::Cell<bool>,
+    revoked_tokens: RefCell<Vec<String>>,
 }
 
 impl FakeIssuer {
@@ -56,14 +65,31 @@ impl HttpClient for FakeIssuer {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let ok = |body: String| Ok(HttpResponse { status: 200, body });
         if request.url.ends_with("/.well-known/openid-configuration") {
-            return ok(json!({
+            let mut doc = json!({
                 "issuer": ISS,
                 "authorization_endpoint": format!("{ISS}/authorize"),
                 "token_endpoint": format!("{ISS}/token"),
                 "jwks_uri": format!("{ISS}/jwks"),
                 "end_session_endpoint": format!("{ISS}/logout"),
-            })
-            .to_string());
+            });
+            if let Some(scopes) = self.scopes_supported.borrow().clone() {
+                doc["scopes_supported"] = scopes;
+            }
+            if self.revocation.get() {
+                doc["revocation_endpoint"] = format!("{ISS}/revoke").into();
+            }
+            return ok(doc.to_string());
+        }
+        if request.url.ends_with("/revoke") {
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
+            self.revoked_tokens.borrow_mut().push(form["token"].clone());
+            if self.refresh_token.borrow().as_deref() == Some(form["token"].as_str()) {
+                *self.refresh_token.borrow_mut() = None;
+            }
+            return ok(String::new());
         }
         if request.url.ends_with("/jwks") {
             return ok(jwks(&[rsa_jwk(rsa_key(0))]));
@@ -76,6 +102,9 @@ impl HttpClient for FakeIssuer {
                     .collect();
             if form["grant_type"] == "refresh_token" {
                 *self.refreshes.borrow_mut() += 1;
+                if let Some(meanwhile) = self.during_refresh.borrow().as_ref() {
+                    meanwhile();
+                }
                 if self.refresh_token.borrow().as_deref() != Some(form["refresh_token"].as_str()) {
                     let body = json!({ "error": "invalid_grant" }).to_string();
                     return Ok(HttpResponse { status: 400, body });
@@ -125,6 +154,11 @@ impl HttpClient for FakeIssuer {
                 }
             }
             let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
+            if self.no_refresh_token.get() {
+                let body =
+                    json!({ "id_token": id_token, "access_token": "at", "token_type": "Bearer" });
+                return ok(body.to_string());
+            }
             *self.refresh_token.borrow_mut() = Some("rt-0".into());
             let body = json!({ "id_token": id_token, "access_token": "at", "token_type": "Bearer", "refresh_token": "rt-0" });
             return ok(body.to_string());
@@ -171,7 +205,7 @@ fn navigate(url: &str, cookie: &str) -> RequestHead {
 
 struct World {
     gate: Gate,
-    store: MemoryStore,
+    store: std::rc::Rc<MemoryStore>,
     issuer: FakeIssuer,
 }
 
@@ -179,7 +213,7 @@ impl World {
     fn new(extra: Value, client_secret: Option<&str>) -> Self {
         Self {
             gate: gate(extra, client_secret),
-            store: MemoryStore::default(),
+            store: std::rc::Rc::new(MemoryStore::default()),
             issuer: FakeIssuer::default(),
         }
     }
@@ -190,7 +224,7 @@ impl World {
 
     /// Handles a request at `now`; also returns the background tasks it scheduled.
     fn handle_at(&self, head: &RequestHead, now: u64) -> (Handled, Vec<Task>) {
-        let io = IoParts::new(&self.store, &self.issuer, &SystemRandom);
+        let io = IoParts::new(&*self.store, &self.issuer, &SystemRandom);
         let mut handled = pollster::block_on(self.gate.handle(head, &io, now));
         let tasks = std::mem::take(&mut handled.tasks);
         (handled, tasks)
@@ -198,7 +232,7 @@ impl World {
 
     /// Runs background tasks as the edge would after the response.
     fn run(&self, tasks: Vec<Task>, now: u64) -> Vec<String> {
-        let io = IoParts::new(&self.store, &self.issuer, &SystemRandom);
+        let io = IoParts::new(&*self.store, &self.issuer, &SystemRandom);
         tasks
             .into_iter()
             .flat_map(|t| pollster::block_on(self.gate.run(t, &io, now)))
@@ -297,7 +331,7 @@ fn login_creates_a_session_and_the_session_is_proxied() {
         Outcome::Proxy(plan) => {
             assert!(plan
                 .set
-                .contains(&("x-auth-request-user".into(), "alice".into())));
+                .contains(&("x-auth-request-user".into(), "alice@example.com".into())));
             assert!(plan
                 .set
                 .contains(&("x-auth-request-groups".into(), "family".into())));
@@ -590,10 +624,12 @@ fn a_refused_refresh_ends_the_session() {
     );
     let (after, _) = w.handle_at(&head, NOW + 16 * 60 + 1);
     assert!(matches!(after.outcome, Outcome::Reply(r) if r.status == 401));
+    let keys: Vec<String> = w.store.records.borrow().keys().cloned().collect();
     assert!(
-        w.store.records.borrow().is_empty(),
-        "record and index keys are gone"
+        keys.iter().all(|k| k.starts_with("revoked:")),
+        "record and index keys are gone: {keys:?}"
     );
+    assert_eq!(keys.len(), 1, "a tombstone stays: {keys:?}");
 }
 
 #[test]
@@ -619,5 +655,242 @@ fn concurrent_requests_refresh_once() {
     assert!(
         matches!(after.outcome, Outcome::Proxy(_)),
         "the session lives on"
+    );
+}
+
+#[test]
+fn a_cross_site_cookieless_logout_post_clears_nothing() {
+    let w = World::new(json!({}), Some("s"));
+    let logout = "https://photos.example.com/.portcullis/logout";
+    let cross = w.reply(&request(
+        "POST",
+        logout,
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example.org"),
+        ],
+    ));
+    assert_eq!(cross.status, 403, "the confirmation page");
+    assert!(cross.body.contains("csrf") || cross.body.contains("Sign out"));
+    assert!(set_cookies(&cross).is_empty(), "no cookie is cleared");
+    let old_browser = w.reply(&request(
+        "POST",
+        logout,
+        &[("origin", "https://evil.example.org")],
+    ));
+    assert!(set_cookies(&old_browser).is_empty());
+    // From this site (or a client that is no browser), the sign-out goes through.
+    for headers in [
+        vec![("sec-fetch-site", "same-origin")],
+        vec![("origin", "https://photos.example.com")],
+        vec![],
+    ] {
+        let same = w.reply(&request("POST", logout, &headers));
+        assert_eq!(same.status, 303, "{headers:?}");
+        assert!(set_cookies(&same)
+            .iter()
+            .any(|c| c.starts_with("__Host-portcullis-session=;")));
+    }
+}
+
+#[test]
+fn the_issuers_error_is_shown_only_for_a_pending_login_and_only_as_oauth_allows() {
+    let w = World::new(json!({}), Some("s"));
+    // A crafted link without a login in progress: a generic page, nothing from the URL.
+    let crafted = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/callback?state=abcdefghijklmnopqrst&error=access_denied&error_description=Call%20%2B1-555-0100%20to%20restore%20your%20account",
+        "",
+    ));
+    assert_eq!(crafted.status, 400);
+    assert!(!crafted.body.contains("555"), "{}", crafted.body);
+    assert!(!crafted.body.contains("access_denied"));
+    // A real pending login: the error is shown, restricted to RFC 6749's characters.
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (_, state) = w.issuer.authorize(start.header("location").unwrap());
+    let long = "x".repeat(500);
+    let reply = w.reply(&navigate(
+        &format!("https://photos.example.com/.portcullis/callback?state={state}&error=access_denied&error_description=no%22%5C%C3%A9%0A{long}"),
+        &cookie,
+    ));
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("access_denied"));
+    assert!(!reply.body.contains("&quot;") && !reply.body.contains('\\'));
+    assert!(!reply.body.contains(&"x".repeat(201)), "shortened");
+    assert!(reply.body.contains(&format!("no{}", "x".repeat(190))));
+}
+
+#[test]
+fn logout_with_a_dead_cookie_costs_no_delete() {
+    let w = World::new(json!({}), Some("s"));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    let session = cookie_pair(&done, "__Host-portcullis-session=");
+    // The session ends elsewhere (another location's revoke); this cookie is now dead.
+    w.store.records.borrow_mut().clear();
+    *w.store.deletes.borrow_mut() = 0;
+    let reply = w.reply(&request(
+        "POST",
+        "https://photos.example.com/.portcullis/logout",
+        &[("cookie", &session), ("sec-fetch-site", "same-origin")],
+    ));
+    assert_eq!(
+        reply.status, 403,
+        "a POST without the CSRF token is confirmed first"
+    );
+    let logout = w.reply(&request(
+        "GET",
+        "https://photos.example.com/.portcullis/logout",
+        &[("cookie", &session), ("sec-fetch-site", "same-origin")],
+    ));
+    assert_eq!(logout.status, 303);
+    assert_eq!(
+        *w.store.deletes.borrow(),
+        0,
+        "nothing existed, nothing deleted"
+    );
+}
+
+#[test]
+fn a_tossed_second_session_cookie_signs_out_and_is_cleared() {
+    let w = World::new(json!({ "cookie_domain": "example.com" }), Some("s"));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    let session = cookie_pair(&done, "__Secure-portcullis-session=");
+    let head = |cookie: &str| {
+        request(
+            "GET",
+            "https://photos.example.com/x",
+            &[("cookie", cookie), ("accept", "application/json")],
+        )
+    };
+    assert!(matches!(
+        w.handle(&head(&session)).outcome,
+        Outcome::Proxy(_)
+    ));
+    // A sibling subdomain planted its own copy: which one is meant is unknown.
+    for tossed in [
+        format!("__Secure-portcullis-session=planted; {session}"),
+        format!("{session}; __Secure-portcullis-session=planted"),
+    ] {
+        let reply = w.reply(&head(&tossed));
+        assert_eq!(reply.status, 401, "treated as signed out");
+        let cleared = set_cookies(&reply);
+        assert!(cleared
+            .iter()
+            .any(|c| c.starts_with("__Secure-portcullis-session=;")
+                && c.contains("Domain=example.com")));
+        assert!(cleared
+            .iter()
+            .any(|c| c.starts_with("__Secure-portcullis-session=;") && !c.contains("Domain")));
+    }
+}
+
+#[test]
+fn an_issuer_without_offline_access_gets_no_such_scope_and_sessions_last() {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    *w.issuer.scopes_supported.borrow_mut() = Some(json!(["openid", "profile", "email", "groups"]));
+    w.issuer.no_refresh_token.set(true);
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let location = start.header("location").unwrap().to_string();
+    assert!(!location.contains("offline_access"), "{location}");
+    let (code, state) = w.issuer.authorize(&location);
+    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let redirect_uri = w.issuer.codes.borrow()[&code].2.clone();
+    let (done, _) = w.handle_at(
+        &navigate(
+            &format!("{redirect_uri}?code={code}&state={state}"),
+            &login_cookie,
+        ),
+        NOW,
+    );
+    assert!(
+        done.log.iter().any(|l| l.contains("no_refresh_token")),
+        "{:?}",
+        done.log
+    );
+    let Outcome::Reply(done) = done.outcome else {
+        panic!("a redirect")
+    };
+    let session = cookie_pair(&done, "__Host-portcullis-session=");
+    let head = request(
+        "GET",
+        "https://photos.example.com/x",
+        &[("cookie", &session)],
+    );
+    // Long past revalidate_every, the session is kept (until its lifetime ends).
+    let (served, tasks) = w.handle_at(&head, NOW + 3 * 3600);
+    assert!(tasks.is_empty());
+    assert!(matches!(served.outcome, Outcome::Proxy(_)));
+    // An issuer that lists offline_access (or no scopes at all) is asked for it.
+    let w = World::new(json!({ "revalidate_every": "15m" }), Some("s"));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    assert!(start.header("location").unwrap().contains("offline_access"));
+}
+
+#[test]
+fn a_revoke_during_a_refresh_sticks() {
+    let (w, cookie) = revalidating_world();
+    let hash = {
+        let records = w.store.records.borrow();
+        let key = records.keys().find(|k| k.starts_with("session:")).unwrap();
+        key.trim_start_matches("session:").to_string()
+    };
+    // While the refresh is at the issuer, another location revokes the session.
+    let store = w.store.clone();
+    let revoked_hash = hash.clone();
+    *w.issuer.during_refresh.borrow_mut() = Some(Box::new(move || {
+        pollster::block_on(crate::session::registry::revoke(
+            &*store,
+            &revoked_hash,
+            None,
+            NOW,
+        ))
+        .unwrap();
+    }));
+    let head = request(
+        "GET",
+        "https://photos.example.com/x",
+        &[("cookie", &cookie), ("accept", "application/json")],
+    );
+    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    assert_eq!(tasks.len(), 1, "the refresh runs after the response");
+    w.run(tasks, NOW + 16 * 60);
+    assert_eq!(
+        *w.issuer.refreshes.borrow(),
+        1,
+        "the refresh did reach the issuer"
+    );
+    let keys: Vec<String> = w.store.records.borrow().keys().cloned().collect();
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains(&hash) && !k.starts_with("revoked:")),
+        "the session was not written back: {keys:?}"
+    );
+    let (after, _) = w.handle_at(&head, NOW + 16 * 60 + 1);
+    assert!(matches!(after.outcome, Outcome::Reply(r) if r.status == 401));
+}
+
+#[test]
+fn revoking_a_session_revokes_its_grant_at_the_issuer() {
+    let w = World::new(json!({ "revalidate_every": "15m" }), Some("s"));
+    w.issuer.revocation.set(true);
+    let cookie = revalidating_login(&w);
+    assert_eq!(w.issuer.refresh_token.borrow().as_deref(), Some("rt-0"));
+    let logout = w.reply(&request(
+        "GET",
+        "https://photos.example.com/.portcullis/logout",
+        &[("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+    ));
+    assert_eq!(logout.status, 303);
+    assert_eq!(*w.issuer.revoked_tokens.borrow(), ["rt-0"]);
+    assert_eq!(
+        *w.issuer.refresh_token.borrow(),
+        None,
+        "the grant ended at the issuer"
     );
 }

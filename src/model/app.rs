@@ -26,6 +26,62 @@ pub struct App {
     pub accept_bearer: bool,
     /// Audiences accepted in bearer tokens besides `client_id`.
     pub bearer_audiences: Vec<String>,
+    /// The claim sent as the user name (`X-Auth-Request-User`, `Remote-User`).
+    pub user_claim: UserClaim,
+}
+
+/// Which claim apps receive as a person's user name. Only what the issuer vouches for:
+/// `sub` (stable, never edited), or the email when the issuer says it is verified.
+/// `preferred_username` is offered for apps that need a short name, but most issuers
+/// (Pocket ID included) let people edit it, so a person could choose whose account an
+/// app maps them to; `scripts/check-config` warns about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserClaim {
+    Sub,
+    /// The verified email; `sub` when there is none.
+    #[default]
+    Email,
+    PreferredUsername,
+}
+
+impl UserClaim {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "sub" => Some(UserClaim::Sub),
+            "email" => Some(UserClaim::Email),
+            "preferred_username" => Some(UserClaim::PreferredUsername),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UserClaim::Sub => "sub",
+            UserClaim::Email => "email",
+            UserClaim::PreferredUsername => "preferred_username",
+        }
+    }
+
+    /// The user name of a person. `None` when the claim is missing, or when it begins with
+    /// `service:`, which names service tokens and is never sent for a person.
+    pub fn user_of(self, person: &Identity) -> Option<&str> {
+        let verified_email = person.email.as_deref().filter(|_| person.email_verified);
+        let value = match self {
+            UserClaim::Sub => Some(person.sub.as_str()),
+            UserClaim::Email => verified_email.or(Some(person.sub.as_str())),
+            UserClaim::PreferredUsername => person.preferred_username.as_deref(),
+        };
+        value.filter(|v| !is_service_name(v))
+    }
+}
+
+/// The prefix reserved for service tokens' user names.
+pub const SERVICE_PREFIX: &str = "service:";
+
+/// Whether a user name is in the form reserved for service tokens.
+pub fn is_service_name(name: &str) -> bool {
+    name.get(..SERVICE_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(SERVICE_PREFIX))
 }
 
 /// The `allow_*` rules of one app. Any rule that matches admits; no rules admit everyone
@@ -112,7 +168,7 @@ impl ServiceToken {
 
     /// The identity a service token stands for upstream: `service:<name>`.
     pub fn identity(&self) -> Identity {
-        let user = format!("service:{}", self.name);
+        let user = format!("{SERVICE_PREFIX}{}", self.name);
         Identity {
             sub: user.clone(),
             preferred_username: Some(user),
@@ -169,5 +225,34 @@ mod tests {
         assert!(!a.admits(&user(&[], Some("bob@notexample.com"), true)));
         assert!(!a.admits(&user(&[], Some("example.com"), true)));
         assert!(!a.admits(&user(&["guests"], None, false)));
+    }
+
+    #[test]
+    fn the_user_name_is_only_what_the_issuer_vouches_for() {
+        let mut person = Identity {
+            sub: "7f0c2b9e-uuid".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: false,
+            preferred_username: Some("admin".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            UserClaim::Email.user_of(&person),
+            Some("7f0c2b9e-uuid"),
+            "unverified: sub"
+        );
+        assert_eq!(UserClaim::Sub.user_of(&person), Some("7f0c2b9e-uuid"));
+        person.email_verified = true;
+        assert_eq!(UserClaim::Email.user_of(&person), Some("alice@example.com"));
+        assert_eq!(UserClaim::PreferredUsername.user_of(&person), Some("admin"));
+        person.preferred_username = Some("Service:backup".into());
+        assert_eq!(
+            UserClaim::PreferredUsername.user_of(&person),
+            None,
+            "reserved prefix"
+        );
+        person.sub = "service:x".into();
+        assert_eq!(UserClaim::Sub.user_of(&person), None);
+        assert_eq!(UserClaim::default(), UserClaim::Email);
     }
 }

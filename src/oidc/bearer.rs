@@ -13,6 +13,32 @@ pub fn from_header(authorization: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Why a token that verifies is still not an access token.
+pub const NOT_AN_ACCESS_TOKEN: &str =
+    "not an access token (an ID token or logout token cannot open an app)";
+
+/// Only access tokens open apps. An ID token travels in URLs (`id_token_hint` at logout)
+/// and a logout token reaches us from the issuer, so neither may act as a bearer
+/// credential: refuse a JOSE `typ` other than `JWT` or RFC 9068's `at+jwt`, any of the
+/// claims only ID or logout tokens carry (`nonce`, `at_hash`, `c_hash`, `events`), and
+/// Keycloak's `typ` claim of `ID` or `Logout`. Access tokens from Pocket ID (`at+jwt`),
+/// Keycloak (`typ: Bearer`) and Authentik carry none of these.
+pub fn is_access_token(jws: &VerifiedJws) -> bool {
+    let header_ok = jws.header.typ.as_deref().is_none_or(|typ| {
+        let typ = typ.to_ascii_lowercase();
+        matches!(typ.as_str(), "jwt" | "at+jwt" | "application/at+jwt")
+    });
+    let claims = &jws.claims.custom;
+    let marked = ["nonce", "at_hash", "c_hash", "events"]
+        .iter()
+        .any(|c| claims.contains_key(*c));
+    let typ_claim = claims
+        .get("typ")
+        .and_then(|v| v.as_str())
+        .is_some_and(|t| t.eq_ignore_ascii_case("id") || t.eq_ignore_ascii_case("logout"));
+    header_ok && !marked && !typ_claim
+}
+
 /// Validates the claims of a signature-checked token; `accepted` lists the audiences that
 /// count (the client ID and the app's `bearer_audiences`).
 pub fn validate(
@@ -100,5 +126,33 @@ mod tests {
         assert_eq!(from_header("bearer  abc "), Some("abc"));
         assert_eq!(from_header("Basic abc"), None);
         assert_eq!(from_header("Bearer"), None);
+    }
+
+    fn access_token(typ: Option<&str>, claims: Value) -> bool {
+        let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
+        let token = sign_rs256_typed(rsa_key(0), Some("rsa-0"), typ, &claims);
+        is_access_token(&jwks::verify(&token, &set).unwrap())
+    }
+
+    #[test]
+    fn id_and_logout_tokens_are_not_access_tokens() {
+        let with = |k: &str, v: Value| {
+            let mut c = good();
+            c[k] = v;
+            c
+        };
+        // Access tokens: RFC 9068 (Pocket ID), Keycloak's `typ: Bearer`, plain JWTs.
+        assert!(access_token(Some("at+jwt"), good()));
+        assert!(access_token(Some("application/at+jwt"), good()));
+        assert!(access_token(Some("JWT"), good()));
+        assert!(access_token(None, with("typ", json!("Bearer"))));
+        // ID tokens and logout tokens.
+        assert!(!access_token(None, with("nonce", json!("n"))));
+        assert!(!access_token(None, with("at_hash", json!("x"))));
+        assert!(!access_token(None, with("c_hash", json!("x"))));
+        assert!(!access_token(None, with("typ", json!("ID"))));
+        assert!(!access_token(None, with("events", json!({}))));
+        assert!(!access_token(Some("logout+jwt"), good()));
+        assert!(!access_token(Some("id_token+jwt"), good()));
     }
 }

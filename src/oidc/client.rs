@@ -200,6 +200,27 @@ impl Client {
         .map_err(|e| ClientError::Refused(OidcError::IdToken(e)))
     }
 
+    /// Revokes a refresh token at the issuer (RFC 7009), when it offers revocation. Best
+    /// effort: the session is already gone here; this ends the grant at the issuer too.
+    /// Returns whether the issuer confirmed it.
+    pub async fn revoke_refresh_token(
+        &self,
+        http: &impl HttpClient,
+        refresh_token: &str,
+        now: u64,
+    ) -> bool {
+        let Ok(metadata) = self.metadata(http, now).await else {
+            return false;
+        };
+        let Some(request) = token::revocation_request(&metadata, &self.config, refresh_token)
+        else {
+            return false;
+        };
+        http.send(request)
+            .await
+            .is_ok_and(|response| response.status == 200)
+    }
+
     /// A bearer token presented to an app: the holder's identity, when the token is the
     /// issuer's and names the client or one of `extra_audiences`. Also the token's expiry.
     pub async fn bearer(
@@ -211,6 +232,9 @@ impl Client {
     ) -> Result<(Identity, u64), PresentedError> {
         let s = &self.config.settings;
         let jws = self.presented(http, token, now).await?;
+        if !bearer::is_access_token(&jws) {
+            return Err(PresentedError::Invalid(bearer::NOT_AN_ACCESS_TOKEN.into()));
+        }
         let mut accepted: Vec<&str> = vec![s.client_id.as_str()];
         accepted.extend(extra_audiences.iter().map(String::as_str));
         let identity = bearer::validate(&jws, &s.issuer, &accepted, &s.groups_claim, now)

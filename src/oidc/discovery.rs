@@ -15,9 +15,24 @@ pub struct ProviderMetadata {
     pub end_session_endpoint: Option<String>,
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// The scopes the issuer lists; `None` when it lists none.
+    #[serde(default)]
+    pub scopes_supported: Option<Vec<String>>,
+    /// RFC 7009 token revocation.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
 }
 
 impl ProviderMetadata {
+    /// Whether a scope may be requested: the issuer lists it, or lists no scopes at all.
+    /// Some issuers refuse a whole login with `invalid_scope` for a scope they do not list
+    /// (Pocket ID before 2.10 did for `offline_access`).
+    pub fn offers_scope(&self, scope: &str) -> bool {
+        self.scopes_supported
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == scope))
+    }
+
     /// Parses and checks a discovery document fetched for `expected_issuer`.
     pub fn parse(body: &str, expected_issuer: &str) -> Result<Self, String> {
         let meta: ProviderMetadata =
@@ -38,6 +53,7 @@ impl ProviderMetadata {
             ("token_endpoint", Some(&meta.token_endpoint)),
             ("jwks_uri", Some(&meta.jwks_uri)),
             ("end_session_endpoint", meta.end_session_endpoint.as_ref()),
+            ("revocation_endpoint", meta.revocation_endpoint.as_ref()),
         ] {
             let Some(value) = value else { continue };
             let url = Url::parse(value).map_err(|e| format!("{name} is not a URL: {e}"))?;

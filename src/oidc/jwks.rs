@@ -308,9 +308,22 @@ pub(crate) mod testing {
 
     /// Signs `claims` (a JSON object) with RS256 under `key`, header `kid` as given.
     pub fn sign_rs256(key: &TestRsaKey, kid: Option<&str>, claims: &Value) -> String {
+        sign_rs256_typed(key, kid, None, claims)
+    }
+
+    /// With a JOSE `typ` header (e.g. `at+jwt`).
+    pub fn sign_rs256_typed(
+        key: &TestRsaKey,
+        kid: Option<&str>,
+        typ: Option<&str>,
+        claims: &Value,
+    ) -> String {
         let mut header = Header::empty();
         if let Some(kid) = kid {
             header = header.with_key_id(kid);
+        }
+        if let Some(typ) = typ {
+            header = header.with_token_type(typ);
         }
         let map: Map<String, Value> = claims.as_object().unwrap().clone();
         Rsa::rs256()

@@ -119,7 +119,7 @@ impl PendingLogin {
             .append_pair("response_type", "code")
             .append_pair("client_id", &settings.client_id)
             .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("scope", &settings.scopes.join(" "))
+            .append_pair("scope", &scopes(metadata, settings))
             .append_pair("state", self.state.expose())
             .append_pair("nonce", self.nonce.expose())
             .append_pair("code_challenge", &pkce_challenge(self.verifier.expose()))
@@ -129,6 +129,20 @@ impl PendingLogin {
         }
         Ok(url.into())
     }
+}
+
+/// The scopes of a login: the configured ones, and with `revalidate_every` also
+/// `offline_access` (for a refresh token) when the issuer lists it. An issuer that gives a
+/// refresh token without it (Pocket ID does) is used as it is.
+fn scopes(metadata: &ProviderMetadata, settings: &Settings) -> String {
+    let mut scopes = settings.scopes.join(" ");
+    let wanted = settings.revalidate_every.is_some()
+        && !settings.scopes.iter().any(|s| s == "offline_access")
+        && metadata.offers_scope("offline_access");
+    if wanted {
+        scopes.push_str(" offline_access");
+    }
+    scopes
 }
 
 /// RFC 7636 §4.2: `BASE64URL(SHA256(ASCII(code_verifier)))`.
@@ -261,6 +275,8 @@ mod tests {
             jwks_uri: "https://id.example.com/jwks".into(),
             end_session_endpoint: None,
             authorization_response_iss_parameter_supported: false,
+            scopes_supported: None,
+            revocation_endpoint: None,
         };
         let l = login();
         let url = Url::parse(&l.authorize_url(&meta, &config.settings, None).unwrap()).unwrap();
@@ -281,5 +297,52 @@ mod tests {
             !url.as_str().contains(l.verifier.expose()),
             "the verifier never leaves the browser's cookie"
         );
+    }
+
+    #[test]
+    fn offline_access_is_requested_only_from_issuers_that_list_it() {
+        let settings = |revalidate: bool| {
+            let mut v = serde_json::json!({
+                "issuer": "https://id.example.com", "client_id": "portcullis",
+                "apps": [{ "host": "photos.example.com" }]
+            });
+            if revalidate {
+                v["revalidate_every"] = "15m".into();
+            }
+            Config::from_inputs(&Inputs {
+                portcullis: Some(v),
+                session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .settings
+        };
+        let meta = |listed: Option<&[&str]>| ProviderMetadata {
+            issuer: "https://id.example.com".into(),
+            authorization_endpoint: "https://id.example.com/authorize".into(),
+            token_endpoint: "https://id.example.com/token".into(),
+            jwks_uri: "https://id.example.com/jwks".into(),
+            end_session_endpoint: None,
+            authorization_response_iss_parameter_supported: false,
+            scopes_supported: listed.map(|l| l.iter().map(|s| s.to_string()).collect()),
+            revocation_endpoint: None,
+        };
+        let scope = |meta: &ProviderMetadata, revalidate: bool| {
+            let url = login()
+                .authorize_url(meta, &settings(revalidate), None)
+                .unwrap();
+            let url = Url::parse(&url).unwrap();
+            url.query_pairs()
+                .find(|(k, _)| k == "scope")
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let listing = meta(Some(&["openid", "email", "offline_access"]));
+        let not_listing = meta(Some(&["openid", "email", "profile", "groups"]));
+        let silent = meta(None);
+        assert!(scope(&listing, true).ends_with(" offline_access"));
+        assert!(scope(&silent, true).ends_with(" offline_access"));
+        assert!(!scope(&not_listing, true).contains("offline_access"));
+        assert!(!scope(&listing, false).contains("offline_access"));
     }
 }

@@ -1,21 +1,30 @@
 //! The issuer as seen from one isolate: its discovery document and key set, cached with
 //! bounded lifetimes, refetched on an unknown `kid` (rate-limited), and used stale for a
-//! while when the issuer is down.
+//! while when the issuer is down — without asking it again on every request meanwhile.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::jwks::{self, JwsError, KeySet, VerifiedJws};
 use super::{OidcError, ProviderMetadata};
+use crate::cache::TtlCache;
 use crate::http::{HttpClient, HttpRequest};
 
 /// Discovery and keys are refreshed after this many seconds...
 const FRESH_FOR: u64 = 3_600;
 /// ...but a stale copy keeps serving for this long while the issuer cannot be reached.
 const STALE_FOR: u64 = 86_400;
+/// After a failed refresh, a stale copy is served without asking the issuer again for
+/// this long: an outage must not turn every request into a request to the issuer.
+const RETRY_AFTER: u64 = 60;
 /// For tokens presented by clients, an unknown `kid` triggers a key refetch at most this
-/// often: tokens with made-up kids must not turn into a stream of requests to the issuer.
-const REFETCH_EVERY: u64 = 60;
+/// often, whatever the kid: made-up kids cannot become a stream of requests to the
+/// issuer. Every refetch loads the whole set, so strangers' kids cannot keep a real
+/// rotation out either: its key arrives with the next refetch, at most this long later.
+const REFETCH_EVERY: u64 = 10;
+/// A kid still unknown right after a refetch is remembered this long: repeating it
+/// costs nothing.
+const UNKNOWN_KID_MEMORY: u64 = 300;
 
 /// Where a token came from, which decides whether an unknown `kid` may refetch the keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +46,13 @@ pub struct Provider {
     discovery_url: String,
     metadata: RefCell<Option<Cached<ProviderMetadata>>>,
     keys: RefCell<Option<Cached<KeySet>>>,
+    /// No refresh of the discovery document or the keys before this (after a failure).
+    metadata_retry: Cell<u64>,
+    keys_retry: Cell<u64>,
     /// When a refetch for an unknown `kid` last happened.
-    last_refetch: RefCell<Option<u64>>,
+    last_refetch: Cell<Option<u64>>,
+    /// Kids that were still unknown after a refetch.
+    unknown_kids: TtlCache<()>,
 }
 
 impl Provider {
@@ -48,7 +62,10 @@ impl Provider {
             discovery_url: discovery_url.into(),
             metadata: RefCell::new(None),
             keys: RefCell::new(None),
-            last_refetch: RefCell::new(None),
+            metadata_retry: Cell::new(0),
+            keys_retry: Cell::new(0),
+            last_refetch: Cell::new(None),
+            unknown_kids: TtlCache::new(256),
         }
     }
 
@@ -63,7 +80,9 @@ impl Provider {
             .as_ref()
             .map(|c| (c.value.clone(), c.fetched));
         if let Some((value, fetched)) = &cached {
-            if now < fetched + FRESH_FOR {
+            if now < fetched + FRESH_FOR
+                || (now < self.metadata_retry.get() && now < fetched + STALE_FOR)
+            {
                 return Ok(value.clone());
             }
         }
@@ -77,7 +96,10 @@ impl Provider {
                 Ok(meta)
             }
             Err(e) => match cached {
-                Some((value, fetched)) if now < fetched + STALE_FOR => Ok(value),
+                Some((value, fetched)) if now < fetched + STALE_FOR => {
+                    self.metadata_retry.set(now + RETRY_AFTER);
+                    Ok(value)
+                }
                 _ => Err(e),
             },
         }
@@ -134,9 +156,15 @@ impl Provider {
             .map(|c| (c.value.clone(), c.fetched));
         match cached {
             Some((set, fetched)) if now < fetched + FRESH_FOR => Ok(set),
+            Some((set, fetched)) if now < self.keys_retry.get() && now < fetched + STALE_FOR => {
+                Ok(set)
+            }
             Some((set, fetched)) => match self.fetch_keys(http, jwks_uri, now).await {
                 Ok(set) => Ok(set),
-                Err(_) if now < fetched + STALE_FOR => Ok(set),
+                Err(_) if now < fetched + STALE_FOR => {
+                    self.keys_retry.set(now + RETRY_AFTER);
+                    Ok(set)
+                }
                 Err(e) => Err(e),
             },
             None => self.fetch_keys(http, jwks_uri, now).await,
@@ -163,21 +191,28 @@ impl Provider {
             .map_err(VerifyError::Issuer)?;
         match jwks::verify(token, &keys) {
             Err(JwsError::UnknownKey(kid)) => {
+                let name = kid.clone().unwrap_or_default();
                 if source == Source::Client {
-                    let may_refetch = self
+                    let remembered = self.unknown_kids.get(&name, now).is_some();
+                    let too_soon = self
                         .last_refetch
-                        .borrow()
-                        .is_none_or(|at| now >= at + REFETCH_EVERY);
-                    if !may_refetch {
+                        .get()
+                        .is_some_and(|at| now < at + REFETCH_EVERY);
+                    if remembered || too_soon {
                         return Err(VerifyError::Token(JwsError::UnknownKey(kid)));
                     }
-                    *self.last_refetch.borrow_mut() = Some(now);
+                    self.last_refetch.set(Some(now));
                 }
                 let keys = self
                     .fetch_keys(http, &meta.jwks_uri, now)
                     .await
                     .map_err(VerifyError::Issuer)?;
-                jwks::verify(token, &keys).map_err(VerifyError::Token)
+                let verified = jwks::verify(token, &keys);
+                if let Err(JwsError::UnknownKey(_)) = &verified {
+                    self.unknown_kids
+                        .insert(&name, (), now + UNKNOWN_KID_MEMORY, now);
+                }
+                verified.map_err(VerifyError::Token)
             }
             other => other.map_err(VerifyError::Token),
         }
@@ -206,6 +241,8 @@ mod tests {
     struct FakeIssuer {
         jwks: RefCell<String>,
         down: Cell<bool>,
+        /// Every request, answered or not.
+        attempts: Cell<u32>,
         jwks_fetches: Cell<u32>,
         discovery_fetches: Cell<u32>,
     }
@@ -215,6 +252,7 @@ mod tests {
             Self {
                 jwks: RefCell::new(jwks),
                 down: Cell::new(false),
+                attempts: Cell::new(0),
                 jwks_fetches: Cell::new(0),
                 discovery_fetches: Cell::new(0),
             }
@@ -223,6 +261,7 @@ mod tests {
 
     impl HttpClient for FakeIssuer {
         async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+            self.attempts.set(self.attempts.get() + 1);
             if self.down.get() {
                 return Err(HttpError("connection refused".into()));
             }
@@ -346,5 +385,72 @@ mod tests {
             pollster::block_on(p.metadata(&issuer, 1)),
             Err(OidcError::Unreachable(_))
         ));
+    }
+
+    #[test]
+    fn strangers_kids_cannot_keep_a_real_rotation_out() {
+        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
+        let p = provider();
+        let stranger = |n: u64| sign_rs256(rsa_key(0), Some(&format!("made-up-{n}")), &json!({}));
+        pollster::block_on(async {
+            verified(&p, &issuer, &token(0), Source::Client, 1_000).await;
+            let mut accepted_at = None;
+            for now in 1_001..1_200u64 {
+                // A stranger posts a token with a fresh made-up kid every five seconds.
+                if now % 5 == 0 {
+                    let _ = p.verify(&issuer, &stranger(now), Source::Client, now).await;
+                }
+                if now == 1_042 {
+                    // The issuer rotates to key 1.
+                    *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
+                }
+                if now > 1_042 && accepted_at.is_none() {
+                    let real = p.verify(&issuer, &token(1), Source::Client, now).await;
+                    if real.is_ok() {
+                        accepted_at = Some(now);
+                    }
+                }
+            }
+            let at = accepted_at.expect("the rotated key is accepted");
+            assert!(at <= 1_042 + REFETCH_EVERY + 1, "accepted at {at}");
+            // Refetches are bounded: at most one per REFETCH_EVERY, whatever the kids.
+            assert!(issuer.jwks_fetches.get() <= 2 + 200 / REFETCH_EVERY as u32);
+            // A kid that stayed unknown after a refetch costs nothing when repeated.
+            let before = issuer.jwks_fetches.get();
+            let _ = p
+                .verify(&issuer, &stranger(1_195), Source::Client, 1_260)
+                .await;
+            assert_eq!(issuer.jwks_fetches.get(), before);
+        });
+    }
+
+    #[test]
+    fn during_an_outage_the_issuer_is_not_asked_on_every_request() {
+        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
+        let p = provider();
+        pollster::block_on(async {
+            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
+            issuer.down.set(true);
+            let stale = 1_000 + FRESH_FOR + 1;
+            let before = issuer.attempts.get();
+            for i in 0..50 {
+                verified(&p, &issuer, &token(0), Source::Issuer, stale + i).await;
+            }
+            // One failed refresh of discovery (the keys wait behind it), then none for a minute.
+            assert!(
+                issuer.attempts.get() - before <= 2,
+                "{}",
+                issuer.attempts.get() - before
+            );
+            verified(
+                &p,
+                &issuer,
+                &token(0),
+                Source::Issuer,
+                stale + RETRY_AFTER + 1,
+            )
+            .await;
+            assert!(issuer.attempts.get() - before <= 4);
+        });
     }
 }

@@ -44,21 +44,48 @@ pub fn refresh_request(
     )
 }
 
-/// A token request: `client_secret_basic` when a secret is configured, else a public
-/// client naming itself (for a code, the PKCE verifier proves it).
+/// Revokes a refresh token at the issuer (RFC 7009), when its discovery advertises a
+/// `revocation_endpoint`.
+pub fn revocation_request(
+    metadata: &ProviderMetadata,
+    config: &Config,
+    refresh_token: &str,
+) -> Option<HttpRequest> {
+    let endpoint = metadata.revocation_endpoint.as_deref()?;
+    Some(client_request(
+        endpoint,
+        config,
+        vec![
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ],
+    ))
+}
+
 fn token_request<'a>(
     metadata: &ProviderMetadata,
+    config: &'a Config,
+    fields: Vec<(&str, &'a str)>,
+) -> HttpRequest {
+    client_request(&metadata.token_endpoint, config, fields)
+}
+
+/// A request to the issuer authenticated as the client: `client_secret_basic` when a secret
+/// is configured, else a public client naming itself (for a code, the PKCE verifier
+/// proves it).
+fn client_request<'a>(
+    url: &str,
     config: &'a Config,
     mut fields: Vec<(&str, &'a str)>,
 ) -> HttpRequest {
     match &config.secrets.client_secret {
-        Some(secret) => HttpRequest::post_form(&metadata.token_endpoint, &fields).with_header(
+        Some(secret) => HttpRequest::post_form(url, &fields).with_header(
             "authorization",
             basic_auth(&config.settings.client_id, secret.expose()),
         ),
         None => {
             fields.push(("client_id", &config.settings.client_id));
-            HttpRequest::post_form(&metadata.token_endpoint, &fields)
+            HttpRequest::post_form(url, &fields)
         }
     }
 }
@@ -176,6 +203,8 @@ mod tests {
             jwks_uri: "https://id.example.com/jwks".into(),
             end_session_endpoint: None,
             authorization_response_iss_parameter_supported: false,
+            scopes_supported: None,
+            revocation_endpoint: None,
         }
     }
 

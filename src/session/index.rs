@@ -7,6 +7,7 @@
 //! user:<U>:<H>          summary in metadata             U = SHA-256 of the user's sub
 //! sid:<S>:<H>           (for back-channel logout)       S = SHA-256 of the issuer's sid
 //! jti:<J>               a back-channel logout token ID already honoured (replay defence)
+//! revoked:<H>           a revoked session's tombstone: nothing may write it back
 //! ```
 //! All of a session's keys share its expiry. Raw `sub`/`sid` values never appear in key
 //! names (they may be long or contain any character), only their hashes.
@@ -20,6 +21,7 @@ pub const SESSION_PREFIX: &str = "session:";
 pub const USER_PREFIX: &str = "user:";
 pub const SID_PREFIX: &str = "sid:";
 pub const JTI_PREFIX: &str = "jti:";
+pub const REVOKED_PREFIX: &str = "revoked:";
 
 fn hash(text: &str) -> String {
     b64url(&sha256(text.as_bytes()))
@@ -44,6 +46,11 @@ pub fn sid_prefix(sid: &str) -> String {
 
 pub fn sid_key(sid: &str, session_hash: &str) -> String {
     format!("{}{session_hash}", sid_prefix(sid))
+}
+
+/// The tombstone of a revoked session.
+pub fn revoked_key(session_hash: &str) -> String {
+    format!("{REVOKED_PREFIX}{session_hash}")
 }
 
 /// The key remembering a back-channel logout token ID.

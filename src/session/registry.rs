@@ -46,14 +46,6 @@ pub async fn save_record<S: Store>(
         .await
 }
 
-/// Reads a session record (`None` when gone or unreadable).
-pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, StoreError> {
-    Ok(store
-        .get(&index::session_key(hash))
-        .await?
-        .and_then(|record| serde_json::from_str(&record).ok()))
-}
-
 /// Removes a session and its index keys. `known` describes the session when the caller
 /// has it (from an index listing), so the index keys go even if the record is gone.
 /// Returns the record that was removed, if there was one.
@@ -63,15 +55,76 @@ pub async fn remove<S: Store>(
     known: Option<&Summary>,
 ) -> Result<Option<Session>, StoreError> {
     let record = load(store, hash).await?;
-    let summary = record.as_ref().map(Summary::of).or_else(|| known.cloned());
-    store.delete(&index::session_key(hash)).await?;
+    delete_keys(store, hash, record.as_ref(), known).await?;
+    Ok(record)
+}
+
+/// Deletes what exists of a session: a dead cookie must not cost a KV delete (the Free
+/// plan has 1,000 a day, and anyone holding an old cookie could spend them).
+async fn delete_keys<S: Store>(
+    store: &S,
+    hash: &str,
+    record: Option<&Session>,
+    known: Option<&Summary>,
+) -> Result<(), StoreError> {
+    let summary = record.map(Summary::of).or_else(|| known.cloned());
+    if record.is_some() {
+        store.delete(&index::session_key(hash)).await?;
+    }
     if let Some(summary) = &summary {
         store.delete(&index::user_key(&summary.sub, hash)).await?;
         if let Some(sid) = &summary.sid {
             store.delete(&index::sid_key(sid, hash)).await?;
         }
     }
+    Ok(())
+}
+
+/// Revokes a session for good: a tombstone first (so a re-validation that read the record
+/// before cannot write it back unnoticed), then the record and its index keys. Where the
+/// deletes fail (KV down, or the Free plan's 1,000 deletes a day spent), the record is
+/// overwritten with the tombstone's value, which no reader accepts: revocation fails
+/// closed. Nothing is written for a session that does not exist. The tombstone lasts as
+/// long as any copy of the session could.
+pub async fn revoke<S: Store>(
+    store: &S,
+    hash: &str,
+    known: Option<&Summary>,
+    now: u64,
+) -> Result<Option<Session>, StoreError> {
+    let record = load(store, hash).await?;
+    let expires = match (&record, known) {
+        (Some(r), _) => r.expires,
+        (None, Some(k)) => k.expires,
+        (None, None) => return Ok(None),
+    };
+    let ttl = expires.saturating_sub(now).max(60);
+    store
+        .put(&index::revoked_key(hash), Entry::new(REVOKED, ttl))
+        .await?;
+    if let Err(e) = delete_keys(store, hash, record.as_ref(), known).await {
+        store
+            .put(&index::session_key(hash), Entry::new(REVOKED, ttl))
+            .await
+            .map_err(|_| e)?;
+    }
     Ok(record)
+}
+
+/// Whether a session has a tombstone.
+pub async fn is_revoked<S: Store>(store: &S, hash: &str) -> Result<bool, StoreError> {
+    Ok(store.get(&index::revoked_key(hash)).await?.is_some())
+}
+
+/// The value of a tombstone (and of a record overwritten as one): not a session.
+const REVOKED: &str = "revoked";
+
+/// Reads a session record (`None` when gone or unreadable).
+pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, StoreError> {
+    Ok(store
+        .get(&index::session_key(hash))
+        .await?
+        .and_then(|record| serde_json::from_str(&record).ok()))
 }
 
 /// The sessions of one user: `(session hash, summary)`, oldest first.

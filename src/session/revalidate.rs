@@ -23,6 +23,7 @@ use super::{registry, Session, SessionId};
 use crate::context::{audit_line, Env, Io, Task};
 use crate::crypto::{self, Random};
 use crate::oidc::{ClientError, OidcError};
+use crate::store::StoreError;
 
 /// The key-derivation label of the refresh-token encryption key.
 const REFRESH_KEY: &str = "portcullis refresh token key v1";
@@ -61,6 +62,11 @@ impl Sessions {
         let Some(every) = self.config.settings.revalidate_every else {
             return Due::No;
         };
+        // The issuer gave no refresh token at login: nothing to re-validate with, and the
+        // session lasts until its lifetime ends (the log said so at login).
+        if session.refresh.is_none() {
+            return Due::No;
+        }
         let age = now.saturating_sub(session.validated);
         if age < every {
             return Due::No;
@@ -92,7 +98,7 @@ impl Sessions {
         crypto::seal(&key, hash.as_bytes(), refresh.as_bytes(), rng).ok()
     }
 
-    fn open_refresh(&self, hash: &str, sealed: &str) -> Option<String> {
+    pub(super) fn open_refresh(&self, hash: &str, sealed: &str) -> Option<String> {
         self.config
             .secrets
             .signing_keys
@@ -206,6 +212,14 @@ impl Sessions {
             renewed.refresh = self.seal_refresh(hash, rotated.expose(), env.rng());
         }
         renewed.validated = now;
+        // A revoked session is never written back: not when it was revoked while the issuer
+        // was being asked (here, or elsewhere — the tombstone says so), and if a revoke
+        // lands between this check and the write, the write is undone.
+        match self.is_revoked(env, hash).await {
+            Ok(false) => {}
+            Ok(true) => return Revalidation::Revoked,
+            Err(_) => return back_off(),
+        }
         let stored = if renewed.identity.email == current.identity.email {
             registry::save_record(env.store(), hash, &renewed, now).await
         } else {
@@ -214,11 +228,27 @@ impl Sessions {
         if stored.is_err() {
             return back_off();
         }
+        if !matches!(self.is_revoked(env, hash).await, Ok(false)) {
+            let _ = registry::remove(env.store(), hash, None).await;
+            self.cache.remove(id);
+            return Revalidation::Revoked;
+        }
         self.adopt(cookie, id, renewed, now)
+    }
+
+    /// Revoked here, or anywhere (a tombstone in KV).
+    async fn is_revoked<I: Io>(&self, env: &Env<'_, I>, hash: &str) -> Result<bool, StoreError> {
+        if self.revoked.get(hash, env.now).is_some() {
+            return Ok(true);
+        }
+        registry::is_revoked(env.store(), hash).await
     }
 
     /// Uses a re-validated session from now on (in this isolate's cache too).
     fn adopt(&self, cookie: &str, id: &SessionId, session: Session, now: u64) -> Revalidation {
+        if self.revoked.get(&id.hash(), now).is_some() {
+            return Revalidation::Revoked;
+        }
         let session = Rc::new(session);
         self.cache.insert(cookie, id.clone(), session.clone(), now);
         Revalidation::Renewed(session)

@@ -2,7 +2,7 @@
 //! the isolate's cache of sessions read from KV, the refreshes running in this isolate
 //! and their back-off — and finds, creates, re-validates and revokes sessions.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -35,6 +35,10 @@ pub struct Sessions {
     pub(super) refreshing: RefCell<HashSet<String>>,
     /// Sessions whose refresh failed for want of the issuer, until they may try again.
     pub(super) backoff: TtlCache<()>,
+    /// Sessions revoked in this isolate: refused at once, and never written back.
+    pub(super) revoked: TtlCache<()>,
+    /// Whether this isolate has logged that the issuer gives no refresh token.
+    said_no_refresh: Cell<bool>,
 }
 
 impl Sessions {
@@ -46,6 +50,8 @@ impl Sessions {
             cache,
             refreshing: RefCell::new(HashSet::new()),
             backoff: TtlCache::new(1024),
+            revoked: TtlCache::new(1024),
+            said_no_refresh: Cell::new(false),
         }
     }
 
@@ -53,9 +59,28 @@ impl Sessions {
         self.config.settings.cookie_domain.as_deref()
     }
 
-    /// The session cookie's value on a request, as sent (not yet verified).
+    /// The session cookie's value on a request, as sent (not yet verified). A request that
+    /// carries the name more than once — a cookie tossed in by a sibling subdomain under
+    /// `cookie_domain` — is treated as signed out: which one the browser meant is unknown.
     pub fn cookie<'h>(&self, head: &'h RequestHead) -> Option<&'h str> {
-        head.cookie(cookies::session_cookie_name(self.cookie_domain()))
+        let name = cookies::session_cookie_name(self.cookie_domain());
+        let mut sent = head.cookie_pairs().filter(|(n, _)| *n == name);
+        let first = sent.next()?.1;
+        sent.next().is_none().then_some(first)
+    }
+
+    /// `Set-Cookie` values that clear every copy of the session cookie Portcullis can name
+    /// (host-only, and on `cookie_domain`), when a request carried more than one.
+    pub fn clear_duplicates(&self, head: &RequestHead) -> Vec<String> {
+        let name = cookies::session_cookie_name(self.cookie_domain());
+        if head.cookie_pairs().filter(|(n, _)| *n == name).count() < 2 {
+            return Vec::new();
+        }
+        let mut clear = vec![cookies::clear_session(self.cookie_domain())];
+        if self.cookie_domain().is_some() {
+            clear.push(cookies::clear_host_only(name));
+        }
+        clear
     }
 
     /// The session ID a request's cookie carries, if its MAC verifies.
@@ -90,7 +115,11 @@ impl Sessions {
         else {
             return Ok(None);
         };
-        let Some(session) = registry::load(env.store(), &id.hash()).await? else {
+        let hash = id.hash();
+        if self.revoked.get(&hash, env.now).is_some() {
+            return Ok(None);
+        }
+        let Some(session) = registry::load(env.store(), &hash).await? else {
             return Ok(None);
         };
         if !session.is_live(env.now) {
@@ -149,6 +178,19 @@ impl Sessions {
             &vouched.refresh_token,
         ) {
             (Some(_), Some(token)) => self.seal_refresh(&hash, token.expose(), env.rng()),
+            (Some(_), None) => {
+                if !self.said_no_refresh.replace(true) {
+                    env.log(
+                        serde_json::json!({
+                            "level": "warn",
+                            "event": "no_refresh_token",
+                            "detail": "revalidate_every is set, but the issuer gave no refresh token at login: sessions are not re-validated and last until session_lifetime ends",
+                        })
+                        .to_string(),
+                    );
+                }
+                None
+            }
             _ => None,
         };
         let session = Session {
@@ -179,28 +221,58 @@ impl Sessions {
         )
     }
 
-    /// Ends a session (logout): removes its keys and forgets it here; returns the record
-    /// it had, if any.
+    /// Ends a session (logout): revokes it and forgets it here; returns the record it had,
+    /// if any.
     pub async fn end<I: Io>(
         &self,
         env: &Env<'_, I>,
         id: &SessionId,
     ) -> Result<Option<Session>, StoreError> {
-        let removed = registry::remove(env.store(), &id.hash(), None).await?;
         self.cache.remove(id);
-        Ok(removed)
+        self.revoke_hash(env, &id.hash(), None).await
     }
 
-    /// Revokes a session by its hash (record, index keys, this isolate's cache entry).
-    /// `known` is its summary when the caller listed it. True when there was something.
+    /// Revokes a session by its hash (tombstone, record, index keys, this isolate's cache
+    /// entry, and its grant at the issuer). `known` is its summary when the caller listed
+    /// it. True when there was something to revoke.
     pub async fn revoke<I: Io>(
         &self,
         env: &Env<'_, I>,
         hash: &str,
         known: Option<&Summary>,
     ) -> Result<bool, StoreError> {
-        let removed = registry::remove(env.store(), hash, known).await?;
-        self.cache.remove_hash(hash);
+        let removed = self.revoke_hash(env, hash, known).await?;
         Ok(removed.is_some() || known.is_some())
+    }
+
+    async fn revoke_hash<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        hash: &str,
+        known: Option<&Summary>,
+    ) -> Result<Option<Session>, StoreError> {
+        let lifetime = self.config.settings.session_lifetime;
+        self.revoked.insert(hash, (), env.now + lifetime, env.now);
+        self.cache.remove_hash(hash);
+        let removed = registry::revoke(env.store(), hash, known, env.now).await?;
+        if let Some(session) = &removed {
+            self.revoke_at_issuer(env, hash, session).await;
+        }
+        Ok(removed)
+    }
+
+    /// RFC 7009: the session's refresh token is revoked at the issuer too, when it offers
+    /// revocation, so the grant ends there as well.
+    async fn revoke_at_issuer<I: Io>(&self, env: &Env<'_, I>, hash: &str, session: &Session) {
+        let Some(token) = session
+            .refresh
+            .as_deref()
+            .and_then(|sealed| self.open_refresh(hash, sealed))
+        else {
+            return;
+        };
+        self.client
+            .revoke_refresh_token(env.http(), &token, env.now)
+            .await;
     }
 }

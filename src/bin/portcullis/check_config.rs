@@ -2,7 +2,7 @@
 //! the worker will, before deploying, and says what it configures.
 
 use portcullis::config::{format_duration, ConfigError, ConfigErrors, Inputs};
-use portcullis::model::{Config, Settings};
+use portcullis::model::{Config, Settings, UserClaim};
 
 const USAGE: &str =
     "usage: scripts/check-config [wrangler.toml] [--env NAME] [--dev-vars FILE] [--json]";
@@ -155,7 +155,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     );
     match s.revalidate_every {
         Some(every) => println!(
-            "  revalidate_every  {} (refresh tokens; offline_access requested)",
+            "  revalidate_every  {} (refresh tokens; offline_access requested when the issuer lists it; if the issuer gives no refresh token, sessions last until they expire, and the log says so once)",
             format_duration(every)
         ),
         None => println!("  revalidate_every  off: sessions last until they expire or are revoked"),
@@ -192,6 +192,12 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
             }
             println!("      access          {}", rules.join("; "));
         }
+        let user = match app.user_claim {
+            UserClaim::Email => "email (the verified email; sub when there is none)",
+            UserClaim::Sub => "sub (the issuer's stable ID for the person)",
+            UserClaim::PreferredUsername => "preferred_username — WARNING: people can edit it at most issuers (Pocket ID included), so someone could choose which account this app maps them to",
+        };
+        println!("      user header     {user}");
         let list = |patterns: &[portcullis::path::PathPattern]| {
             patterns
                 .iter()
