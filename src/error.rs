@@ -235,7 +235,7 @@ fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
         retry: scope.retry,
     };
     let body = match error {
-        GateError::Misconfigured(errors) => pages::misconfigured(scope.host, &errors.to_string()),
+        GateError::Misconfigured(errors) => pages::misconfigured(scope.host, &errors.for_page()),
         GateError::IssuerSaid { error, description } => {
             pages::issuer_said(&page, error, description.as_deref())
         }
@@ -307,6 +307,25 @@ mod tests {
         let log = e.log_line("h", "/");
         assert!(log.contains("\"level\":\"error\""));
         assert!(log.contains("PORTCULLIS.issuer"));
+        // Secrets' lengths and internal origins: in the log, not on the page.
+        let private = GateError::Misconfigured(ConfigErrors(vec![
+            ConfigError {
+                key: "SESSION_SECRET".into(),
+                problem: "the secret is 16 bytes; each key needs at least 32".into(),
+            },
+            ConfigError {
+                key: "PORTCULLIS.apps[0].origin".into(),
+                problem: "\"http://10.0.0.5:2283/x\" has a path".into(),
+            },
+        ]));
+        let page = reply(&private, &ctx(false)).body;
+        assert!(page.contains("SESSION_SECRET") && page.contains("PORTCULLIS.apps[0].origin"));
+        assert!(
+            !page.contains("16 bytes") && !page.contains("10.0.0.5"),
+            "{page}"
+        );
+        let log = private.log_line("h", "/");
+        assert!(log.contains("16 bytes") && log.contains("10.0.0.5"));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub mod model;
 pub mod oidc;
 pub mod pages;
 pub mod path;
+#[cfg(test)]
+mod properties;
 pub mod proxy;
 pub mod request;
 pub mod return_to;

@@ -292,38 +292,48 @@ mod tests {
         ];
         let is_public =
             |raw: &str| normalize(raw).map(|n| (public.iter().any(|p| p.matches(&n)), n));
-        // (raw path, Ok((public?, forwarded path)) or Err)
-        let refused = |raw: &str| assert!(is_public(raw).is_err(), "{raw} must be refused");
-        let judged = |raw: &str, public: bool, forwarded: &str| {
-            assert_eq!(is_public(raw), Ok((public, forwarded.to_string())), "{raw}");
-        };
-        judged("/share/../admin", false, "/admin");
-        judged("/share/%2e%2e/admin", false, "/admin");
-        judged("/share/%2E%2E/admin", false, "/admin");
-        judged("/share/.%2e/admin", false, "/admin");
-        refused("/share%2f..%2fadmin");
-        refused("/share/..%2fadmin");
-        refused("/share/..%5cadmin");
-        judged("//share/x", true, "/share/x");
-        judged("/SHARE/x", false, "/SHARE/x");
-        refused("/share/..;/admin");
-        refused("/share/..;x=1/admin");
-        refused("/share/%2e%2e;/admin");
-        judged("/share;x/../admin", false, "/admin");
-        judged("/share/x/../../admin", false, "/admin");
-        judged("/share//../admin", false, "/admin");
-        judged("/./share/x", true, "/share/x");
-        judged("/sh%61re/x", true, "/share/x");
-        // Finding 8: double encoding is ambiguous to an origin that decodes twice.
-        refused("/share/%252e%252e/admin");
-        refused("/share/%252E%252E/admin");
-        refused("/share%252f..%252fadmin");
-        refused("/share/..%255cadmin");
-        judged("/share/%2525", true, "/share/%2525");
-        refused("/share%00/x");
-        refused("/favicon.ico%00.php");
-        judged("/favicon.ico/", true, "/favicon.ico/");
-        judged("/favicon.ico;.js", false, "/favicon.ico;.js");
-        judged("/admin/../favicon.ico", true, "/favicon.ico");
+        // (raw path, None when refused, or Some((public?, forwarded path)))
+        let corpus: &[(&str, Option<(bool, &str)>)] = &[
+            ("/share/../admin", Some((false, "/admin"))),
+            ("/share/%2e%2e/admin", Some((false, "/admin"))),
+            ("/share/%2E%2E/admin", Some((false, "/admin"))),
+            ("/share/.%2e/admin", Some((false, "/admin"))),
+            ("/share%2f..%2fadmin", None),
+            ("/share/..%2fadmin", None),
+            ("/share/..%5cadmin", None),
+            ("//share/x", Some((true, "/share/x"))),
+            ("/SHARE/x", Some((false, "/SHARE/x"))),
+            ("/share/..;/admin", None),
+            ("/share/..;x=1/admin", None),
+            ("/share/%2e%2e;/admin", None),
+            ("/share;x/../admin", Some((false, "/admin"))),
+            ("/share/x/../../admin", Some((false, "/admin"))),
+            ("/share//../admin", Some((false, "/admin"))),
+            ("/./share/x", Some((true, "/share/x"))),
+            ("/sh%61re/x", Some((true, "/share/x"))),
+            // Finding 8: double encoding is ambiguous to an origin that decodes twice.
+            ("/share/%252e%252e/admin", None),
+            ("/share/%252E%252E/admin", None),
+            ("/share%252f..%252fadmin", None),
+            ("/share/..%255cadmin", None),
+            ("/share/%2525", Some((true, "/share/%2525"))),
+            ("/share%00/x", None),
+            ("/favicon.ico%00.php", None),
+            ("/favicon.ico/", Some((true, "/favicon.ico/"))),
+            ("/favicon.ico;.js", Some((false, "/favicon.ico;.js"))),
+            ("/admin/../favicon.ico", Some((true, "/favicon.ico"))),
+        ];
+        for (raw, want) in corpus {
+            match want {
+                None => assert!(is_public(raw).is_err(), "{raw} must be refused"),
+                Some((public, forwarded)) => {
+                    assert_eq!(
+                        is_public(raw),
+                        Ok((*public, forwarded.to_string())),
+                        "{raw}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -89,16 +89,31 @@ mod memory {
         pub writes: RefCell<u32>,
         pub deletes: RefCell<u32>,
         pub lists: RefCell<u32>,
+        /// Operations that fail, as KV does when it is down or a quota is spent:
+        /// `"get"`, `"put"`, `"delete"`, `"list"`.
+        pub failing: RefCell<Vec<&'static str>>,
+    }
+
+    impl MemoryStore {
+        fn check(&self, op: &str) -> Result<(), StoreError> {
+            if self.failing.borrow().contains(&op) {
+                Err(StoreError(format!("KV {op} failed (simulated)")))
+            } else {
+                Ok(())
+            }
+        }
     }
 
     impl Store for MemoryStore {
         async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
             *self.reads.borrow_mut() += 1;
+            self.check("get")?;
             Ok(self.records.borrow().get(key).map(|(v, _, _)| v.clone()))
         }
 
         async fn put(&self, key: &str, entry: Entry<'_>) -> Result<(), StoreError> {
             *self.writes.borrow_mut() += 1;
+            self.check("put")?;
             self.records.borrow_mut().insert(
                 key.into(),
                 (
@@ -112,12 +127,14 @@ mod memory {
 
         async fn delete(&self, key: &str) -> Result<(), StoreError> {
             *self.deletes.borrow_mut() += 1;
+            self.check("delete")?;
             self.records.borrow_mut().remove(key);
             Ok(())
         }
 
         async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError> {
             *self.lists.borrow_mut() += 1;
+            self.check("list")?;
             let records = self.records.borrow();
             let after = cursor.unwrap_or_default();
             let mut matching = records

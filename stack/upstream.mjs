@@ -41,6 +41,16 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(JSON.stringify(info));
       }
+      if (url.pathname === '/reset-early') {
+        // The origin dies before answering.
+        return req.socket.destroy();
+      }
+      if (url.pathname === '/reset-mid') {
+        // The origin dies halfway through its body.
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '1048576' });
+        res.write(Buffer.alloc(64 * 1024, 'x'));
+        return setTimeout(() => req.socket.destroy(), 20);
+      }
       if (url.pathname === '/plant') {
         // An app (or someone who took it over) trying to set Portcullis's own cookies.
         res.setHeader('set-cookie', ['a=1; Path=/', '__Host-portcullis-session=planted; Path=/; Secure', '__Secure-Portcullis-session=x; Path=/; Secure; Domain=localhost']);

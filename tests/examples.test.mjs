@@ -113,3 +113,16 @@ test('Homepage: logins on the auth host, one session for every subdomain', async
     await s.stop();
   }
 });
+
+test('every wrangler.toml states the one compatibility date of wrangler.toml', async () => {
+  // wrangler reads each file on its own, so the date is written in each; the deployed
+  // wrangler.toml is the source, and the dev stack and the examples must not drift from it.
+  const date = (text) => text.match(/^compatibility_date\s*=\s*"([^"]+)"/m)?.[1];
+  const source = date(await readFile(path.join(ROOT, 'wrangler.toml'), 'utf8'));
+  assert.ok(source);
+  const { readdir } = await import('node:fs/promises');
+  const files = ['dev/wrangler.toml', ...(await readdir(path.join(ROOT, 'examples'))).map((f) => `examples/${f}`)];
+  for (const f of files) {
+    assert.equal(date(await readFile(path.join(ROOT, f), 'utf8')), source, f);
+  }
+});

@@ -243,6 +243,22 @@ test('a huge chunked POST to an endpoint gets 413 and does not hurt the isolate'
   assert.deepEqual(s.worker.kvOps(mark), [], 'served from the isolate cache: no KV read');
 });
 
+test('an origin resetting the connection gets a clear answer and costs no session', async () => {
+  const b = await signedIn('alice');
+  const early = await b.request(`${s.app}/reset-early`, { headers: { accept: 'text/html' } });
+  assert.equal(early.status, 502);
+  assert.match(early.body, /The app is down/);
+  assert.doesNotMatch(early.body, /ECONNRESET|at \S+:\d+/, 'no internals or stack trace');
+  // Halfway through the body the status is sent already: the client sees the body cut.
+  const mid = await b.request(`${s.app}/reset-mid`, { headers: JSON_ACCEPT }).then(
+    (res) => ({ status: res.status, bytes: res.body.length }),
+    (error) => ({ error }),
+  );
+  assert.ok(mid.error || mid.bytes < 1048576, 'the cut body is not passed off as whole');
+  assert.equal((await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).status, 200, 'the session survives');
+  assert.equal((await echo(b, '/after-reset')).url, '/after-reset');
+});
+
 test('a POST body is streamed through intact', async () => {
   const b = await signedIn('alice');
   const body = randomBytes(5 * 1024 * 1024 + 17);

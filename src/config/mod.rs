@@ -69,6 +69,40 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+impl ConfigError {
+    /// Whether the problem's text may reveal what visitors must not see: anything about a
+    /// secret (its length, say) or an app's internal origin URL.
+    fn is_private(&self) -> bool {
+        matches!(
+            self.key.as_str(),
+            "SESSION_SECRET" | "OIDC_CLIENT_SECRET" | "ASSERTION_KEY" | "ADMIN_TOKEN"
+        ) || self.key.ends_with(".origin")
+    }
+}
+
+impl ConfigErrors {
+    /// The problems as the misconfiguration page shows them to any visitor: every key,
+    /// but no secret's length and no internal origin URL (the log and
+    /// `scripts/check-config` keep the whole text).
+    pub fn for_page(&self) -> String {
+        let lines: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| {
+                if e.is_private() {
+                    format!(
+                        "{}: is not valid (the worker log and scripts/check-config say why)",
+                        e.key
+                    )
+                } else {
+                    e.to_string()
+                }
+            })
+            .collect();
+        lines.join("\n")
+    }
+}
+
 #[derive(Default)]
 struct Problems(Vec<ConfigError>);
 

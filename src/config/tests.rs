@@ -30,6 +30,16 @@ fn errors(value: serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Whether the minimal configuration with these settings is refused with a problem under
+/// `key` that mentions `needle`.
+fn refused(settings: &[(&str, serde_json::Value)], key: &str, needle: &str) -> bool {
+    let mut v = minimal();
+    for (k, value) in settings {
+        v[*k] = value.clone();
+    }
+    has(&errors(v), key, needle)
+}
+
 fn has(errors: &[String], key: &str, needle: &str) -> bool {
     errors
         .iter()
@@ -165,83 +175,96 @@ fn wrong_types_are_named() {
 
 #[test]
 fn bad_durations_are_named() {
-    let mut v = minimal();
-    v["session_lifetime"] = json!("7 days");
-    assert!(has(
-        &errors(v),
+    assert!(refused(
+        &[("session_lifetime", json!("7 days"))],
         "PORTCULLIS.session_lifetime",
         "e.g. \"7d\""
     ));
-    let mut v = minimal();
-    v["session_lifetime"] = json!("30s");
-    assert!(has(&errors(v), "PORTCULLIS.session_lifetime", "minimum 5m"));
-    let mut v = minimal();
-    v["session_cache"] = json!("1h");
-    assert!(has(&errors(v), "PORTCULLIS.session_cache", "maximum 5m"));
+    assert!(refused(
+        &[("session_lifetime", json!("30s"))],
+        "PORTCULLIS.session_lifetime",
+        "minimum 5m"
+    ));
+    assert!(refused(
+        &[("session_cache", json!("1h"))],
+        "PORTCULLIS.session_cache",
+        "maximum 5m"
+    ));
 }
 
 #[test]
 fn apps_are_checked() {
-    let mut v = minimal();
-    v["apps"] = json!([{ "origin": "https://x.example.com" }]);
-    assert!(has(&errors(v), "PORTCULLIS.apps[0].host", "is required"));
+    assert!(refused(
+        &[("apps", json!([{ "origin": "https://x.example.com" }]))],
+        "PORTCULLIS.apps[0].host",
+        "is required"
+    ));
 
-    let mut v = minimal();
-    v["apps"] = json!([{ "host": "a.example.com" }, { "host": "A.example.com" }]);
-    assert!(has(
-        &errors(v),
+    assert!(refused(
+        &[(
+            "apps",
+            json!([{ "host": "a.example.com" }, { "host": "A.example.com" }])
+        )],
         "PORTCULLIS.apps[1].host",
         "configured twice"
     ));
 
-    let mut v = minimal();
-    v["apps"] = json!([{ "host": "https://a.example.com/" }]);
-    assert!(has(&errors(v), "PORTCULLIS.apps[0].host", "without scheme"));
+    assert!(refused(
+        &[("apps", json!([{ "host": "https://a.example.com/" }]))],
+        "PORTCULLIS.apps[0].host",
+        "without scheme"
+    ));
 
-    let mut v = minimal();
-    v["apps"] = json!([{ "host": "a.example.com", "origin": "https://o.example.com/sub" }]);
-    assert!(has(&errors(v), "PORTCULLIS.apps[0].origin", "has a path"));
+    assert!(refused(
+        &[(
+            "apps",
+            json!([{ "host": "a.example.com", "origin": "https://o.example.com/sub" }])
+        )],
+        "PORTCULLIS.apps[0].origin",
+        "has a path"
+    ));
 
-    let mut v = minimal();
-    v["apps"] = json!([{ "host": "a.example.com", "origin": "http://o.example.com" }]);
-    assert!(has(&errors(v), "PORTCULLIS.apps[0].origin", "https"));
+    assert!(refused(
+        &[(
+            "apps",
+            json!([{ "host": "a.example.com", "origin": "http://o.example.com" }])
+        )],
+        "PORTCULLIS.apps[0].origin",
+        "https"
+    ));
 
-    let mut v = minimal();
-    v["apps"] = json!([]);
-    assert!(has(&errors(v), "PORTCULLIS.apps", "is empty"));
+    assert!(refused(
+        &[("apps", json!([]))],
+        "PORTCULLIS.apps",
+        "is empty"
+    ));
 }
 
 #[test]
 fn auth_host_needs_a_cookie_domain_that_contains_it() {
-    let mut v = minimal();
-    v["auth_host"] = json!("auth.example.com");
-    assert!(has(
-        &errors(v),
+    assert!(refused(
+        &[("auth_host", json!("auth.example.com"))],
         "PORTCULLIS.auth_host",
         "needs cookie_domain"
     ));
 
-    let mut v = minimal();
-    v["cookie_domain"] = json!("example.com");
-    v["auth_host"] = json!("auth.example.org");
-    assert!(has(
-        &errors(v),
+    assert!(refused(
+        &[
+            ("cookie_domain", json!("example.com")),
+            ("auth_host", json!("auth.example.org"))
+        ],
         "PORTCULLIS.auth_host",
         "not within cookie_domain"
     ));
 
-    let mut v = minimal();
-    v["cookie_domain"] = json!(".example.com");
-    assert!(has(
-        &errors(v),
+    assert!(refused(
+        &[("cookie_domain", json!(".example.com"))],
         "PORTCULLIS.cookie_domain",
         "starts with a dot"
     ));
 
-    let mut v = minimal();
-    v["cookie_domain"] = json!("example.org");
-    assert!(has(
-        &errors(v),
+    assert!(refused(
+        &[("cookie_domain", json!("example.org"))],
         "PORTCULLIS.apps[0].host",
         "not within cookie_domain"
     ));
@@ -249,9 +272,11 @@ fn auth_host_needs_a_cookie_domain_that_contains_it() {
 
 #[test]
 fn issuer_must_be_https() {
-    let mut v = minimal();
-    v["issuer"] = json!("http://id.example.com");
-    assert!(has(&errors(v), "PORTCULLIS.issuer", "use https"));
+    assert!(refused(
+        &[("issuer", json!("http://id.example.com"))],
+        "PORTCULLIS.issuer",
+        "use https"
+    ));
     let mut v = minimal();
     v["issuer"] = json!("http://127.0.0.1:9000");
     assert!(
@@ -318,10 +343,8 @@ fn revalidation_has_a_floor() {
     v["revalidate_every"] = json!("15m");
     let c = Config::from_inputs(&inputs(v)).unwrap();
     assert_eq!(c.settings.revalidate_every, Some(900));
-    let mut v = minimal();
-    v["revalidate_every"] = json!("10s");
-    assert!(has(
-        &errors(v),
+    assert!(refused(
+        &[("revalidate_every", json!("10s"))],
         "PORTCULLIS.revalidate_every",
         "minimum 30s"
     ));

@@ -16,6 +16,7 @@ use crate::login::MAX_PENDING_LOGINS;
 use crate::oidc::jwks::testing::{jwks, rsa_jwk, rsa_key, sign_rs256};
 use crate::session::Session;
 use crate::store::MemoryStore;
+use std::future::Future;
 
 const ISS: &str = "https://id.example.com";
 const NOW: u64 = 1_800_000_000;
@@ -35,6 +36,12 @@ struct FakeIssuer {
     scopes_supported: RefCell<Option<Value>>,
     /// Issue no refresh token at login (an issuer that wants `offline_access` for one).
     no_refresh_token: std::cell::Cell<bool>,
+    /// How discovery answers: "" (normally), "500", "garbage" (not JSON), "timeout".
+    discovery_fault: RefCell<&'static str>,
+    /// Serve a key set that is not one.
+    jwks_garbage: std::cell::Cell<bool>,
+    /// Never answer a refresh (the issuer hangs; the edge abandons the work).
+    stall_refresh: std::cell::Cell<bool>,
     /// Runs while a refresh is at the issuer (e.g. a revoke elsewhere, meanwhile).
     during_refresh: RefCell<Option<Box<dyn Fn()>>>,
     /// With a `revocation_endpoint` (RFC 7009); the tokens revoked there.
@@ -65,6 +72,20 @@ impl HttpClient for FakeIssuer {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let ok = |body: String| Ok(HttpResponse { status: 200, body });
         if request.url.ends_with("/.well-known/openid-configuration") {
+            match *self.discovery_fault.borrow() {
+                "500" => {
+                    return Ok(HttpResponse {
+                        status: 500,
+                        body: "Internal Server Error".into(),
+                    })
+                }
+                "garbage" => return ok("<html>not json".into()),
+                // What the edge reports when its 10 s abort signal fires.
+                "timeout" => {
+                    return Err(HttpError("The operation was aborted due to timeout".into()))
+                }
+                _ => {}
+            }
             let mut doc = json!({
                 "issuer": ISS,
                 "authorization_endpoint": format!("{ISS}/authorize"),
@@ -92,6 +113,9 @@ impl HttpClient for FakeIssuer {
             return ok(String::new());
         }
         if request.url.ends_with("/jwks") {
+            if self.jwks_garbage.get() {
+                return ok(json!({ "keys": [{ "kty": "RSA", "n": "!!", "e": 3 }] }).to_string());
+            }
             return ok(jwks(&[rsa_jwk(rsa_key(0))]));
         }
         if request.url.ends_with("/token") {
@@ -102,6 +126,9 @@ impl HttpClient for FakeIssuer {
                     .collect();
             if form["grant_type"] == "refresh_token" {
                 *self.refreshes.borrow_mut() += 1;
+                if self.stall_refresh.get() {
+                    std::future::pending::<()>().await;
+                }
                 if let Some(meanwhile) = self.during_refresh.borrow().as_ref() {
                     meanwhile();
                 }
@@ -210,6 +237,11 @@ struct World {
 }
 
 impl World {
+    /// The default configuration, a confidential client.
+    fn plain() -> Self {
+        Self::new(json!({}), Some("s"))
+    }
+
     fn new(extra: Value, client_secret: Option<&str>) -> Self {
         Self {
             gate: gate(extra, client_secret),
@@ -320,14 +352,7 @@ fn login_creates_a_session_and_the_session_is_proxied() {
         .any(|(k, v)| k == "authorization" && v.starts_with("Basic ")));
 
     let session = cookie_pair(&done, "__Host-portcullis-session=");
-    match w
-        .handle(&request(
-            "GET",
-            "https://photos.example.com/x",
-            &[("cookie", &session)],
-        ))
-        .outcome
-    {
+    match w.handle(&photos_get(&session)).outcome {
         Outcome::Proxy(plan) => {
             assert!(plan
                 .set
@@ -431,7 +456,7 @@ fn auth_host_does_every_login_on_one_host() {
 
 #[test]
 fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     *w.issuer.overrides.borrow_mut() = json!({ "nonce": "someone-elses-nonce" });
     let start = w.reply(&navigate("https://photos.example.com/", ""));
     let done = complete_login(&w, &start);
@@ -446,7 +471,7 @@ fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
 #[test]
 fn a_wrong_pkce_verifier_is_refused_by_the_issuer() {
     // A login cookie from one login cannot redeem the code of another.
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     let first = w.reply(&navigate("https://photos.example.com/", ""));
     let second = w.reply(&navigate("https://photos.example.com/", ""));
     let (code, _) = w.issuer.authorize(first.header("location").unwrap());
@@ -464,7 +489,7 @@ fn a_wrong_pkce_verifier_is_refused_by_the_issuer() {
 
 #[test]
 fn abandoned_logins_do_not_pile_up_cookies() {
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     let cookies: Vec<String> = (0..MAX_PENDING_LOGINS)
         .map(|i| format!("__Host-portcullis-login-{i:0>16}=x"))
         .collect();
@@ -481,7 +506,7 @@ fn abandoned_logins_do_not_pile_up_cookies() {
 
 #[test]
 fn the_issuer_mix_up_parameter_must_name_our_issuer() {
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     let start = w.reply(&navigate("https://photos.example.com/", ""));
     let cookie = cookie_pair(&start, "__Host-portcullis-login-");
     let (code, state) = w.issuer.authorize(start.header("location").unwrap());
@@ -494,7 +519,7 @@ fn the_issuer_mix_up_parameter_must_name_our_issuer() {
 
 #[test]
 fn methods_outside_the_endpoints_contract_are_refused() {
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     let r = w.reply(&request(
         "POST",
         "https://photos.example.com/.portcullis/callback",
@@ -558,11 +583,7 @@ fn the_refresh_token_is_stored_encrypted() {
 #[test]
 fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
     let (w, cookie) = revalidating_world();
-    let head = request(
-        "GET",
-        "https://photos.example.com/x",
-        &[("cookie", &cookie)],
-    );
+    let head = photos_get(&cookie);
     let (fresh, tasks) = w.handle_at(&head, NOW + 60);
     assert!(tasks.is_empty(), "not due yet");
     assert_eq!(proxied_user(fresh).as_deref(), Some("family"));
@@ -596,11 +617,7 @@ fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
 fn long_overdue_sessions_are_revalidated_before_the_response() {
     let (w, cookie) = revalidating_world();
     *w.issuer.overrides.borrow_mut() = json!({ "groups": ["admins"] });
-    let head = request(
-        "GET",
-        "https://photos.example.com/x",
-        &[("cookie", &cookie)],
-    );
+    let head = photos_get(&cookie);
     let (served, tasks) = w.handle_at(&head, NOW + 31 * 60);
     assert!(tasks.is_empty());
     assert_eq!(proxied_user(served).as_deref(), Some("admins"));
@@ -610,11 +627,7 @@ fn long_overdue_sessions_are_revalidated_before_the_response() {
 fn a_refused_refresh_ends_the_session() {
     let (w, cookie) = revalidating_world();
     *w.issuer.refresh_token.borrow_mut() = None; // the grant is revoked at the issuer
-    let head = request(
-        "GET",
-        "https://photos.example.com/x",
-        &[("cookie", &cookie), ("accept", "application/json")],
-    );
+    let head = api_get(&cookie);
     let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
     let log = w.run(tasks, NOW + 16 * 60);
     assert!(
@@ -635,11 +648,7 @@ fn a_refused_refresh_ends_the_session() {
 #[test]
 fn concurrent_requests_refresh_once() {
     let (w, cookie) = revalidating_world();
-    let head = request(
-        "GET",
-        "https://photos.example.com/x",
-        &[("cookie", &cookie)],
-    );
+    let head = photos_get(&cookie);
     // Many requests arrive before the first background refresh runs; each schedules one.
     let tasks: Vec<Task> = (0..5)
         .flat_map(|_| w.handle_at(&head, NOW + 16 * 60).1)
@@ -660,7 +669,7 @@ fn concurrent_requests_refresh_once() {
 
 #[test]
 fn a_cross_site_cookieless_logout_post_clears_nothing() {
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     let logout = "https://photos.example.com/.portcullis/logout";
     let cross = w.reply(&request(
         "POST",
@@ -695,7 +704,7 @@ fn a_cross_site_cookieless_logout_post_clears_nothing() {
 
 #[test]
 fn the_issuers_error_is_shown_only_for_a_pending_login_and_only_as_oauth_allows() {
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     // A crafted link without a login in progress: a generic page, nothing from the URL.
     let crafted = w.reply(&navigate(
         "https://photos.example.com/.portcullis/callback?state=abcdefghijklmnopqrst&error=access_denied&error_description=Call%20%2B1-555-0100%20to%20restore%20your%20account",
@@ -722,7 +731,7 @@ fn the_issuers_error_is_shown_only_for_a_pending_login_and_only_as_oauth_allows(
 
 #[test]
 fn logout_with_a_dead_cookie_costs_no_delete() {
-    let w = World::new(json!({}), Some("s"));
+    let w = World::plain();
     let start = w.reply(&navigate("https://photos.example.com/", ""));
     let done = complete_login(&w, &start);
     let session = cookie_pair(&done, "__Host-portcullis-session=");
@@ -738,11 +747,7 @@ fn logout_with_a_dead_cookie_costs_no_delete() {
         reply.status, 403,
         "a POST without the CSRF token is confirmed first"
     );
-    let logout = w.reply(&request(
-        "GET",
-        "https://photos.example.com/.portcullis/logout",
-        &[("cookie", &session), ("sec-fetch-site", "same-origin")],
-    ));
+    let logout = w.reply(&same_site_logout(&session));
     assert_eq!(logout.status, 303);
     assert_eq!(
         *w.store.deletes.borrow(),
@@ -816,11 +821,7 @@ fn an_issuer_without_offline_access_gets_no_such_scope_and_sessions_last() {
         panic!("a redirect")
     };
     let session = cookie_pair(&done, "__Host-portcullis-session=");
-    let head = request(
-        "GET",
-        "https://photos.example.com/x",
-        &[("cookie", &session)],
-    );
+    let head = photos_get(&session);
     // Long past revalidate_every, the session is kept (until its lifetime ends).
     let (served, tasks) = w.handle_at(&head, NOW + 3 * 3600);
     assert!(tasks.is_empty());
@@ -851,11 +852,7 @@ fn a_revoke_during_a_refresh_sticks() {
         ))
         .unwrap();
     }));
-    let head = request(
-        "GET",
-        "https://photos.example.com/x",
-        &[("cookie", &cookie), ("accept", "application/json")],
-    );
+    let head = api_get(&cookie);
     let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
     assert_eq!(tasks.len(), 1, "the refresh runs after the response");
     w.run(tasks, NOW + 16 * 60);
@@ -881,11 +878,7 @@ fn revoking_a_session_revokes_its_grant_at_the_issuer() {
     w.issuer.revocation.set(true);
     let cookie = revalidating_login(&w);
     assert_eq!(w.issuer.refresh_token.borrow().as_deref(), Some("rt-0"));
-    let logout = w.reply(&request(
-        "GET",
-        "https://photos.example.com/.portcullis/logout",
-        &[("cookie", &cookie), ("sec-fetch-site", "same-origin")],
-    ));
+    let logout = w.reply(&same_site_logout(&cookie));
     assert_eq!(logout.status, 303);
     assert_eq!(*w.issuer.revoked_tokens.borrow(), ["rt-0"]);
     assert_eq!(
@@ -893,4 +886,187 @@ fn revoking_a_session_revokes_its_grant_at_the_issuer() {
         None,
         "the grant ended at the issuer"
     );
+}
+
+#[test]
+fn an_abandoned_refresh_does_not_stop_re_validation_for_good() {
+    let (w, cookie) = revalidating_world();
+    let head = api_get(&cookie);
+    let due = NOW + 16 * 60;
+    let (_, tasks) = w.handle_at(&head, due);
+    assert_eq!(tasks.len(), 1);
+    // The edge starts the refresh; the issuer hangs and the work is abandoned (the
+    // future is dropped after its first poll, as when waitUntil is cut short).
+    w.issuer.stall_refresh.set(true);
+    {
+        let io = IoParts::new(&*w.store, &w.issuer, &SystemRandom);
+        let task = tasks.into_iter().next().unwrap();
+        let mut run = std::pin::pin!(w.gate.run(task, &io, due));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+    }
+    w.issuer.stall_refresh.set(false);
+    // Meanwhile the session counts as being refreshed...
+    let (_, tasks) = w.handle_at(&head, due + 1);
+    assert!(tasks.is_empty());
+    // ...but not forever: later the session is re-validated again.
+    let (_, tasks) = w.handle_at(&head, due + 120);
+    assert_eq!(tasks.len(), 1, "the marker expired");
+}
+
+#[test]
+fn audit_lines_from_the_sessions_page_are_kept() {
+    let (w, cookie) = revalidating_world();
+    *w.issuer.refresh_token.borrow_mut() = None; // the grant is revoked at the issuer
+    let page = navigate("https://photos.example.com/.portcullis/sessions", &cookie);
+    // Long overdue: re-validated before the answer, and refused.
+    let (handled, _) = w.handle_at(&page, NOW + 31 * 60);
+    assert!(
+        handled
+            .log
+            .iter()
+            .any(|l| l.contains("revalidation_failed")),
+        "{:?}",
+        handled.log
+    );
+}
+
+/// A sign-out link followed on this site (GET, `Sec-Fetch-Site: same-origin`).
+fn same_site_logout(cookie: &str) -> RequestHead {
+    request(
+        "GET",
+        "https://photos.example.com/.portcullis/logout",
+        &[("cookie", cookie), ("sec-fetch-site", "same-origin")],
+    )
+}
+
+/// A plain GET to the photos app with this cookie.
+fn photos_get(cookie: &str) -> RequestHead {
+    request("GET", "https://photos.example.com/x", &[("cookie", cookie)])
+}
+
+/// An API call (JSON, never redirected) to the photos app with this cookie.
+fn api_get(cookie: &str) -> RequestHead {
+    request(
+        "GET",
+        "https://photos.example.com/x",
+        &[("cookie", cookie), ("accept", "application/json")],
+    )
+}
+
+/// Signs in on a fresh world (KV read on every request); returns it and the cookie pair.
+fn signed_in_world() -> (World, String) {
+    let w = World::new(json!({ "session_cache": "0s" }), Some("s"));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    let cookie = cookie_pair(&done, "__Host-portcullis-session=");
+    (w, cookie)
+}
+
+#[test]
+fn kv_failing_on_read_refuses_with_503_and_keeps_the_session() {
+    let (w, cookie) = signed_in_world();
+    let api = api_get(&cookie);
+    w.store.failing.borrow_mut().push("get");
+    let reply = w.reply(&api);
+    assert_eq!(reply.status, 503);
+    assert!(
+        reply.body.contains("session_store_unavailable"),
+        "{}",
+        reply.body
+    );
+    let page = w.reply(&navigate("https://photos.example.com/x", &cookie));
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("Sessions are unavailable"));
+    assert!(!page.body.contains("simulated"), "no internals on the page");
+    // KV is back: the session was never lost.
+    w.store.failing.borrow_mut().clear();
+    assert!(matches!(w.handle(&api).outcome, Outcome::Proxy(_)));
+}
+
+#[test]
+fn kv_failing_on_write_fails_the_login_cleanly() {
+    let w = World::plain();
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    w.store.failing.borrow_mut().push("put");
+    let done = complete_login(&w, &start);
+    assert_eq!(done.status, 503);
+    assert!(done.body.contains("Sessions are unavailable"));
+    assert!(
+        !set_cookies(&done)
+            .iter()
+            .any(|c| c.starts_with("__Host-portcullis-session=") && !c.contains("Max-Age=0")),
+        "no session cookie for a session that was not stored"
+    );
+}
+
+#[test]
+fn kv_failing_on_delete_still_revokes() {
+    let (w, cookie) = signed_in_world();
+    let api = api_get(&cookie);
+    w.store.failing.borrow_mut().push("delete");
+    let logout = w.reply(&same_site_logout(&cookie));
+    assert_eq!(logout.status, 303, "the revocation took effect");
+    // Refused here, and by any other isolate reading KV (a fresh gate on the same store).
+    assert_eq!(w.reply(&api).status, 401);
+    let elsewhere = World {
+        gate: gate(json!({ "session_cache": "0s" }), Some("s")),
+        store: w.store.clone(),
+        issuer: FakeIssuer::default(),
+    };
+    assert_eq!(
+        elsewhere.reply(&api).status,
+        401,
+        "the record was overwritten"
+    );
+    // With writes failing too, the revoke is refused — and this isolate still refuses it.
+    let (w, cookie) = signed_in_world();
+    let api = api_get(&cookie);
+    w.store.failing.borrow_mut().extend(["delete", "put"]);
+    let logout = w.reply(&same_site_logout(&cookie));
+    assert_eq!(logout.status, 503);
+    assert_eq!(
+        w.reply(&api).status,
+        401,
+        "never kept because a quota ran out"
+    );
+}
+
+#[test]
+fn issuer_faults_give_clear_pages_and_keep_sessions() {
+    let (w, cookie) = signed_in_world();
+    let app = api_get(&cookie);
+    for fault in ["500", "garbage", "timeout"] {
+        *w.issuer.discovery_fault.borrow_mut() = fault;
+        // A fresh gate has no cached discovery: a new login cannot start.
+        let cold = World {
+            gate: gate(json!({}), Some("s")),
+            store: w.store.clone(),
+            issuer: FakeIssuer::default(),
+        };
+        *cold.issuer.discovery_fault.borrow_mut() = fault;
+        let start = cold.reply(&navigate("https://photos.example.com/", ""));
+        assert_eq!(start.status, 503, "{fault}");
+        assert!(start.body.contains("Sign-in is unavailable"), "{fault}");
+        assert!(!start.body.contains("aborted") && !start.body.contains("<html>not"));
+        // Existing sessions keep working.
+        assert!(
+            matches!(w.handle(&app).outcome, Outcome::Proxy(_)),
+            "{fault}"
+        );
+    }
+    *w.issuer.discovery_fault.borrow_mut() = "";
+    // A garbage key set: the login is refused with a clear page, nothing is stored.
+    let fresh = World::new(json!({}), Some("s"));
+    fresh.issuer.jwks_garbage.set(true);
+    let start = fresh.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&fresh, &start);
+    assert!(matches!(done.status, 400 | 503), "{}", done.status);
+    assert!(done.body.contains("Sign-in"), "{}", done.body);
+    assert!(!fresh
+        .store
+        .records
+        .borrow()
+        .keys()
+        .any(|k| k.starts_with("session:")));
 }

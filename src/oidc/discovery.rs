@@ -24,6 +24,22 @@ pub struct ProviderMetadata {
 }
 
 impl ProviderMetadata {
+    /// A plain document for `https://id.example.com`, for tests.
+    #[cfg(test)]
+    pub fn example() -> Self {
+        let iss = "https://id.example.com";
+        ProviderMetadata {
+            issuer: iss.into(),
+            authorization_endpoint: format!("{iss}/authorize"),
+            token_endpoint: format!("{iss}/token"),
+            jwks_uri: format!("{iss}/jwks"),
+            end_session_endpoint: None,
+            authorization_response_iss_parameter_supported: false,
+            scopes_supported: None,
+            revocation_endpoint: None,
+        }
+    }
+
     /// Whether a scope may be requested: the issuer lists it, or lists no scopes at all.
     /// Some issuers refuse a whole login with `invalid_scope` for a scope they do not list
     /// (Pocket ID before 2.10 did for `offline_access`).

@@ -269,14 +269,8 @@ mod tests {
         })
         .unwrap();
         let meta = ProviderMetadata {
-            issuer: "https://id.example.com".into(),
             authorization_endpoint: "https://id.example.com/authorize?x=1".into(),
-            token_endpoint: "https://id.example.com/token".into(),
-            jwks_uri: "https://id.example.com/jwks".into(),
-            end_session_endpoint: None,
-            authorization_response_iss_parameter_supported: false,
-            scopes_supported: None,
-            revocation_endpoint: None,
+            ..ProviderMetadata::example()
         };
         let l = login();
         let url = Url::parse(&l.authorize_url(&meta, &config.settings, None).unwrap()).unwrap();
@@ -318,14 +312,8 @@ mod tests {
             .settings
         };
         let meta = |listed: Option<&[&str]>| ProviderMetadata {
-            issuer: "https://id.example.com".into(),
-            authorization_endpoint: "https://id.example.com/authorize".into(),
-            token_endpoint: "https://id.example.com/token".into(),
-            jwks_uri: "https://id.example.com/jwks".into(),
-            end_session_endpoint: None,
-            authorization_response_iss_parameter_supported: false,
             scopes_supported: listed.map(|l| l.iter().map(|s| s.to_string()).collect()),
-            revocation_endpoint: None,
+            ..ProviderMetadata::example()
         };
         let scope = |meta: &ProviderMetadata, revalidate: bool| {
             let url = login()

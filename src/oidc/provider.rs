@@ -36,19 +36,54 @@ pub enum Source {
     Client,
 }
 
+/// A document from the issuer, kept for `FRESH_FOR`, served stale for up to `STALE_FOR`
+/// while the issuer cannot be reached, without asking it again for `RETRY_AFTER` after a
+/// failure.
 struct Cached<T> {
-    value: Rc<T>,
-    fetched: u64,
+    entry: RefCell<Option<(Rc<T>, u64)>>,
+    retry_at: Cell<u64>,
+}
+
+impl<T> Cached<T> {
+    fn new() -> Self {
+        Self {
+            entry: RefCell::new(None),
+            retry_at: Cell::new(0),
+        }
+    }
+
+    /// The copy to use without asking the issuer: fresh, or stale while waiting to retry.
+    fn usable(&self, now: u64) -> Option<Rc<T>> {
+        let (value, fetched) = self.entry.borrow().clone()?;
+        let fresh = now < fetched + FRESH_FOR;
+        let waiting = now < self.retry_at.get() && now < fetched + STALE_FOR;
+        (fresh || waiting).then_some(value)
+    }
+
+    fn store(&self, value: T, now: u64) -> Rc<T> {
+        let value = Rc::new(value);
+        *self.entry.borrow_mut() = Some((value.clone(), now));
+        value
+    }
+
+    /// After a failed refresh: the stale copy, if it may still serve (and no new attempt
+    /// for a while), or the error.
+    fn fallback(&self, error: OidcError, now: u64) -> Result<Rc<T>, OidcError> {
+        match self.entry.borrow().clone() {
+            Some((value, fetched)) if now < fetched + STALE_FOR => {
+                self.retry_at.set(now + RETRY_AFTER);
+                Ok(value)
+            }
+            _ => Err(error),
+        }
+    }
 }
 
 pub struct Provider {
     issuer: String,
     discovery_url: String,
-    metadata: RefCell<Option<Cached<ProviderMetadata>>>,
-    keys: RefCell<Option<Cached<KeySet>>>,
-    /// No refresh of the discovery document or the keys before this (after a failure).
-    metadata_retry: Cell<u64>,
-    keys_retry: Cell<u64>,
+    metadata: Cached<ProviderMetadata>,
+    keys: Cached<KeySet>,
     /// When a refetch for an unknown `kid` last happened.
     last_refetch: Cell<Option<u64>>,
     /// Kids that were still unknown after a refetch.
@@ -60,10 +95,8 @@ impl Provider {
         Self {
             issuer: issuer.into(),
             discovery_url: discovery_url.into(),
-            metadata: RefCell::new(None),
-            keys: RefCell::new(None),
-            metadata_retry: Cell::new(0),
-            keys_retry: Cell::new(0),
+            metadata: Cached::new(),
+            keys: Cached::new(),
             last_refetch: Cell::new(None),
             unknown_kids: TtlCache::new(256),
         }
@@ -74,34 +107,12 @@ impl Provider {
         http: &impl HttpClient,
         now: u64,
     ) -> Result<Rc<ProviderMetadata>, OidcError> {
-        let cached = self
-            .metadata
-            .borrow()
-            .as_ref()
-            .map(|c| (c.value.clone(), c.fetched));
-        if let Some((value, fetched)) = &cached {
-            if now < fetched + FRESH_FOR
-                || (now < self.metadata_retry.get() && now < fetched + STALE_FOR)
-            {
-                return Ok(value.clone());
-            }
+        if let Some(meta) = self.metadata.usable(now) {
+            return Ok(meta);
         }
         match self.fetch_metadata(http).await {
-            Ok(meta) => {
-                let meta = Rc::new(meta);
-                *self.metadata.borrow_mut() = Some(Cached {
-                    value: meta.clone(),
-                    fetched: now,
-                });
-                Ok(meta)
-            }
-            Err(e) => match cached {
-                Some((value, fetched)) if now < fetched + STALE_FOR => {
-                    self.metadata_retry.set(now + RETRY_AFTER);
-                    Ok(value)
-                }
-                _ => Err(e),
-            },
+            Ok(meta) => Ok(self.metadata.store(meta, now)),
+            Err(e) => self.metadata.fallback(e, now),
         }
     }
 
@@ -135,12 +146,8 @@ impl Provider {
                 response.status
             )));
         }
-        let set = Rc::new(KeySet::parse(&response.body).map_err(OidcError::Keys)?);
-        *self.keys.borrow_mut() = Some(Cached {
-            value: set.clone(),
-            fetched: now,
-        });
-        Ok(set)
+        let set = KeySet::parse(&response.body).map_err(OidcError::Keys)?;
+        Ok(self.keys.store(set, now))
     }
 
     async fn keys(
@@ -149,25 +156,12 @@ impl Provider {
         jwks_uri: &str,
         now: u64,
     ) -> Result<Rc<KeySet>, OidcError> {
-        let cached = self
-            .keys
-            .borrow()
-            .as_ref()
-            .map(|c| (c.value.clone(), c.fetched));
-        match cached {
-            Some((set, fetched)) if now < fetched + FRESH_FOR => Ok(set),
-            Some((set, fetched)) if now < self.keys_retry.get() && now < fetched + STALE_FOR => {
-                Ok(set)
-            }
-            Some((set, fetched)) => match self.fetch_keys(http, jwks_uri, now).await {
-                Ok(set) => Ok(set),
-                Err(_) if now < fetched + STALE_FOR => {
-                    self.keys_retry.set(now + RETRY_AFTER);
-                    Ok(set)
-                }
-                Err(e) => Err(e),
-            },
-            None => self.fetch_keys(http, jwks_uri, now).await,
+        if let Some(set) = self.keys.usable(now) {
+            return Ok(set);
+        }
+        match self.fetch_keys(http, jwks_uri, now).await {
+            Ok(set) => Ok(set),
+            Err(e) => self.keys.fallback(e, now),
         }
     }
 
@@ -295,6 +289,19 @@ mod tests {
         Provider::new(ISS, &format!("{ISS}/.well-known/openid-configuration"))
     }
 
+    /// An issuer with key 0 and a provider that has verified one token at 1_000.
+    fn warm(source: Source) -> (FakeIssuer, Provider) {
+        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
+        let p = provider();
+        pollster::block_on(verified(&p, &issuer, &token(0), source, 1_000));
+        (issuer, p)
+    }
+
+    /// The issuer replaces its key with key `n`.
+    fn rotate(issuer: &FakeIssuer, n: u64) {
+        *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(n))]);
+    }
+
     fn token(n: u64) -> String {
         let key = rsa_key(n);
         sign_rs256(key, Some(&key.kid), &json!({ "sub": "x" }))
@@ -302,10 +309,8 @@ mod tests {
 
     #[test]
     fn caches_discovery_and_keys() {
-        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
-        let p = provider();
+        let (issuer, p) = warm(Source::Issuer);
         pollster::block_on(async {
-            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
             verified(&p, &issuer, &token(0), Source::Client, 1_010).await;
         });
         assert_eq!(
@@ -316,12 +321,10 @@ mod tests {
 
     #[test]
     fn unknown_kid_refetches_once_then_rate_limits_client_tokens() {
-        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
-        let p = provider();
+        let (issuer, p) = warm(Source::Client);
         pollster::block_on(async {
-            verified(&p, &issuer, &token(0), Source::Client, 1_000).await;
             // The issuer rotates to key 1.
-            *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
+            rotate(&issuer, 1);
             verified(&p, &issuer, &token(1), Source::Client, 1_001).await;
             assert_eq!(issuer.jwks_fetches.get(), 2);
             // Made-up kids from clients do not cause more fetches within the minute.
@@ -342,14 +345,12 @@ mod tests {
 
     #[test]
     fn tokens_from_the_issuer_always_refetch_on_an_unknown_kid() {
-        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
-        let p = provider();
+        let (issuer, p) = warm(Source::Issuer);
         pollster::block_on(async {
-            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
             // Two rotations within seconds (to key 1, then back to key 0).
-            *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
+            rotate(&issuer, 1);
             verified(&p, &issuer, &token(1), Source::Issuer, 1_001).await;
-            *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(0))]);
+            rotate(&issuer, 0);
             verified(&p, &issuer, &token(0), Source::Issuer, 1_002).await;
             assert_eq!(issuer.jwks_fetches.get(), 3);
         });
@@ -357,10 +358,8 @@ mod tests {
 
     #[test]
     fn stale_copies_serve_while_the_issuer_is_down_for_a_bounded_time() {
-        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
-        let p = provider();
+        let (issuer, p) = warm(Source::Issuer);
         pollster::block_on(async {
-            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
             issuer.down.set(true);
             let stale = p
                 .verify(&issuer, &token(0), Source::Issuer, 1_000 + FRESH_FOR + 1)
@@ -402,7 +401,7 @@ mod tests {
                 }
                 if now == 1_042 {
                     // The issuer rotates to key 1.
-                    *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(1))]);
+                    rotate(&issuer, 1);
                 }
                 if now > 1_042 && accepted_at.is_none() {
                     let real = p.verify(&issuer, &token(1), Source::Client, now).await;
@@ -426,10 +425,8 @@ mod tests {
 
     #[test]
     fn during_an_outage_the_issuer_is_not_asked_on_every_request() {
-        let issuer = FakeIssuer::new(jwks(&[rsa_jwk(rsa_key(0))]));
-        let p = provider();
+        let (issuer, p) = warm(Source::Issuer);
         pollster::block_on(async {
-            verified(&p, &issuer, &token(0), Source::Issuer, 1_000).await;
             issuer.down.set(true);
             let stale = 1_000 + FRESH_FOR + 1;
             let before = issuer.attempts.get();

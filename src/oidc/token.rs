@@ -196,16 +196,7 @@ mod tests {
     }
 
     fn meta() -> ProviderMetadata {
-        ProviderMetadata {
-            issuer: "https://id.example.com".into(),
-            authorization_endpoint: "https://id.example.com/authorize".into(),
-            token_endpoint: "https://id.example.com/token".into(),
-            jwks_uri: "https://id.example.com/jwks".into(),
-            end_session_endpoint: None,
-            authorization_response_iss_parameter_supported: false,
-            scopes_supported: None,
-            revocation_endpoint: None,
-        }
+        ProviderMetadata::example()
     }
 
     #[test]

@@ -95,17 +95,45 @@ impl Summary {
         }
     }
 
-    /// The metadata JSON, shortened (user agent first) to fit KV's limit; `None` if even
-    /// the essentials do not fit (an absurdly long `sub`), in which case no index is kept.
-    pub fn to_metadata(&self) -> Option<String> {
-        let json = serde_json::to_string(self).ok()?;
-        if json.len() <= MAX_METADATA {
-            return Some(json);
-        }
+    /// The metadata JSON, shortened to fit KV's limit: the user agent goes first, then the
+    /// longest text is halved until it fits. Never dropped: a session nobody can find
+    /// cannot be revoked. (A shortened `sub` still lists under its user: the key holds
+    /// the hash of the whole `sub`; see [`Summary::is_of`].)
+    pub fn to_metadata(&self) -> String {
         let mut shorter = self.clone();
-        shorter.user_agent = None;
-        let json = serde_json::to_string(&shorter).ok()?;
-        (json.len() <= MAX_METADATA).then_some(json)
+        for _ in 0..64 {
+            match serde_json::to_string(&shorter) {
+                Ok(json) if json.len() <= MAX_METADATA => return json,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            if shorter.user_agent.take().is_some() {
+                continue;
+            }
+            let longest = [
+                &mut shorter.sub,
+                shorter.email.get_or_insert_with(String::new),
+                &mut shorter.host,
+                shorter.sid.get_or_insert_with(String::new),
+            ]
+            .into_iter()
+            .max_by_key(|s| s.len());
+            if let Some(text) = longest {
+                let half: String = text.chars().take(text.chars().count() / 2).collect();
+                *text = half;
+            }
+            shorter.email = shorter.email.filter(|e| !e.is_empty());
+            shorter.sid = shorter.sid.filter(|e| !e.is_empty());
+        }
+        // Unreachable in practice (every text halves toward empty); the essentials only.
+        serde_json::json!({ "sub": "", "host": "", "created": self.created, "expires": self.expires })
+            .to_string()
+    }
+
+    /// Whether this summary is of the user `sub` (whose `sub` may have been shortened to
+    /// fit KV's metadata limit).
+    pub fn is_of(&self, sub: &str) -> bool {
+        self.sub == sub || (self.sub.len() >= 64 && sub.starts_with(&self.sub))
     }
 
     pub fn from_metadata(text: Option<&str>) -> Option<Self> {
@@ -155,15 +183,23 @@ mod tests {
     #[test]
     fn metadata_fits_kv() {
         let s = Summary::of(&session("alice", Some("Mozilla/5.0".into())));
-        let m = s.to_metadata().unwrap();
+        let m = s.to_metadata();
         assert_eq!(Summary::from_metadata(Some(&m)), Some(s));
         let long_ua = Summary::of(&session("alice", Some("x".repeat(2000))));
-        let m = long_ua.to_metadata().unwrap();
+        let m = long_ua.to_metadata();
         assert!(m.len() <= MAX_METADATA);
         assert!(!m.contains("xxxx"));
-        assert_eq!(
-            Summary::of(&session(&"s".repeat(2000), None)).to_metadata(),
-            None
+        // Shortened, never dropped: the session can still be listed and revoked.
+        let huge = Summary::of(&session(&"s".repeat(2000), Some("ua".into())));
+        let m = huge.to_metadata();
+        assert!(m.len() <= MAX_METADATA);
+        let back = Summary::from_metadata(Some(&m)).unwrap();
+        assert!(back.is_of(&"s".repeat(2000)));
+        assert!(!back.is_of("someone-else"));
+        let quotes = Summary::of(&session(&"\"".repeat(3000), None));
+        assert!(
+            quotes.to_metadata().len() <= MAX_METADATA,
+            "escaping counted"
         );
     }
 }

@@ -14,16 +14,14 @@ pub async fn save<S: Store>(
 ) -> Result<(), StoreError> {
     save_record(store, hash, session, now).await?;
     let ttl = session.remaining(now).max(60);
-    let summary = Summary::of(session);
-    if let Some(metadata) = summary.to_metadata() {
-        let entry = Entry {
-            metadata: Some(&metadata),
-            ..Entry::new("", ttl)
-        };
-        store
-            .put(&index::user_key(&session.identity.sub, hash), entry)
-            .await?;
-    }
+    let metadata = Summary::of(session).to_metadata();
+    let entry = Entry {
+        metadata: Some(&metadata),
+        ..Entry::new("", ttl)
+    };
+    store
+        .put(&index::user_key(&session.identity.sub, hash), entry)
+        .await?;
     if let Some(sid) = &session.sid {
         store
             .put(&index::sid_key(sid, hash), Entry::new("", ttl))
@@ -132,7 +130,7 @@ pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<(String, Summ
     listed(store, &index::user_prefix(sub))
         .await
         .map(|mut list| {
-            list.retain(|(_, s)| s.sub == sub);
+            list.retain(|(_, s)| s.is_of(sub));
             list
         })
 }

@@ -27,6 +27,9 @@ use crate::store::StoreError;
 
 /// The key-derivation label of the refresh-token encryption key.
 const REFRESH_KEY: &str = "portcullis refresh token key v1";
+/// A refresh is taken to be running for at most this long (the issuer's timeout is 10 s):
+/// one whose `waitUntil` was abandoned no longer counts after it.
+const REFRESH_MARKER: u64 = 60;
 /// After an unreachable issuer, this isolate waits this long before the next attempt.
 const BACKOFF: u64 = 60;
 
@@ -73,7 +76,7 @@ impl Sessions {
         }
         // Hashing the ID costs a SHA-256: only for sessions that are due anyway.
         let hash = id.hash();
-        if self.refreshing.borrow().contains(&hash) || self.backoff.get(&hash, now).is_some() {
+        if self.refreshing.get(&hash, now).is_some() || self.backoff.get(&hash, now).is_some() {
             Due::No
         } else if age >= every.saturating_mul(2) {
             Due::Now
@@ -126,9 +129,11 @@ impl Sessions {
         id: &SessionId,
     ) -> Revalidation {
         let hash = id.hash();
-        if !self.refreshing.borrow_mut().insert(hash.clone()) {
+        if self.refreshing.get(&hash, env.now).is_some() {
             return Revalidation::Kept;
         }
+        self.refreshing
+            .insert(&hash, (), env.now + REFRESH_MARKER, env.now);
         let outcome = self
             .refresh(
                 env,
@@ -139,7 +144,7 @@ impl Sessions {
                 },
             )
             .await;
-        self.refreshing.borrow_mut().remove(&hash);
+        self.refreshing.remove(&hash);
         outcome
     }
 

@@ -2,8 +2,7 @@
 //! the isolate's cache of sessions read from KV, the refreshes running in this isolate
 //! and their back-off — and finds, creates, re-validates and revokes sessions.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::cell::Cell;
 use std::rc::Rc;
 
 use super::index::Summary;
@@ -31,8 +30,10 @@ pub struct Sessions {
     pub(super) config: Rc<Config>,
     pub(super) client: Rc<Client>,
     pub(super) cache: SessionCache,
-    /// Sessions (by hash) whose refresh is running in this isolate.
-    pub(super) refreshing: RefCell<HashSet<String>>,
+    /// Sessions (by hash) whose refresh is running in this isolate. A marker expires, so a
+    /// refresh whose `waitUntil` was abandoned cannot keep its session from being
+    /// re-validated again.
+    pub(super) refreshing: TtlCache<()>,
     /// Sessions whose refresh failed for want of the issuer, until they may try again.
     pub(super) backoff: TtlCache<()>,
     /// Sessions revoked in this isolate: refused at once, and never written back.
@@ -48,7 +49,7 @@ impl Sessions {
             config,
             client,
             cache,
-            refreshing: RefCell::new(HashSet::new()),
+            refreshing: TtlCache::new(1024),
             backoff: TtlCache::new(1024),
             revoked: TtlCache::new(1024),
             said_no_refresh: Cell::new(false),

@@ -7,16 +7,12 @@ use portcullis::crypto::SystemRandom;
 const USAGE: &str = "usage: scripts/assertion-key [ES256|EdDSA] [--json]";
 
 pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
-    let mut alg = None;
-    let mut as_json = false;
-    for arg in args {
-        match arg.as_str() {
-            "--json" => as_json = true,
-            "ES256" | "EdDSA" if alg.is_none() => alg = Some(arg),
-            _ => return Err(USAGE.into()),
-        }
+    let args = crate::simple_args(args, USAGE)?;
+    let as_json = args.json;
+    let alg = args.value.unwrap_or_else(|| "ES256".into());
+    if !matches!(alg.as_str(), "ES256" | "EdDSA") {
+        return Err(USAGE.into());
     }
-    let alg = alg.unwrap_or_else(|| "ES256".into());
     let key = AssertionKey::generate(&alg, &SystemRandom)?;
     if as_json {
         println!("{key}");

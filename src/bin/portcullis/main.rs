@@ -16,6 +16,27 @@ const USAGE: &str = "usage: portcullis <command> [arguments]
   assertion-key [ES256|EdDSA] [--json]
   revoke (--email ADDRESS | --sub SUB | --session HASH | --all) [--list] [--local] ...";
 
+/// The arguments of a command taking at most one positional value and `--json`.
+pub struct Simple {
+    pub value: Option<String>,
+    pub json: bool,
+}
+
+pub fn simple_args(args: impl Iterator<Item = String>, usage: &str) -> Result<Simple, String> {
+    let mut out = Simple {
+        value: None,
+        json: false,
+    };
+    for arg in args {
+        match arg.as_str() {
+            "--json" => out.json = true,
+            other if other.starts_with('-') || out.value.is_some() => return Err(usage.into()),
+            _ => out.value = Some(arg),
+        }
+    }
+    Ok(out)
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let command = args.next();

@@ -112,7 +112,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
             let summary = Summary::from_metadata(metadata.as_deref())?;
             Some((hash, k.name.as_str(), summary))
         })
-        .filter(|(_, _, s)| a.sub.as_ref().is_none_or(|sub| s.sub == *sub))
+        .filter(|(_, _, s)| a.sub.as_ref().is_none_or(|sub| s.is_of(sub)))
         .filter(|(_, _, s)| {
             a.email.as_ref().is_none_or(|email| {
                 s.email

@@ -10,17 +10,9 @@ use serde_json::json;
 const USAGE: &str = "usage: scripts/service-token <name> [--json]   (name: letters, digits, - _ .; e.g. immich-mobile)";
 
 pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
-    let mut name = None;
-    let mut as_json = false;
-    for arg in args {
-        match arg.as_str() {
-            "--json" => as_json = true,
-            other if other.starts_with('-') => return Err(USAGE.into()),
-            other if name.is_none() => name = Some(other.to_string()),
-            _ => return Err(USAGE.into()),
-        }
-    }
-    let name = name.ok_or(USAGE)?;
+    let args = crate::simple_args(args, USAGE)?;
+    let as_json = args.json;
+    let name = args.value.ok_or(USAGE)?;
     let t = NewToken::generate(&name, &SystemRandom).map_err(|e| format!("{e}\n{USAGE}"))?;
     let secret = t.secret.expose();
     if as_json {
