@@ -47,6 +47,37 @@ impl From<ClientError> for GateError {
     }
 }
 
+/// What the issuer's redirect to the callback carries (RFC 6749 §4.1.2 and §4.1.2.1,
+/// RFC 9207), read in one pass; the first of each parameter counts.
+#[derive(Default)]
+struct CallbackParams {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+    iss: Option<String>,
+}
+
+impl CallbackParams {
+    fn of(head: &RequestHead) -> Self {
+        let mut p = CallbackParams::default();
+        for (name, value) in head.url.query_pairs() {
+            let slot = match name.as_ref() {
+                "state" => &mut p.state,
+                "code" => &mut p.code,
+                "error" => &mut p.error,
+                "error_description" => &mut p.error_description,
+                "iss" => &mut p.iss,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value.into_owned());
+            }
+        }
+        p
+    }
+}
+
 /// An OAuth error text as RFC 6749 §4.1.2.1 allows it (`%x20-21 / %x23-5B / %x5D-7E`:
 /// printable ASCII without `"` and `\`), at most `max` characters; anything else dropped.
 fn oauth_text(text: &str, max: usize) -> String {
@@ -136,7 +167,8 @@ impl Login {
 
     async fn complete<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
         let head = ctx.head;
-        let state = head.query("state").unwrap_or_default();
+        let params = CallbackParams::of(head);
+        let state = params.state.unwrap_or_default();
         let cookie_name = PendingLogin::cookie_name_for(&state);
         if let Some(name) = &cookie_name {
             ctx.add_cookie(cookies::clear_login(name));
@@ -154,22 +186,22 @@ impl Login {
         };
         // From here on, "try again" returns to where the login started.
         ctx.set_retry(&login_href(&pending.return_to));
-        if let Some(error) = head.query("error") {
+        if let Some(error) = params.error {
             return Err(GateError::IssuerSaid {
                 error: oauth_text(&error, 64),
-                description: head.query("error_description").map(|d| oauth_text(&d, 200)),
+                description: params.error_description.map(|d| oauth_text(&d, 200)),
             });
         }
         // RFC 9207: when the issuer names itself, it must be ours (mix-up defence).
-        if head
-            .query("iss")
+        if params
+            .iss
             .is_some_and(|iss| iss != self.config.settings.issuer)
         {
             return Err(GateError::LoginFailed(OidcError::Discovery(
                 "iss parameter names another issuer".into(),
             )));
         }
-        let Some(code) = head.query("code").filter(|c| !c.is_empty()) else {
+        let Some(code) = params.code.filter(|c| !c.is_empty()) else {
             return Err(GateError::BadRequest("callback without code"));
         };
 

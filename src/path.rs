@@ -229,6 +229,8 @@ mod tests {
     #[test]
     fn refuses_what_servers_read_differently() {
         for raw in [
+            // Found by fuzzing (fuzz/fuzz_targets/path.rs): no leading slash, escapes.
+            "shiK%e1E%1E%5",
             "/share%2f..%2fadmin",
             "/share%2F..%2Fadmin",
             "/share/%5c../admin",

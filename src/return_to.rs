@@ -14,10 +14,12 @@ pub fn resolve(requested: Option<&str>, current: &Url, config: &Config) -> Strin
     let Some(raw) = requested.filter(|r| !r.is_empty()) else {
         return fallback();
     };
+    // Only printable ASCII: configured hosts are ASCII (punycode), and non-ASCII hosts
+    // (look-alike letters) are never a way back to one.
     if raw.len() > 4096
         || raw
             .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+            .any(|c| !c.is_ascii() || c.is_control() || c.is_whitespace() || c == '\\')
     {
         return fallback();
     }
@@ -140,6 +142,9 @@ mod tests {
             "https://example.com/",
             "/%0d%0aSet-Cookie:x=y",
             "",
+            // Found by fuzzing (fuzz/fuzz_targets/return_to.rs): a non-ASCII host.
+            "ws:Z\u{40d}M.o",
+            "https://photos.\u{435}xample.com/",
         ] {
             let got = at(HERE, Some(rd));
             assert!(
