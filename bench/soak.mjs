@@ -6,7 +6,9 @@
 // and must be flat after warm-up. Exits non-zero on any unexpected status, lost or altered
 // body, or memory growth. Loopback only; every loop is bounded by the deadline.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { startIssuer, gateClient } from '../stack/issuer.mjs';
 import { startUpstream } from '../stack/upstream.mjs';
@@ -29,7 +31,11 @@ const [issuerPort, upstreamPort, gatePort] = await Promise.all([freePort(), free
 const host = 'photos.localhost';
 const issuer = await startIssuer({ port: issuerPort, clients: [gateClient({ hosts: [host], port: gatePort, secret: CLIENT_SECRET })], log: () => {} });
 const upstream = await startUpstream({ port: upstreamPort });
+// KV lives on disk, so what accumulates in it by design (sessions, tombstones) does not
+// count as workerd's memory.
+const kvDir = mkdtempSync(path.join(os.tmpdir(), 'portcullis-soak-kv-'));
 const gate = await startMeasuredWorker({
+  kvPersist: kvDir,
   port: gatePort,
   config: { issuer: issuer.url, client_id: 'portcullis', apps: [{ host, origin: upstream.url, api_paths: ['/api/**'] }] },
   secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET },
@@ -127,6 +133,7 @@ for (const p of problems) console.log(`  problem: ${p}`);
 await gate.stop();
 await upstream.stop();
 await issuer.stop();
+rmSync(kvDir, { recursive: true, force: true });
 const ok = !counts.unexpected && flat;
 console.log(ok ? 'soak: passed' : 'soak: FAILED');
 process.exit(ok ? 0 : 1);

@@ -31,7 +31,7 @@ export default function (env) {
  * - config: the PORTCULLIS object; secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET?, ... }
  * - script: another worker module to run instead (benchmarks' pass-through baseline).
  */
-export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, build = path.join(ROOT, 'build'), onLine = () => {} }) {
+export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, build = path.join(ROOT, 'build'), onLine = () => {}, kvPersist }) {
   const lines = [];
   const collect = (stream) => {
     let buffered = '';
@@ -62,6 +62,8 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
   const mf = new Miniflare({
     host: '127.0.0.1',
     port,
+    // On disk rather than in workerd's memory (the soak test measures workerd's memory).
+    ...(kvPersist ? { kvPersist } : {}),
     workers: [
       gate,
       {

@@ -50,6 +50,11 @@ pub fn is_loopback(host: &str) -> bool {
 
 /// An absolute `https` URL (or `http` on a loopback host) without query or fragment.
 pub fn web_url(text: &str, example: &str) -> Result<Url, String> {
+    if !text.is_ascii() {
+        return Err(format!(
+            "\"{text}\" has non-ASCII characters; write an international host name in its xn-- (punycode) form, e.g. \"{example}\""
+        ));
+    }
     let url = Url::parse(text)
         .map_err(|e| format!("\"{text}\" is not a URL ({e}); write e.g. \"{example}\""))?;
     let host = url.host_str().unwrap_or_default();

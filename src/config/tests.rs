@@ -388,3 +388,15 @@ fn the_user_claim_is_set_per_app_with_a_top_level_default() {
         "{e:?}"
     );
 }
+
+#[test]
+fn non_ascii_urls_are_refused_with_a_clear_message() {
+    // Found by fuzzing (fuzz/fuzz_targets/config.rs).
+    let e = errors(json!({
+        "issuer": "https://iRhttspRR\u{40c}0:.exampl5Xcom",
+        "client_id": "c",
+        "apps": [{ "host": "a.example.com", "origin": "https://\u{444}.example.com" }],
+    }));
+    assert!(has(&e, "PORTCULLIS.issuer", "punycode"), "{e:?}");
+    assert!(has(&e, "PORTCULLIS.apps[0].origin", "punycode"), "{e:?}");
+}
