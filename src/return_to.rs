@@ -5,6 +5,7 @@
 
 use url::Url;
 
+use crate::config::plain_authority;
 use crate::model::Config;
 use crate::router::{Endpoint, PREFIX};
 
@@ -32,6 +33,9 @@ pub fn resolve(requested: Option<&str>, current: &Url, config: &Config) -> Strin
             _ => return fallback(),
         }
     } else {
+        if !plain_authority(raw) {
+            return fallback();
+        }
         match Url::parse(raw) {
             Ok(url) if acceptable_elsewhere(&url, current, config) => url,
             _ => return fallback(),
@@ -144,6 +148,8 @@ mod tests {
             "",
             // Found by fuzzing (fuzz/fuzz_targets/return_to.rs): a non-ASCII host.
             "ws:Z\u{40d}M.o",
+            "ws:*N%E2%1E&ws-e/i&e",
+            "https://photos.example.com%2eevil.org/",
             "https://photos.\u{435}xample.com/",
         ] {
             let got = at(HERE, Some(rd));

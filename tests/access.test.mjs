@@ -146,6 +146,8 @@ test('path tricks: each is refused, or judged and forwarded as the same normalis
     ['/favicon.ico%00.php', 400],
     ['/share/%252e%252e/admin', 400],
     ['/share%252f..%252fadmin', 400],
+    ['/share/%%32%65%%32%65/admin', 400],
+    ['/share/100%', 400],
     ['/SHARE/x', 401],
     ['/shared/x', 401],
     ['//share/x', 200, '/share/x'],

@@ -15,7 +15,7 @@ use url::Url;
 use crate::model::{App, Config, Secrets, Settings, UserClaim};
 use app::{validate_app, validate_service_tokens, RawApp, RawServiceToken, Shared};
 pub use duration::{format_duration, parse_duration};
-pub use names::{is_loopback, is_within};
+pub use names::{is_loopback, is_within, plain_authority};
 
 /// Shortest session lifetime accepted: Workers KV refuses an `expirationTtl` under 60 s,
 /// and a session that short would only produce login loops.

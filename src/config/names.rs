@@ -49,8 +49,23 @@ pub fn is_loopback(host: &str) -> bool {
 }
 
 /// An absolute `https` URL (or `http` on a loopback host) without query or fragment.
+/// Whether the host part of an absolute URL's text is plain: no `%` escapes, which URL
+/// parsers would decode into characters no configured host has (and route through IDNA).
+pub fn plain_authority(text: &str) -> bool {
+    let after_scheme = match text.split_once("://") {
+        Some((_, rest)) => rest,
+        None => text.split_once(':').map_or(text, |(_, rest)| rest),
+    };
+    let authority = after_scheme
+        .trim_start_matches(['/', '\\'])
+        .split(['/', '\\', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    !authority.contains('%')
+}
+
 pub fn web_url(text: &str, example: &str) -> Result<Url, String> {
-    if !text.is_ascii() {
+    if !text.is_ascii() || !plain_authority(text) {
         return Err(format!(
             "\"{text}\" has non-ASCII characters; write an international host name in its xn-- (punycode) form, e.g. \"{example}\""
         ));

@@ -399,4 +399,10 @@ fn non_ascii_urls_are_refused_with_a_clear_message() {
     }));
     assert!(has(&e, "PORTCULLIS.issuer", "punycode"), "{e:?}");
     assert!(has(&e, "PORTCULLIS.apps[0].origin", "punycode"), "{e:?}");
+    let e = errors(json!({
+        "issuer": format!("https:{}%B7:m./]", "G".repeat(120)),
+        "client_id": "c",
+        "apps": [{ "host": "a.example.com" }],
+    }));
+    assert!(has(&e, "PORTCULLIS.issuer", "punycode"), "{e:?}");
 }
