@@ -149,6 +149,7 @@ mod tests {
             // Found by fuzzing (fuzz/fuzz_targets/return_to.rs): a non-ASCII host.
             "ws:Z\u{40d}M.o",
             "ws:*N%E2%1E&ws-e/i&e",
+            "ws:/!+002E%90002s://",
             "https://photos.example.com%2eevil.org/",
             "https://photos.\u{435}xample.com/",
         ] {

@@ -52,10 +52,9 @@ pub fn is_loopback(host: &str) -> bool {
 /// Whether the host part of an absolute URL's text is plain: no `%` escapes, which URL
 /// parsers would decode into characters no configured host has (and route through IDNA).
 pub fn plain_authority(text: &str) -> bool {
-    let after_scheme = match text.split_once("://") {
-        Some((_, rest)) => rest,
-        None => text.split_once(':').map_or(text, |(_, rest)| rest),
-    };
+    // As URL parsers read special schemes: the scheme ends at the first `:`, and the host
+    // follows any number of `/` or `\`.
+    let after_scheme = text.split_once(':').map_or(text, |(_, rest)| rest);
     let authority = after_scheme
         .trim_start_matches(['/', '\\'])
         .split(['/', '\\', '?', '#'])

@@ -405,4 +405,10 @@ fn non_ascii_urls_are_refused_with_a_clear_message() {
         "apps": [{ "host": "a.example.com" }],
     }));
     assert!(has(&e, "PORTCULLIS.issuer", "punycode"), "{e:?}");
+    let e = errors(json!({
+        "issuer": "https:/%66.PPPP%b6.0:/X.66.://00:/X.6//0Xom",
+        "client_id": "c",
+        "apps": [{ "host": "a.example.com" }],
+    }));
+    assert!(has(&e, "PORTCULLIS.issuer", "punycode"), "{e:?}");
 }
