@@ -520,18 +520,14 @@ fn the_issuer_mix_up_parameter_must_name_our_issuer() {
 #[test]
 fn methods_outside_the_endpoints_contract_are_refused() {
     let w = World::plain();
-    let r = w.reply(&request(
-        "POST",
-        "https://photos.example.com/.portcullis/callback",
-        &[],
-    ));
-    assert_eq!(r.status, 405);
-    let r = w.reply(&request(
-        "DELETE",
-        "https://photos.example.com/.portcullis/me",
-        &[],
-    ));
-    assert_eq!(r.status, 405);
+    for (method, endpoint) in [("POST", "callback"), ("DELETE", "me")] {
+        let url = format!("https://photos.example.com/.portcullis/{endpoint}");
+        assert_eq!(
+            w.reply(&request(method, &url, &[])).status,
+            405,
+            "{method} {url}"
+        );
+    }
 }
 
 fn proxied_user(handled: Handled) -> Option<String> {
