@@ -242,10 +242,13 @@ impl Sessions {
         hash: &str,
         known: Option<&Summary>,
     ) -> Result<bool, StoreError> {
+        self.cache.remove_hash(hash);
         let removed = self.revoke_hash(env, hash, known).await?;
         Ok(removed.is_some() || known.is_some())
     }
 
+    /// The revocation itself; the caller has already dropped the session from the cache
+    /// (by ID when it has one: `remove_hash` hashes every cached ID).
     async fn revoke_hash<I: Io>(
         &self,
         env: &Env<'_, I>,
@@ -254,7 +257,6 @@ impl Sessions {
     ) -> Result<Option<Session>, StoreError> {
         let lifetime = self.config.settings.session_lifetime;
         self.revoked.insert(hash, (), env.now + lifetime, env.now);
-        self.cache.remove_hash(hash);
         let removed = registry::revoke(env.store(), hash, known, env.now).await?;
         if let Some(session) = &removed {
             self.revoke_at_issuer(env, hash, session).await;
