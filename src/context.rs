@@ -55,6 +55,10 @@ pub enum Task {
     /// Re-validate the session of this session cookie (its value, as sent and verified)
     /// with the issuer.
     Revalidate { cookie: Secret },
+    /// Record that this app password was used today.
+    AppPasswordUsed { id: String },
+    /// Re-validate this app password with the issuer.
+    RevalidateAppPassword { id: String },
 }
 
 /// I/O, time and sinks: everything a part needs that is not the request.

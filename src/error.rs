@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use crate::app_password::{self, CreateError};
 use crate::config::ConfigErrors;
 use crate::crypto::RandomError;
 use crate::http::Reply;
@@ -50,6 +51,16 @@ pub enum GateError {
     },
     /// Service-token credentials that do not open this app.
     ServiceToken(Refused),
+    /// App-password credentials that do not open this app (here, now).
+    AppPassword(app_password::Refused),
+    /// The app-password form was filled in wrongly; the text says how.
+    AppPasswordForm(&'static str),
+    /// The person has as many app passwords as `max_app_passwords` allows.
+    TooManyAppPasswords,
+    /// The login made to create an app password is not a fresh login of the same person.
+    NotRecentLogin,
+    /// `revalidate_every` is set, but the issuer gave no refresh token for an app password.
+    NoRefreshToken,
     /// A bearer token that is not valid here.
     InvalidBearer(String),
     /// The admin API was called without the right `ADMIN_TOKEN`.
@@ -66,6 +77,17 @@ pub enum GateError {
     Store(StoreError),
     /// The random number generator failed.
     Random,
+}
+
+impl From<CreateError> for GateError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::TooMany(_) => GateError::TooManyAppPasswords,
+            CreateError::NoRefreshToken => GateError::NoRefreshToken,
+            CreateError::Store(e) => GateError::Store(e),
+            CreateError::Random => GateError::Random,
+        }
+    }
 }
 
 impl From<StoreError> for GateError {
@@ -132,6 +154,11 @@ fn meta(error: &GateError) -> Meta {
         E::Forbidden { csrf, .. } => m(403, "forbidden", "You don't have access", "You are not allowed to use this app.", csrf.is_none()),
         E::ServiceToken(Refused::Invalid) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
         E::ServiceToken(Refused::NotForThisApp) => m(401, "service_token_not_allowed_here", DID_NOT_COMPLETE, "This service token is not valid for this app.", true),
+        E::AppPassword(r) => m(401, r.code(), DID_NOT_COMPLETE, r.message(), true),
+        E::AppPasswordForm(why) => m(400, "invalid_app_password_request", "The app password was not created", why, false),
+        E::TooManyAppPasswords => m(409, "too_many_app_passwords", "The app password was not created", "You have as many app passwords as allowed. Revoke one you no longer use, then create the new one.", false),
+        E::NotRecentLogin => m(403, "recent_login_required", "The app password was not created", "Creating an app password needs a fresh sign-in by the same person, and the identity provider did not confirm one. Please try again.", false),
+        E::NoRefreshToken => m(502, "no_refresh_token", "The app password was not created", "The identity provider gave no refresh token, so the app password could not be kept in step with your account. The site owner can find the reason in the log.", false),
         E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true),
         E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true),
         E::InvalidLogoutToken(_) => m(400, "invalid_request", DID_NOT_COMPLETE, "The logout token was not accepted.", true),
@@ -166,6 +193,8 @@ impl GateError {
             | GateError::InvalidBearer(e)
             | GateError::InvalidLogoutToken(e) => e.clone(),
             GateError::Forbidden { user, .. } => format!("{user} is not allowed here"),
+            GateError::AppPassword(r) => r.to_string(),
+            GateError::AppPasswordForm(why) => (*why).to_string(),
             GateError::Store(e) => e.to_string(),
             other => other.code().replace('_', " "),
         }
@@ -225,6 +254,11 @@ fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
             GateError::InvalidBearer(_) => {
                 reply.with_header("www-authenticate", "Bearer error=\"invalid_token\"")
             }
+            // RFC 7617: clients that speak Basic (nzb360) expect a challenge.
+            GateError::AppPassword(_) => reply.with_header(
+                "www-authenticate",
+                "Basic realm=\"Portcullis\", charset=\"UTF-8\"",
+            ),
             _ => reply,
         };
     }

@@ -8,10 +8,11 @@ use std::rc::Rc;
 use url::Url;
 
 use crate::access::{Access, Admission};
+use crate::app_password::AppPasswords;
 use crate::context::{Ctx, Env, Io, Task};
 use crate::endpoints::{account, admin, backchannel::Backchannel, Answer};
 use crate::error::{self, GateError, Scope};
-use crate::http::{content_security_policy, Reply};
+use crate::http::{content_security_policy_with, Reply};
 use crate::login::{login_href, Login};
 use crate::model::Config;
 use crate::oidc::Client;
@@ -41,6 +42,7 @@ pub struct Gate {
     /// `Content-Security-Policy` of Portcullis's own pages.
     pub csp: String,
     sessions: Rc<Sessions>,
+    app_passwords: Rc<AppPasswords>,
     login: Login,
     access: Access,
     backchannel: Backchannel,
@@ -51,15 +53,30 @@ impl Gate {
         let config = Rc::new(config);
         let issuer_origin =
             Url::parse(&config.settings.issuer).map(|u| u.origin().ascii_serialization());
-        let csp = content_security_policy(issuer_origin.as_deref().ok());
+        let csp = content_security_policy_with(
+            issuer_origin.as_deref().ok(),
+            config.settings.auth_host.as_deref(),
+        );
         let client = Rc::new(Client::new(config.clone()));
         let sessions = Rc::new(Sessions::new(config.clone(), client.clone()));
+        let app_passwords = Rc::new(AppPasswords::new(config.clone(), client.clone()));
         Self {
             csp,
-            login: Login::new(config.clone(), client.clone(), sessions.clone()),
-            access: Access::new(config.clone(), client.clone(), sessions.clone()),
-            backchannel: Backchannel::new(client, sessions.clone()),
+            login: Login::new(
+                config.clone(),
+                client.clone(),
+                sessions.clone(),
+                app_passwords.clone(),
+            ),
+            access: Access::new(
+                config.clone(),
+                client.clone(),
+                sessions.clone(),
+                app_passwords.clone(),
+            ),
+            backchannel: Backchannel::new(client, sessions.clone(), app_passwords.clone()),
             sessions,
+            app_passwords,
             config,
         }
     }
@@ -98,7 +115,12 @@ impl Gate {
     /// Runs a task scheduled by [`Gate::handle`]; returns its log lines.
     pub async fn run<I: Io>(&self, task: Task, io: &I, now: u64) -> Vec<String> {
         let env = Env::new(io, now);
-        self.sessions.run(&env, task).await;
+        match &task {
+            Task::Revalidate { .. } => self.sessions.run(&env, &task).await,
+            Task::AppPasswordUsed { .. } | Task::RevalidateAppPassword { .. } => {
+                self.app_passwords.run(&env, &task).await
+            }
+        }
         env.finish().0
     }
 
@@ -118,6 +140,14 @@ impl Gate {
         let reply = match answer {
             Answer::Reply(reply) => reply,
             Answer::Login(back) => self.login.start(ctx, back, None).await?,
+            Answer::AppPasswordLogin {
+                request,
+                reauthenticate,
+            } => {
+                self.login
+                    .start_for_app_password(ctx, &request, reauthenticate)
+                    .await?
+            }
         };
         Ok(Outcome::Reply(reply))
     }
@@ -143,10 +173,25 @@ impl Gate {
             Endpoint::Logout if get || post => self.login.logout(ctx).await,
             Endpoint::SignedOut if get => Ok(self.login.signed_out(ctx)),
             Endpoint::Me if get => account::me(ctx, sessions).await,
-            Endpoint::Sessions if get => return account::page(ctx, sessions).await,
+            Endpoint::Account if get => {
+                return account::page(ctx, &self.config, sessions, &self.app_passwords).await
+            }
+            // The former sessions page: its address keeps working.
+            Endpoint::Sessions if get => Ok(Reply::redirect(Endpoint::Account.path())),
             Endpoint::Sessions if post => account::act(ctx, sessions).await,
+            Endpoint::AppPasswords if post => {
+                return account::create(ctx, &self.config, sessions, &self.app_passwords).await;
+            }
+            Endpoint::AppPasswordsRevoke if post => {
+                account::revoke_app_password(ctx, sessions, &self.app_passwords).await
+            }
             Endpoint::AdminSessions if get => admin::list(ctx, &self.config).await,
-            Endpoint::AdminRevoke if post => admin::revoke(ctx, &self.config, sessions).await,
+            Endpoint::AdminAppPasswords if get => {
+                admin::list_app_passwords(ctx, &self.config, &self.app_passwords).await
+            }
+            Endpoint::AdminRevoke if post => {
+                admin::revoke(ctx, &self.config, sessions, &self.app_passwords).await
+            }
             Endpoint::BackchannelLogout if post => self.backchannel.logout(ctx).await,
             Endpoint::Jwks if get => {
                 match &self.config.secrets.assertion_key {
@@ -180,6 +225,8 @@ impl Gate {
                 Route::Endpoint(
                     Endpoint::Logout
                         | Endpoint::Sessions
+                        | Endpoint::AppPasswords
+                        | Endpoint::AppPasswordsRevoke
                         | Endpoint::AdminRevoke
                         | Endpoint::BackchannelLogout
                 )

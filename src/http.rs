@@ -100,13 +100,30 @@ const OWN_HEADERS: [(&str, &str); 4] = [
 ];
 
 /// The policy for Portcullis's pages: no scripts or external resources, not framable.
-/// Forms may post to this site and, since the sign-out form's answer redirects there, to
-/// `issuer_origin` (browsers apply `form-action` to the redirect too).
+/// Forms may post to this site, to the auth host (where app passwords are created, on
+/// any port), and, since the sign-out form's answer redirects there, to `issuer_origin`
+/// (browsers apply `form-action` to the redirect too).
 pub fn content_security_policy(issuer_origin: Option<&str>) -> String {
+    content_security_policy_with(issuer_origin, None)
+}
+
+pub fn content_security_policy_with(
+    issuer_origin: Option<&str>,
+    auth_host: Option<&str>,
+) -> String {
+    let mut form_action = String::from("'self'");
+    for source in [
+        issuer_origin.map(String::from),
+        auth_host.map(|h| format!("{h}:*")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        form_action.push(' ');
+        form_action.push_str(&source);
+    }
     format!(
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{}{}; frame-ancestors 'none'; base-uri 'none'",
-        if issuer_origin.is_some() { " " } else { "" },
-        issuer_origin.unwrap_or_default()
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

@@ -17,6 +17,7 @@
 //! Everything but `edge` is plain Rust without `worker` types, and is tested natively.
 
 pub mod access;
+pub mod app_password;
 pub mod assertion;
 pub mod cache;
 pub mod config;

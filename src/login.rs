@@ -7,12 +7,14 @@ use std::rc::Rc;
 
 use url::Url;
 
+use crate::app_password::{AppPasswords, NewAppPassword};
 use crate::context::{Ctx, Io};
 use crate::cookies;
 use crate::crypto::ct_eq;
 use crate::error::GateError;
 use crate::http::Reply;
 use crate::model::Config;
+use crate::oidc::client::Vouched;
 use crate::oidc::login::{PendingError, LOGIN_TTL};
 use crate::oidc::{Client, ClientError, OidcError, PendingLogin};
 use crate::pages;
@@ -25,11 +27,14 @@ use crate::session::{SessionId, Sessions};
 pub const MAX_PENDING_LOGINS: usize = 4;
 /// The purpose of the CSRF token that confirms a sign-out.
 pub const LOGOUT_CSRF: &str = "portcullis logout csrf v1";
+/// Creating an app password needs an authentication at the issuer at most this old.
+pub const RECENT_LOGIN: u64 = 600;
 
 pub struct Login {
     config: Rc<Config>,
     client: Rc<Client>,
     sessions: Rc<Sessions>,
+    app_passwords: Rc<AppPasswords>,
 }
 
 /// `/.portcullis/login?rd=<path>`
@@ -97,11 +102,17 @@ fn from_this_site(head: &RequestHead) -> bool {
 }
 
 impl Login {
-    pub fn new(config: Rc<Config>, client: Rc<Client>, sessions: Rc<Sessions>) -> Self {
+    pub fn new(
+        config: Rc<Config>,
+        client: Rc<Client>,
+        sessions: Rc<Sessions>,
+        app_passwords: Rc<AppPasswords>,
+    ) -> Self {
         Self {
             config,
             client,
             sessions,
+            app_passwords,
         }
     }
 
@@ -129,9 +140,51 @@ impl Login {
         }
         let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
         let pending = PendingLogin::new(ctx.env.rng(), return_to, redirect_uri, ctx.now())?;
+        self.to_issuer(ctx, &pending, prompt).await
+    }
+
+    /// Sends the person to the issuer to create an app password: a login that must be
+    /// fresh (`max_age`; `prompt=login` when their last authentication is older), whose
+    /// grant becomes the app password's own. It happens on the host whose callback is
+    /// registered (the auth host, when one is set), where the account page's form posts.
+    pub async fn start_for_app_password<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        request: &NewAppPassword,
+        reauthenticate: bool,
+    ) -> Result<Reply, GateError> {
+        let head = ctx.head;
+        if self
+            .config
+            .settings
+            .auth_host
+            .as_deref()
+            .is_some_and(|auth| auth != head.host())
+        {
+            return Err(GateError::AppPasswordForm(
+                "app passwords are created on the sign-in host; open the account page there",
+            ));
+        }
+        let back = format!("{}{}", head.origin(), Endpoint::Account.path());
+        let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
+        let mut pending = PendingLogin::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
+        pending.max_age = Some(RECENT_LOGIN);
+        pending.purpose = serde_json::to_string(request).ok();
+        self.to_issuer(ctx, &pending, reauthenticate.then_some("login"))
+            .await
+    }
+
+    /// The redirect to the issuer's authorization endpoint, with this login's cookie.
+    async fn to_issuer<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        pending: &PendingLogin,
+        prompt: Option<&str>,
+    ) -> Result<Reply, GateError> {
+        let head = ctx.head;
         let authorize = self
             .client
-            .authorize_url(ctx.env.http(), &pending, prompt, ctx.now())
+            .authorize_url(ctx.env.http(), pending, prompt, ctx.now())
             .await
             .map_err(GateError::IssuerUnavailable)?;
 
@@ -209,6 +262,11 @@ impl Login {
             .client
             .exchange_code(ctx.env.http(), &code, &pending, ctx.now())
             .await?;
+        if let Some(purpose) = &pending.purpose {
+            return self
+                .create_app_password(ctx, purpose, &pending, vouched)
+                .await;
+        }
         let id = SessionId::generate(ctx.env.rng())?;
         let hash = id.hash();
         let (sub, email) = (
@@ -225,6 +283,66 @@ impl Login {
             ],
         );
         Ok(Reply::redirect(&pending.return_to).with_cookies([self.sessions.set_cookie(&cookie)]))
+    }
+
+    /// The end of the login made to create an app password: it must be a fresh
+    /// authentication (OIDC Core §3.1.3.7 step 13, `auth_time` against `max_age`) of the
+    /// person whose session asked, who must still be admitted to the app. The secret is
+    /// shown once, on the page this answers with.
+    async fn create_app_password<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        purpose: &str,
+        pending: &PendingLogin,
+        vouched: Vouched,
+    ) -> Result<Reply, GateError> {
+        let now = ctx.now();
+        let request: NewAppPassword =
+            serde_json::from_str(purpose).map_err(|_| GateError::LoginStateInvalid)?;
+        let claims = &vouched.claims;
+        let fresh = claims.authenticated_within(pending.max_age.unwrap_or(RECENT_LOGIN), now);
+        let session = self
+            .sessions
+            .find(&ctx.env, self.sessions.cookie(ctx.head))
+            .await?;
+        let same_person = claims.identity.sub == request.sub
+            && session.is_some_and(|s| s.session.identity.sub == request.sub);
+        if !fresh || !same_person {
+            return Err(GateError::NotRecentLogin);
+        }
+        let admitted = self
+            .config
+            .settings
+            .app(&request.app)
+            .is_some_and(|app| app.app_passwords && app.allow.admits(&claims.identity));
+        if !admitted {
+            return Err(GateError::AppPasswordForm(
+                "you may not create app passwords for that app",
+            ));
+        }
+        let refresh = vouched.refresh_token.as_ref();
+        let created = self
+            .app_passwords
+            .create(&ctx.env, &claims.identity, &request, refresh)
+            .await?;
+        // Without re-validation the grant is not needed: end it at the issuer.
+        if let (None, Some(token)) = (self.config.settings.revalidate_every, refresh) {
+            self.client
+                .revoke_refresh_token(ctx.env.http(), token.expose(), now)
+                .await;
+        }
+        ctx.audit(
+            "app_password_created",
+            &[
+                ("app_password", &created.record.id),
+                ("sub", &request.sub),
+                ("app", &request.app),
+            ],
+        );
+        Ok(Reply::html(
+            200,
+            pages::app_password_created(ctx.head.host(), &created),
+        ))
     }
 
     /// Ends the session here and, when the issuer supports it, at the issuer.

@@ -55,7 +55,10 @@ a.button,button{font:inherit;display:inline-block;padding:.5rem 1rem;border-radi
 .actions>*:not(:first-child) a.button,.actions>a.button:not(:first-child),.actions>form:not(:first-child) button{background:#fff;color:#2f5bd3}\
 footer{margin-top:1.5rem;color:#9aa1b1;font-size:.75rem}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:middle}\
-td form button{padding:.25rem .6rem;font-size:.85rem;background:#fff;color:#b42318;border-color:#b42318}.this{color:#067647;font-weight:600}";
+td form button{padding:.25rem .6rem;font-size:.85rem;background:#fff;color:#b42318;border-color:#b42318}.this{color:#067647;font-weight:600}\
+h2{font-size:1.05rem;margin:1.5rem 0 .5rem}code{font:.85rem ui-monospace,monospace;word-break:break-all;user-select:all}\
+form.create{display:flex;flex-wrap:wrap;gap:.75rem;align-items:end;margin-top:1rem}form.create label{display:flex;flex-direction:column;font-size:.85rem}\
+input,select{font:inherit;padding:.35rem;border:1px solid #c5cad3;border-radius:6px}";
 
 pub fn render(page: &Page<'_>) -> String {
     let mut html = String::with_capacity(2048);
@@ -297,23 +300,56 @@ pub struct SessionRow<'a> {
     pub current: bool,
 }
 
-/// The signed-in user's sessions, with sign-out buttons (POST + CSRF token).
-pub fn sessions(host: &str, user: &str, rows: &[SessionRow<'_>], csrf: &str) -> String {
-    let mut table = String::from(
-        "<table><thead><tr><th>Device</th><th>Signed in on</th><th>Since</th><th>Until</th><th></th></tr></thead><tbody>",
+/// One app password on the account page.
+pub struct AppPasswordRow<'a> {
+    pub id: &'a str,
+    pub label: &'a str,
+    pub app: &'a str,
+    pub created: u64,
+    pub expires: u64,
+    pub last_used: Option<u64>,
+}
+
+/// What the account page shows.
+pub struct AccountPage<'a> {
+    pub host: &'a str,
+    pub user: &'a str,
+    pub sessions: &'a [SessionRow<'a>],
+    pub app_passwords: &'a [AppPasswordRow<'a>],
+    /// Hosts of the apps this person may create app passwords for.
+    pub creatable: &'a [&'a str],
+    /// Where the creation form posts.
+    pub create_action: &'a str,
+    /// The longest lifetime allowed, e.g. `90d` (also the default).
+    pub max_lifetime: &'a str,
+    pub csrf: &'a str,
+}
+
+fn hidden(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        escape(name),
+        escape(value)
+    )
+}
+
+/// The person's page: their sessions, their app passwords, and the form to create one.
+pub fn account(a: &AccountPage<'_>) -> String {
+    let csrf = hidden("csrf", a.csrf);
+    let mut html = String::from(
+        "<h2>Sessions</h2><table><thead><tr><th>Device</th><th>Signed in on</th><th>Since</th><th>Until</th><th></th></tr></thead><tbody>",
     );
-    for row in rows {
+    for row in a.sessions {
         let action = if row.current {
             "<span class=\"this\">This device</span>".to_string()
         } else {
             format!(
-                "<form method=\"post\" action=\"/.portcullis/sessions\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"revoke\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-                escape(csrf),
-                escape(row.hash)
+                "<form method=\"post\" action=\"/.portcullis/sessions\">{csrf}{}<button type=\"submit\">Sign out</button></form>",
+                hidden("revoke", row.hash)
             )
         };
         let _ = write!(
-            table,
+            html,
             "<tr data-session=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
             escape(row.hash),
             escape(&row.device),
@@ -322,26 +358,95 @@ pub fn sessions(host: &str, user: &str, rows: &[SessionRow<'_>], csrf: &str) -> 
             utc(row.expires)
         );
     }
-    table.push_str("</tbody></table>");
-    let line = format!("Signed in as {user}. These are your active sessions.");
-    let others = rows.iter().any(|r| !r.current);
-    let fields = [("csrf", csrf), ("others", "1")];
-    let everywhere = [Action::Post {
-        label: "Sign out everywhere else",
-        action: "/.portcullis/sessions",
-        fields: &fields,
-    }];
+    html.push_str("</tbody></table>");
+    if a.sessions.iter().any(|r| !r.current) {
+        let _ = write!(
+            html,
+            "<div class=\"actions\"><form method=\"post\" action=\"/.portcullis/sessions\">{csrf}{}<button type=\"submit\">Sign out everywhere else</button></form></div>",
+            hidden("others", "1")
+        );
+    }
+
+    html.push_str("<h2>App passwords</h2><p>For phone and desktop apps that cannot sign in through a browser. Each works for one app only, and stops when you revoke it, when it expires, or when your account is disabled.</p>");
+    if a.app_passwords.is_empty() {
+        html.push_str("<p class=\"none\">You have no app passwords.</p>");
+    } else {
+        html.push_str("<table><thead><tr><th>Label</th><th>App</th><th>Created</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>");
+        for p in a.app_passwords {
+            let last = p.last_used.map_or_else(|| "never".to_string(), utc);
+            let _ = write!(
+                html,
+                "<tr data-app-password=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/.portcullis/app-passwords/revoke\">{csrf}{}<button type=\"submit\">Revoke</button></form></td></tr>",
+                escape(p.id),
+                escape(p.label),
+                escape(p.app),
+                utc(p.created),
+                utc(p.expires),
+                last,
+                hidden("id", p.id)
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    if !a.creatable.is_empty() {
+        let _ = write!(
+            html,
+            "<form class=\"create\" method=\"post\" action=\"{}\">{csrf}<label>App <select name=\"app\">",
+            escape(a.create_action)
+        );
+        for host in a.creatable {
+            let _ = write!(html, "<option value=\"{0}\">{0}</option>", escape(host));
+        }
+        let _ = write!(
+            html,
+            "</select></label><label>Label <input name=\"label\" required maxlength=\"64\" placeholder=\"Immich on Pixel 8\"></label><label>Lifetime <input name=\"lifetime\" value=\"{0}\" size=\"6\"> (at most {0})</label><button type=\"submit\">Create app password</button></form>",
+            escape(a.max_lifetime)
+        );
+    }
+    let line = format!("Signed in as {}.", a.user);
     render(&Page {
-        html: Some(&table),
-        title: "Your sessions",
-        host,
+        html: Some(&html),
+        title: "Your account",
+        host: a.host,
         paragraphs: &[&line],
         details: None,
-        actions: if others { &everywhere } else { &[] },
+        actions: &[],
     })
 }
 
-/// Asks before signing out when the request could have come from another site.
+/// The one page that shows an app password's secret: as the header pair (the Immich
+/// app's custom proxy headers) and as a Basic user name and password.
+pub fn app_password_created(host: &str, created: &crate::app_password::Created) -> String {
+    let id = escape(&created.credential.id);
+    let secret = escape(created.credential.secret.expose());
+    let r = &created.record;
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<p>Copy it now: it is shown only this once.</p>\
+<h2>As headers</h2><p>For apps with custom headers (Immich: Settings, Advanced, Custom proxy headers).</p>\
+<table><tbody><tr><th>Portcullis-Client-Id</th><td><code data-client-id>{id}</code></td></tr>\
+<tr><th>Portcullis-Client-Secret</th><td><code data-secret>{secret}</code></td></tr></tbody></table>\
+<h2>As a user name and password</h2><p>For apps that speak HTTP Basic authentication (nzb360, many others).</p>\
+<table><tbody><tr><th>User name</th><td><code>{id}</code></td></tr><tr><th>Password</th><td><code>{secret}</code></td></tr></tbody></table>\
+<p>Valid on {} until {}.</p>",
+        escape(&r.app),
+        utc(r.expires)
+    );
+    let title = format!("App password \u{201c}{}\u{201d} created", r.label);
+    render(&Page {
+        html: Some(&html),
+        title: &title,
+        host,
+        paragraphs: &[],
+        details: None,
+        actions: &[Action::Link {
+            label: "Back to your account",
+            href: "/.portcullis/account",
+        }],
+    })
+}
+
 pub fn logout_confirm(host: &str, csrf: &str, user: &str) -> String {
     let line = format!("You are signed in as {user}.");
     render(&Page {
@@ -412,7 +517,28 @@ mod tests {
                 current: false,
             },
         ];
-        let html = sessions("photos.example.com", "alice", &rows, "tok");
+        let passwords = [AppPasswordRow {
+            id: "ap_1",
+            label: "<i>Pixel</i>",
+            app: "photos.example.com",
+            created: 0,
+            expires: 60,
+            last_used: None,
+        }];
+        let html = account(&AccountPage {
+            host: "photos.example.com",
+            user: "alice",
+            sessions: &rows,
+            app_passwords: &passwords,
+            creatable: &["photos.example.com"],
+            create_action: "/.portcullis/app-passwords",
+            max_lifetime: "90d",
+            csrf: "tok",
+        });
+        assert!(html.contains("&lt;i&gt;Pixel"));
+        assert!(html.contains("name=\"id\" value=\"ap_1\""));
+        assert!(html.contains("<option value=\"photos.example.com\">"));
+        assert!(html.contains("never"));
         assert!(html.contains("&lt;b&gt;x"));
         assert!(html.contains("This device"));
         assert!(html.contains("name=\"revoke\" value=\"h2\""));

@@ -10,8 +10,9 @@ use crate::model::{is_service_name, App};
 use crate::request::RequestHead;
 
 /// Identity headers Portcullis sets (oauth2-proxy's and Authelia/tinyauth's names).
-pub const IDENTITY_HEADERS: [&str; 8] = [
+pub const IDENTITY_HEADERS: [&str; 9] = [
     "x-auth-request-user",
+    "x-auth-request-credential",
     "x-auth-request-email",
     "x-auth-request-groups",
     "x-auth-request-preferred-username",
@@ -65,6 +66,9 @@ pub struct Forward {
     /// The user name for `X-Auth-Request-User` and `Remote-User` (the app's `user_claim`
     /// for a person, `service:<name>` for a service token); `None`: not sent.
     pub user: Option<String>,
+    /// The label of the app password used (`X-Auth-Request-Credential`), so the app can
+    /// tell a person's devices apart.
+    pub credential: Option<String>,
 }
 
 /// What the edge must do to forward a request.
@@ -191,6 +195,9 @@ pub fn plan(
         }
     }
 
+    if let Some(label) = &forward.credential {
+        set.push(("x-auth-request-credential".into(), header_value(label)));
+    }
     if let Some(assertion) = &forward.assertion {
         set.push((ASSERTION_HEADER.into(), assertion.clone()));
     }
@@ -440,6 +447,7 @@ mod tests {
                 strip_authorization: true,
                 assertion: Some("jwt".into()),
                 user: None,
+                credential: None,
             },
         );
         assert!(strip.remove.iter().any(|r| r == "authorization"));

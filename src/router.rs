@@ -16,8 +16,16 @@ pub enum Endpoint {
     Me,
     /// The public keys of `Portcullis-Assertion`.
     Jwks,
-    /// The signed-in user's sessions (GET: page, POST: sign out some).
+    /// The person's page: their sessions and app passwords (GET: page or JSON).
+    Account,
+    /// The former sessions page (GET: redirect to the account page, POST: sign out some).
     Sessions,
+    /// Create an app password (POST).
+    AppPasswords,
+    /// Revoke one of the person's app passwords (POST).
+    AppPasswordsRevoke,
+    /// Admin API: list app passwords.
+    AdminAppPasswords,
     /// Admin API: list sessions.
     AdminSessions,
     /// Admin API: revoke sessions.
@@ -34,6 +42,7 @@ impl Endpoint {
         matches!(
             self,
             Endpoint::AdminSessions
+                | Endpoint::AdminAppPasswords
                 | Endpoint::AdminRevoke
                 | Endpoint::BackchannelLogout
                 | Endpoint::Me
@@ -49,7 +58,11 @@ impl Endpoint {
             Endpoint::SignedOut => "/.portcullis/signed-out",
             Endpoint::Me => "/.portcullis/me",
             Endpoint::Jwks => "/.portcullis/jwks.json",
+            Endpoint::Account => "/.portcullis/account",
             Endpoint::Sessions => "/.portcullis/sessions",
+            Endpoint::AppPasswords => "/.portcullis/app-passwords",
+            Endpoint::AppPasswordsRevoke => "/.portcullis/app-passwords/revoke",
+            Endpoint::AdminAppPasswords => "/.portcullis/admin/app-passwords",
             Endpoint::AdminSessions => "/.portcullis/admin/sessions",
             Endpoint::AdminRevoke => "/.portcullis/admin/revoke",
             Endpoint::BackchannelLogout => "/.portcullis/backchannel-logout",
@@ -81,7 +94,11 @@ pub fn route<'c>(settings: &'c Settings, head: &RequestHead) -> Route<'c> {
             "signed-out" => Endpoint::SignedOut,
             "me" => Endpoint::Me,
             "jwks.json" => Endpoint::Jwks,
+            "account" => Endpoint::Account,
             "sessions" => Endpoint::Sessions,
+            "app-passwords" => Endpoint::AppPasswords,
+            "app-passwords/revoke" => Endpoint::AppPasswordsRevoke,
+            "admin/app-passwords" => Endpoint::AdminAppPasswords,
             "admin/sessions" => Endpoint::AdminSessions,
             "admin/revoke" => Endpoint::AdminRevoke,
             "backchannel-logout" => Endpoint::BackchannelLogout,

@@ -59,9 +59,17 @@ pub struct Presented {
     pub via_basic: bool,
 }
 
-/// The service-token credentials on a request, if any. The header pair always counts (a
-/// half pair too, which then fails); `Authorization: Basic` counts only when its user name
-/// is a configured token's client ID, so apps' own Basic authentication passes untouched.
+impl Presented {
+    pub fn secret(&self) -> &str {
+        self.secret.expose()
+    }
+}
+
+/// Client credentials on a request, if any: a service token's, or an app password's
+/// (told apart by the client ID's form, see [`crate::app_password::credential::is_id`]).
+/// The header pair always counts (a half pair too, which then fails); `Authorization:
+/// Basic` counts only when its user name is a configured token's client ID or has the
+/// form of an app password's, so apps' own Basic authentication passes untouched.
 pub fn presented(head: &RequestHead, tokens: &[ServiceToken]) -> Option<Presented> {
     let id = head.header(CLIENT_ID_HEADER);
     let secret = head.header(CLIENT_SECRET_HEADER);
@@ -79,14 +87,13 @@ pub fn presented(head: &RequestHead, tokens: &[ServiceToken]) -> Option<Presente
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (client_id, secret) = decoded.split_once(':')?;
-    tokens
-        .iter()
-        .any(|t| t.client_id == client_id)
-        .then(|| Presented {
-            client_id: client_id.into(),
-            secret: Secret::new(secret),
-            via_basic: true,
-        })
+    let ours = crate::app_password::credential::is_id(client_id)
+        || tokens.iter().any(|t| t.client_id == client_id);
+    ours.then(|| Presented {
+        client_id: client_id.into(),
+        secret: Secret::new(secret),
+        via_basic: true,
+    })
 }
 
 /// Why presented credentials were refused.

@@ -263,12 +263,16 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
 
 /**
  * The registration of the Portcullis client at the local issuer: callback and sign-out
- * URLs on every host (http, this port), optionally back-channel logout to the first host.
+ * URLs on every host (http, this port), optionally back-channel logout to the first host
+ * and `auth_time` in every ID token.
  */
-export function gateClient({ hosts, port, secret, backchannel = false }) {
+export function gateClient({ hosts, port, secret, backchannel = false, requireAuthTime = false }) {
   const base = (host) => `http://${host}:${port}`;
   return {
     client_id: 'portcullis',
+    // `auth_time` in every ID token, as Keycloak and Authentik send it (without it, only
+    // when the request carries max_age).
+    ...(requireAuthTime ? { require_auth_time: true } : {}),
     client_secret: secret,
     redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/callback`),
     post_logout_redirect_uris: hosts.map((h) => `${base(h)}/.portcullis/signed-out`),

@@ -1,14 +1,15 @@
 // The login pages in a real browser: headless chromium clicks through the issuer's form,
-// lands on the app, and signs out again.
+// lands on the app, and signs out again; manages sessions and creates an app password.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './support/stack.mjs';
 import { launch } from './support/chromium.mjs';
+import { Browser } from '../stack/client.mjs';
 
 let s;
 let browser;
 before(async () => {
-  s = await startStack({ photos: { allow_groups: ['family'] } });
+  s = await startStack({ photos: { allow_groups: ['family'], app_passwords: true } });
   browser = await launch();
 });
 after(async () => {
@@ -112,15 +113,16 @@ test('sessions page: list two sessions, sign out the other one, see it gone', as
     await Promise.all([page.waitForURL(`${s.app}/`), page.click('#submit')]);
   }
   const page = await laptop.newPage();
-  await page.goto(`${s.app}/.portcullis/sessions`);
-  assert.match(await page.textContent('h1'), /Your sessions/);
+  await page.goto(`${s.app}/.portcullis/sessions`); // the old address leads to the account page
+  assert.equal(page.url(), `${s.app}/.portcullis/account`);
+  assert.match(await page.textContent('h1'), /Your account/);
   const rows = page.locator('tr[data-session]');
   const before = await rows.count();
   assert.ok(before >= 2, 'both new sessions are listed (earlier tests may have left more)');
   assert.match(await page.textContent('table'), /Chrome on Linux[\s\S]*This device|This device[\s\S]*Chrome on Linux/);
   const phoneRow = rows.filter({ hasText: 'Safari on iOS' });
   assert.equal(await phoneRow.count(), 1);
-  await Promise.all([page.waitForURL(`${s.app}/.portcullis/sessions`), phoneRow.locator('button:has-text("Sign out")').click()]);
+  await Promise.all([page.waitForURL(`${s.app}/.portcullis/account`), phoneRow.locator('button:has-text("Sign out")').click()]);
   assert.equal(await page.locator('tr[data-session]').count(), before - 1, 'one row fewer');
   assert.equal(await page.locator('tr[data-session]', { hasText: 'Safari on iOS' }).count(), 0);
 
@@ -129,4 +131,51 @@ test('sessions page: list two sessions, sign out the other one, see it gone', as
   assert.equal(res.status(), 401, 'and the phone is signed out');
   await laptop.close();
   await phone.close();
+});
+
+test('an app password is created on the account page (the issuer asks again first), then works from a phone app', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${s.app}/.portcullis/account`);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice');
+  await Promise.all([page.waitForURL(`${s.app}/.portcullis/account`), page.click('#submit')]);
+  assert.match(await page.textContent('h1'), /Your account/);
+  assert.match(await page.textContent('main'), /You have no app passwords/);
+
+  await page.selectOption('select[name=app]', 'photos.localhost');
+  await page.fill('input[name=label]', 'Immich on Pixel 8');
+  await page.fill('input[name=lifetime]', '30d');
+  // The login is not known to be recent: the issuer asks for the password again.
+  await Promise.all([page.waitForURL(/\/interaction\//), page.click('button:has-text("Create app password")')]);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice');
+  await Promise.all([page.waitForURL(/\/\.portcullis\/callback/), page.click('#submit')]);
+  assert.match(await page.textContent('h1'), /Immich on Pixel 8/);
+  const id = await page.textContent('[data-client-id]');
+  const secret = await page.textContent('[data-secret]');
+  assert.match(id, /^ap_[0-9a-f]{24}$/);
+  assert.match(await page.textContent('main'), /shown only this once/);
+
+  // The shown header pair, as the Immich app sends it.
+  const phone = await new Browser('immich').request(`${s.app}/api/server/ping`, {
+    headers: { accept: 'application/json', 'portcullis-client-id': id, 'portcullis-client-secret': secret },
+    cookies: false,
+  });
+  assert.equal(phone.status, 200, phone.body);
+  assert.equal(phone.json().headers['x-auth-request-credential'], 'Immich on Pixel 8');
+
+  // Listed on the account page, never with the secret; revoked there.
+  await page.goto(`${s.app}/.portcullis/account`);
+  const row = page.locator('tr[data-app-password]', { hasText: 'Immich on Pixel 8' });
+  assert.equal(await row.count(), 1);
+  assert.ok(!(await page.content()).includes(secret));
+  await Promise.all([page.waitForURL(`${s.app}/.portcullis/account`), row.locator('button:has-text("Revoke")').click()]);
+  assert.equal(await page.locator('tr[data-app-password]').count(), 0);
+  const after = await new Browser('immich').request(`${s.app}/api/server/ping`, {
+    headers: { accept: 'application/json', 'portcullis-client-id': id, 'portcullis-client-secret': secret },
+    cookies: false,
+  });
+  assert.equal(after.status, 401);
+  await context.close();
 });

@@ -61,7 +61,7 @@ test('sessions page: list, sign out another session (it is refused at once), sig
   const laptop = await signedIn('carol', 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0');
   const phone = await signedIn('carol', 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1');
   const phoneHash = await hashOf(phone);
-  const page = await laptop.request(`${s.app}/.portcullis/sessions`, { headers: { accept: 'text/html' } });
+  const page = await laptop.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html' } });
   assert.equal(page.status, 200);
   assert.match(page.body, /Firefox on Linux/);
   assert.match(page.body, /Safari on iOS/);
@@ -78,7 +78,7 @@ test('sessions page: list, sign out another session (it is refused at once), sig
   assert.equal(out.status, 303);
   assert.equal((await me(phone)).status, 401, 'the very next request of the revoked session is refused');
   assert.equal((await me(laptop)).status, 200);
-  const after = await laptop.request(`${s.app}/.portcullis/sessions`, { headers: { accept: 'text/html' } });
+  const after = await laptop.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html' } });
   assert.doesNotMatch(after.body, /Safari on iOS/, 'and it is gone from the list');
   await settle();
   const [revoke] = auditLines(mark, 'revoke');
@@ -94,15 +94,19 @@ test('sessions page: list, sign out another session (it is refused at once), sig
   assert.equal((await me(laptop)).status, 200, 'this device stays signed in');
 });
 
-test('sessions page needs a session: navigation goes to login and back, API gets 401', async () => {
+test('account page needs a session: navigation goes to login and back, API gets 401; the old address leads there', async () => {
   const anon = new Browser();
-  const nav = await anon.request(`${s.app}/.portcullis/sessions`, { headers: { accept: 'text/html' } });
+  const nav = await anon.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html' } });
   assert.equal(nav.status, 303);
+  assert.ok(nav.location.startsWith(s.issuer.url), nav.location);
   const b = new Browser();
-  const done = await login(b, `${s.app}/.portcullis/sessions`);
-  assert.equal(done.url, `${s.app}/.portcullis/sessions`);
-  assert.match(done.body, /Your sessions/);
-  assert.equal((await anon.request(`${s.app}/.portcullis/sessions`, { headers: JSON_ACCEPT })).status, 401);
+  const done = await login(b, `${s.app}/.portcullis/account`);
+  assert.equal(done.url, `${s.app}/.portcullis/account`);
+  assert.match(done.body, /Your account/);
+  assert.equal((await anon.request(`${s.app}/.portcullis/account`, { headers: JSON_ACCEPT })).status, 401);
+  const old = await b.follow(`${s.app}/.portcullis/sessions`);
+  assert.equal(old.url, `${s.app}/.portcullis/account`);
+  assert.match(old.body, /Your account/);
 });
 
 test('admin API: wrong tokens get the same 401 whatever is asked', async () => {

@@ -1,18 +1,36 @@
 // Re-validation against the issuer (revalidate_every): refresh tokens from the real
 // oidc-provider (rotated on every use, as Pocket ID does), claim changes picked up, a
-// revoked grant ending the session, and concurrent requests not killing it.
+// revoked grant ending the session, and concurrent requests not killing it. App passwords
+// are re-validated alike, each with its own grant.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './support/stack.mjs';
-import { Browser, login } from '../stack/client.mjs';
+import { Browser, login, submitLogin } from '../stack/client.mjs';
 
 const JSON_ACCEPT = { accept: 'application/json' };
 const EVERY = 30;
 let s;
 let browsers;
+const appPasswords = {};
+
+/** Creates an app password for photos: through the issuer, which gives it its own grant. */
+async function createAppPassword(b, label) {
+  const page = await b.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html' } });
+  const csrf = page.body.match(/name="csrf" value="([\w-]+)"/)[1];
+  const start = await b.request(`${s.app}/.portcullis/app-passwords`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+    body: new URLSearchParams({ app: 'photos.localhost', label, lifetime: '1d', csrf }).toString(),
+  });
+  assert.equal(start.status, 303);
+  assert.match(start.location, /max_age=600/);
+  const done = await submitLogin(b, await b.follow(start.location), { username: b.name });
+  assert.equal(done.status, 200, done.body.slice(0, 300));
+  return { id: done.body.match(/data-client-id>([^<]+)</)[1], secret: done.body.match(/data-secret>([^<]+)</)[1] };
+}
 
 before(async () => {
-  s = await startStack({ config: { revalidate_every: `${EVERY}s` } });
+  s = await startStack({ config: { revalidate_every: `${EVERY}s` }, photos: { app_passwords: true } });
   // Sign in now; the sessions fall due for re-validation after EVERY seconds.
   browsers = {};
   for (const user of ['alice', 'bob', 'carol']) {
@@ -21,6 +39,7 @@ before(async () => {
     assert.equal(res.status, 200);
     browsers[user] = b;
   }
+  for (const user of ['alice', 'bob']) appPasswords[user] = await createAppPassword(browsers[user], `${user}'s phone`);
   await new Promise((r) => setTimeout(r, (EVERY + 1) * 1000));
 });
 after(async () => { await s?.stop(); });
@@ -79,4 +98,33 @@ test('concurrent requests during a rotation do not kill the session', async () =
   const refreshes = s.issuerLog.filter((l) => l === 'grant refresh_token carol-0003').length - before;
   assert.equal(refreshes, 1, 'one refresh for the whole burst');
   assert.ok(!s.issuerLog.slice(mark).some((l) => l.startsWith('grant error')), s.issuerLog.slice(mark).join(' | '));
+});
+
+const useAppPassword = ({ id, secret }) => new Browser('phone').request(`${s.app}/api/x`, {
+  headers: { ...JSON_ACCEPT, 'portcullis-client-id': id, 'portcullis-client-secret': secret },
+  cookies: false,
+});
+
+test('a due app password is served and re-validated in the background with its own refresh token', async () => {
+  const key = `app-password:${appPasswords.alice.id}`;
+  const before = JSON.parse(await s.worker.kv.get(key));
+  assert.ok(before.refresh, 'its own refresh token, encrypted');
+  assert.equal((await useAppPassword(appPasswords.alice)).status, 200);
+  await until(async () => JSON.parse(await s.worker.kv.get(key)).validated > before.validated, 'the re-validation');
+  const after = JSON.parse(await s.worker.kv.get(key));
+  assert.notEqual(after.refresh, before.refresh, 'the rotated refresh token is kept');
+  assert.equal((await useAppPassword(appPasswords.alice)).status, 200);
+});
+
+test('a refused re-validation (grant revoked at the issuer) ends the app password', async () => {
+  await s.issuer.revokeGrants('bob');
+  const mark = s.worker.lines.length;
+  await useAppPassword(appPasswords.bob); // served, and triggers the re-validation
+  await until(async () => (await useAppPassword(appPasswords.bob)).status === 401, 'the app password to be refused');
+  const line = s.worker.lines.slice(mark).find((l) => l.includes('"event":"app_password_revoked"'));
+  assert.ok(line, 'audit line');
+  const audit = JSON.parse(line);
+  assert.equal(audit.by, 'revalidation');
+  assert.match(audit.reason, /invalid_grant/);
+  assert.equal(await s.worker.kv.get(`app-password:${appPasswords.bob.id}`), null);
 });

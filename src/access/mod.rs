@@ -1,15 +1,17 @@
 //! The access part: a request for a protected app answers three questions in order.
 //! 1. *Who is calling?* [`Access::principal`] resolves every kind of credential into one
-//!    [`Principal`]: nobody needed (public path), a service token, a bearer token, a
-//!    browser session, or nobody at all.
+//!    [`Principal`]: nobody needed (public path), a service token, a person's app
+//!    password, a bearer token, a browser session, or nobody at all.
 //! 2. *May they?* [`decide`] is one pure decision over the app's rules.
 //! 3. *How is it forwarded?* One [`proxy::plan`], with the identity and the assertion.
 //!
 //! It owns the per-isolate caches of verified bearer tokens and signed assertions.
 
-use crate::service_token::{check, presented};
+use crate::service_token::{check, presented, Presented};
 
 use std::rc::Rc;
+
+use crate::app_password::{credential, AppPassword, AppPasswords, VerifyError};
 
 use crate::assertion::ASSERTION_LIFETIME;
 use crate::cache::TtlCache;
@@ -36,6 +38,11 @@ pub enum Principal {
     Anonymous,
     /// A configured service token listed for this app (`service:<name>`).
     ServiceToken { identity: Identity, via_basic: bool },
+    /// A person's app password for this app.
+    AppPassword {
+        record: Rc<AppPassword>,
+        via_basic: bool,
+    },
     /// An access token from the issuer (`accept_bearer`); `token` is its value.
     Bearer { identity: Identity, token: String },
     /// A browser session.
@@ -51,6 +58,7 @@ impl Principal {
                 Some(identity)
             }
             Principal::Session(found) => Some(&found.session.identity),
+            Principal::AppPassword { record, .. } => Some(&record.identity),
             Principal::Anonymous | Principal::Nobody => None,
         }
     }
@@ -78,7 +86,14 @@ pub fn decide(app: &App, class: PathClass, principal: &Principal, navigation: bo
         Principal::Nobody => Decision::Unauthorized,
         Principal::Bearer { identity, .. } if !app.allow.admits(identity) => Decision::Deny,
         Principal::Session(found) if !app.allow.admits(&found.session.identity) => Decision::Deny,
-        Principal::Bearer { .. } | Principal::Session(_) => Decision::Admit,
+        // The rules are checked against the person's stored claims on every request, so a
+        // configuration change applies at once.
+        Principal::AppPassword { record, .. } if !app.allow.admits(&record.identity) => {
+            Decision::Deny
+        }
+        Principal::Bearer { .. } | Principal::Session(_) | Principal::AppPassword { .. } => {
+            Decision::Admit
+        }
     }
 }
 
@@ -94,16 +109,23 @@ pub struct Access {
     config: Rc<Config>,
     client: Rc<Client>,
     sessions: Rc<Sessions>,
+    app_passwords: Rc<AppPasswords>,
     bearers: TtlCache<Identity>,
     assertions: TtlCache<String>,
 }
 
 impl Access {
-    pub fn new(config: Rc<Config>, client: Rc<Client>, sessions: Rc<Sessions>) -> Self {
+    pub fn new(
+        config: Rc<Config>,
+        client: Rc<Client>,
+        sessions: Rc<Sessions>,
+        app_passwords: Rc<AppPasswords>,
+    ) -> Self {
         Self {
             config,
             client,
             sessions,
+            app_passwords,
             bearers: TtlCache::new(256),
             assertions: TtlCache::new(1024),
         }
@@ -115,7 +137,18 @@ impl Access {
         let class = classify(app, head.url.path());
         let principal = self.principal(ctx, app, class).await?;
         match decide(app, class, &principal, head.is_browser_navigation()) {
-            Decision::Admit => Ok(Admission::Proxy(self.plan(ctx, app, &principal))),
+            Decision::Admit => {
+                if let Principal::AppPassword { record, .. } = &principal {
+                    if self.app_passwords.after_use(&ctx.env, record) {
+                        let fields = [
+                            ("app_password", record.id.as_str()),
+                            ("sub", &record.identity.sub),
+                        ];
+                        ctx.audit("app_password_used", &fields);
+                    }
+                }
+                Ok(Admission::Proxy(self.plan(ctx, app, &principal)))
+            }
             Decision::Login => {
                 let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
                 Ok(Admission::Login(back))
@@ -126,7 +159,8 @@ impl Access {
     }
 
     /// Resolves the request's credentials, in order: public paths need none; the
-    /// service-token header pair (or Basic with a token's client ID); where accepted, a
+    /// client-credential header pair (or Basic with a token's client ID), which is an app
+    /// password when the client ID has that form, else a service token; where accepted, a
     /// bearer token; the session cookie. Presented credentials that fail are errors, not
     /// "nobody": a client that sent a token wants to hear why it did not work.
     pub async fn principal<I: Io>(
@@ -141,6 +175,9 @@ impl Access {
         let head = ctx.head;
         let tokens = &self.config.settings.service_tokens;
         if let Some(presented) = presented(head, tokens) {
+            if credential::is_id(&presented.client_id) {
+                return self.app_password(ctx, app, &presented).await;
+            }
             let token = check(&presented, app, tokens).map_err(|refused| {
                 ctx.audit(
                     "service_token_refused",
@@ -167,6 +204,33 @@ impl Access {
             Some(found) => Principal::Session(found),
             None => Principal::Nobody,
         })
+    }
+
+    /// Verifies a person's app password for this app and path.
+    async fn app_password<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        app: &App,
+        presented: &Presented,
+    ) -> Result<Principal, GateError> {
+        let id = &presented.client_id;
+        let path = ctx.head.url.path();
+        match self
+            .app_passwords
+            .verify(&ctx.env, id, presented.secret(), app, path)
+            .await
+        {
+            Ok(verified) => Ok(Principal::AppPassword {
+                record: verified.record,
+                via_basic: presented.via_basic,
+            }),
+            Err(VerifyError::Refused(refused)) => {
+                let fields = [("app_password", id.as_str()), ("reason", refused.reason())];
+                ctx.audit("app_password_refused", &fields);
+                Err(GateError::AppPassword(refused))
+            }
+            Err(VerifyError::Store(e)) => Err(e.into()),
+        }
     }
 
     /// Verifies a bearer token from the issuer for `app`; verified tokens are remembered
@@ -210,6 +274,15 @@ impl Access {
                 ctx.audit("denied", &[("sub", &identity.sub), ("via", "bearer")]);
                 (identity, None)
             }
+            Principal::AppPassword { record, .. } => {
+                let fields = [
+                    ("sub", record.identity.sub.as_str()),
+                    ("via", "app_password"),
+                    ("app_password", &record.id),
+                ];
+                ctx.audit("denied", &fields);
+                (&record.identity, None)
+            }
             // Only sessions and bearer tokens are ever denied.
             _ => return GateError::Unauthenticated,
         };
@@ -229,6 +302,9 @@ impl Access {
                 Principal::ServiceToken {
                     via_basic: true,
                     ..
+                } | Principal::AppPassword {
+                    via_basic: true,
+                    ..
                 } | Principal::Bearer { .. }
             ),
             assertion: identity.and_then(|identity| self.assertion(ctx, app, principal, identity)),
@@ -237,6 +313,10 @@ impl Access {
                 _ => identity
                     .and_then(|person| app.user_claim.user_of(person))
                     .map(String::from),
+            },
+            credential: match principal {
+                Principal::AppPassword { record, .. } => Some(record.label.clone()),
+                _ => None,
             },
         };
         proxy::plan(ctx.head, app, identity, &forward)
@@ -259,6 +339,7 @@ impl Access {
         let who = match principal {
             Principal::Session(found) => found.id.hash(),
             Principal::Bearer { token, .. } => format!("bearer:{}", token::fingerprint(token)),
+            Principal::AppPassword { record, .. } => record.id.clone(),
             _ => identity.sub.clone(),
         };
         let cache_key = format!("{who}|{}|{issuer}", app.host);

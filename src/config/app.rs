@@ -21,6 +21,8 @@ pub(super) struct RawApp {
     accept_bearer: Option<bool>,
     bearer_audiences: Option<Vec<String>>,
     user_claim: Option<String>,
+    app_passwords: Option<bool>,
+    app_password_paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -276,6 +278,14 @@ pub(super) fn validate_app(
             "has no effect without accept_bearer = true; set it or remove bearer_audiences",
         );
     }
+    let app_passwords = raw.app_passwords.unwrap_or(false);
+    let app_password_paths = patterns(p, &key("app_password_paths"), raw.app_password_paths);
+    if !app_password_paths.is_empty() && !app_passwords {
+        p.add(
+            key("app_password_paths"),
+            "has no effect without app_passwords = true; set it or remove app_password_paths",
+        );
+    }
     Some(App {
         host,
         origin,
@@ -291,5 +301,7 @@ pub(super) fn validate_app(
         bearer_audiences,
         user_claim: super::user_claim(p, &key("user_claim"), raw.user_claim.as_deref())
             .unwrap_or(user_claim),
+        app_passwords,
+        app_password_paths,
     })
 }

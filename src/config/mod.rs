@@ -26,6 +26,13 @@ const MAX_SESSION_LIFETIME: u64 = 400 * 86_400;
 const MIN_REVALIDATE: u64 = 30;
 /// Longest in-isolate trust of a session read from KV (it bounds revocation latency).
 const MAX_SESSION_CACHE: u64 = 5 * 60;
+/// `app_password_lifetime`: 90 days unless set; at least a day, at most 400 days.
+const DEFAULT_APP_PASSWORD_LIFETIME: u64 = 90 * 86_400;
+const MIN_APP_PASSWORD_LIFETIME: u64 = 86_400;
+const MAX_APP_PASSWORD_LIFETIME: u64 = 400 * 86_400;
+/// `max_app_passwords`: per person.
+const DEFAULT_MAX_APP_PASSWORDS: usize = 10;
+const MAX_MAX_APP_PASSWORDS: usize = 100;
 
 /// What the configuration is read from.
 #[derive(Debug, Default, Clone)]
@@ -131,6 +138,8 @@ struct RawSettings {
     auth_host: Option<String>,
     apps: Option<Vec<RawApp>>,
     service_tokens: Option<Vec<RawServiceToken>>,
+    app_password_lifetime: Option<String>,
+    max_app_passwords: Option<i64>,
 }
 
 impl Config {
@@ -287,6 +296,26 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         )
     });
 
+    let app_password_lifetime = duration_setting(
+        p,
+        raw.app_password_lifetime.as_deref(),
+        "app_password_lifetime",
+        DEFAULT_APP_PASSWORD_LIFETIME,
+        MIN_APP_PASSWORD_LIFETIME,
+        MAX_APP_PASSWORD_LIFETIME,
+    );
+    let max_app_passwords = match raw.max_app_passwords {
+        None => Some(DEFAULT_MAX_APP_PASSWORDS),
+        Some(n) if (1..=MAX_MAX_APP_PASSWORDS as i64).contains(&n) => usize::try_from(n).ok(),
+        Some(n) => {
+            p.add(
+                "PORTCULLIS.max_app_passwords",
+                format!("{n} is out of range; give a number from 1 to {MAX_MAX_APP_PASSWORDS} (app passwords per person)"),
+            );
+            None
+        }
+    };
+
     let user_claim =
         user_claim(p, "PORTCULLIS.user_claim", raw.user_claim.as_deref()).unwrap_or_default();
     let groups_claim = raw.groups_claim.unwrap_or_else(|| "groups".into());
@@ -379,6 +408,8 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         auth_host,
         apps,
         service_tokens,
+        app_password_lifetime: app_password_lifetime?,
+        max_app_passwords: max_app_passwords?,
     })
 }
 

@@ -1,19 +1,28 @@
 //! The signed-in person's own view: `/.portcullis/me` (who am I, as JSON) and
-//! `/.portcullis/sessions` (their sessions, and signing some of them out).
+//! `/.portcullis/account` (their sessions and app passwords: signing sessions out,
+//! creating and revoking app passwords). `/.portcullis/sessions`, the former page,
+//! redirects there and still takes its form.
 
 use serde_json::json;
 
 use super::Answer;
+use crate::app_password::{record, AppPasswords, NewAppPassword};
+use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
 use crate::crypto::ct_eq;
 use crate::error::GateError;
 use crate::http::Reply;
-use crate::pages::{self, SessionRow};
+use crate::login::RECENT_LOGIN;
+use crate::model::{App, Config};
+use crate::pages::{self, AccountPage, AppPasswordRow, SessionRow};
 use crate::router::Endpoint;
 use crate::session::index::Summary;
 use crate::session::{registry, Found, Sessions};
 
-const SESSIONS_CSRF: &str = "portcullis sessions csrf v1";
+/// The CSRF token of every form on the account page.
+const ACCOUNT_CSRF: &str = "portcullis sessions csrf v1";
+/// The shortest lifetime a person may give an app password.
+const MIN_APP_PASSWORD_LIFETIME: u64 = 3_600;
 
 async fn signed_in<I: Io>(
     ctx: &Ctx<'_, I>,
@@ -47,21 +56,55 @@ pub async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, G
     ))
 }
 
-/// `GET /.portcullis/sessions`: the signed-in user's sessions.
-pub async fn page<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Answer, GateError> {
+/// `GET /.portcullis/account`: the person's sessions and app passwords, as a page, or as
+/// JSON for a client that asks for it.
+pub async fn page<I: Io>(
+    ctx: &Ctx<'_, I>,
+    config: &Config,
+    sessions: &Sessions,
+    app_passwords: &AppPasswords,
+) -> Result<Answer, GateError> {
     let head = ctx.head;
     let Some(found) = signed_in(ctx, sessions).await? else {
         if head.is_browser_navigation() {
-            let back = format!("{}{}", head.origin(), Endpoint::Sessions.path());
+            let back = format!("{}{}", head.origin(), Endpoint::Account.path());
             return Ok(Answer::Login(back));
         }
         return Err(GateError::Unauthenticated);
     };
+    let identity = &found.session.identity;
     let current = found.id.hash();
-    let mut listed = registry::of_user(ctx.env.store(), &found.session.identity.sub).await?;
+    let mut listed = registry::of_user(ctx.env.store(), &identity.sub).await?;
     if !listed.iter().any(|(h, _)| *h == current) {
         // The index may lag behind (KV listings are eventually consistent).
         listed.push((current.clone(), Summary::of(&found.session)));
+    }
+    let passwords = app_passwords.of_user(&ctx.env, &identity.sub).await?;
+    let accept = head.header("accept").unwrap_or_default();
+    if accept.contains("application/json") && !accept.contains("text/html") {
+        let sessions: Vec<_> = listed
+            .iter()
+            .map(|(hash, s)| {
+                json!({
+                    "session_id_hash": hash, "host": s.host, "created": s.created,
+                    "expires": s.expires, "user_agent": s.user_agent, "current": *hash == current,
+                })
+            })
+            .collect();
+        let passwords: Vec<_> = passwords
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.id, "label": p.label, "app": p.app, "created": p.created,
+                    "expires": p.expires, "last_used": p.last_used,
+                })
+            })
+            .collect();
+        return Ok(Reply::json(
+            200,
+            &json!({ "sessions": sessions, "app_passwords": passwords }),
+        )
+        .into());
     }
     let rows: Vec<SessionRow<'_>> = listed
         .iter()
@@ -74,23 +117,174 @@ pub async fn page<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Answer
             current: *hash == current,
         })
         .collect();
-    let csrf = sessions.derive(&found.id, SESSIONS_CSRF);
-    let page = pages::sessions(head.host(), found.session.identity.user(), &rows, &csrf);
+    let password_rows: Vec<AppPasswordRow<'_>> = passwords
+        .iter()
+        .map(|p| AppPasswordRow {
+            id: &p.id,
+            label: &p.label,
+            app: &p.app,
+            created: p.created,
+            expires: p.expires,
+            last_used: p.last_used,
+        })
+        .collect();
+    let creatable: Vec<&str> = creatable(config, &found)
+        .map(|app| app.host.as_str())
+        .collect();
+    // The form posts where the login it may need can come back: the auth host, if set.
+    let create_action = match &config.settings.auth_host {
+        Some(auth) if auth != head.host() => {
+            let mut url = head.url.clone();
+            let _ = url.set_host(Some(auth));
+            url.set_query(None);
+            url.set_path(Endpoint::AppPasswords.path());
+            url.to_string()
+        }
+        _ => Endpoint::AppPasswords.path().to_string(),
+    };
+    let csrf = sessions.derive(&found.id, ACCOUNT_CSRF);
+    let page = pages::account(&AccountPage {
+        host: head.host(),
+        user: identity.user(),
+        sessions: &rows,
+        app_passwords: &password_rows,
+        creatable: &creatable,
+        create_action: &create_action,
+        max_lifetime: &format_duration(config.settings.app_password_lifetime),
+        csrf: &csrf,
+    });
     Ok(Reply::html(200, page).into())
+}
+
+/// The apps this person may create app passwords for.
+fn creatable<'c>(config: &'c Config, found: &Found) -> impl Iterator<Item = &'c App> {
+    let identity = found.session.identity.clone();
+    config
+        .settings
+        .apps
+        .iter()
+        .filter(move |app| app.app_passwords && app.allow.admits(&identity))
+}
+
+/// The session of a form's POST, once its CSRF token is checked.
+async fn form_session<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Found, GateError> {
+    let found = sessions
+        .find(&ctx.env, sessions.cookie(ctx.head))
+        .await?
+        .ok_or(GateError::Unauthenticated)?;
+    let expected = sessions.derive(&found.id, ACCOUNT_CSRF);
+    let given = ctx.head.form_field("csrf").unwrap_or_default();
+    if !ct_eq(expected.as_bytes(), given.as_bytes()) {
+        return Err(GateError::Csrf);
+    }
+    Ok(found)
+}
+
+/// `POST /.portcullis/app-passwords` with `app`, `label`, `lifetime` and `csrf`. Created at
+/// once after a recent login (the secret is shown); otherwise — a login older than 10
+/// minutes, or `revalidate_every`, which needs a grant of its own — through the issuer.
+pub async fn create<I: Io>(
+    ctx: &Ctx<'_, I>,
+    config: &Config,
+    sessions: &Sessions,
+    app_passwords: &AppPasswords,
+) -> Result<Answer, GateError> {
+    let found = form_session(ctx, sessions).await?;
+    let head = ctx.head;
+    let settings = &config.settings;
+    let chosen = head.form_field("app").unwrap_or_default();
+    let Some(app) = creatable(config, &found).find(|app| app.host == chosen) else {
+        return Err(GateError::AppPasswordForm(
+            "choose one of the apps offered: only apps that take app passwords and admit you",
+        ));
+    };
+    let label = record::label(&head.form_field("label").unwrap_or_default())
+        .map_err(GateError::AppPasswordForm)?;
+    let lifetime = match head.form_field("lifetime").filter(|l| !l.trim().is_empty()) {
+        None => settings.app_password_lifetime,
+        Some(text) => match parse_duration(&text) {
+            Ok(l) if l > settings.app_password_lifetime => {
+                return Err(GateError::AppPasswordForm(
+                    "the lifetime is longer than this site allows",
+                ))
+            }
+            Ok(l) if l < MIN_APP_PASSWORD_LIFETIME => {
+                return Err(GateError::AppPasswordForm(
+                    "the lifetime is shorter than one hour",
+                ))
+            }
+            Ok(l) => l,
+            Err(_) => {
+                return Err(GateError::AppPasswordForm(
+                    "write the lifetime as a number and a unit, e.g. 90d",
+                ))
+            }
+        },
+    };
+    let identity = &found.session.identity;
+    if app_passwords.of_user(&ctx.env, &identity.sub).await?.len() >= settings.max_app_passwords {
+        return Err(GateError::TooManyAppPasswords);
+    }
+    let request = NewAppPassword {
+        sub: identity.sub.clone(),
+        app: app.host.clone(),
+        label,
+        lifetime,
+    };
+    let now = ctx.now();
+    let recent = found
+        .session
+        .auth_time
+        .is_some_and(|at| at <= now && now - at <= RECENT_LOGIN);
+    if settings.revalidate_every.is_some() || !recent {
+        return Ok(Answer::AppPasswordLogin {
+            request,
+            reauthenticate: !recent,
+        });
+    }
+    let created = app_passwords
+        .create(&ctx.env, identity, &request, None)
+        .await?;
+    ctx.audit(
+        "app_password_created",
+        &[
+            ("app_password", &created.record.id),
+            ("sub", &identity.sub),
+            ("app", &app.host),
+        ],
+    );
+    Ok(Reply::html(200, pages::app_password_created(head.host(), &created)).into())
+}
+
+/// `POST /.portcullis/app-passwords/revoke` with `id` and `csrf`: one of the person's own.
+pub async fn revoke_app_password<I: Io>(
+    ctx: &Ctx<'_, I>,
+    sessions: &Sessions,
+    app_passwords: &AppPasswords,
+) -> Result<Reply, GateError> {
+    let found = form_session(ctx, sessions).await?;
+    let sub = &found.session.identity.sub;
+    let id = ctx.head.form_field("id").unwrap_or_default();
+    let listed = app_passwords.of_user(&ctx.env, sub).await?;
+    let Some(summary) = listed.iter().find(|s| s.id == id) else {
+        return Err(GateError::AppPasswordForm(
+            "you have no app password with that ID",
+        ));
+    };
+    app_passwords
+        .revoke(&ctx.env, &summary.id, Some(summary))
+        .await?;
+    ctx.audit(
+        "app_password_revoked",
+        &[("app_password", &summary.id), ("sub", sub), ("by", "user")],
+    );
+    Ok(Reply::redirect(Endpoint::Account.path()))
 }
 
 /// `POST /.portcullis/sessions`: sign out one other session, or all others.
 pub async fn act<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
     let head = ctx.head;
-    let found = sessions
-        .find(&ctx.env, sessions.cookie(head))
-        .await?
-        .ok_or(GateError::Unauthenticated)?;
-    let expected = sessions.derive(&found.id, SESSIONS_CSRF);
-    let given = head.form_field("csrf").unwrap_or_default();
-    if !ct_eq(expected.as_bytes(), given.as_bytes()) {
-        return Err(GateError::Csrf);
-    }
+    let found = form_session(ctx, sessions).await?;
     let sub = &found.session.identity.sub;
     let current = found.id.hash();
     let listed = registry::of_user(ctx.env.store(), sub).await?;
@@ -104,5 +298,5 @@ pub async fn act<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, 
         sessions.revoke(&ctx.env, hash, Some(summary)).await?;
         ctx.audit("revoke", &[("by", "user"), ("sub", sub), ("session", hash)]);
     }
-    Ok(Reply::redirect(Endpoint::Sessions.path()))
+    Ok(Reply::redirect(Endpoint::Account.path()))
 }

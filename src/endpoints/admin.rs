@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::app_password::registry as app_password_registry;
+use crate::app_password::{AppPasswords, Summary as AppPasswordSummary};
 use crate::context::{Ctx, Io};
 use crate::crypto::{ct_eq, sha256};
 use crate::error::GateError;
@@ -20,6 +22,7 @@ struct RevokeRequest {
     sub: Option<String>,
     email: Option<String>,
     session: Option<String>,
+    app_password: Option<String>,
     all: Option<bool>,
 }
 
@@ -70,31 +73,80 @@ pub async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, Gat
     Ok(Reply::json(200, &json!({ "sessions": sessions })))
 }
 
-/// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}` or `{"all": true}`.
+/// `GET /.portcullis/admin/app-passwords?email=…` or `?sub=…` (never a secret).
+pub async fn list_app_passwords<I: Io>(
+    ctx: &Ctx<'_, I>,
+    config: &Config,
+    app_passwords: &AppPasswords,
+) -> Result<Reply, GateError> {
+    check(ctx, config)?;
+    let store = ctx.env.store();
+    let listed = match (ctx.head.query("sub"), ctx.head.query("email")) {
+        (Some(sub), _) => app_passwords.of_user(&ctx.env, &sub).await?,
+        (None, Some(email)) => app_password_registry::with_email(store, &email).await?,
+        (None, None) => return Err(GateError::BadRequest("give ?email= or ?sub=")),
+    };
+    let list: Vec<_> = listed
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id, "label": p.label, "app": p.app, "sub": p.sub, "email": p.email,
+                "created": p.created, "expires": p.expires, "last_used": p.last_used,
+            })
+        })
+        .collect();
+    Ok(Reply::json(200, &json!({ "app_passwords": list })))
+}
+
+/// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}`,
+/// `{"app_password"}` or `{"all": true}`; by person or all, app passwords go too.
 pub async fn revoke<I: Io>(
     ctx: &Ctx<'_, I>,
     config: &Config,
     sessions: &Sessions,
+    app_passwords: &AppPasswords,
 ) -> Result<Reply, GateError> {
     check(ctx, config)?;
     let body = ctx.head.body.as_deref().unwrap_or_default();
     let request: RevokeRequest = serde_json::from_str(body).map_err(|_| {
         GateError::BadRequest(
-            "expected JSON: {\"sub\"}, {\"email\"}, {\"session\"} or {\"all\": true}",
+            "expected JSON: {\"sub\"}, {\"email\"}, {\"session\"}, {\"app_password\"} or {\"all\": true}",
         )
     })?;
     let given = [
         request.sub.is_some(),
         request.email.is_some(),
         request.session.is_some(),
+        request.app_password.is_some(),
         request.all.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(GateError::BadRequest(
-            "give exactly one of sub, email, session, all",
+            "give exactly one of sub, email, session, app_password, all",
         ));
     }
     let store = ctx.env.store();
+    let passwords: Vec<AppPasswordSummary> = if let Some(sub) = &request.sub {
+        app_password_registry::of_user(store, sub).await?
+    } else if let Some(email) = &request.email {
+        app_password_registry::with_email(store, email).await?
+    } else if request.all == Some(true) {
+        app_password_registry::all(store).await?
+    } else {
+        Vec::new()
+    };
+    let mut passwords_revoked = app_passwords
+        .revoke_listed(&ctx.env, &passwords, "admin")
+        .await?;
+    if let Some(id) = &request.app_password {
+        if app_passwords.revoke(&ctx.env, id, None).await? {
+            passwords_revoked += 1;
+            ctx.audit(
+                "app_password_revoked",
+                &[("app_password", id), ("by", "admin")],
+            );
+        }
+    }
     let targets = if let Some(sub) = &request.sub {
         known(registry::of_user(store, sub).await?)
     } else if let Some(email) = &request.email {
@@ -117,5 +169,10 @@ pub async fn revoke<I: Io>(
             );
         }
     }
-    Ok(Reply::json(200, &json!({ "revoked": revoked })))
+    // One count of credentials revoked (sessions and app passwords), as before app
+    // passwords existed; the audit lines tell them apart.
+    Ok(Reply::json(
+        200,
+        &json!({ "revoked": revoked + passwords_revoked }),
+    ))
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use serde_json::json;
 
+use crate::app_password::AppPasswords;
 use crate::cache::TtlCache;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
@@ -21,15 +22,21 @@ use crate::store::{Entry, Store};
 pub struct Backchannel {
     client: Rc<Client>,
     sessions: Rc<Sessions>,
+    app_passwords: Rc<AppPasswords>,
     /// Logout token IDs already honoured in this isolate.
     seen: TtlCache<()>,
 }
 
 impl Backchannel {
-    pub fn new(client: Rc<Client>, sessions: Rc<Sessions>) -> Self {
+    pub fn new(
+        client: Rc<Client>,
+        sessions: Rc<Sessions>,
+        app_passwords: Rc<AppPasswords>,
+    ) -> Self {
         Self {
             client,
             sessions,
+            app_passwords,
             seen: TtlCache::new(1024),
         }
     }
@@ -92,6 +99,15 @@ impl Backchannel {
                 revoked += 1;
             }
         }
+        // By `sub` (the user's every session at the issuer), their app passwords end too;
+        // by `sid` they do not: they belong to no one browser session.
+        let mut app_passwords = 0usize;
+        if let (None, Some(sub)) = (&claims.sid, &claims.sub) {
+            app_passwords = self
+                .app_passwords
+                .revoke_of_user(&ctx.env, sub, "backchannel")
+                .await?;
+        }
         let sid_hash = claims
             .sid
             .as_deref()
@@ -103,6 +119,7 @@ impl Backchannel {
                 ("sub", claims.sub.as_deref().unwrap_or_default()),
                 ("sid_hash", &sid_hash),
                 ("revoked", &revoked.to_string()),
+                ("app_passwords_revoked", &app_passwords.to_string()),
             ],
         );
         Ok(Reply::json(200, &json!({})))

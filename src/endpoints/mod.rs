@@ -7,6 +7,7 @@ pub mod account;
 pub mod admin;
 pub mod backchannel;
 
+use crate::app_password::NewAppPassword;
 use crate::http::Reply;
 
 /// What an endpoint answers.
@@ -15,6 +16,12 @@ pub enum Answer {
     Reply(Reply),
     /// Sign in first, then come back to this URL.
     Login(String),
+    /// Go through the issuer to create this app password (`reauthenticate`: the last
+    /// authentication is too old, so the issuer must ask again).
+    AppPasswordLogin {
+        request: NewAppPassword,
+        reauthenticate: bool,
+    },
 }
 
 impl From<Reply> for Answer {

@@ -914,7 +914,7 @@ fn an_abandoned_refresh_does_not_stop_re_validation_for_good() {
 fn audit_lines_from_the_sessions_page_are_kept() {
     let (w, cookie) = revalidating_world();
     *w.issuer.refresh_token.borrow_mut() = None; // the grant is revoked at the issuer
-    let page = navigate("https://photos.example.com/.portcullis/sessions", &cookie);
+    let page = navigate("https://photos.example.com/.portcullis/account", &cookie);
     // Long overdue: re-validated before the answer, and refused.
     let (handled, _) = w.handle_at(&page, NOW + 31 * 60);
     assert!(
@@ -1066,3 +1066,5 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
         .keys()
         .any(|k| k.starts_with("session:")));
 }
+
+mod app_passwords;

@@ -28,6 +28,18 @@ pub struct App {
     pub bearer_audiences: Vec<String>,
     /// The claim sent as the user name (`X-Auth-Request-User`, `Remote-User`).
     pub user_claim: UserClaim,
+    /// People may create their own app passwords for this app (`app_passwords`).
+    pub app_passwords: bool,
+    /// Where app passwords are accepted (`app_password_paths`); empty: the whole app.
+    pub app_password_paths: Vec<PathPattern>,
+}
+
+impl App {
+    /// Whether an app password may be used on this (normalised) path.
+    pub fn accepts_app_password_on(&self, path: &str) -> bool {
+        self.app_passwords
+            && (self.app_password_paths.is_empty() || any(&self.app_password_paths, path))
+    }
 }
 
 /// Which claim apps receive as a person's user name. Only what the issuer vouches for:

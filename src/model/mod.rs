@@ -36,6 +36,10 @@ pub struct Settings {
     pub auth_host: Option<String>,
     pub apps: Vec<App>,
     pub service_tokens: Vec<ServiceToken>,
+    /// The longest lifetime a person may give an app password (`app_password_lifetime`).
+    pub app_password_lifetime: u64,
+    /// App passwords per person (`max_app_passwords`).
+    pub max_app_passwords: usize,
 }
 
 /// The secrets (`wrangler secret put`).

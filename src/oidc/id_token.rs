@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::claims::{Audience, ClaimError, Claims, Expect};
+use super::claims::{Audience, ClaimError, Claims, Expect, LEEWAY};
 use super::jwks::{JwsError, VerifiedJws};
 use crate::crypto::ct_eq;
 use crate::identity::Identity;
@@ -26,6 +26,18 @@ pub struct IdTokenClaims {
     pub identity: Identity,
     pub sid: Option<String>,
     pub expires: u64,
+    /// When the user last authenticated at the issuer (`auth_time`), if it says.
+    pub auth_time: Option<u64>,
+}
+
+impl IdTokenClaims {
+    /// OpenID Connect Core §3.1.3.7 step 13: after a request with `max_age`, `auth_time`
+    /// must be present (§3.1.2.1) and no older than `max_age` (give or take the leeway).
+    pub fn authenticated_within(&self, max_age: u64, now: u64) -> bool {
+        self.auth_time.is_some_and(|at| {
+            at <= now.saturating_add(LEEWAY) && now.saturating_sub(at) <= max_age + LEEWAY
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +105,10 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
         sid: claims.text("sid").map(str::to_string),
         // `exp` is present: the check above requires it.
         expires: claims.exp.unwrap_or(expected.now),
+        auth_time: claims
+            .all
+            .get("auth_time")
+            .and_then(serde_json::Value::as_u64),
     })
 }
 

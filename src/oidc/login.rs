@@ -28,6 +28,14 @@ pub struct PendingLogin {
     pub return_to: String,
     pub redirect_uri: String,
     pub created: u64,
+    /// `max_age` sent with the request (OIDC Core §3.1.2.1): the ID token must then carry
+    /// an `auth_time` no older than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+    /// What the login is for besides signing in, as the part that started it encoded it
+    /// (creating an app password); covered by the cookie's MAC like everything here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +61,8 @@ impl PendingLogin {
             return_to,
             redirect_uri,
             created: now,
+            max_age: None,
+            purpose: None,
         })
     }
 
@@ -126,6 +136,10 @@ impl PendingLogin {
             .append_pair("code_challenge_method", "S256");
         if let Some(prompt) = prompt {
             url.query_pairs_mut().append_pair("prompt", prompt);
+        }
+        if let Some(max_age) = self.max_age {
+            url.query_pairs_mut()
+                .append_pair("max_age", &max_age.to_string());
         }
         Ok(url.into())
     }

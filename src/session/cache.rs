@@ -86,6 +86,7 @@ mod tests {
             user_agent: None,
             refresh: None,
             validated: 0,
+            auth_time: None,
         })
     }
 

@@ -163,6 +163,7 @@ mod tests {
             user_agent: ua,
             refresh: None,
             validated: 1,
+            auth_time: None,
         }
     }
 

@@ -32,6 +32,9 @@ pub struct Session {
     /// When the issuer last vouched for the user (login or re-validation), unix seconds.
     #[serde(default)]
     pub validated: u64,
+    /// When the user last authenticated at the issuer (`auth_time` at login), if it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
 }
 
 pub const SESSION_FORMAT: u8 = 1;
@@ -67,6 +70,7 @@ mod tests {
             user_agent: None,
             refresh: None,
             validated: 10,
+            auth_time: Some(9),
         };
         let json = serde_json::to_string(&s).unwrap();
         let back: Session = serde_json::from_str(&json).unwrap();

@@ -201,6 +201,7 @@ mod tests {
             user_agent: Some("Mozilla/5.0".into()),
             refresh: None,
             validated: created,
+            auth_time: None,
         }
     }
 

@@ -111,13 +111,11 @@ impl Sessions {
     }
 
     /// Runs work scheduled during a request, after its response.
-    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: Task) {
-        match task {
-            Task::Revalidate { cookie } => {
-                let keys = &self.config.secrets.signing_keys;
-                if let Some(id) = SessionId::from_cookie_value(cookie.expose(), keys) {
-                    self.revalidate(env, cookie.expose(), &id).await;
-                }
+    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: &Task) {
+        if let Task::Revalidate { cookie } = task {
+            let keys = &self.config.secrets.signing_keys;
+            if let Some(id) = SessionId::from_cookie_value(cookie.expose(), keys) {
+                self.revalidate(env, cookie.expose(), &id).await;
             }
         }
     }

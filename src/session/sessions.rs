@@ -205,6 +205,7 @@ impl Sessions {
             user_agent: head.header("user-agent").map(shorten_user_agent),
             refresh,
             validated: now,
+            auth_time: vouched.claims.auth_time,
         };
         registry::save(env.store(), &hash, &session, now).await?;
         let cookie = id.to_cookie_value(&self.config.secrets.signing_keys);

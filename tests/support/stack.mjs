@@ -3,6 +3,9 @@
 import { startIssuer, gateClient } from '../../stack/issuer.mjs';
 import { freePort } from '../../stack/ports.mjs';
 import { startUpstream } from '../../stack/upstream.mjs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { startWorker } from '../../stack/worker.mjs';
 
 export { freePort };
@@ -13,7 +16,9 @@ export const CLIENT_SECRET = 'test-client-secret';
 /**
  * options.photos: extra keys for the photos.localhost app; options.apps: further app
  * entries (their hosts get callback URLs at the issuer); options.config: extra PORTCULLIS
- * keys; options.secrets: extra secrets; options.alg: issuer signing algorithm.
+ * keys; options.secrets: extra secrets; options.alg: issuer signing algorithm;
+ * options.requireAuthTime: the issuer puts auth_time in every ID token; options.kvPersist:
+ * KV on disk, kept across `redeploy`.
  */
 export async function startStack(options = {}) {
   const [issuerPort, upstreamPort, workerPort, deadPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -24,7 +29,7 @@ export async function startStack(options = {}) {
     port: issuerPort,
     alg: options.alg || 'RS256',
     log: (l) => issuerLog.push(l),
-    clients: [gateClient({ hosts, port: workerPort, secret: CLIENT_SECRET, backchannel: options.backchannel })],
+    clients: [gateClient({ hosts, port: workerPort, secret: CLIENT_SECRET, backchannel: options.backchannel, requireAuthTime: options.requireAuthTime })],
   });
   const upstream = await startUpstream({ port: upstreamPort });
   const config = {
@@ -39,20 +44,29 @@ export async function startStack(options = {}) {
   };
   const secrets = { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET, ...(options.secrets || {}) };
   const raw = typeof options.rawConfig === 'function' ? options.rawConfig({ issuer: issuer.url, upstream: upstream.url }) : options.rawConfig;
-  const worker = await startWorker({ port: workerPort, config: raw ?? config, secrets });
-  return {
+  // KV on disk, so a redeployment (`redeploy`) keeps it, as Workers KV does.
+  const kvPersist = options.kvPersist ? await mkdtemp(path.join(tmpdir(), 'portcullis-kv-')) : undefined;
+  const stack = {
     issuer,
     issuerLog,
     upstream,
-    worker,
+    worker: await startWorker({ port: workerPort, config: raw ?? config, secrets, kvPersist }),
     config,
     app: base('photos.localhost'),
     down: base('down.localhost'),
     at: base,
+    /** Deploys a changed configuration: a new worker on the same port and KV (`kvPersist`). */
+    async redeploy(changed) {
+      await stack.worker.stop();
+      stack.config = changed;
+      stack.worker = await startWorker({ port: workerPort, config: changed, secrets, kvPersist });
+    },
     async stop() {
-      await worker.stop();
+      await stack.worker.stop();
+      if (kvPersist) await rm(kvPersist, { recursive: true, force: true });
       await upstream.stop();
       await issuer.stop();
     },
   };
+  return stack;
 }

@@ -220,6 +220,14 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         if !app.service_tokens.is_empty() {
             println!("      service tokens  {}", app.service_tokens.join(", "));
         }
+        if app.app_passwords {
+            let paths = if app.app_password_paths.is_empty() {
+                "the whole app".to_string()
+            } else {
+                list(&app.app_password_paths)
+            };
+            println!("      app passwords   accepted on {paths}");
+        }
         if app.accept_bearer {
             let mut audiences = vec![s.client_id.clone()];
             audiences.extend(app.bearer_audiences.iter().cloned());
@@ -228,6 +236,20 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
                 audiences.join(", ")
             );
         }
+    }
+    if s.apps.iter().any(|a| a.app_passwords) {
+        println!(
+            "  app passwords     at most {} per person, each for at most {}{}",
+            s.max_app_passwords,
+            format_duration(s.app_password_lifetime),
+            if s.revalidate_every.is_some() {
+                "; each re-validated at the issuer with its own grant"
+            } else {
+                "; not re-validated (without revalidate_every they last until they expire or are revoked)"
+            }
+        );
+    } else {
+        println!("  app passwords     off (no app has app_passwords = true)");
     }
     let callback_hosts: Vec<&str> = match &s.auth_host {
         Some(h) => vec![h.as_str()],

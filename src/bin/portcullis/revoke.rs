@@ -1,21 +1,25 @@
-//! `portcullis revoke` (`scripts/revoke`): lists and deletes sessions straight in the
-//! `SESSIONS` namespace through `wrangler kv`, for an owner with Cloudflare credentials
-//! but no `ADMIN_TOKEN`. The key layout is the worker's own (`session::index`).
+//! `portcullis revoke` (`scripts/revoke`): lists and deletes sessions and app passwords
+//! straight in the `SESSIONS` namespace through `wrangler kv`, for an owner with
+//! Cloudflare credentials but no `ADMIN_TOKEN`. The key layout is the worker's own
+//! (`session::index`, `app_password::registry`).
 
 use std::process::{Command, Stdio};
 
+use portcullis::app_password::{registry as passwords, Summary as PasswordSummary};
 use portcullis::pages::utc;
 use portcullis::session::index::{self, Summary};
 use serde::Deserialize;
 
 const USAGE: &str =
-    "usage: scripts/revoke (--email ADDRESS | --sub SUB | --session HASH | --all) [--list]
-                      [--local] [--config wrangler.toml] [--env NAME] [--persist-to DIR]
+    "usage: scripts/revoke (--email ADDRESS | --sub SUB | --session HASH | --app-password ID | --all)
+                      [--list] [--local] [--config wrangler.toml] [--env NAME] [--persist-to DIR]
 
-  --list        only show the matching sessions
-  --local       the local development state (scripts/dev): add --config dev/wrangler.toml
+  --email, --sub, --all   the person's (everyone's) sessions and app passwords
+  --session HASH          one session; --app-password ID: one app password (ap_...)
+  --list                  only show what matches
+  --local                 the local development state (scripts/dev): add --config dev/wrangler.toml
 
-Deletes the session records and their index keys. Running isolates may still accept a
+Deletes the session and app-password records and their index keys. Running isolates may still accept a
 deleted session for up to session_cache (default 30 s), and KV deletions take up to about
 60 s to reach every location; the admin API and the sessions page also clear the isolate
 that serves them.";
@@ -25,6 +29,7 @@ struct Args {
     email: Option<String>,
     sub: Option<String>,
     session: Option<String>,
+    app_password: Option<String>,
     all: bool,
     list: bool,
     /// Passed on to wrangler: `--binding SESSIONS`, `--config`, `--env`, `--persist-to`,
@@ -44,6 +49,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--email" => a.email = Some(value()?),
             "--sub" => a.sub = Some(value()?),
             "--session" => a.session = Some(value()?),
+            "--app-password" => a.app_password = Some(value()?),
             "--all" => a.all = true,
             "--list" => a.list = true,
             "--local" => local = true,
@@ -58,6 +64,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         a.email.is_some(),
         a.sub.is_some(),
         a.session.is_some(),
+        a.app_password.is_some(),
         a.all,
     ];
     if chosen.iter().filter(|c| **c).count() != 1 {
@@ -93,8 +100,43 @@ struct ListedKey {
     metadata: Option<serde_json::Value>,
 }
 
+/// The app passwords the arguments name: `(summary, index key)`.
+fn app_passwords(a: &Args) -> Result<Vec<(PasswordSummary, String)>, String> {
+    if a.session.is_some() {
+        return Ok(Vec::new());
+    }
+    let prefix = match &a.sub {
+        Some(sub) => passwords::user_prefix(sub),
+        None => passwords::USER_PREFIX.to_string(),
+    };
+    let listed: Vec<ListedKey> = serde_json::from_str(&wrangler(
+        &["key", "list", "--prefix", &prefix],
+        &a.wrangler,
+    )?)
+    .map_err(|e| format!("wrangler kv key list printed something else: {e}"))?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|k| {
+            let summary: PasswordSummary = serde_json::from_value(k.metadata?).ok()?;
+            Some((summary, k.name))
+        })
+        .filter(|(s, _)| {
+            a.email.as_ref().is_none_or(|email| {
+                s.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        })
+        .filter(|(s, _)| a.app_password.as_ref().is_none_or(|id| *id == s.id))
+        .collect())
+}
+
 pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     let a = parse(args)?;
+    let found_passwords = app_passwords(&a)?;
+    if a.app_password.is_some() {
+        return finish(&a, Vec::new(), &found_passwords);
+    }
     let prefix = match &a.sub {
         Some(sub) => index::user_prefix(sub),
         None => index::USER_PREFIX.to_string(),
@@ -123,8 +165,39 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         .filter(|(hash, _, _)| a.session.as_ref().is_none_or(|h| h == hash))
         .collect();
 
-    if sessions.is_empty() {
+    let sessions: Vec<(String, String, Summary)> = sessions
+        .into_iter()
+        .map(|(hash, key, s)| (hash, key.to_string(), s))
+        .collect();
+    finish(&a, sessions, &found_passwords)
+}
+
+/// Shows what matched and, unless `--list`, deletes it.
+fn finish(
+    a: &Args,
+    sessions: Vec<(String, String, Summary)>,
+    found_passwords: &[(PasswordSummary, String)],
+) -> Result<bool, String> {
+    if sessions.is_empty() && a.app_password.is_none() {
         println!("No matching sessions.");
+    }
+    for (p, _) in found_passwords {
+        let who = p.email.as_deref().unwrap_or(&p.sub);
+        let last = p.last_used.map_or("never used".to_string(), |t| {
+            format!("last used {}", utc(t))
+        });
+        println!(
+            "{}  {who}  {}  \"{}\"  until {}  {last}",
+            p.id,
+            p.app,
+            p.label,
+            utc(p.expires)
+        );
+    }
+    if found_passwords.is_empty()
+        && (a.app_password.is_some() || a.sub.is_some() || a.email.is_some())
+    {
+        println!("No matching app passwords.");
     }
     for (hash, _, s) in &sessions {
         let who = s.email.as_deref().unwrap_or(&s.sub);
@@ -142,9 +215,16 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     }
 
     let mut keys: Vec<String> = Vec::new();
+    for (p, index_key) in found_passwords {
+        keys.push(passwords::record_key(&p.id));
+        keys.push(index_key.clone());
+    }
+    if let (Some(id), true) = (&a.app_password, found_passwords.is_empty()) {
+        keys.push(passwords::record_key(id));
+    }
     for (hash, index_key, s) in &sessions {
         keys.push(index::session_key(hash));
-        keys.push((*index_key).to_string());
+        keys.push(index_key.clone());
         if let Some(sid) = &s.sid {
             keys.push(index::sid_key(sid, hash));
         }
@@ -163,6 +243,10 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         let _ = std::fs::remove_file(&file);
         deleted?;
     }
-    println!("Revoked {} session(s).", sessions.len());
+    println!(
+        "Revoked {} session(s) and {} app password(s).",
+        sessions.len(),
+        found_passwords.len()
+    );
     Ok(true)
 }

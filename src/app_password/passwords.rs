@@ -1,0 +1,441 @@
+//! The app-passwords part: the only writer of app-password keys. It owns what outlives a
+//! request — the isolate's cache of records read from KV (no longer than
+//! `session_cache`), the app passwords revoked here, and which were recorded as used
+//! today — and verifies, creates, records use of, re-validates and revokes them.
+
+use std::fmt;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use super::credential::{self, NewCredential};
+use super::record::{AppPassword, Summary, RECORD_FORMAT};
+use super::registry;
+use crate::cache::TtlCache;
+use crate::context::{audit_line, Env, Io, Task};
+use crate::crypto::{self, b64url, ct_eq, sha256, Random};
+use crate::identity::Identity;
+use crate::model::{App, Config};
+use crate::oidc::Client;
+use crate::secret::Secret;
+use crate::store::StoreError;
+
+/// "Last used" is written at most this often per app password.
+const USED_EVERY: u64 = 86_400;
+/// The key-derivation label of the key that encrypts app passwords' refresh tokens.
+const REFRESH_KEY: &str = "portcullis app password refresh key v1";
+
+/// What a person asked for on the account page; carried through the issuer and back in
+/// the pending-login cookie when creating it needs a fresh login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAppPassword {
+    /// The person asking (the session's `sub`): the login must be theirs.
+    pub sub: String,
+    pub app: String,
+    pub label: String,
+    /// Seconds.
+    pub lifetime: u64,
+}
+
+/// Why presented app-password credentials were refused (all answered `401`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// This app does not take app passwords, or not on this path.
+    NotAccepted,
+    /// The secret does not belong to this ID and app.
+    Invalid,
+    /// No such app password (never was, or revoked).
+    Unknown,
+    Expired,
+}
+
+impl Refused {
+    /// The error code answered.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refused::NotAccepted => "app_password_not_accepted",
+            Refused::Invalid => "invalid_app_password",
+            Refused::Unknown => "unknown_app_password",
+            Refused::Expired => "app_password_expired",
+        }
+    }
+
+    /// The message answered.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refused::NotAccepted => "App passwords are not accepted on this app or path.",
+            Refused::Invalid => "The app password is not valid for this app.",
+            Refused::Unknown => "The app password does not exist or was revoked.",
+            Refused::Expired => "The app password has expired.",
+        }
+    }
+
+    /// The reason in audit lines.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refused::NotAccepted => "not_accepted_here",
+            Refused::Invalid => "invalid_secret",
+            Refused::Unknown => "unknown_or_revoked",
+            Refused::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Why verifying did not produce an app password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    Refused(Refused),
+    Store(StoreError),
+}
+
+impl From<StoreError> for VerifyError {
+    fn from(e: StoreError) -> Self {
+        VerifyError::Store(e)
+    }
+}
+
+/// Why an app password could not be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateError {
+    /// The person has `max_app_passwords` already.
+    TooMany(usize),
+    /// `revalidate_every` is set but the issuer gave no refresh token for this one.
+    NoRefreshToken,
+    Store(StoreError),
+    Random,
+}
+
+impl From<StoreError> for CreateError {
+    fn from(e: StoreError) -> Self {
+        CreateError::Store(e)
+    }
+}
+
+/// An app password verified for a request.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub record: Rc<AppPassword>,
+}
+
+/// A new app password: the record and the credentials to show once.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub record: AppPassword,
+    pub credential: NewCredential,
+}
+
+pub struct AppPasswords {
+    pub(super) config: Rc<Config>,
+    pub(super) client: Rc<Client>,
+    /// Records read from KV, by ID, for at most `session_cache`.
+    pub(super) cache: TtlCache<Rc<AppPassword>>,
+    /// Revoked in this isolate: refused at once, never written back.
+    pub(super) revoked: TtlCache<()>,
+    /// Re-validations running here, and those waiting after an unreachable issuer.
+    pub(super) refreshing: TtlCache<()>,
+    pub(super) backoff: TtlCache<()>,
+    /// Recorded as used (or being recorded) in the last day, from this isolate.
+    used: TtlCache<()>,
+}
+
+impl AppPasswords {
+    pub fn new(config: Rc<Config>, client: Rc<Client>) -> Self {
+        Self {
+            config,
+            client,
+            cache: TtlCache::new(1024),
+            revoked: TtlCache::new(1024),
+            refreshing: TtlCache::new(1024),
+            backoff: TtlCache::new(1024),
+            used: TtlCache::new(1024),
+        }
+    }
+
+    /// Verifies presented credentials for `app` on `path`. The path, the ID's form and the
+    /// secret's tag are checked before anything is read: a guessed secret, or a real one
+    /// on another app or path, costs no KV operation. A valid one costs at most one read
+    /// per `session_cache`.
+    pub async fn verify<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        id: &str,
+        secret: &str,
+        app: &App,
+        path: &str,
+    ) -> Result<Verified, VerifyError> {
+        let refused = |r| Err(VerifyError::Refused(r));
+        if !app.accepts_app_password_on(path) {
+            return refused(Refused::NotAccepted);
+        }
+        let keys = &self.config.secrets.signing_keys;
+        if !credential::is_id(id) || !credential::tag_verifies(id, &app.host, secret, keys) {
+            return refused(Refused::Invalid);
+        }
+        let now = env.now;
+        if self.revoked.get(id, now).is_some() {
+            return refused(Refused::Unknown);
+        }
+        let record = match self.cache.get(id, now) {
+            Some(record) => record,
+            None => {
+                let Some(record) = registry::load(env.store(), id).await? else {
+                    return refused(Refused::Unknown);
+                };
+                let record = Rc::new(record);
+                let until = (now + self.config.settings.session_cache).min(record.expires);
+                self.cache.insert(id, record.clone(), until, now);
+                record
+            }
+        };
+        let hash = b64url(&sha256(secret.as_bytes()));
+        if !ct_eq(hash.as_bytes(), record.secret_sha256.as_bytes()) || record.app != app.host {
+            return refused(Refused::Invalid);
+        }
+        if record.v != RECORD_FORMAT {
+            return refused(Refused::Unknown);
+        }
+        if !record.is_live(now) {
+            return refused(Refused::Expired);
+        }
+        let record = match self.revalidation_due(&record, now) {
+            super::revalidate::Due::No => record,
+            super::revalidate::Due::Later => {
+                env.defer(Task::RevalidateAppPassword { id: id.to_string() });
+                record
+            }
+            super::revalidate::Due::Now => match self.revalidate(env, id).await {
+                Some(record) => record,
+                None => return refused(Refused::Unknown),
+            },
+        };
+        Ok(Verified { record })
+    }
+
+    /// After an admitted request: "last used" is recorded once a day (after the response).
+    /// True when this is the first use today seen here (worth an audit line).
+    pub fn after_use<I: Io>(&self, env: &Env<'_, I>, record: &AppPassword) -> bool {
+        let now = env.now;
+        let recent = record
+            .last_used
+            .is_some_and(|at| now.saturating_sub(at) < USED_EVERY);
+        if recent || self.used.get(&record.id, now).is_some() {
+            return false;
+        }
+        self.used.insert(&record.id, (), now + USED_EVERY, now);
+        env.defer(Task::AppPasswordUsed {
+            id: record.id.clone(),
+        });
+        true
+    }
+
+    /// The app passwords of one person.
+    pub async fn of_user<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        sub: &str,
+    ) -> Result<Vec<Summary>, StoreError> {
+        let mut list = registry::of_user(env.store(), sub).await?;
+        // Listings lag behind revocations (KV is eventually consistent).
+        list.retain(|s| self.revoked.get(&s.id, env.now).is_none() && env.now < s.expires);
+        Ok(list)
+    }
+
+    /// Creates an app password for `owner` as `request` describes; `refresh` is the
+    /// refresh token of the grant obtained for it (needed with `revalidate_every`).
+    pub async fn create<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        owner: &Identity,
+        request: &NewAppPassword,
+        refresh: Option<&Secret>,
+    ) -> Result<Created, CreateError> {
+        let settings = &self.config.settings;
+        let existing = self.of_user(env, &owner.sub).await?.len();
+        if existing >= settings.max_app_passwords {
+            return Err(CreateError::TooMany(settings.max_app_passwords));
+        }
+        let keys = &self.config.secrets.signing_keys;
+        let credential = NewCredential::generate(&request.app, keys, env.rng())
+            .map_err(|_| CreateError::Random)?;
+        let refresh = match (settings.revalidate_every, refresh) {
+            (None, _) => None,
+            (Some(_), None) => return Err(CreateError::NoRefreshToken),
+            (Some(_), Some(token)) => Some(
+                self.seal_refresh(&credential.id, token.expose(), env.rng())
+                    .ok_or(CreateError::Random)?,
+            ),
+        };
+        let now = env.now;
+        let record = AppPassword {
+            v: RECORD_FORMAT,
+            id: credential.id.clone(),
+            label: request.label.clone(),
+            app: request.app.clone(),
+            identity: owner.clone(),
+            created: now,
+            expires: now + request.lifetime.min(settings.app_password_lifetime),
+            secret_sha256: b64url(&credential.secret_sha256),
+            last_used: None,
+            refresh,
+            validated: now,
+        };
+        registry::save(env.store(), &record, now).await?;
+        Ok(Created { record, credential })
+    }
+
+    /// Revokes one app password (tombstone, record, index key, this isolate's copy, and its
+    /// grant at the issuer). `known` is its summary when the caller listed it. True when
+    /// there was something to revoke.
+    pub async fn revoke<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        id: &str,
+        known: Option<&Summary>,
+    ) -> Result<bool, StoreError> {
+        let now = env.now;
+        self.cache.remove(id);
+        let lifetime = known.map_or(self.config.settings.app_password_lifetime, |k| {
+            k.expires.saturating_sub(now)
+        });
+        self.revoked.insert(id, (), now + lifetime.max(60), now);
+        let record = registry::revoke(env.store(), id, known, now).await?;
+        if let Some(token) = record
+            .as_ref()
+            .and_then(|r| r.refresh.as_deref())
+            .and_then(|sealed| self.open_refresh(id, sealed))
+        {
+            self.client
+                .revoke_refresh_token(env.http(), &token, now)
+                .await;
+        }
+        Ok(record.is_some() || known.is_some())
+    }
+
+    /// Revokes every app password of a person; returns how many there were.
+    pub async fn revoke_of_user<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        sub: &str,
+        by: &str,
+    ) -> Result<usize, StoreError> {
+        let listed = registry::of_user(env.store(), sub).await?;
+        self.revoke_listed(env, &listed, by).await
+    }
+
+    /// Revokes the listed app passwords, with an audit line each.
+    pub async fn revoke_listed<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        listed: &[Summary],
+        by: &str,
+    ) -> Result<usize, StoreError> {
+        let mut revoked = 0;
+        for summary in listed {
+            if self.revoke(env, &summary.id, Some(summary)).await? {
+                revoked += 1;
+                env.log(revoked_line(
+                    &summary.app,
+                    &summary.id,
+                    &summary.sub,
+                    by,
+                    "",
+                ));
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Runs work scheduled during a request, after its response.
+    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: &Task) {
+        match task {
+            Task::AppPasswordUsed { id } => self.record_use(env, id).await,
+            Task::RevalidateAppPassword { id } => {
+                self.revalidate(env, id).await;
+            }
+            Task::Revalidate { .. } => {}
+        }
+    }
+
+    /// Writes "last used" (record and index key). The record is read again first: a
+    /// re-validation elsewhere may have rotated its refresh token, which must be kept.
+    async fn record_use<I: Io>(&self, env: &Env<'_, I>, id: &str) {
+        let now = env.now;
+        let Ok(Some(mut record)) = registry::load(env.store(), id).await else {
+            return;
+        };
+        if record
+            .last_used
+            .is_some_and(|at| now.saturating_sub(at) < USED_EVERY)
+        {
+            return;
+        }
+        record.last_used = Some(now);
+        self.write_back(env, &record).await;
+    }
+
+    /// Writes an updated record and its index key, unless it was revoked meanwhile (here
+    /// or anywhere: the tombstone); a revocation that lands during the write undoes it.
+    pub(super) async fn write_back<I: Io>(&self, env: &Env<'_, I>, record: &AppPassword) -> bool {
+        if !matches!(self.is_revoked(env, &record.id).await, Ok(false)) {
+            return false;
+        }
+        if registry::save(env.store(), record, env.now).await.is_err() {
+            return false;
+        }
+        if !matches!(self.is_revoked(env, &record.id).await, Ok(false)) {
+            let _ = registry::remove(env.store(), record).await;
+            self.cache.remove(&record.id);
+            return false;
+        }
+        let until = (env.now + self.config.settings.session_cache).min(record.expires);
+        self.cache
+            .insert(&record.id, Rc::new(record.clone()), until, env.now);
+        true
+    }
+
+    async fn is_revoked<I: Io>(&self, env: &Env<'_, I>, id: &str) -> Result<bool, StoreError> {
+        if self.revoked.get(id, env.now).is_some() {
+            return Ok(true);
+        }
+        registry::is_revoked(env.store(), id).await
+    }
+
+    pub(super) fn seal_refresh(&self, id: &str, token: &str, rng: &impl Random) -> Option<String> {
+        let key = self
+            .config
+            .secrets
+            .signing_keys
+            .derived(REFRESH_KEY)
+            .next()?;
+        crypto::seal(&key, id.as_bytes(), token.as_bytes(), rng).ok()
+    }
+
+    pub(super) fn open_refresh(&self, id: &str, sealed: &str) -> Option<String> {
+        self.config
+            .secrets
+            .signing_keys
+            .derived(REFRESH_KEY)
+            .find_map(|key| crypto::open(&key, id.as_bytes(), sealed))
+            .and_then(|plain| String::from_utf8(plain).ok())
+    }
+}
+
+/// The audit line of a revoked app password.
+pub(super) fn revoked_line(app: &str, id: &str, sub: &str, by: &str, reason: &str) -> String {
+    audit_line(
+        "app_password_revoked",
+        app,
+        &[
+            ("app_password", id),
+            ("sub", sub),
+            ("by", by),
+            ("reason", reason),
+        ],
+    )
+}

@@ -1,0 +1,215 @@
+//! App passwords in KV, with their index keys:
+//!
+//! ```text
+//! app-password:<ID>              the record                      ID = the client ID (ap_…)
+//! user-app-password:<U>:<ID>     summary in metadata             U = SHA-256 of the person's sub
+//! revoked:<ID>                   a revoked app password's tombstone (shared with sessions)
+//! ```
+//! The record and its index key expire with the app password.
+
+use super::record::{AppPassword, Summary};
+use crate::crypto::{b64url, sha256};
+use crate::session::index::revoked_key;
+use crate::store::{list_all, Entry, Store, StoreError};
+
+pub const RECORD_PREFIX: &str = "app-password:";
+pub const USER_PREFIX: &str = "user-app-password:";
+/// The value of a tombstone, and of a record overwritten as one: not an app password.
+const REVOKED: &str = "revoked";
+
+pub fn record_key(id: &str) -> String {
+    format!("{RECORD_PREFIX}{id}")
+}
+
+/// The prefix of every index key of a person's app passwords.
+pub fn user_prefix(sub: &str) -> String {
+    format!("{USER_PREFIX}{}:", b64url(&sha256(sub.as_bytes())))
+}
+
+pub fn user_key(sub: &str, id: &str) -> String {
+    format!("{}{id}", user_prefix(sub))
+}
+
+fn ttl(expires: u64, now: u64) -> u64 {
+    expires.saturating_sub(now).max(60)
+}
+
+/// Stores an app password and its index key.
+pub async fn save<S: Store>(store: &S, record: &AppPassword, now: u64) -> Result<(), StoreError> {
+    save_record(store, record, now).await?;
+    let metadata = Summary::of(record).to_metadata();
+    let entry = Entry {
+        metadata: Some(&metadata),
+        ..Entry::new("", ttl(record.expires, now))
+    };
+    store
+        .put(&user_key(&record.identity.sub, &record.id), entry)
+        .await
+}
+
+/// Rewrites only the record.
+pub async fn save_record<S: Store>(
+    store: &S,
+    record: &AppPassword,
+    now: u64,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(record).map_err(|e| StoreError(e.to_string()))?;
+    store
+        .put(
+            &record_key(&record.id),
+            Entry::new(&json, ttl(record.expires, now)),
+        )
+        .await
+}
+
+/// Reads a record (`None` when gone, revoked or unreadable).
+pub async fn load<S: Store>(store: &S, id: &str) -> Result<Option<AppPassword>, StoreError> {
+    Ok(store
+        .get(&record_key(id))
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok()))
+}
+
+/// Revokes an app password for good: a tombstone first (nothing may write it back), then
+/// the record and its index key; where the deletes fail, the record is overwritten with
+/// the tombstone's value, which no reader accepts. Nothing is written for one that does
+/// not exist. Returns the record that was revoked.
+pub async fn revoke<S: Store>(
+    store: &S,
+    id: &str,
+    known: Option<&Summary>,
+    now: u64,
+) -> Result<Option<AppPassword>, StoreError> {
+    let record = load(store, id).await?;
+    let (expires, sub) = match (&record, known) {
+        (Some(r), _) => (r.expires, r.identity.sub.clone()),
+        (None, Some(k)) => (k.expires, k.sub.clone()),
+        (None, None) => return Ok(None),
+    };
+    let ttl = ttl(expires, now);
+    store
+        .put(&revoked_key(id), Entry::new(REVOKED, ttl))
+        .await?;
+    let deleted = async {
+        if record.is_some() {
+            store.delete(&record_key(id)).await?;
+        }
+        store.delete(&user_key(&sub, id)).await
+    };
+    if let Err(e) = deleted.await {
+        store
+            .put(&record_key(id), Entry::new(REVOKED, ttl))
+            .await
+            .map_err(|_| e)?;
+    }
+    Ok(record)
+}
+
+/// Removes what a write put back after a revocation (record and index key).
+pub async fn remove<S: Store>(store: &S, record: &AppPassword) -> Result<(), StoreError> {
+    store.delete(&record_key(&record.id)).await?;
+    store
+        .delete(&user_key(&record.identity.sub, &record.id))
+        .await
+}
+
+/// Whether an app password has a tombstone.
+pub async fn is_revoked<S: Store>(store: &S, id: &str) -> Result<bool, StoreError> {
+    Ok(store.get(&revoked_key(id)).await?.is_some())
+}
+
+async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<Summary>, StoreError> {
+    let mut list: Vec<Summary> = list_all(store, prefix)
+        .await?
+        .into_iter()
+        .filter_map(|key| serde_json::from_str(key.metadata.as_deref()?).ok())
+        .collect();
+    list.sort_by_key(|s| s.created);
+    Ok(list)
+}
+
+/// A person's app passwords, oldest first.
+pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<Summary>, StoreError> {
+    listed(store, &user_prefix(sub)).await
+}
+
+/// The app passwords of everyone with this email address (case-insensitive).
+pub async fn with_email<S: Store>(store: &S, email: &str) -> Result<Vec<Summary>, StoreError> {
+    let mut list = all(store).await?;
+    list.retain(|s| {
+        s.email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(email))
+    });
+    Ok(list)
+}
+
+/// Every app password.
+pub async fn all<S: Store>(store: &S) -> Result<Vec<Summary>, StoreError> {
+    listed(store, USER_PREFIX).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app_password::record::RECORD_FORMAT;
+    use crate::identity::Identity;
+    use crate::store::MemoryStore;
+
+    fn record(id: &str, sub: &str) -> AppPassword {
+        AppPassword {
+            v: RECORD_FORMAT,
+            id: id.into(),
+            label: "Immich on Pixel 8".into(),
+            app: "photos.example.com".into(),
+            identity: Identity {
+                sub: sub.into(),
+                email: Some(format!("{sub}@Example.com")),
+                ..Default::default()
+            },
+            created: 100,
+            expires: 100 + 86_400,
+            secret_sha256: "h".into(),
+            last_used: None,
+            refresh: None,
+            validated: 100,
+        }
+    }
+
+    #[test]
+    fn save_list_revoke() {
+        let store = MemoryStore::default();
+        pollster::block_on(async {
+            save(&store, &record("ap_1", "alice"), 100).await.unwrap();
+            save(&store, &record("ap_2", "alice"), 100).await.unwrap();
+            save(&store, &record("ap_3", "bob"), 100).await.unwrap();
+            assert_eq!(of_user(&store, "alice").await.unwrap().len(), 2);
+            assert_eq!(
+                with_email(&store, "BOB@example.com").await.unwrap()[0].id,
+                "ap_3"
+            );
+            assert_eq!(all(&store).await.unwrap().len(), 3);
+            assert!(load(&store, "ap_1").await.unwrap().is_some());
+
+            assert!(revoke(&store, "ap_1", None, 200).await.unwrap().is_some());
+            assert!(load(&store, "ap_1").await.unwrap().is_none());
+            assert!(is_revoked(&store, "ap_1").await.unwrap());
+            assert_eq!(of_user(&store, "alice").await.unwrap().len(), 1);
+            // Nothing to revoke: nothing written.
+            let before = store.records.borrow().len();
+            assert!(revoke(&store, "ap_9", None, 200).await.unwrap().is_none());
+            assert_eq!(store.records.borrow().len(), before);
+        });
+    }
+
+    #[test]
+    fn revocation_fails_closed_when_deletes_fail() {
+        let store = MemoryStore::default();
+        pollster::block_on(async {
+            save(&store, &record("ap_1", "alice"), 100).await.unwrap();
+            store.failing.borrow_mut().push("delete");
+            assert!(revoke(&store, "ap_1", None, 200).await.unwrap().is_some());
+            assert!(load(&store, "ap_1").await.unwrap().is_none(), "overwritten");
+        });
+    }
+}

@@ -1,0 +1,590 @@
+//! App passwords through the whole gate: created on the account page (at once after a
+//! recent login, else through the issuer), used as a header pair or Basic, refused
+//! without touching KV where that is promised, and revoked every way.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use super::*;
+
+/// photos takes app passwords under `/api/**`; sonarr everywhere; grafana never.
+fn config(extra: Value) -> Value {
+    let mut config = json!({
+        "session_cache": "0s",
+        "apps": [
+            { "host": "photos.example.com", "app_passwords": true, "app_password_paths": ["/api/**"] },
+            { "host": "sonarr.example.com", "app_passwords": true, "allow_groups": ["family"] },
+            { "host": "grafana.example.com" },
+        ],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    config
+}
+
+/// A world whose issuer says the user authenticated at `auth_time`, and a session cookie.
+fn signed_in(extra: Value, auth_time: u64) -> (World, String) {
+    let w = World::new(config(extra), Some("s"));
+    *w.issuer.overrides.borrow_mut() = json!({ "auth_time": auth_time });
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    (w, cookie_pair(&done, "__Host-portcullis-session="))
+}
+
+fn attribute(html: &str, marker: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {html}"));
+    let rest = &html[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find('<').unwrap();
+    rest[start..end].to_string()
+}
+
+fn csrf(w: &World, cookie: &str) -> String {
+    let page = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/account",
+        cookie,
+    ));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let at = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    page.body[at..at + page.body[at..].find('"').unwrap()].to_string()
+}
+
+fn post(url: &str, cookie: &str, body: &str) -> RequestHead {
+    let mut head = request(
+        "POST",
+        url,
+        &[
+            ("cookie", cookie),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+    );
+    head.body = Some(body.to_string());
+    head
+}
+
+fn create_request(cookie: &str, csrf: &str, app: &str, label: &str, lifetime: &str) -> RequestHead {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("app", app)
+        .append_pair("label", label)
+        .append_pair("lifetime", lifetime)
+        .append_pair("csrf", csrf)
+        .finish();
+    post(
+        "https://photos.example.com/.portcullis/app-passwords",
+        cookie,
+        &body,
+    )
+}
+
+/// Creates one (directly: the login is recent) and returns (client ID, secret).
+fn create(w: &World, cookie: &str, app: &str, label: &str) -> (String, String) {
+    let token = csrf(w, cookie);
+    let reply = w.reply(&create_request(cookie, &token, app, label, "30d"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    credentials(&reply)
+}
+
+fn credentials(reply: &Reply) -> (String, String) {
+    (
+        attribute(&reply.body, "data-client-id"),
+        attribute(&reply.body, "data-secret"),
+    )
+}
+
+fn with_pair(url: &str, id: &str, secret: &str) -> RequestHead {
+    request(
+        "GET",
+        url,
+        &[
+            ("portcullis-client-id", id),
+            ("portcullis-client-secret", secret),
+        ],
+    )
+}
+
+fn with_basic(url: &str, id: &str, secret: &str) -> RequestHead {
+    let basic = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+    request("GET", url, &[("authorization", &basic)])
+}
+
+/// The secret with one character in the middle changed.
+fn tampered(secret: &str) -> String {
+    let mut chars: Vec<char> = secret.chars().collect();
+    chars[20] = if chars[20] == 'x' { 'y' } else { 'x' };
+    chars.into_iter().collect()
+}
+
+fn ops(w: &World) -> u32 {
+    *w.store.reads.borrow()
+        + *w.store.writes.borrow()
+        + *w.store.deletes.borrow()
+        + *w.store.lists.borrow()
+}
+
+fn plan(handled: Handled) -> ProxyPlan {
+    match handled.outcome {
+        Outcome::Proxy(plan) => plan,
+        Outcome::Reply(r) => panic!("not proxied: {} {}", r.status, r.body),
+    }
+}
+
+fn refusal(w: &World, head: &RequestHead) -> (u16, String) {
+    let r = w.reply(head);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(r.header("location").is_none());
+    (r.status, r.body)
+}
+
+fn header<'a>(plan: &'a ProxyPlan, name: &str) -> Option<&'a str> {
+    plan.set
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn created_after_a_recent_login_and_used_as_a_header_pair_or_basic() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    let (id, secret) = create(&w, &cookie, "sonarr.example.com", "nzb360 on Pixel 8");
+    assert!(id.starts_with("ap_"));
+    // KV holds the hash, never the secret.
+    let stored: String = w
+        .store
+        .records
+        .borrow()
+        .values()
+        .map(|(v, _, m)| format!("{v}{}", m.clone().unwrap_or_default()))
+        .collect();
+    assert!(!stored.contains(&secret));
+    assert!(stored.contains(&b64url(&sha256(secret.as_bytes()))));
+
+    let p = plan(w.handle(&with_pair(
+        "https://sonarr.example.com/api/v3/queue",
+        &id,
+        &secret,
+    )));
+    assert_eq!(header(&p, "x-auth-request-user"), Some("alice@example.com"));
+    assert_eq!(
+        header(&p, "x-auth-request-credential"),
+        Some("nzb360 on Pixel 8")
+    );
+    assert!(p.remove.iter().any(|h| h == "portcullis-client-secret"));
+
+    let p = plan(w.handle(&with_basic("https://sonarr.example.com/", &id, &secret)));
+    assert_eq!(header(&p, "remote-user"), Some("alice@example.com"));
+    assert!(
+        p.remove.iter().any(|h| h == "authorization"),
+        "Basic consumed"
+    );
+
+    // The account page lists it, without the secret; JSON too.
+    let json = w.reply(&request(
+        "GET",
+        "https://photos.example.com/.portcullis/account",
+        &[("cookie", &cookie), ("accept", "application/json")],
+    ));
+    let v: Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["app_passwords"][0]["id"], id.as_str());
+    assert_eq!(v["app_passwords"][0]["label"], "nzb360 on Pixel 8");
+    assert_eq!(v["app_passwords"][0]["app"], "sonarr.example.com");
+    assert!(v["app_passwords"][0]["expires"].as_u64().unwrap() > NOW);
+    assert!(!json.body.contains(&secret));
+    assert!(v["sessions"].as_array().unwrap().len() == 1);
+}
+
+#[test]
+fn refusals_cost_no_kv_operation_where_promised() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    let (id, secret) = create(&w, &cookie, "photos.example.com", "Immich");
+    let before = ops(&w);
+    let cases = [
+        // A wrong secret (well-formed or not).
+        with_pair("https://photos.example.com/api/x", &id, "wrong"),
+        with_pair("https://photos.example.com/api/x", &id, &tampered(&secret)),
+        // An unknown ID.
+        with_pair(
+            "https://photos.example.com/api/x",
+            "ap_000000000000000000000000",
+            &secret,
+        ),
+        // Another app, and an app without app passwords.
+        with_pair("https://sonarr.example.com/api/x", &id, &secret),
+        with_pair("https://grafana.example.com/", &id, &secret),
+        // Outside app_password_paths.
+        with_pair("https://photos.example.com/albums", &id, &secret),
+        with_basic("https://photos.example.com/", &id, &secret),
+    ];
+    for head in &cases {
+        let (status, body) = refusal(&w, head);
+        assert_eq!(status, 401, "{body}");
+    }
+    assert_eq!(ops(&w), before, "no KV operation for any of them");
+    // A malformed ID is not an app password at all: a service-token refusal, no KV either.
+    let (status, _) = refusal(
+        &w,
+        &with_pair("https://photos.example.com/api/x", "ap_xyz", &secret),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(ops(&w), before);
+}
+
+#[test]
+fn a_valid_one_costs_at_most_one_read_and_last_used_is_written_once_a_day() {
+    let (w, cookie) = signed_in(json!({ "session_cache": "30s" }), NOW - 60);
+    let (id, secret) = create(&w, &cookie, "photos.example.com", "Immich");
+    let head = with_pair("https://photos.example.com/api/x", &id, &secret);
+    let (reads, writes) = (*w.store.reads.borrow(), *w.store.writes.borrow());
+    let (handled, tasks) = w.handle_at(&head, NOW);
+    plan(handled);
+    assert_eq!(*w.store.reads.borrow() - reads, 1, "one read");
+    plan(w.handle(&head));
+    assert_eq!(*w.store.reads.borrow() - reads, 1, "then cached");
+    assert_eq!(
+        tasks.len(),
+        1,
+        "first use: last_used recorded after the response"
+    );
+    w.run(tasks, NOW);
+    let wrote = *w.store.writes.borrow() - writes;
+    assert_eq!(wrote, 2, "the record and its index key");
+    // Later the same day, from a cold cache: one read, no write, no task.
+    let reads = *w.store.reads.borrow();
+    let (handled, tasks) = w.handle_at(&head, NOW + 3_600);
+    plan(handled);
+    assert_eq!(*w.store.reads.borrow() - reads, 1);
+    assert!(tasks.is_empty());
+    // Seen on the account page.
+    let json = w.reply(&request(
+        "GET",
+        "https://photos.example.com/.portcullis/account",
+        &[("cookie", &cookie), ("accept", "application/json")],
+    ));
+    let v: Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["app_passwords"][0]["last_used"], NOW);
+}
+
+#[test]
+fn an_old_login_goes_through_the_issuer_first() {
+    let (w, cookie) = signed_in(json!({}), NOW - 3_600);
+    let token = csrf(&w, &cookie);
+    let start = w.reply(&create_request(
+        &cookie,
+        &token,
+        "photos.example.com",
+        "Immich",
+        "90d",
+    ));
+    assert_eq!(start.status, 303);
+    let location = start.header("location").unwrap();
+    assert!(location.starts_with("https://id.example.com/authorize?"));
+    assert!(location.contains("prompt=login") && location.contains("max_age=600"));
+    assert!(!w
+        .store
+        .records
+        .borrow()
+        .keys()
+        .any(|k| k.starts_with("app-password:")));
+
+    // The issuer answers without a fresh authentication: refused.
+    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(location);
+    let callback =
+        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
+    let stale = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    assert_eq!(stale.status, 403, "{}", stale.body);
+
+    // With a fresh one, it is created and shown.
+    let start = w.reply(&create_request(
+        &cookie,
+        &token,
+        "photos.example.com",
+        "Immich",
+        "90d",
+    ));
+    *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 5 });
+    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
+    let callback =
+        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
+    let done = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    assert_eq!(done.status, 200, "{}", done.body);
+    let (id, secret) = credentials(&done);
+    plan(w.handle(&with_pair("https://photos.example.com/api/x", &id, &secret)));
+
+    // Another person's login cannot complete this person's request.
+    let start = w.reply(&create_request(
+        &cookie,
+        &token,
+        "photos.example.com",
+        "X",
+        "90d",
+    ));
+    *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW, "sub": "mallory" });
+    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
+    let callback =
+        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
+    let other = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    assert_eq!(other.status, 403);
+}
+
+#[test]
+fn the_form_is_checked() {
+    let (w, cookie) = signed_in(json!({ "max_app_passwords": 1 }), NOW - 60);
+    let token = csrf(&w, &cookie);
+    for (app, label, lifetime, status) in [
+        ("grafana.example.com", "x", "1d", 400),
+        ("nowhere.example.com", "x", "1d", 400),
+        ("photos.example.com", "", "1d", 400),
+        ("photos.example.com", "x", "91d", 400),
+        ("photos.example.com", "x", "10m", 400),
+        ("photos.example.com", "x", "soon", 400),
+    ] {
+        let r = w.reply(&create_request(&cookie, &token, app, label, lifetime));
+        assert_eq!(r.status, status, "{app} {label} {lifetime}: {}", r.body);
+    }
+    let r = w.reply(&create_request(
+        &cookie,
+        "forged",
+        "photos.example.com",
+        "x",
+        "1d",
+    ));
+    assert_eq!(r.status, 403, "CSRF");
+    create(&w, &cookie, "photos.example.com", "one");
+    let r = w.reply(&create_request(
+        &cookie,
+        &token,
+        "photos.example.com",
+        "two",
+        "1d",
+    ));
+    assert_eq!(r.status, 409, "max_app_passwords");
+}
+
+#[test]
+fn expired_and_revoked_ones_are_refused() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    let token = csrf(&w, &cookie);
+    let reply = w.reply(&create_request(
+        &cookie,
+        &token,
+        "photos.example.com",
+        "Immich",
+        "1d",
+    ));
+    let (id, secret) = credentials(&reply);
+    let head = with_pair("https://photos.example.com/api/x", &id, &secret);
+    let (handled, _) = w.handle_at(&head, NOW + 86_400);
+    match handled.outcome {
+        Outcome::Reply(r) => assert!(
+            r.status == 401 && r.body.contains("app_password_expired"),
+            "{}",
+            r.body
+        ),
+        Outcome::Proxy(_) => panic!("expired, yet proxied"),
+    }
+
+    // Revoked by the person: the very next request is refused, and it is gone from KV.
+    let (id, secret) = create(&w, &cookie, "photos.example.com", "Pixel");
+    let head = with_pair("https://photos.example.com/api/x", &id, &secret);
+    plan(w.handle(&head));
+    let body = format!("id={id}&csrf={token}");
+    let r = w.reply(&post(
+        "https://photos.example.com/.portcullis/app-passwords/revoke",
+        &cookie,
+        &body,
+    ));
+    assert_eq!(r.status, 303);
+    let (status, body) = refusal(&w, &head);
+    assert_eq!(status, 401, "{body}");
+    let records = w.store.records.borrow();
+    assert!(!records.contains_key(&format!("app-password:{id}")));
+    assert!(records.contains_key(&format!("revoked:{id}")));
+    assert!(!records
+        .keys()
+        .any(|k| k.starts_with("user-app-password:") && k.ends_with(&id)));
+}
+
+#[test]
+fn a_person_cannot_revoke_someone_elses() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    let (id, secret) = create(&w, &cookie, "photos.example.com", "Pixel");
+    // Bob signs in on the same gate.
+    *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW, "sub": "bob" });
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let bob = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
+    let token = csrf(&w, &bob);
+    let body = format!("id={id}&csrf={token}");
+    let r = w.reply(&post(
+        "https://photos.example.com/.portcullis/app-passwords/revoke",
+        &bob,
+        &body,
+    ));
+    assert_eq!(r.status, 400);
+    plan(w.handle(&with_pair("https://photos.example.com/api/x", &id, &secret)));
+}
+
+#[test]
+fn access_rules_apply_to_the_stored_claims_on_every_request() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    let (id, secret) = create(&w, &cookie, "sonarr.example.com", "nzb360");
+    let head = with_pair("https://sonarr.example.com/api", &id, &secret);
+    plan(w.handle(&head));
+    // The owner narrows sonarr to admins: the same KV, a new configuration.
+    let mut changed = config(json!({}));
+    changed["apps"][1]["allow_groups"] = json!(["admins"]);
+    let w2 = World {
+        gate: gate(changed, Some("s")),
+        store: w.store.clone(),
+        issuer: FakeIssuer::default(),
+    };
+    let r = w2.reply(&head);
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn with_revalidate_every_each_gets_its_own_grant_and_a_refused_refresh_ends_it() {
+    let (w, cookie) = signed_in(json!({ "revalidate_every": "15m" }), NOW - 60);
+    let token = csrf(&w, &cookie);
+    // Even after a recent login: through the issuer for a grant of its own (no prompt).
+    let start = w.reply(&create_request(
+        &cookie,
+        &token,
+        "photos.example.com",
+        "Immich",
+        "30d",
+    ));
+    assert_eq!(start.status, 303);
+    let location = start.header("location").unwrap().to_string();
+    assert!(location.contains("max_age=600") && !location.contains("prompt=login"));
+    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(&location);
+    let callback =
+        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
+    let done = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    assert_eq!(done.status, 200, "{}", done.body);
+    let (id, secret) = credentials(&done);
+    let head = with_pair("https://photos.example.com/api/x", &id, &secret);
+
+    // Due: re-validated after the response with its own refresh token.
+    let (handled, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    plan(handled);
+    let revalidate: Vec<Task> = tasks
+        .into_iter()
+        .filter(|t| matches!(t, Task::RevalidateAppPassword { .. }))
+        .collect();
+    assert_eq!(revalidate.len(), 1);
+    let refreshes = *w.issuer.refreshes.borrow();
+    w.run(revalidate, NOW + 16 * 60);
+    assert_eq!(*w.issuer.refreshes.borrow(), refreshes + 1);
+    plan(w.handle_at(&head, NOW + 17 * 60).0);
+
+    // The person is disabled at the issuer: the next refresh is refused, and it ends.
+    *w.issuer.refresh_token.borrow_mut() = None;
+    let (handled, tasks) = w.handle_at(&head, NOW + 32 * 60);
+    plan(handled);
+    let log = w.run(tasks, NOW + 32 * 60);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("app_password_revoked") && l.contains("revalidation")),
+        "{log:?}"
+    );
+    let (status, _) = refusal(&w, &head);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn the_admin_api_lists_and_revokes_them() {
+    let w = World {
+        gate: Gate::new(
+            Config::from_inputs(&Inputs {
+                portcullis: Some(
+                    json!({ "issuer": ISS, "client_id": "portcullis" })
+                        .as_object()
+                        .unwrap()
+                        .clone()
+                        .into_iter()
+                        .chain(config(json!({})).as_object().unwrap().clone())
+                        .collect::<serde_json::Map<_, _>>()
+                        .into(),
+                ),
+                oidc_client_secret: Some("s".into()),
+                session_secret: Some(SECRET.into()),
+                assertion_key: None,
+                admin_token: Some("admin-token-0123456789abcdef0123456789".into()),
+            })
+            .unwrap(),
+        ),
+        store: std::rc::Rc::new(MemoryStore::default()),
+        issuer: FakeIssuer::default(),
+    };
+    *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW });
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let cookie = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
+    let (a, a_secret) = create(&w, &cookie, "photos.example.com", "one");
+    let (b, b_secret) = create(&w, &cookie, "sonarr.example.com", "two");
+    let admin = [(
+        "authorization",
+        "Bearer admin-token-0123456789abcdef0123456789",
+    )];
+    let list = w.reply(&request(
+        "GET",
+        "https://photos.example.com/.portcullis/admin/app-passwords?sub=alice-1",
+        &admin,
+    ));
+    let v: Value = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(
+        v["app_passwords"].as_array().unwrap().len(),
+        2,
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains(&a_secret));
+
+    let mut by_id = request(
+        "POST",
+        "https://photos.example.com/.portcullis/admin/revoke",
+        &admin,
+    );
+    by_id.body = Some(json!({ "app_password": a }).to_string());
+    let r = w.reply(&by_id);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["revoked"],
+        1
+    );
+    refusal(
+        &w,
+        &with_pair("https://photos.example.com/api/x", &a, &a_secret),
+    );
+
+    let mut by_sub = request(
+        "POST",
+        "https://photos.example.com/.portcullis/admin/revoke",
+        &admin,
+    );
+    by_sub.body = Some(json!({ "sub": "alice-1" }).to_string());
+    let r = w.reply(&by_sub);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v["revoked"], 2,
+        "the session and the app password: {}",
+        r.body
+    );
+    let (status, _) = refusal(&w, &with_pair("https://sonarr.example.com/", &b, &b_secret));
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn the_old_sessions_address_leads_to_the_account_page() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    let r = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/sessions",
+        &cookie,
+    ));
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/.portcullis/account"));
+}
