@@ -71,6 +71,26 @@ impl SigningKeys {
             .map(move |key| crate::crypto::hmac_sha256(key, &purpose, b"derived key"))
     }
 
+    /// Encrypts `plaintext` under the current key derived for `purpose`, bound to `context`
+    /// (e.g. a refresh token to the one session or app password it belongs to).
+    pub fn seal(
+        &self,
+        purpose: &str,
+        context: &str,
+        plaintext: &str,
+        rng: &impl crate::crypto::Random,
+    ) -> Option<String> {
+        let key = self.derived(purpose).next()?;
+        crate::crypto::seal(&key, context.as_bytes(), plaintext.as_bytes(), rng).ok()
+    }
+
+    /// Decrypts what [`SigningKeys::seal`] produced, under any listed key.
+    pub fn open(&self, purpose: &str, context: &str, sealed: &str) -> Option<String> {
+        self.derived(purpose)
+            .find_map(|key| crate::crypto::open(&key, context.as_bytes(), sealed))
+            .and_then(|plain| String::from_utf8(plain).ok())
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

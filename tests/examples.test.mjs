@@ -11,6 +11,7 @@ import path from 'node:path';
 import { startStack } from './support/stack.mjs';
 import { Browser, login } from '../stack/client.mjs';
 import { ROOT } from '../stack/worker.mjs';
+import { createAppPassword } from './support/app-passwords.mjs';
 
 const run = promisify(execFile);
 const JSON_ACCEPT = { accept: 'application/json' };
@@ -48,7 +49,7 @@ async function signIn(s, host, user) {
   return { b, res: await login(b, `${s.at(host)}/`, { username: user }) };
 }
 
-test('Immich: family on the web, the mobile app by custom proxy headers, shared links public', async () => {
+test('Immich: family on the web, the mobile app by custom proxy headers (service token or app password), shared links public', async () => {
   const { s, tokens } = await example('immich.toml');
   try {
     const host = 'photos.example.com';
@@ -59,14 +60,27 @@ test('Immich: family on the web, the mobile app by custom proxy headers, shared 
     const noCreds = await new Browser().request(`${s.at(host)}/api/server/ping`, { headers: { accept: 'text/html' } });
     assert.equal(noCreds.status, 401, 'the app sees a clean 401, never a login page');
     assert.equal((await new Browser().request(`${s.at(host)}/share/abc123`, { headers: { accept: 'text/html' } })).status, 200, 'shared links');
-    assert.equal((await signIn(s, host, 'alice')).res.status, 200, 'family member');
+    const { b: alice, res } = await signIn(s, host, 'alice');
+    assert.equal(res.status, 200, 'family member');
     assert.equal((await signIn(s, host, 'bob')).res.status, 403, 'guest');
+    // Alice's own app password for her phone, as the same two headers.
+    const mine = await createAppPassword(alice, s.at(host), { app: host, label: "Alice's Pixel" });
+    const phone = await new Browser().request(`${s.at(host)}/api/server/ping`, {
+      headers: { ...JSON_ACCEPT, 'portcullis-client-id': mine.id, 'portcullis-client-secret': mine.secret },
+    });
+    assert.equal(phone.status, 200);
+    assert.equal(phone.json().headers['x-auth-request-user'], 'alice@example.com');
+    assert.equal(phone.json().headers['x-auth-request-credential'], "Alice's Pixel");
+    const web = await new Browser().request(`${s.at(host)}/photos`, {
+      headers: { ...JSON_ACCEPT, 'portcullis-client-id': mine.id, 'portcullis-client-secret': mine.secret },
+    });
+    assert.equal(web.status, 401, 'only on app_password_paths');
   } finally {
     await s.stop();
   }
 });
 
-test('Sonarr/Radarr: admins only; nzb360 by Basic auth', async () => {
+test('Sonarr/Radarr: admins only; nzb360 by Basic auth (service token or app password)', async () => {
   const { s, tokens } = await example('arr.toml');
   try {
     const t = tokens.nzb360;
@@ -77,8 +91,17 @@ test('Sonarr/Radarr: admins only; nzb360 by Basic auth', async () => {
       assert.equal(res.json().headers['x-api-key'], 'sonarr-key', "the app's own API key passes");
       assert.equal(res.json().headers.authorization, undefined);
     }
-    assert.equal((await signIn(s, 'sonarr.example.com', 'alice')).res.status, 200, 'admin');
+    const { b: alice, res } = await signIn(s, 'sonarr.example.com', 'alice');
+    assert.equal(res.status, 200, 'admin');
     assert.equal((await signIn(s, 'sonarr.example.com', 'carol')).res.status, 403, 'not an admin');
+    // An app password of alice's for Sonarr, as nzb360's Basic user name and password.
+    const mine = await createAppPassword(alice, s.at('sonarr.example.com'), { app: 'sonarr.example.com', label: 'nzb360' });
+    const ownBasic = `Basic ${Buffer.from(`${mine.id}:${mine.secret}`).toString('base64')}`;
+    const sonarr = await new Browser().request(`${s.at('sonarr.example.com')}/api/v3/queue`, { headers: { ...JSON_ACCEPT, authorization: ownBasic } });
+    assert.equal(sonarr.status, 200);
+    assert.equal(sonarr.json().headers['x-auth-request-credential'], 'nzb360');
+    const radarr = await new Browser().request(`${s.at('radarr.example.com')}/api/v3/queue`, { headers: { ...JSON_ACCEPT, authorization: ownBasic } });
+    assert.equal(radarr.status, 401, 'one app per app password');
   } finally {
     await s.stop();
   }

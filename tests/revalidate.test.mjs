@@ -5,29 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './support/stack.mjs';
-import { Browser, login, submitLogin } from '../stack/client.mjs';
+import { Browser, login } from '../stack/client.mjs';
+import { createAppPassword } from './support/app-passwords.mjs';
 
 const JSON_ACCEPT = { accept: 'application/json' };
 const EVERY = 30;
 let s;
 let browsers;
 const appPasswords = {};
-
-/** Creates an app password for photos: through the issuer, which gives it its own grant. */
-async function createAppPassword(b, label) {
-  const page = await b.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html' } });
-  const csrf = page.body.match(/name="csrf" value="([\w-]+)"/)[1];
-  const start = await b.request(`${s.app}/.portcullis/app-passwords`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-    body: new URLSearchParams({ app: 'photos.localhost', label, lifetime: '1d', csrf }).toString(),
-  });
-  assert.equal(start.status, 303);
-  assert.match(start.location, /max_age=600/);
-  const done = await submitLogin(b, await b.follow(start.location), { username: b.name });
-  assert.equal(done.status, 200, done.body.slice(0, 300));
-  return { id: done.body.match(/data-client-id>([^<]+)</)[1], secret: done.body.match(/data-secret>([^<]+)</)[1] };
-}
 
 before(async () => {
   s = await startStack({ config: { revalidate_every: `${EVERY}s` }, photos: { app_passwords: true } });
@@ -39,7 +24,10 @@ before(async () => {
     assert.equal(res.status, 200);
     browsers[user] = b;
   }
-  for (const user of ['alice', 'bob']) appPasswords[user] = await createAppPassword(browsers[user], `${user}'s phone`);
+  // Through the issuer even after a recent login: each gets a grant of its own.
+  for (const user of ['alice', 'bob']) {
+    appPasswords[user] = await createAppPassword(browsers[user], s.app, { app: 'photos.localhost', label: `${user}'s phone`, lifetime: '1d' });
+  }
   await new Promise((r) => setTimeout(r, (EVERY + 1) * 1000));
 });
 after(async () => { await s?.stop(); });

@@ -13,11 +13,12 @@ use super::record::{AppPassword, Summary, RECORD_FORMAT};
 use super::registry;
 use crate::cache::TtlCache;
 use crate::context::{audit_line, Env, Io, Task};
-use crate::crypto::{self, b64url, ct_eq, sha256, Random};
+use crate::crypto::{b64url, ct_eq, sha256, Random};
 use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
 use crate::secret::Secret;
+use crate::session::revalidate::Due;
 use crate::store::StoreError;
 
 /// "Last used" is written at most this often per app password.
@@ -204,12 +205,12 @@ impl AppPasswords {
             return refused(Refused::Expired);
         }
         let record = match self.revalidation_due(&record, now) {
-            super::revalidate::Due::No => record,
-            super::revalidate::Due::Later => {
+            Due::No => record,
+            Due::Later => {
                 env.defer(Task::RevalidateAppPassword { id: id.to_string() });
                 record
             }
-            super::revalidate::Due::Now => match self.revalidate(env, id).await {
+            Due::Now => match self.revalidate(env, id).await {
                 Some(record) => record,
                 None => return refused(Refused::Unknown),
             },
@@ -407,22 +408,13 @@ impl AppPasswords {
     }
 
     pub(super) fn seal_refresh(&self, id: &str, token: &str, rng: &impl Random) -> Option<String> {
-        let key = self
-            .config
-            .secrets
-            .signing_keys
-            .derived(REFRESH_KEY)
-            .next()?;
-        crypto::seal(&key, id.as_bytes(), token.as_bytes(), rng).ok()
+        let keys = &self.config.secrets.signing_keys;
+        keys.seal(REFRESH_KEY, id, token, rng)
     }
 
     pub(super) fn open_refresh(&self, id: &str, sealed: &str) -> Option<String> {
-        self.config
-            .secrets
-            .signing_keys
-            .derived(REFRESH_KEY)
-            .find_map(|key| crypto::open(&key, id.as_bytes(), sealed))
-            .and_then(|plain| String::from_utf8(plain).ok())
+        let keys = &self.config.secrets.signing_keys;
+        keys.open(REFRESH_KEY, id, sealed)
     }
 }
 

@@ -13,36 +13,16 @@ use super::record::AppPassword;
 use super::registry;
 use crate::context::{audit_line, Env, Io};
 use crate::oidc::{ClientError, OidcError};
-
-/// A refresh is taken to be running for at most this long.
-const REFRESH_MARKER: u64 = 60;
-/// After an unreachable issuer, wait this long before trying again.
-const BACKOFF: u64 = 60;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Due {
-    No,
-    Later,
-    Now,
-}
+use crate::session::revalidate::{due, Due, BACKOFF, REFRESH_MARKER};
 
 impl AppPasswords {
     pub(super) fn revalidation_due(&self, record: &AppPassword, now: u64) -> Due {
-        let Some(every) = self.config.settings.revalidate_every else {
-            return Due::No;
-        };
-        let age = now.saturating_sub(record.validated);
-        if record.refresh.is_none() || age < every {
-            return Due::No;
-        }
-        if self.refreshing.get(&record.id, now).is_some()
-            || self.backoff.get(&record.id, now).is_some()
-        {
-            Due::No
-        } else if age >= every.saturating_mul(2) {
-            Due::Now
-        } else {
-            Due::Later
+        match (self.config.settings.revalidate_every, &record.refresh) {
+            (Some(every), Some(_)) => due(every, record.validated, now, || {
+                self.refreshing.get(&record.id, now).is_some()
+                    || self.backoff.get(&record.id, now).is_some()
+            }),
+            _ => Due::No,
         }
     }
 

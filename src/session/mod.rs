@@ -9,7 +9,7 @@ pub mod id;
 pub mod index;
 pub mod model;
 pub mod registry;
-mod revalidate;
+pub(crate) mod revalidate;
 mod sessions;
 
 pub use cache::SessionCache;

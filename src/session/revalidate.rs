@@ -21,7 +21,7 @@ use std::rc::Rc;
 use super::sessions::Sessions;
 use super::{registry, Session, SessionId};
 use crate::context::{audit_line, Env, Io, Task};
-use crate::crypto::{self, Random};
+use crate::crypto::Random;
 use crate::oidc::{ClientError, OidcError};
 use crate::store::StoreError;
 
@@ -29,18 +29,32 @@ use crate::store::StoreError;
 const REFRESH_KEY: &str = "portcullis refresh token key v1";
 /// A refresh is taken to be running for at most this long (the issuer's timeout is 10 s):
 /// one whose `waitUntil` was abandoned no longer counts after it.
-const REFRESH_MARKER: u64 = 60;
+pub(crate) const REFRESH_MARKER: u64 = 60;
 /// After an unreachable issuer, this isolate waits this long before the next attempt.
-const BACKOFF: u64 = 60;
+pub(crate) const BACKOFF: u64 = 60;
 
-/// When a session needs re-validation.
+/// When a grant (a session's, an app password's) needs re-validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Due {
+pub(crate) enum Due {
     No,
     /// After the response.
     Later,
     /// Before the response: too long since the issuer last vouched.
     Now,
+}
+
+/// The one rule for both: due once `every` has passed since the issuer last vouched
+/// (`validated`), before the response once twice that has; never while a refresh runs or
+/// backs off here (`busy`). `busy` is only asked for grants that are due: it may cost a hash.
+pub(crate) fn due(every: u64, validated: u64, now: u64, busy: impl FnOnce() -> bool) -> Due {
+    let age = now.saturating_sub(validated);
+    if age < every || busy() {
+        Due::No
+    } else if age >= every.saturating_mul(2) {
+        Due::Now
+    } else {
+        Due::Later
+    }
 }
 
 /// The session being re-validated: its cookie value (the isolate's cache key), ID and hash.
@@ -70,19 +84,10 @@ impl Sessions {
         if session.refresh.is_none() {
             return Due::No;
         }
-        let age = now.saturating_sub(session.validated);
-        if age < every {
-            return Due::No;
-        }
-        // Hashing the ID costs a SHA-256: only for sessions that are due anyway.
-        let hash = id.hash();
-        if self.refreshing.get(&hash, now).is_some() || self.backoff.get(&hash, now).is_some() {
-            Due::No
-        } else if age >= every.saturating_mul(2) {
-            Due::Now
-        } else {
-            Due::Later
-        }
+        due(every, session.validated, now, || {
+            let hash = id.hash();
+            self.refreshing.get(&hash, now).is_some() || self.backoff.get(&hash, now).is_some()
+        })
     }
 
     /// Encrypts a refresh token for storage in the session with this hash.
@@ -92,22 +97,15 @@ impl Sessions {
         refresh: &str,
         rng: &impl Random,
     ) -> Option<String> {
-        let key = self
-            .config
-            .secrets
-            .signing_keys
-            .derived(REFRESH_KEY)
-            .next()?;
-        crypto::seal(&key, hash.as_bytes(), refresh.as_bytes(), rng).ok()
+        let keys = &self.config.secrets.signing_keys;
+        keys.seal(REFRESH_KEY, hash, refresh, rng)
     }
 
     pub(super) fn open_refresh(&self, hash: &str, sealed: &str) -> Option<String> {
         self.config
             .secrets
             .signing_keys
-            .derived(REFRESH_KEY)
-            .find_map(|key| crypto::open(&key, hash.as_bytes(), sealed))
-            .and_then(|plain| String::from_utf8(plain).ok())
+            .open(REFRESH_KEY, hash, sealed)
     }
 
     /// Runs work scheduled during a request, after its response.
@@ -280,5 +278,23 @@ impl Sessions {
             ],
         ));
         Revalidation::Revoked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_after_every_first_after_twice_never_while_busy() {
+        assert_eq!(due(60, 1000, 1059, || false), Due::No);
+        assert_eq!(due(60, 1000, 1060, || false), Due::Later);
+        assert_eq!(due(60, 1000, 1119, || false), Due::Later);
+        assert_eq!(due(60, 1000, 1120, || false), Due::Now);
+        assert_eq!(due(60, 1000, 5000, || true), Due::No);
+        assert_eq!(
+            due(60, 1000, 1010, || panic!("not asked when not due")),
+            Due::No
+        );
     }
 }

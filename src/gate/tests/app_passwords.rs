@@ -87,6 +87,16 @@ fn create(w: &World, cookie: &str, app: &str, label: &str) -> (String, String) {
     credentials(&reply)
 }
 
+/// The issuer signs the person in for the login `start` began; returns the callback's
+/// answer in the browser holding `cookie` (the session) and the login cookie.
+fn through_issuer(w: &World, start: &Reply, cookie: &str) -> Reply {
+    let login_cookie = cookie_pair(start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
+    let callback =
+        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
+    w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")))
+}
+
 fn credentials(reply: &Reply) -> (String, String) {
     (
         attribute(&reply.body, "data-client-id"),
@@ -289,11 +299,7 @@ fn an_old_login_goes_through_the_issuer_first() {
         .any(|k| k.starts_with("app-password:")));
 
     // The issuer answers without a fresh authentication: refused.
-    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
-    let (code, state) = w.issuer.authorize(location);
-    let callback =
-        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
-    let stale = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    let stale = through_issuer(&w, &start, &cookie);
     assert_eq!(stale.status, 403, "{}", stale.body);
 
     // With a fresh one, it is created and shown.
@@ -305,11 +311,7 @@ fn an_old_login_goes_through_the_issuer_first() {
         "90d",
     ));
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 5 });
-    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
-    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
-    let callback =
-        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
-    let done = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    let done = through_issuer(&w, &start, &cookie);
     assert_eq!(done.status, 200, "{}", done.body);
     let (id, secret) = credentials(&done);
     plan(w.handle(&with_pair("https://photos.example.com/api/x", &id, &secret)));
@@ -323,11 +325,7 @@ fn an_old_login_goes_through_the_issuer_first() {
         "90d",
     ));
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW, "sub": "mallory" });
-    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
-    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
-    let callback =
-        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
-    let other = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    let other = through_issuer(&w, &start, &cookie);
     assert_eq!(other.status, 403);
 }
 
@@ -461,11 +459,7 @@ fn with_revalidate_every_each_gets_its_own_grant_and_a_refused_refresh_ends_it()
     assert_eq!(start.status, 303);
     let location = start.header("location").unwrap().to_string();
     assert!(location.contains("max_age=600") && !location.contains("prompt=login"));
-    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
-    let (code, state) = w.issuer.authorize(&location);
-    let callback =
-        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
-    let done = w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")));
+    let done = through_issuer(&w, &start, &cookie);
     assert_eq!(done.status, 200, "{}", done.body);
     let (id, secret) = credentials(&done);
     let head = with_pair("https://photos.example.com/api/x", &id, &secret);
