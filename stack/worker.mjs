@@ -30,8 +30,10 @@ export default function (env) {
  * Starts the gate.
  * - config: the PORTCULLIS object; secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET?, ... }
  * - script: another worker module to run instead (benchmarks' pass-through baseline).
+ * - build, main: the directory of the modules and the main module's name in it (default
+ *   build/index.js; the deploy test runs what `wrangler deploy` uploaded).
  */
-export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, build = path.join(ROOT, 'build'), onLine = () => {}, kvPersist }) {
+export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist }) {
   const lines = [];
   const collect = (stream) => {
     let buffered = '';
@@ -52,7 +54,7 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
     : {
       name: 'portcullis',
       modules: true,
-      scriptPath: path.join(build, 'index.js'),
+      scriptPath: path.join(build, main),
       modulesRoot: build,
       modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
       compatibilityDate: COMPATIBILITY_DATE,
