@@ -53,12 +53,12 @@ async function makeKey(alg, kid) {
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-function loginPage(uid, clientId, error) {
+function loginPage(uid, clientId, error, prefix = '/') {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in - Local ID</title>
 <style>body{font:16px system-ui,sans-serif;background:#eef1f6;display:flex;justify-content:center;padding-top:10vh}
 form{background:#fff;padding:2rem;border-radius:10px;box-shadow:0 2px 10px #0002;display:grid;gap:.75rem;width:18rem}
 input,button{font:inherit;padding:.5rem}button{background:#2f5bd3;color:#fff;border:0;border-radius:6px}.err{color:#b00020}</style></head>
-<body><form method="post" action="/interaction/${esc(uid)}/login" autocomplete="off">
+<body><form method="post" action="${esc(prefix)}interaction/${esc(uid)}/login" autocomplete="off">
 <h1 style="margin:0;font-size:1.2rem">Local ID</h1><p style="margin:0">Sign in to <b>${esc(clientId)}</b></p>
 ${error ? `<p class="err">${esc(error)}</p>` : ''}
 <input id="username" name="username" placeholder="username (alice, bob or carol)" required autofocus>
@@ -102,11 +102,31 @@ function readForm(req) {
 }
 
 /**
+ * How the local issuer imitates the issuers Portcullis is used with (docs/issuers/):
+ * - pocket-id: RS256, refresh tokens rotated on every use, no back-channel logout and so
+ *   no `sid` in ID tokens.
+ * - authentik: an issuer URL with a path and a trailing slash
+ *   (`/application/o/<slug>/`), ES256 keys.
+ * - keycloak: ID tokens carrying the claim `typ: "ID"`; back-channel logout with `sid`.
+ */
+export const PROFILES = {
+  'pocket-id': { alg: 'RS256', backchannel: false },
+  authentik: { alg: 'ES256', path: '/application/o/portcullis/' },
+  keycloak: { alg: 'RS256', idTokenTyp: 'ID' },
+};
+
+/**
  * Starts the provider on `port`.
  * clients: [{ client_id, client_secret?, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri? }]
+ * profile: one of PROFILES (default: none of their particulars).
  */
-export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS256', log = () => {} }) {
-  const issuer = `http://${host}:${port}`;
+export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log = () => {}, profile }) {
+  const imitate = profile ? PROFILES[profile] : {};
+  if (profile && !imitate) throw new Error(`unknown issuer profile ${profile}`);
+  alg = alg || imitate.alg || 'RS256';
+  const prefix = imitate.path || '/';
+  // Authentik's issuer ends with a slash; the others have none.
+  const issuer = `http://${host}:${port}${prefix === '/' ? '' : prefix}`;
   let keyNumber = 1;
   let currentAlg = alg;
   let keys = [await makeKey(alg, `key-${keyNumber}`)];
@@ -125,9 +145,12 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
       })),
       jwks: { keys },
       cookies: { keys: cookieKeys },
-      findAccount: (_ctx, sub) => BY_SUB[sub] && ({ accountId: sub, claims: () => BY_SUB[sub] }),
+      findAccount: (_ctx, sub) => BY_SUB[sub] && ({
+        accountId: sub,
+        claims: () => (imitate.idTokenTyp ? { ...BY_SUB[sub], typ: imitate.idTokenTyp } : BY_SUB[sub]),
+      }),
       claims: {
-        openid: ['sub'],
+        openid: imitate.idTokenTyp ? ['sub', 'typ'] : ['sub'],
         email: ['email', 'email_verified'],
         profile: ['name', 'preferred_username'],
         groups: ['groups'],
@@ -143,9 +166,9 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
             ctx.body = `<!doctype html><html><body><h1>Sign out of Local ID?</h1>${form}<button id="logout-yes" type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button></body></html>`;
           },
         },
-        backchannelLogout: { enabled: true },
+        backchannelLogout: { enabled: imitate.backchannel !== false },
       },
-      interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+      interactions: { url: (_ctx, interaction) => `${prefix}interaction/${interaction.uid}` },
       fetch: localFetch,
       pkce: { required: () => true },
       // As Pocket ID: refresh tokens for clients allowed the grant (no consent prompt for
@@ -193,14 +216,14 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
     const details = await provider.interactionDetails(req, res);
     if (req.method === 'GET' && !match[2]) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      return res.end(loginPage(details.uid, details.params.client_id));
+      return res.end(loginPage(details.uid, details.params.client_id, undefined, prefix));
     }
     if (req.method === 'POST' && match[2]) {
       const form = await readForm(req);
       const user = USERS[form.get('username')];
       if (!user || user.password !== form.get('password')) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-        return res.end(loginPage(details.uid, details.params.client_id, 'Wrong username or password'));
+        return res.end(loginPage(details.uid, details.params.client_id, 'Wrong username or password', prefix));
       }
       log(`login ${user.claims.sub}`);
       return provider.interactionFinished(req, res, { login: { accountId: user.claims.sub } }, { mergeWithLastSubmission: false });
@@ -213,7 +236,13 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg = 'RS
       req.socket.destroy();
       return;
     }
-    const url = new URL(req.url, issuer);
+    if (prefix !== '/') {
+      // Mounted below a path, as Authentik serves each application's issuer.
+      if (!req.url.startsWith(prefix)) return res.writeHead(404).end();
+      req.originalUrl = req.url;
+      req.url = req.url.slice(prefix.length - 1);
+    }
+    const url = new URL(req.url, `http://${host}:${port}`);
     try {
       if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);
       return callback(req, res);

@@ -1068,3 +1068,56 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
 }
 
 mod app_passwords;
+
+/// A session record as an older release wrote it, stored under a fresh, validly signed ID;
+/// returns the cookie pair.
+fn plant_session(w: &World, record: &str) -> String {
+    let id = crate::session::SessionId::generate(&SystemRandom).unwrap();
+    let keys = crate::secret::SigningKeys::new(vec![SECRET.as_bytes().to_vec()]).unwrap();
+    let key = crate::session::index::session_key(&id.hash());
+    w.store
+        .records
+        .borrow_mut()
+        .insert(key, (record.to_string(), 3600, None));
+    format!("__Host-portcullis-session={}", id.to_cookie_value(&keys))
+}
+
+#[test]
+fn a_record_written_by_the_previous_release_is_honoured() {
+    let w = World::plain();
+    // Format 1 before `auth_time` existed (and before `validated`).
+    let old = json!({
+        "v": 1,
+        "identity": { "sub": "alice-1", "email": "alice@example.com", "email_verified": true, "groups": ["family"] },
+        "created": NOW - 60, "expires": NOW + 3600, "host": "photos.example.com",
+        "sid": "op-sid", "id_token": "eyJ.old.token", "user_agent": "Mozilla/5.0",
+    });
+    let cookie = plant_session(&w, &old.to_string());
+    match w.handle(&photos_get(&cookie)).outcome {
+        Outcome::Proxy(plan) => assert!(plan
+            .set
+            .contains(&("x-auth-request-user".into(), "alice@example.com".into()))),
+        Outcome::Reply(r) => panic!("not honoured: {} {}", r.status, r.body),
+    }
+}
+
+#[test]
+fn a_record_in_an_unknown_or_broken_format_ends_cleanly_with_a_login() {
+    let w = World::plain();
+    for record in [
+        json!({ "v": 0, "identity": { "sub": "a" }, "created": 1, "expires": NOW + 60, "host": "h" }).to_string(),
+        json!({ "v": 2, "identity": { "sub": "a" }, "created": 1, "expires": NOW + 60, "host": "h", "new": true }).to_string(),
+        json!({ "version": 1, "user": "alice" }).to_string(),
+        "not json".to_string(),
+        String::new(),
+    ] {
+        let cookie = plant_session(&w, &record);
+        let nav = w.reply(&navigate("https://photos.example.com/albums", &cookie));
+        assert_eq!(nav.status, 303, "{record}: {}", nav.body);
+        assert!(nav
+            .header("location")
+            .is_some_and(|l| l.starts_with("https://id.example.com/authorize")));
+        let api = w.reply(&api_get(&cookie));
+        assert_eq!(api.status, 401, "{record}");
+    }
+}

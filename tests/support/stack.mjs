@@ -17,6 +17,7 @@ export const CLIENT_SECRET = 'test-client-secret';
  * options.photos: extra keys for the photos.localhost app; options.apps: further app
  * entries (their hosts get callback URLs at the issuer); options.config: extra PORTCULLIS
  * keys; options.secrets: extra secrets; options.alg: issuer signing algorithm;
+ * options.issuerProfile: imitate an issuer (stack/issuer.mjs PROFILES);
  * options.requireAuthTime: the issuer puts auth_time in every ID token; options.kvPersist:
  * KV on disk, kept across `redeploy`.
  */
@@ -27,7 +28,8 @@ export async function startStack(options = {}) {
   const issuerLog = [];
   const issuer = await startIssuer({
     port: issuerPort,
-    alg: options.alg || 'RS256',
+    alg: options.alg,
+    profile: options.issuerProfile,
     log: (l) => issuerLog.push(l),
     clients: [gateClient({ hosts, port: workerPort, secret: CLIENT_SECRET, backchannel: options.backchannel, requireAuthTime: options.requireAuthTime })],
   });

@@ -1,0 +1,87 @@
+// The gate against the local issuer imitating each issuer of docs/issuers/: Pocket ID (no
+// back-channel logout, so no `sid`), Authentik (an issuer URL with a path and a trailing
+// slash, ES256), Keycloak (ID tokens with `typ: "ID"`, back-channel logout by `sid`).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT, importJWK } from 'jose';
+import { startStack } from './support/stack.mjs';
+import { Browser, login } from '../stack/client.mjs';
+
+const JSON_ACCEPT = { accept: 'application/json' };
+
+async function signIn(s, user = 'alice') {
+  const b = new Browser(user);
+  const done = await login(b, `${s.app}/`, { username: user });
+  assert.equal(done.status, 200, done.body.slice(0, 300));
+  return b;
+}
+
+async function sessionRecord(s, b) {
+  const { session_id_hash: hash } = (await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).json();
+  return JSON.parse(await s.worker.kv.get(`session:${hash}`));
+}
+
+async function logoutToken(s, claims) {
+  const jwk = s.issuer.keys[0];
+  const now = Math.floor(Date.now() / 1000);
+  const payload = { iss: s.issuer.url, aud: 'portcullis', iat: now, exp: now + 120, jti: `jti-${Math.random()}`, events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...claims };
+  return new SignJWT(payload).setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'logout+jwt' }).sign(await importJWK(jwk, jwk.alg));
+}
+
+const backchannel = async (s, token) => new Browser().request(`${s.app}/.portcullis/backchannel-logout`, {
+  method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }).toString(),
+});
+
+const payload = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+
+test('Pocket ID profile: no sid in ID tokens; a back-channel logout by sub still ends the sessions', async () => {
+  const s = await startStack({ issuerProfile: 'pocket-id' });
+  try {
+    const b = await signIn(s);
+    const record = await sessionRecord(s, b);
+    assert.equal(payload(record.id_token).sid, undefined, 'the ID token has no sid');
+    assert.equal(record.sid, undefined);
+    assert.deepEqual((await s.worker.kv.list({ prefix: 'sid:' })).keys, [], 'no sid index');
+    assert.equal((await backchannel(s, await logoutToken(s, { sub: 'alice-0001' }))).status, 200);
+    assert.equal((await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).status, 401);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Authentik profile: an issuer URL with a path and a trailing slash, ES256', async () => {
+  const s = await startStack({ issuerProfile: 'authentik' });
+  try {
+    assert.match(s.issuer.url, /\/application\/o\/portcullis\/$/);
+    const b = await signIn(s);
+    const record = await sessionRecord(s, b);
+    assert.equal(payload(record.id_token).iss, s.issuer.url, 'iss carries the trailing slash');
+    assert.equal(JSON.parse(Buffer.from(record.id_token.split('.')[0], 'base64url')).alg, 'ES256');
+    assert.equal((await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).json().sub, 'alice-0001');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Keycloak profile: ID tokens marked typ ID sign in but never open an app as bearer tokens; back-channel logout by sid', async () => {
+  const s = await startStack({ issuerProfile: 'keycloak', backchannel: true, photos: { accept_bearer: true } });
+  try {
+    const laptop = await signIn(s);
+    const phone = await signIn(s, 'alice');
+    const record = await sessionRecord(s, laptop);
+    const claims = payload(record.id_token);
+    assert.equal(claims.typ, 'ID');
+    assert.ok(claims.sid, 'sid, since the client requires sessions in logout tokens');
+    const asBearer = await new Browser().request(`${s.app}/api/x`, { headers: { ...JSON_ACCEPT, authorization: `Bearer ${record.id_token}` } });
+    assert.equal(asBearer.status, 401, 'an ID token is not a bearer credential');
+
+    // The logout of the laptop's issuer session ends the laptop's Portcullis session only.
+    const phoneSid = payload((await sessionRecord(s, phone)).id_token).sid;
+    assert.equal((await backchannel(s, await logoutToken(s, { sub: 'alice-0001', sid: claims.sid }))).status, 200);
+    assert.equal((await laptop.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).status, 401);
+    const phoneMe = await phone.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT });
+    assert.equal(phoneMe.status, phoneSid === claims.sid ? 401 : 200, 'another issuer session stays');
+  } finally {
+    await s.stop();
+  }
+});
