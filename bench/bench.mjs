@@ -97,6 +97,9 @@ try {
   const policyLine = execFileSync('cargo', ['run', '--quiet', '--release', '--features', 'cli', '--bin', 'portcullis-bench-policy'], { cwd: ROOT }).toString().trim();
   const wasm = readFileSync(path.join(ROOT, 'build/index_bg.wasm'));
   const size = { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length };
+  // What `wrangler deploy` would upload, against the Free plan's 3 MB (compressed) limit.
+  const dryRun = execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', path.join(ROOT, 'tests/.artifacts/bench-dry-run')], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } }).toString();
+  const upload = dryRun.match(/Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/);
   const ratio = (r) => r.cpuUsPerRequest / results.bare.cpuUsPerRequest;
   const row = (name, r) => `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${Math.round(r.cpuUsPerRequest)} | ${ratio(r).toFixed(2)}× |`;
   const authRatio = ratio(results.authenticated);
@@ -115,6 +118,9 @@ try {
     `CPU samples (µs/request per round): ${Object.entries(results).map(([k, r]) => `${k} ${r.cpuSamples.join('/')}`).join('; ')}.`,
     `One full login (gate → issuer login form → callback → app; local issuer), median of 5: ${loginMs.toFixed(0)} ms.`,
     `Wasm: ${(size.raw / 1024).toFixed(0)} KB raw, ${(size.gzip / 1024).toFixed(0)} KB gzipped (target ≤ ${TARGET_GZIP_KB} KB: ${size.gzip / 1024 <= TARGET_GZIP_KB ? 'met' : 'NOT met'}).`,
+    upload
+      ? `Upload (wrangler deploy --dry-run): ${Number(upload[1]).toFixed(0)} KiB, ${Number(upload[2]).toFixed(0)} KiB compressed — ${(Number(upload[2]) / 3072 * 100).toFixed(0)}% of the Free plan's 3 MB limit.`
+      : 'Upload size: wrangler deploy --dry-run printed no size.',
     `Signed-in request CPU vs the bare worker: ${authRatio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×: ${authRatio <= TARGET_RATIO ? 'met' : 'NOT met'}).`,
     policyLine,
   ];
