@@ -10,7 +10,8 @@ import path from 'node:path';
 import { startIssuer, gateClient } from '../stack/issuer.mjs';
 import { startUpstream } from '../stack/upstream.mjs';
 import { ROOT } from '../stack/worker.mjs';
-import { startMeasuredWorker, compare, pinned } from './measure.mjs';
+import { startMeasuredWorker, compare, pinned, pin } from './measure.mjs';
+import { startWorkerdServe } from '../stack/workerd.mjs';
 import { Browser, login } from '../stack/client.mjs';
 import { freePort } from '../stack/ports.mjs';
 
@@ -21,29 +22,42 @@ const CLIENT_SECRET = 'bench-client-secret';
 const SECONDS = Number(process.env.BENCH_SECONDS || 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 9);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 10);
-const TARGET_RATIO = 1.5;
-const TARGET_GZIP_KB = 400;
+// Targets: the signed-in request's workerd CPU against the bare worker below, under
+// Miniflare and under plain workerd; the other credentials against the signed-in path.
+const TARGET_RATIO = 1.2;
+const TARGET_RATIO_SERVE = 1.5;
+const TARGET_CREDENTIAL_RATIO = 1.3;
+const TARGET_GZIP_KB = 300;
 
-const [issuerPort, upstreamPort, gatePort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+const [issuerPort, upstreamPort, gatePort, barePort, bareInitPort, servePort, serveBarePort] = await Promise.all(
+  [freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()],
+);
 const host = 'photos.localhost';
 // The same origin behind an app with every kind of rule, to show what evaluating them costs.
 const rulesHost = 'rules.localhost';
 const token = JSON.parse(execFileSync(path.join(ROOT, 'scripts/service-token'), ['bench', '--json']).toString());
-const issuer = await startIssuer({
-  port: issuerPort,
-  clients: [gateClient({ hosts: [host, rulesHost], port: gatePort, secret: CLIENT_SECRET })],
-});
+// One client registration for the gate under Miniflare and under plain workerd.
+const client = gateClient({ hosts: [host, rulesHost], port: gatePort, secret: CLIENT_SECRET });
+const serveClient = gateClient({ hosts: [host, rulesHost], port: servePort, secret: CLIENT_SECRET });
+client.redirect_uris.push(...serveClient.redirect_uris);
+client.post_logout_redirect_uris.push(...serveClient.post_logout_redirect_uris);
+const issuer = await startIssuer({ port: issuerPort, clients: [client] });
 const upstream = await startUpstream({ port: upstreamPort });
-const bare = await startMeasuredWorker({
-  port: barePort,
-  script: `export default { fetch(request) {
-    const url = new URL(request.url);
-    return fetch('${upstream.url}' + url.pathname + url.search, request);
-  } };`,
-});
-const gate = await startMeasuredWorker({
-  port: gatePort,
-  config: {
+// The floor: a pass-through worker that does nothing but forward (the URL's origin
+// replaced; method, headers and body passed on; redirects not followed).
+const BARE = `export default { fetch(request) {
+  const url = new URL(request.url);
+  return fetch('${upstream.url}' + url.pathname + url.search, { method: request.method, headers: request.headers, body: request.body, redirect: 'manual' });
+} };`;
+// The same, passing the incoming request itself as the init (it also serialises
+// request.cf, which costs more under Miniflare).
+const BARE_REQUEST_INIT = `export default { fetch(request) {
+  const url = new URL(request.url);
+  return fetch('${upstream.url}' + url.pathname + url.search, request);
+} };`;
+const bare = await startMeasuredWorker({ port: barePort, script: BARE });
+const bareInit = await startMeasuredWorker({ port: bareInitPort, script: BARE_REQUEST_INIT });
+const gateConfig = {
     issuer: issuer.url,
     client_id: 'portcullis',
     service_tokens: [{ name: token.name, client_id: token.client_id, secret_sha256: token.secret_sha256 }],
@@ -60,9 +74,26 @@ const gate = await startMeasuredWorker({
         service_tokens: ['bench'],
       },
     ],
-  },
-  secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET },
-});
+};
+const gateSecrets = { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET };
+const gate = await startMeasuredWorker({ port: gatePort, config: gateConfig, secrets: gateSecrets });
+// Plain `workerd serve`: no Miniflare wrappers around the request.
+const serveBare = await startWorkerdServe({ port: serveBarePort, script: BARE });
+const serveGate = await startWorkerdServe({ port: servePort, config: gateConfig, secrets: gateSecrets });
+pin(serveBare.pid);
+pin(serveGate.pid);
+
+// What `wrangler deploy` would upload, against the Free plan's 3 MB (compressed) limit;
+// measured before the load, from wrangler's own dry run.
+let upload;
+try {
+  const dryRun = execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', path.join(ROOT, 'tests/.artifacts/bench-dry-run')], {
+    cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, stdio: ['ignore', 'pipe', 'pipe'],
+  }).toString();
+  upload = dryRun.match(/Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/);
+} catch (err) {
+  process.stderr.write(`wrangler deploy --dry-run failed: ${err.stderr || err.message}\n`);
+}
 
 try {
   const logins = [];
@@ -76,12 +107,16 @@ try {
     cookie = browser.cookieHeader(`http://${host}:${gatePort}/`);
   }
   const loginMs = logins.sort((a, b) => a - b)[2];
+  const serveBrowser = new Browser();
+  if ((await login(serveBrowser, `http://${host}:${servePort}/bench`)).status !== 200) throw new Error('login under workerd serve failed');
+  const serveCookie = serveBrowser.cookieHeader(`http://${host}:${servePort}/`);
   const rulesBrowser = new Browser();
   await login(rulesBrowser, `http://${rulesHost}:${gatePort}/bench`);
   const rulesCookie = rulesBrowser.cookieHeader(`http://${rulesHost}:${gatePort}/`);
   const json = { accept: 'application/json' };
   const results = await compare({
     bare: { target: bare, host, path: '/echo', headers: json },
+    bareRequestInit: { target: bareInit, host, path: '/echo', headers: json },
     authenticated: { target: gate, host, path: '/echo', headers: { ...json, cookie } },
     authenticatedRules: { target: gate, host: rulesHost, path: '/echo', headers: { ...json, cookie: rulesCookie } },
     serviceToken: {
@@ -92,36 +127,58 @@ try {
     },
     redirect: { target: gate, host, path: '/echo', headers: { accept: 'text/html' } },
     unauthenticatedApi: { target: gate, host, path: '/echo', headers: json },
+    serveBare: { target: serveBare, host, path: '/echo', headers: json },
+    serveAuthenticated: { target: serveGate, host, path: '/echo', headers: { ...json, cookie: serveCookie } },
+    serveServiceToken: {
+      target: serveGate,
+      host: rulesHost,
+      path: '/api/echo',
+      headers: { ...json, 'portcullis-client-id': token.client_id, 'portcullis-client-secret': token.secret },
+    },
   }, { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS });
 
   const policyLine = execFileSync('cargo', ['run', '--quiet', '--release', '--features', 'cli', '--bin', 'portcullis-bench-policy'], { cwd: ROOT }).toString().trim();
   const wasm = readFileSync(path.join(ROOT, 'build/index_bg.wasm'));
   const size = { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length };
-  // What `wrangler deploy` would upload, against the Free plan's 3 MB (compressed) limit.
-  const dryRun = execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', path.join(ROOT, 'tests/.artifacts/bench-dry-run')], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } }).toString();
-  const upload = dryRun.match(/Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/);
-  const ratio = (r) => r.cpuUsPerRequest / results.bare.cpuUsPerRequest;
-  const row = (name, r) => `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${Math.round(r.cpuUsPerRequest)} | ${ratio(r).toFixed(2)}× |`;
+  const ratio = (r, base = results.bare) => r.cpuUsPerRequest / base.cpuUsPerRequest;
+  const row = (name, r, base = results.bare) => `| ${name} | ${Math.round(r.rps)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${Math.round(r.cpuUsPerRequest)} | ${ratio(r, base).toFixed(2)}× |`;
   const authRatio = ratio(results.authenticated);
+  const serveRatio = ratio(results.serveAuthenticated, results.serveBare);
+  const tokenRatio = ratio(results.serviceToken, results.authenticatedRules);
+  const serveTokenRatio = ratio(results.serveServiceToken, results.serveAuthenticated);
+  const met = (ok) => (ok ? 'met' : 'NOT met');
   const lines = [
     `wrk: ${CONNECTIONS} connections; ${ROUNDS} interleaved rounds of ${SECONDS} s per scenario, medians; workerd CPU from /proc/<pid>/stat${pinned ? '; workerd pinned to core 0, load and upstream to the others' : ''}.`,
     '',
+    '**Miniflare** (as `wrangler dev` runs it):',
+    '',
     '| scenario | requests/s | p50 ms | p99 ms | workerd CPU µs/request | CPU vs bare |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    row('bare JS pass-through worker', results.bare),
+    row('bare JS pass-through worker (fetch with method, headers, body)', results.bare),
+    row('bare JS pass-through worker (the request itself as init)', results.bareRequestInit),
     row('Portcullis: signed-in GET, proxied', results.authenticated),
     row('Portcullis: signed-in GET on an app with allow rules and path patterns', results.authenticatedRules),
     row('Portcullis: service token (header pair), proxied', results.serviceToken),
     row('Portcullis: unauthenticated navigation (303 to the issuer)', results.redirect),
     row('Portcullis: unauthenticated API call (401)', results.unauthenticatedApi),
     '',
+    '**Plain `workerd serve`** (generated capnp; KV as an in-memory service worker):',
+    '',
+    '| scenario | requests/s | p50 ms | p99 ms | workerd CPU µs/request | CPU vs bare |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    row('bare JS pass-through worker (fetch with method, headers, body)', results.serveBare, results.serveBare),
+    row('Portcullis: signed-in GET, proxied', results.serveAuthenticated, results.serveBare),
+    row('Portcullis: service token (header pair), proxied', results.serveServiceToken, results.serveBare),
+    '',
     `CPU samples (µs/request per round): ${Object.entries(results).map(([k, r]) => `${k} ${r.cpuSamples.join('/')}`).join('; ')}.`,
     `One full login (gate → issuer login form → callback → app; local issuer), median of 5: ${loginMs.toFixed(0)} ms.`,
-    `Wasm: ${(size.raw / 1024).toFixed(0)} KB raw, ${(size.gzip / 1024).toFixed(0)} KB gzipped (target ≤ ${TARGET_GZIP_KB} KB: ${size.gzip / 1024 <= TARGET_GZIP_KB ? 'met' : 'NOT met'}).`,
+    `Wasm: ${(size.raw / 1024).toFixed(0)} KB raw, ${(size.gzip / 1024).toFixed(0)} KB gzipped (target ≤ ${TARGET_GZIP_KB} KB: ${met(size.gzip / 1024 <= TARGET_GZIP_KB)}).`,
     upload
       ? `Upload (wrangler deploy --dry-run): ${Number(upload[1]).toFixed(0)} KiB, ${Number(upload[2]).toFixed(0)} KiB compressed — ${(Number(upload[2]) / 3072 * 100).toFixed(0)}% of the Free plan's 3 MB limit.`
       : 'Upload size: wrangler deploy --dry-run printed no size.',
-    `Signed-in request CPU vs the bare worker: ${authRatio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×: ${authRatio <= TARGET_RATIO ? 'met' : 'NOT met'}).`,
+    `Signed-in request CPU vs the bare worker: ${authRatio.toFixed(2)}× under Miniflare (target ≤ ${TARGET_RATIO}×: ${met(authRatio <= TARGET_RATIO)}), ${serveRatio.toFixed(2)}× under plain workerd, ${Math.round(results.serveAuthenticated.cpuUsPerRequest - results.serveBare.cpuUsPerRequest)} µs over bare (target ≤ ${TARGET_RATIO_SERVE}×: ${met(serveRatio <= TARGET_RATIO_SERVE)}).`,
+    `Service token CPU vs the signed-in request: ${tokenRatio.toFixed(2)}× under Miniflare (on the app with rules), ${serveTokenRatio.toFixed(2)}× under plain workerd (target ≤ ${TARGET_CREDENTIAL_RATIO}×: ${met(tokenRatio <= TARGET_CREDENTIAL_RATIO && serveTokenRatio <= TARGET_CREDENTIAL_RATIO)}).`,
+    `Cold start under plain workerd: the first request answered ${serveGate.firstRequestMs.toFixed(0)} ms after it was sent, ${serveGate.readyMs.toFixed(0)} ms after workerd was started (process start, wasm compile and instantiate, configuration parse, one request); the bare worker: ${serveBare.firstRequestMs.toFixed(0)} ms / ${serveBare.readyMs.toFixed(0)} ms.`,
     policyLine,
   ];
   for (const [name, r] of Object.entries(results)) {
@@ -136,6 +193,9 @@ try {
 } finally {
   await gate.stop();
   await bare.stop();
+  await bareInit.stop();
+  await serveGate.stop();
+  await serveBare.stop();
   await upstream.stop();
   await issuer.stop();
 }

@@ -34,6 +34,11 @@ export function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
+/** Pins a workerd process to the measured core. */
+export function pin(pid) {
+  if (PIN) execFileSync('taskset', ['-a', '-p', '-c', WORKERD_CORE, String(pid)], { stdio: 'ignore' });
+}
+
 /** startWorker, plus the pid of the workerd process it started (pinned to its core). */
 export async function startMeasuredWorker(options) {
   const before = new Set(workerdPids());

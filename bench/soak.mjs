@@ -14,7 +14,8 @@ import { startIssuer, gateClient } from '../stack/issuer.mjs';
 import { startUpstream } from '../stack/upstream.mjs';
 import { Browser, login } from '../stack/client.mjs';
 import { freePort } from '../stack/ports.mjs';
-import { startMeasuredWorker } from './measure.mjs';
+import { startMeasuredWorker, pin } from './measure.mjs';
+import { startWorkerdServe } from '../stack/workerd.mjs';
 
 const SECONDS = Number(process.env.SOAK_SECONDS || 600);
 const CLIENTS = Number(process.env.SOAK_CLIENTS || 20);
@@ -34,12 +35,18 @@ const upstream = await startUpstream({ port: upstreamPort });
 // KV lives on disk, so what accumulates in it by design (sessions, tombstones) does not
 // count as workerd's memory.
 const kvDir = mkdtempSync(path.join(os.tmpdir(), 'portcullis-soak-kv-'));
-const gate = await startMeasuredWorker({
-  kvPersist: kvDir,
+const gateOptions = {
   port: gatePort,
   config: { issuer: issuer.url, client_id: 'portcullis', apps: [{ host, origin: upstream.url, api_paths: ['/api/**'] }] },
   secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET },
-});
+};
+// SOAK_RUNTIME=workerd: plain `workerd serve` (no Miniflare); KV is then an in-memory
+// service in the same process, so the sessions stored count towards its memory.
+const RUNTIME = process.env.SOAK_RUNTIME === 'workerd' ? 'workerd serve' : 'Miniflare';
+const gate = RUNTIME === 'workerd serve'
+  ? await startWorkerdServe(gateOptions)
+  : await startMeasuredWorker({ ...gateOptions, kvPersist: kvDir });
+if (RUNTIME === 'workerd serve') pin(gate.pid);
 const app = `http://${host}:${gatePort}`;
 
 const counts = {};
@@ -116,7 +123,7 @@ const start = Date.now();
 const deadline = start + SECONDS * 1000;
 const samples = [];
 const sampler = setInterval(() => samples.push({ t: (Date.now() - start) / 1000, mb: rssMb(gate.pid) }), 5000);
-console.log(`soak: ${CLIENTS} clients for ${SECONDS}s against workerd pid ${gate.pid}`);
+console.log(`soak: ${CLIENTS} clients for ${SECONDS}s against workerd pid ${gate.pid} (${RUNTIME})`);
 const results = await Promise.allSettled(Array.from({ length: CLIENTS }, (_, i) => client(i, deadline)));
 clearInterval(sampler);
 for (const r of results) if (r.status === 'rejected') { count('unexpected'); problems.push(`client failed: ${r.reason?.stack || r.reason}`); }
