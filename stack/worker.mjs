@@ -26,6 +26,22 @@ export default function (env) {
 }
 `;
 
+/** Appends each complete line a stream writes to `lines` (and hands it to `onLine`). */
+export function collectLines(stream, lines, onLine = () => {}) {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      lines.push(line);
+      onLine(line);
+    }
+  });
+}
+
 /**
  * Starts the gate.
  * - config: the PORTCULLIS object; secrets: { SESSION_SECRET, OIDC_CLIENT_SECRET?, ... }
@@ -35,20 +51,7 @@ export default function (env) {
  */
 export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist }) {
   const lines = [];
-  const collect = (stream) => {
-    let buffered = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        lines.push(line);
-        onLine(line);
-      }
-    });
-  };
+  const collect = (stream) => collectLines(stream, lines, onLine);
   const gate = script
     ? { name: 'portcullis', modules: true, script, compatibilityDate: COMPATIBILITY_DATE, bindings: { ...secrets } }
     : {

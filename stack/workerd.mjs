@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { mkdtemp, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, COMPATIBILITY_DATE } from './worker.mjs';
+import { ROOT, COMPATIBILITY_DATE, collectLines } from './worker.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -126,18 +126,7 @@ const kv :Workerd.Worker = (
   const spawned = performance.now();
   const child = spawn(workerdBinary(), ['serve', path.join(dir, 'config.capnp'), '--verbose'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    let buffered = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        lines.push(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
-      }
-    });
-  }
+  for (const stream of [child.stdout, child.stderr]) collectLines(stream, lines);
   const stop = async () => {
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
