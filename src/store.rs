@@ -31,6 +31,34 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// KV refuses metadata over this many bytes.
+pub const MAX_METADATA: usize = 1024;
+
+/// The JSON of a listing summary within KV's metadata limit: while it is too long,
+/// `shorten` is applied (at most 64 times; each call must shorten something, e.g. with
+/// [`halve_longest`]). `None` if it still does not fit.
+pub fn fit_metadata<T: serde::Serialize>(
+    summary: &mut T,
+    mut shorten: impl FnMut(&mut T),
+) -> Option<String> {
+    for _ in 0..64 {
+        match serde_json::to_string(summary) {
+            Ok(json) if json.len() <= MAX_METADATA => return Some(json),
+            Ok(_) => shorten(summary),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Halves the longest of these texts (by characters).
+pub fn halve_longest<const N: usize>(texts: [&mut String; N]) {
+    if let Some(text) = texts.into_iter().max_by_key(|s| s.len()) {
+        let keep = text.chars().count() / 2;
+        *text = text.chars().take(keep).collect();
+    }
+}
+
 /// A page of listed keys; `cursor` continues the listing when there are more.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
+#[cfg(test)]
+use crate::store::MAX_METADATA;
+use crate::store::{fit_metadata, halve_longest};
 
 pub const RECORD_FORMAT: u8 = 1;
 /// Labels are at most this many characters.
@@ -56,8 +59,6 @@ pub struct Summary {
     pub last_used: Option<u64>,
 }
 
-const MAX_METADATA: usize = 1024;
-
 impl Summary {
     pub fn of(record: &AppPassword) -> Self {
         Summary {
@@ -76,25 +77,12 @@ impl Summary {
     /// halved until it does (the ID, which revocation needs, is never shortened).
     pub fn to_metadata(&self) -> String {
         let mut shorter = self.clone();
-        for _ in 0..64 {
-            match serde_json::to_string(&shorter) {
-                Ok(json) if json.len() <= MAX_METADATA => return json,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-            let longest = [
-                &mut shorter.sub,
-                shorter.email.get_or_insert_with(String::new),
-                &mut shorter.label,
-            ]
-            .into_iter()
-            .max_by_key(|s| s.len());
-            if let Some(text) = longest {
-                let keep = text.chars().count() / 2;
-                *text = text.chars().take(keep).collect();
-            }
-        }
-        format!("{{\"id\":\"{}\"}}", self.id)
+        fit_metadata(&mut shorter, |s| {
+            let mut email = s.email.take().unwrap_or_default();
+            halve_longest([&mut s.sub, &mut email, &mut s.label]);
+            s.email = Some(email).filter(|e| !e.is_empty());
+        })
+        .unwrap_or_else(|| format!("{{\"id\":\"{}\"}}", self.id))
     }
 }
 

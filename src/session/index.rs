@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Session;
 use crate::crypto::{b64url, sha256};
+#[cfg(test)]
+use crate::store::MAX_METADATA;
+use crate::store::{fit_metadata, halve_longest};
 
 pub const SESSION_PREFIX: &str = "session:";
 pub const USER_PREFIX: &str = "user:";
@@ -79,9 +82,6 @@ pub struct Summary {
     pub sid: Option<String>,
 }
 
-/// KV refuses metadata over 1024 bytes.
-const MAX_METADATA: usize = 1024;
-
 impl Summary {
     pub fn of(session: &Session) -> Self {
         Summary {
@@ -101,33 +101,20 @@ impl Summary {
     /// the hash of the whole `sub`; see [`Summary::is_of`].)
     pub fn to_metadata(&self) -> String {
         let mut shorter = self.clone();
-        for _ in 0..64 {
-            match serde_json::to_string(&shorter) {
-                Ok(json) if json.len() <= MAX_METADATA => return json,
-                Ok(_) => {}
-                Err(_) => break,
+        fit_metadata(&mut shorter, |s| {
+            if s.user_agent.take().is_some() {
+                return;
             }
-            if shorter.user_agent.take().is_some() {
-                continue;
-            }
-            let longest = [
-                &mut shorter.sub,
-                shorter.email.get_or_insert_with(String::new),
-                &mut shorter.host,
-                shorter.sid.get_or_insert_with(String::new),
-            ]
-            .into_iter()
-            .max_by_key(|s| s.len());
-            if let Some(text) = longest {
-                let half: String = text.chars().take(text.chars().count() / 2).collect();
-                *text = half;
-            }
-            shorter.email = shorter.email.filter(|e| !e.is_empty());
-            shorter.sid = shorter.sid.filter(|e| !e.is_empty());
-        }
+            let (mut email, mut sid) = (s.email.take().unwrap_or_default(), s.sid.take().unwrap_or_default());
+            halve_longest([&mut s.sub, &mut email, &mut s.host, &mut sid]);
+            s.email = Some(email).filter(|e| !e.is_empty());
+            s.sid = Some(sid).filter(|e| !e.is_empty());
+        })
         // Unreachable in practice (every text halves toward empty); the essentials only.
-        serde_json::json!({ "sub": "", "host": "", "created": self.created, "expires": self.expires })
-            .to_string()
+        .unwrap_or_else(|| {
+            serde_json::json!({ "sub": "", "host": "", "created": self.created, "expires": self.expires })
+                .to_string()
+        })
     }
 
     /// Whether this summary is of the user `sub` (whose `sub` may have been shortened to
