@@ -7,8 +7,9 @@
 //!    (`/.portcullis/…`), a protected app, or a host that is not configured — builds the
 //!    request [`context::Ctx`] and hands it to the part that owns the route.
 //! 3. For an app, [`access`] resolves who is calling into one `Principal` (public path,
-//!    service token, bearer token, or a session found by [`session::Sessions`]), decides
-//!    once against the app's rules ([`model`]), and plans the forward ([`proxy`]).
+//!    service token, a person's app password ([`app_password`]), bearer token, or a session
+//!    found by [`session::Sessions`]), decides once against the app's rules ([`model`]),
+//!    and plans the forward ([`proxy`]).
 //!    Endpoints are [`login`] (login, callback, logout) and [`endpoints`].
 //! 4. The outcome is a reply or a [`proxy::ProxyPlan`]; any error passes through the one
 //!    boundary in [`error`] (status, page or JSON, log line).
