@@ -88,13 +88,12 @@ impl HttpClient for Issuer {
 /// Forwards the client's request as planned and returns the origin's response, with
 /// `Cache-Control` made private. A WebSocket upgrade (101) is returned untouched.
 pub async fn forward(req: &Request, plan: &ProxyPlan) -> Result<Response, String> {
-    let headers = Headers::new_with_headers(&req.headers()).map_err(js_error)?;
-    for name in &plan.remove {
-        headers.delete(name).map_err(js_error)?;
-    }
-    for (name, value) in &plan.set {
-        headers.set(name, value).map_err(js_error)?;
-    }
+    let headers = super::js::forward_headers(
+        &req.headers(),
+        &plan.remove.join("\n"),
+        &super::js::pack(&plan.set),
+    )
+    .map_err(js_error)?;
     let method = req.method();
     let init = RequestInit::new();
     init.set_method(&method);

@@ -3,13 +3,13 @@
 //! Configuration is read once per isolate.
 
 mod fetch;
+mod js;
 mod kv;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use url::Url;
-use wasm_bindgen::JsCast;
 use worker::{console_error, console_log, event, Context, Env};
 
 use crate::config::{ConfigError, ConfigErrors, Inputs};
@@ -88,14 +88,7 @@ fn now() -> u64 {
 
 fn head_of(req: &web_sys::Request) -> Option<RequestHead> {
     let url = Url::parse(&req.url()).ok()?;
-    let mut headers = Vec::with_capacity(24);
-    let iter = js_sys::try_iter(&req.headers()).ok()??;
-    for entry in iter {
-        let entry: js_sys::Array = entry.ok()?.unchecked_into();
-        let name = entry.get(0).as_string()?;
-        let value = entry.get(1).as_string()?;
-        headers.push((name, value));
-    }
+    let headers = js::unpack(&js::pack_headers(&req.headers()));
     Some(RequestHead::new(&req.method(), url, headers))
 }
 
