@@ -74,9 +74,9 @@ const str = (s) => JSON.stringify(String(s));
 /**
  * Starts `workerd serve` on `port`. Either the gate (modules from `build`, `config` as
  * PORTCULLIS, `secrets` as text bindings, KV as SESSIONS) or `script`, one ES module with
- * the same bindings. Returns { pid, port, url, lines, stop, firstRequestMs, readyMs }.
+ * the same bindings. `args` are added to workerd's command line (e.g. `--inspector-addr`). Returns { pid, port, url, lines, stop, firstRequestMs, readyMs }.
  */
-export async function startWorkerdServe({ port, config, secrets = {}, script, build = path.join(ROOT, 'build') }) {
+export async function startWorkerdServe({ port, config, secrets = {}, script, build = path.join(ROOT, 'build'), args = [] }) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-workerd-'));
   const modules = [];
   if (script) {
@@ -87,6 +87,9 @@ export async function startWorkerdServe({ port, config, secrets = {}, script, bu
       if (file === 'index.js') {
         await copyFile(path.join(build, file), path.join(dir, file));
         modules.unshift(`(name = "index.js", esModule = embed "index.js")`);
+      } else if (file.endsWith('.mjs')) {
+        await copyFile(path.join(build, file), path.join(dir, file));
+        modules.push(`(name = ${str(file)}, esModule = embed ${str(file)})`);
       } else if (file.endsWith('.wasm')) {
         await copyFile(path.join(build, file), path.join(dir, file));
         modules.push(`(name = ${str(file)}, wasm = embed ${str(file)})`);
@@ -124,7 +127,7 @@ const kv :Workerd.Worker = (
 );
 `);
   const spawned = performance.now();
-  const child = spawn(workerdBinary(), ['serve', path.join(dir, 'config.capnp'), '--verbose'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(workerdBinary(), ['serve', path.join(dir, 'config.capnp'), '--verbose', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = [];
   for (const stream of [child.stdout, child.stderr]) collectLines(stream, lines);
   const stop = async () => {

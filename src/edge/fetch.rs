@@ -1,23 +1,22 @@
-//! Outbound HTTP: to the issuer for the core (bounded time and size), and to the origin
-//! for proxied requests (streamed, redirects passed back, WebSocket upgrades untouched).
+//! Outbound HTTP to the issuer for the core (bounded time and size), the origin's response
+//! on its way back to the client, request bodies read for Portcullis's own endpoints, and
+//! core replies as workerd responses.
 
 use std::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    Headers, Request, RequestCache, RequestInit, RequestRedirect, Response, ResponseInit,
-};
+use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
 
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method, Reply, Standard};
-use crate::proxy::{self, ProxyPlan};
+use crate::proxy;
 
 /// Issuer requests give up after this long.
 const ISSUER_TIMEOUT_MS: u32 = 10_000;
 /// Largest issuer response read (discovery, keys and tokens are a few KB).
 const MAX_ISSUER_BODY: usize = 512 * 1024;
 
-fn js_error(e: JsValue) -> String {
+pub fn js_error(e: JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())
@@ -85,31 +84,10 @@ impl HttpClient for Issuer {
     }
 }
 
-/// Forwards the client's request as planned and returns the origin's response, with
-/// `Cache-Control` made private. A WebSocket upgrade (101) is returned untouched.
-pub async fn forward(req: &Request, plan: &ProxyPlan) -> Result<Response, String> {
-    let headers = super::js::forward_headers(
-        &req.headers(),
-        &plan.remove.join("\n"),
-        &super::js::pack(&plan.set),
-    )
-    .map_err(js_error)?;
-    let method = req.method();
-    let init = RequestInit::new();
-    init.set_method(&method);
-    init.set_headers(&headers);
-    init.set_redirect(RequestRedirect::Manual);
-    // The edge cache must not keep one user's response for another.
-    init.set_cache(RequestCache::NoStore);
-    if method != "GET" && method != "HEAD" {
-        if let Some(body) = req.body() {
-            init.set_body(&body);
-        }
-    }
-    let response = global_fetch(&plan.url, &init).await?;
-    if response.status() == 101 {
-        return Ok(response);
-    }
+/// The origin's response as the client gets it: `Cache-Control` made private, and no
+/// `Set-Cookie` for Portcullis's own cookies. ([`super::js::proxy`] sends the request and
+/// calls this only when the response has one of those headers.)
+pub fn finish(response: Response) -> Result<Response, String> {
     let origin_headers = response.headers();
     let current = origin_headers.get("cache-control").ok().flatten();
     let cache_control = proxy::response_cache_control(current.as_deref());

@@ -1,10 +1,19 @@
-//! Two small JavaScript helpers that move a request's headers across the JS↔wasm boundary
-//! in one string each way, instead of one call (and two string conversions) per header.
+//! Two small JavaScript helpers that keep the per-request work on the JS side of the
+//! boundary to one call each way. Every call into or out of wasm, every string passed
+//! across (re-encoded as UTF-8 or UTF-16), and every promise the Rust executor awaits
+//! costs more than the gate's own logic, so:
+//! - [`pack_headers`] hands over all request headers as one string;
+//! - [`proxy`] builds the upstream request from the client's, sends it and returns the
+//!   promise of the response, so a request decided without I/O never enters the future
+//!   executor at all. The response comes back through Rust ([`Hooks::finish`]) only when
+//!   it has a `Cache-Control` or `Set-Cookie` header for the core to look at.
+//!
 //! Header names and values never contain a line feed (the Fetch standard forbids CR and
 //! LF in them), so `\n` separates them unambiguously.
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use web_sys::Headers;
+use wasm_bindgen::JsValue;
+use web_sys::{Headers, Request};
 
 #[wasm_bindgen(inline_js = r#"
 export function pack_headers(headers) {
@@ -12,27 +21,41 @@ export function pack_headers(headers) {
   for (const [name, value] of headers) packed += name + '\n' + value + '\n';
   return packed;
 }
-export function forward_headers(incoming, remove, set) {
-  const headers = new Headers(incoming);
+export function proxy(request, url, remove, set, finish, fail) {
+  const headers = new Headers(request.headers);
   if (remove) for (const name of remove.split('\n')) headers.delete(name);
   if (set) {
     const parts = set.split('\n');
     for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
   }
-  return headers;
+  const method = request.method;
+  const init = { method, headers, redirect: 'manual', cache: 'no-store' };
+  if (method !== 'GET' && method !== 'HEAD' && request.body) init.body = request.body;
+  return fetch(url, init).then(
+    (response) => response.status === 101
+      || (response.headers.get('cache-control') === null && response.headers.get('set-cookie') === null)
+      ? response : finish(response, request, url),
+    (error) => fail(request, url, error));
 }
 "#)]
 extern "C" {
     /// Every header as `name\nvalue\n…` (names lower-case, as `Headers` iterates them).
     pub fn pack_headers(headers: &Headers) -> String;
-    /// A copy of `incoming` without the `\n`-separated names in `remove`, with the
-    /// `name\nvalue\n…` pairs in `set` set.
+    /// `fetch(url)` with the client's method, body and headers (without the
+    /// `\n`-separated names in `remove`, with the `name\nvalue\n…` pairs in `set`), not
+    /// following redirects and not cached. The promise resolves to the origin's response:
+    /// untouched for a WebSocket upgrade (101) or when it has neither `Cache-Control` nor
+    /// `Set-Cookie`, else as `finish(response, request, url)` returns it; a failed fetch resolves to
+    /// `fail(request, url, error)`.
     #[wasm_bindgen(catch)]
-    pub fn forward_headers(
-        incoming: &Headers,
+    pub fn proxy(
+        request: &Request,
+        url: &str,
         remove: &str,
         set: &str,
-    ) -> Result<Headers, wasm_bindgen::JsValue>;
+        finish: &js_sys::Function,
+        fail: &js_sys::Function,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// The `(name, value)` pairs of what [`pack_headers`] returned.
@@ -45,7 +68,7 @@ pub fn unpack(packed: &str) -> Vec<(String, String)> {
     out
 }
 
-/// `name\nvalue\n…` for [`forward_headers`].
+/// `name\nvalue\n…` for [`proxy`].
 pub fn pack(pairs: &[(String, String)]) -> String {
     let mut packed = String::with_capacity(pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
     for (name, value) in pairs {

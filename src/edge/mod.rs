@@ -1,5 +1,6 @@
 //! The Worker: turns workerd's request into a [`RequestHead`], lets the [`Gate`] decide,
 //! and carries the decision out (reply, or `fetch` to the origin with bodies streamed).
+//! A decision that needs no I/O is carried out without the future executor.
 //! Configuration is read once per isolate.
 
 mod fetch;
@@ -9,8 +10,15 @@ mod kv;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use std::future::Future;
+use std::task::Poll;
 use url::Url;
-use worker::{console_error, console_log, event, Context, Env};
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::future_to_promise;
+use worker::{console_error, console_log, Context, Env};
 
 use crate::config::{ConfigError, ConfigErrors, Inputs};
 use crate::context::IoParts;
@@ -92,17 +100,42 @@ fn head_of(req: &web_sys::Request) -> Option<RequestHead> {
     Some(RequestHead::new(&req.method(), url, headers))
 }
 
-#[event(fetch)]
-pub async fn main(
-    req: web_sys::Request,
-    env: Env,
-    ctx: Context,
-) -> worker::Result<web_sys::Response> {
+/// workerd's fetch handler. A request the gate decides without waiting on anything (a
+/// signed-in request answered from the isolate's session cache, most replies) is answered
+/// at once: the reply, or the promise of the origin's response from [`js::proxy`]. Only
+/// a request that must wait (KV, the issuer, a body) continues on the future executor,
+/// whose promise and microtask hops would otherwise cost every request.
+#[wasm_bindgen(js_name = fetch)]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
+    let mut work = Box::pin(async move { answer(respond(req, env, Context::new(ctx)).await) });
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match work.as_mut().poll(&mut cx) {
+        // Polling again with the executor's waker re-registers every pending future.
+        Poll::Pending => future_to_promise(async move { Ok(work.await) }).into(),
+        Poll::Ready(answer) => answer,
+    }
+}
+
+/// The response (or its promise), or a bare 500 when not even the error page could be
+/// built (as the `worker` crate's handler does).
+fn answer(result: worker::Result<JsValue>) -> JsValue {
+    result.unwrap_or_else(|e| {
+        console_error!("{e}");
+        let init = web_sys::ResponseInit::new();
+        init.set_status(500);
+        web_sys::Response::new_with_opt_str_and_init(Some("Internal server error"), &init)
+            .map(JsValue::from)
+            .unwrap_or(JsValue::UNDEFINED)
+    })
+}
+
+async fn respond(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<JsValue> {
     let Some(mut head) = head_of(&req) else {
         return fetch::reply(
             Reply::html(400, "Bad request".into()),
             &content_security_policy(None),
-        );
+        )
+        .map(JsValue::from);
     };
     let state = state(&env);
     let gate = match state.as_ref() {
@@ -116,7 +149,7 @@ pub async fn main(
             };
             let (reply, log) = error::respond(&GateError::Misconfigured(errors.clone()), &scope);
             log.into_iter().for_each(|line| console_error!("{line}"));
-            return fetch::reply(reply, &content_security_policy(None));
+            return fetch::reply(reply, &content_security_policy(None)).map(JsValue::from);
         }
     };
     // A body is read only for the endpoints that take one, and never past the limit.
@@ -127,7 +160,7 @@ pub async fn main(
             Err(fetch::BodyError::TooLarge) => {
                 let (reply, log) = gate.edge_error(&head, GateError::PayloadTooLarge);
                 log.into_iter().for_each(|line| console_log!("{line}"));
-                return fetch::reply(reply, &gate.csp);
+                return fetch::reply(reply, &gate.csp).map(JsValue::from);
             }
         }
     }
@@ -152,15 +185,63 @@ pub async fn main(
         });
     }
     match handled.outcome {
-        Outcome::Reply(reply) => fetch::reply(reply, &gate.csp),
-        Outcome::Proxy(plan) => match fetch::forward(&req, &plan).await {
-            Ok(response) => Ok(response),
-            Err(e) => {
-                let error = GateError::OriginUnreachable(format!("{}: {e}", plan.url));
-                let (reply, log) = gate.edge_error(&head, error);
-                log.into_iter().for_each(|line| console_error!("{line}"));
-                fetch::reply(reply, &gate.csp)
-            }
-        },
+        Outcome::Reply(reply) => fetch::reply(reply, &gate.csp).map(JsValue::from),
+        Outcome::Proxy(plan) => HOOKS.with(|hooks| {
+            js::proxy(
+                &req,
+                &plan.url,
+                &plan.remove.join("\n"),
+                &js::pack(&plan.set),
+                &hooks.finish,
+                &hooks.fail,
+            )
+            .map(JsValue::from)
+            .or_else(|e| unreachable_origin(&req, &plan.url, e))
+        }),
+    }
+}
+
+/// The two callbacks [`js::proxy`] takes, made once per isolate (not per request).
+struct Hooks {
+    finish: js_sys::Function,
+    fail: js_sys::Function,
+}
+
+thread_local! {
+    static HOOKS: Hooks = Hooks {
+        finish: Closure::<dyn Fn(web_sys::Response, web_sys::Request, String) -> JsValue>::new(
+            |response, req: web_sys::Request, url: String| {
+                answer(fetch::finish(response).map(JsValue::from).or_else(|e| {
+                    unreachable_origin(&req, &url, JsValue::from_str(&e))
+                }))
+            },
+        )
+        .into_js_value()
+        .unchecked_into(),
+        fail: Closure::<dyn Fn(web_sys::Request, String, JsValue) -> JsValue>::new(
+            |req: web_sys::Request, url: String, error: JsValue| {
+                answer(unreachable_origin(&req, &url, error))
+            },
+        )
+        .into_js_value()
+        .unchecked_into(),
+    };
+}
+
+/// The error page for an origin that could not be reached.
+fn unreachable_origin(
+    req: &web_sys::Request,
+    url: &str,
+    error: JsValue,
+) -> worker::Result<JsValue> {
+    let error = GateError::OriginUnreachable(format!("{url}: {}", fetch::js_error(error)));
+    let state = STATE.with(|cell| cell.borrow().clone());
+    match (state.as_deref(), head_of(req)) {
+        (Some(State::Ready(gate)), Some(head)) => {
+            let (reply, log) = gate.edge_error(&head, error);
+            log.into_iter().for_each(|line| console_error!("{line}"));
+            fetch::reply(reply, &gate.csp).map(JsValue::from)
+        }
+        _ => Err(worker::Error::RustError(error.log_line("", ""))),
     }
 }
