@@ -1,7 +1,7 @@
 // A CPU profile of the signed-in request under plain `workerd serve`, through workerd's
 // V8 inspector: where the gate's time per request goes, by function (self time).
 //
-//   BUILD=<dir with index.js and an unstripped index_bg.wasm> node bench/profile.mjs
+//   BUILD=<dir with index.js and an unstripped index_bg.wasm> node --experimental-websocket bench/profile.mjs
 //
 // The shipped build has no names section, so wasm frames show as indices there; build
 // with `worker-build --release` alone (scripts/build strips the names) for readable names.
@@ -11,7 +11,6 @@ import { startUpstream } from '../stack/upstream.mjs';
 import { freePort } from '../stack/ports.mjs';
 import { Browser, login } from '../stack/client.mjs';
 import { pin, wrkRun } from './measure.mjs';
-import WebSocket from 'ws';
 
 const SECONDS = Number(process.env.SECONDS || 5);
 const TOP = Number(process.env.TOP || 45);
@@ -42,13 +41,13 @@ try {
 
   const targets = await (await fetch(`http://127.0.0.1:${inspector}/json/list`)).json();
   const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
   let next = 0;
   const pending = new Map();
-  ws.on('message', (data) => {
+  ws.onmessage = ({ data }) => {
     const msg = JSON.parse(data);
     if (pending.has(msg.id)) { pending.get(msg.id)(msg); pending.delete(msg.id); }
-  });
+  };
   const send = (method, params = {}) => new Promise((resolve) => {
     next += 1;
     pending.set(next, resolve);

@@ -1,19 +1,32 @@
-// The Worker's entry module (build/index.js). worker-build's bundle (build/gate.mjs)
-// exports a WorkerEntrypoint class behind two Proxies that workerd constructs for every
-// request; this module exports a plain handler object that calls the same wasm-bindgen
-// `fetch` directly, which saves that construction on every request.
+// The Worker's entry module (build/index.js), in front of worker-build's bundle
+// (build/gate.mjs).
+//
+// Two things are done here because each would otherwise cost every request:
+// - the bundle's default export is a WorkerEntrypoint class that workerd constructs, behind
+//   two Proxies, for every request; this plain handler object calls the wasm export
+//   (`handle`, which worker-build puts on that class's prototype) directly;
+// - the request's method, URL and headers go to wasm as one string, in the format
+//   src/edge/js.rs reads (`unpack_request`), with the time, instead of one call each.
 //
 // Recovery after a crash is kept: a Rust panic sets `__worker_init_state.criticalError`
-// (the `worker` crate's panic hook), and the next request then goes through the
-// bundle's own entry, whose construction re-initialises the wasm instance. (An abort
-// also makes wasm-bindgen's glue re-initialise on its next call.)
+// (the `worker` crate's panic hook), and the next request then goes through the bundle's
+// own class, whose construction re-initialises the wasm instance. (An abort also makes
+// wasm-bindgen's glue re-initialise on its next call.)
 import Gate from './gate.mjs';
 
-const fetchHandler = Gate.prototype.fetch;
+const handle = Gate.prototype.handle;
+
+function packRequest(request) {
+  let packed = request.method + '\n' + request.url + '\n';
+  for (const [name, value] of request.headers) packed += name + '\n' + value + '\n';
+  return packed;
+}
 
 export default {
   fetch(request, env, ctx) {
-    if (globalThis.__worker_init_state?.criticalError) return new Gate(ctx, env).fetch(request);
-    return fetchHandler.call({ env, ctx }, request);
+    if (globalThis.__worker_init_state?.criticalError) {
+      return new Gate(ctx, env).handle(request, env, ctx, packRequest(request), Date.now());
+    }
+    return handle(request, env, ctx, packRequest(request), Date.now());
   },
 };

@@ -1,27 +1,24 @@
-//! Two small JavaScript helpers that keep the per-request work on the JS side of the
-//! boundary to one call each way. Every call into or out of wasm, every string passed
-//! across (re-encoded as UTF-8 or UTF-16), and every promise the Rust executor awaits
-//! costs more than the gate's own logic, so:
-//! - [`pack_headers`] hands over all request headers as one string;
+//! The JavaScript side of the per-request work, kept to one call each way. Every call
+//! into or out of wasm, every string passed across (re-encoded as UTF-8 or UTF-16), and
+//! every promise the Rust executor awaits costs more than the gate's own logic, so:
+//! - the entry module (`entry.js`) hands the request's method, URL and headers to wasm
+//!   as one string (the format [`unpack_request`] reads, made by `packRequest` there);
 //! - [`proxy`] builds the upstream request from the client's, sends it and returns the
 //!   promise of the response, so a request decided without I/O never enters the future
-//!   executor at all. The response comes back through Rust ([`Hooks::finish`]) only when
-//!   it has a `Cache-Control` or `Set-Cookie` header for the core to look at.
+//!   executor at all. The response comes back through Rust (`finish`) only when it has
+//!   a `Cache-Control` or `Set-Cookie` header for the core to look at.
 //!
-//! Header names and values never contain a line feed (the Fetch standard forbids CR and
-//! LF in them), so `\n` separates them unambiguously.
+//! Header names and values never contain a line feed or NUL (the Fetch standard forbids
+//! CR, LF and NUL in them; the URL is percent-encoded), so `\n` and `\0` separate fields
+//! unambiguously.
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use web_sys::{Headers, Request};
+use web_sys::Request;
 
 #[wasm_bindgen(inline_js = r#"
-export function pack_headers(headers) {
-  let packed = '';
-  for (const [name, value] of headers) packed += name + '\n' + value + '\n';
-  return packed;
-}
-export function proxy(request, url, remove, set, finish, fail) {
+export function proxy(request, plan, finish, fail) {
+  const [url, remove, set] = plan.split('\0');
   const headers = new Headers(request.headers);
   if (remove) for (const name of remove.split('\n')) headers.delete(name);
   if (set) {
@@ -39,39 +36,67 @@ export function proxy(request, url, remove, set, finish, fail) {
 }
 "#)]
 extern "C" {
-    /// Every header as `name\nvalue\n…` (names lower-case, as `Headers` iterates them).
-    pub fn pack_headers(headers: &Headers) -> String;
-    /// `fetch(url)` with the client's method, body and headers (without the
-    /// `\n`-separated names in `remove`, with the `name\nvalue\n…` pairs in `set`), not
-    /// following redirects and not cached. The promise resolves to the origin's response:
-    /// untouched for a WebSocket upgrade (101) or when it has neither `Cache-Control` nor
-    /// `Set-Cookie`, else as `finish(response, request, url)` returns it; a failed fetch resolves to
-    /// `fail(request, url, error)`.
+    /// `fetch(url)` with the client's method, body and headers (without the names in
+    /// `remove`, with the pairs in `set`), not following redirects and not cached;
+    /// `plan` is [`pack_plan`]'s. The promise resolves to the origin's response: untouched
+    /// for a WebSocket upgrade (101) or when it has neither `Cache-Control` nor
+    /// `Set-Cookie`, else as `finish(response, request, url)` returns it; a failed fetch
+    /// resolves to `fail(request, url, error)`.
     #[wasm_bindgen(catch)]
     pub fn proxy(
         request: &Request,
-        url: &str,
-        remove: &str,
-        set: &str,
+        plan: &str,
         finish: &js_sys::Function,
         fail: &js_sys::Function,
     ) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// The `(name, value)` pairs of what [`pack_headers`] returned.
-pub fn unpack(packed: &str) -> Vec<(String, String)> {
-    let mut parts = packed.split('\n');
-    let mut out = Vec::with_capacity(16);
-    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
-        out.push((name.to_string(), value.to_string()));
-    }
-    out
+/// A request as [`unpack_request`] reads it.
+pub struct Unpacked<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    /// `(name, value)` pairs, names lower-case (as `Headers` iterates them).
+    pub headers: Vec<(String, String)>,
 }
 
-/// `name\nvalue\n…` for [`proxy`].
-pub fn pack(pairs: &[(String, String)]) -> String {
-    let mut packed = String::with_capacity(pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
-    for (name, value) in pairs {
+/// Reads `method\nurl\n` followed by `name\nvalue\n` for each header.
+pub fn unpack_request(packed: &str) -> Option<Unpacked<'_>> {
+    let mut parts = packed.split('\n');
+    let method = parts.next()?;
+    let url = parts.next()?;
+    let mut headers = Vec::with_capacity(16);
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        headers.push((name.to_string(), value.to_string()));
+    }
+    Some(Unpacked {
+        method,
+        url,
+        headers,
+    })
+}
+
+/// `url\0remove\0set` for [`proxy`]: the names to delete `\n`-separated, the headers to
+/// set as `name\nvalue\n…`.
+pub fn pack_plan(url: &str, remove: &[String], set: &[(String, String)]) -> String {
+    let mut packed = String::with_capacity(
+        url.len()
+            + remove.iter().map(|n| n.len() + 1).sum::<usize>()
+            + set
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 2)
+                .sum::<usize>()
+            + 2,
+    );
+    packed.push_str(url);
+    packed.push('\0');
+    for (i, name) in remove.iter().enumerate() {
+        if i > 0 {
+            packed.push('\n');
+        }
+        packed.push_str(name);
+    }
+    packed.push('\0');
+    for (name, value) in set {
         packed.push_str(name);
         packed.push('\n');
         packed.push_str(value);

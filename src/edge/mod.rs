@@ -94,20 +94,32 @@ fn now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
-fn head_of(req: &web_sys::Request) -> Option<RequestHead> {
-    let url = Url::parse(&req.url()).ok()?;
-    let headers = js::unpack(&js::pack_headers(&req.headers()));
-    Some(RequestHead::new(&req.method(), url, headers))
+/// The request head from the packed method, URL and headers ([`js::unpack_request`]).
+fn head_of(packed: &str) -> Option<RequestHead> {
+    let request = js::unpack_request(packed)?;
+    let url = Url::parse(request.url).ok()?;
+    Some(RequestHead::new(request.method, url, request.headers))
 }
 
-/// workerd's fetch handler. A request the gate decides without waiting on anything (a
-/// signed-in request answered from the isolate's session cache, most replies) is answered
-/// at once: the reply, or the promise of the origin's response from [`js::proxy`]. Only
-/// a request that must wait (KV, the issuer, a body) continues on the future executor,
-/// whose promise and microtask hops would otherwise cost every request.
-#[wasm_bindgen(js_name = fetch)]
-pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
-    let mut work = Box::pin(async move { answer(respond(req, env, Context::new(ctx)).await) });
+/// The fetch handler, called by the entry module (`entry.js`) with the request's method,
+/// URL and headers packed into one string and the time in milliseconds. A request the
+/// gate decides without waiting on anything (a signed-in request answered from the
+/// isolate's session cache, most replies) is answered at once: the reply, or the promise
+/// of the origin's response from [`js::proxy`]. Only a request that must wait (KV, the
+/// issuer, a body) continues on the future executor, whose promise and microtask hops
+/// would otherwise cost every request.
+#[wasm_bindgen]
+pub fn handle(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+    packed: &str,
+    now_ms: f64,
+) -> JsValue {
+    let head = head_of(packed);
+    let now = (now_ms / 1000.0) as u64;
+    let mut work =
+        Box::pin(async move { answer(respond(req, head, now, env, Context::new(ctx)).await) });
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match work.as_mut().poll(&mut cx) {
         // Polling again with the executor's waker re-registers every pending future.
@@ -129,8 +141,14 @@ fn answer(result: worker::Result<JsValue>) -> JsValue {
     })
 }
 
-async fn respond(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<JsValue> {
-    let Some(mut head) = head_of(&req) else {
+async fn respond(
+    req: web_sys::Request,
+    head: Option<RequestHead>,
+    at: u64,
+    env: Env,
+    ctx: Context,
+) -> worker::Result<JsValue> {
+    let Some(mut head) = head else {
         return fetch::reply(
             Reply::html(400, "Bad request".into()),
             &content_security_policy(None),
@@ -166,7 +184,7 @@ async fn respond(req: web_sys::Request, env: Env, ctx: Context) -> worker::Resul
     }
     let store = kv::KvSessions::new(&env);
     let io = IoParts::new(&store, &fetch::Issuer, &SystemRandom);
-    let handled = gate.handle(&head, &io, now()).await;
+    let handled = gate.handle(&head, &io, at).await;
     for line in &handled.log {
         console_log!("{line}");
     }
@@ -189,9 +207,7 @@ async fn respond(req: web_sys::Request, env: Env, ctx: Context) -> worker::Resul
         Outcome::Proxy(plan) => HOOKS.with(|hooks| {
             js::proxy(
                 &req,
-                &plan.url,
-                &plan.remove.join("\n"),
-                &js::pack(&plan.set),
+                &js::pack_plan(&plan.url, &plan.remove, &plan.set),
                 &hooks.finish,
                 &hooks.fail,
             )
@@ -236,7 +252,17 @@ fn unreachable_origin(
 ) -> worker::Result<JsValue> {
     let error = GateError::OriginUnreachable(format!("{url}: {}", fetch::js_error(error)));
     let state = STATE.with(|cell| cell.borrow().clone());
-    match (state.as_deref(), head_of(req)) {
+    // Enough of the request for the error page: where it went, and whether it wants JSON.
+    let accept = req
+        .headers()
+        .get("accept")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let head = Url::parse(&req.url())
+        .ok()
+        .map(|url| RequestHead::new(&req.method(), url, vec![("accept".into(), accept)]));
+    match (state.as_deref(), head) {
         (Some(State::Ready(gate)), Some(head)) => {
             let (reply, log) = gate.edge_error(&head, error);
             log.into_iter().for_each(|line| console_error!("{line}"));
