@@ -1,8 +1,9 @@
 // scripts/bench: the built worker in workerd in front of a local upstream, under wrk.
 // For each scenario: requests/s, p50/p99 latency, and workerd CPU time per request read
 // from /proc/<pid>/stat, next to a bare JavaScript pass-through worker measured in the
-// same run (see measure.mjs for pinning and interleaving). Also one full login and the
-// wasm size.
+// same run (see measure.mjs for pinning and interleaving), and a peer: the same proxy
+// written with Hono and @hono/oidc-auth (bench/peer/hono-oidc.mjs). Also full logins
+// through both, the gate's CPU per login, the cold start and the wasm size.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { startIssuer, gateClient } from '../stack/issuer.mjs';
 import { startUpstream } from '../stack/upstream.mjs';
 import { ROOT } from '../stack/worker.mjs';
-import { startMeasuredWorker, compare, pinned, pin } from './measure.mjs';
+import { startMeasuredWorker, compare, pinned, pin, cpuSeconds } from './measure.mjs';
 import { startWorkerdServe } from '../stack/workerd.mjs';
 import { Browser, login } from '../stack/client.mjs';
 import { freePort } from '../stack/ports.mjs';
@@ -29,8 +30,8 @@ const TARGET_RATIO_SERVE = 1.5;
 const TARGET_CREDENTIAL_RATIO = 1.3;
 const TARGET_GZIP_KB = 300;
 
-const [issuerPort, upstreamPort, gatePort, barePort, bareInitPort, servePort, serveBarePort] = await Promise.all(
-  [freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()],
+const [issuerPort, upstreamPort, gatePort, barePort, bareInitPort, servePort, serveBarePort, honoPort, serveHonoPort] = await Promise.all(
+  [freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()],
 );
 const host = 'photos.localhost';
 // The same origin behind an app with every kind of rule, to show what evaluating them costs.
@@ -41,7 +42,9 @@ const client = gateClient({ hosts: [host, rulesHost], port: gatePort, secret: CL
 const serveClient = gateClient({ hosts: [host, rulesHost], port: servePort, secret: CLIENT_SECRET });
 client.redirect_uris.push(...serveClient.redirect_uris);
 client.post_logout_redirect_uris.push(...serveClient.post_logout_redirect_uris);
-const issuer = await startIssuer({ port: issuerPort, clients: [client] });
+const HONO_SECRET = 'bench-hono-client-secret';
+const honoClient = (port) => ({ client_id: `hono-${port}`, client_secret: HONO_SECRET, redirect_uris: [`http://${host}:${port}/callback`] });
+const issuer = await startIssuer({ port: issuerPort, clients: [client, honoClient(honoPort), honoClient(serveHonoPort)] });
 const upstream = await startUpstream({ port: upstreamPort });
 // The floor: a pass-through worker that does nothing but forward (the URL's origin
 // replaced; method, headers and body passed on; redirects not followed).
@@ -80,8 +83,24 @@ const gate = await startMeasuredWorker({ port: gatePort, config: gateConfig, sec
 // Plain `workerd serve`: no Miniflare wrappers around the request.
 const serveBare = await startWorkerdServe({ port: serveBarePort, script: BARE });
 const serveGate = await startWorkerdServe({ port: servePort, config: gateConfig, secrets: gateSecrets });
+// The peer, bundled as a person would deploy it.
+const honoScript = execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
+  path.join(ROOT, 'bench/peer/hono-oidc.mjs'), '--bundle', '--format=esm', '--platform=neutral',
+  '--main-fields=module,main', '--minify', '--log-level=warning',
+]).toString();
+const honoEnv = (port) => ({
+  OIDC_ISSUER: issuer.url,
+  OIDC_CLIENT_ID: `hono-${port}`,
+  OIDC_CLIENT_SECRET: HONO_SECRET,
+  OIDC_AUTH_SECRET: 'bench-hono-auth-secret-0123456789abcdef',
+  OIDC_REDIRECT_URI: `http://${host}:${port}/callback`,
+  UPSTREAM: upstream.url,
+});
+const hono = await startMeasuredWorker({ port: honoPort, script: honoScript, secrets: honoEnv(honoPort) });
+const serveHono = await startWorkerdServe({ port: serveHonoPort, script: honoScript, secrets: honoEnv(serveHonoPort) });
 pin(serveBare.pid);
 pin(serveGate.pid);
+pin(serveHono.pid);
 
 // What `wrangler deploy` would upload, against the Free plan's 3 MB (compressed) limit;
 // measured before the load, from wrangler's own dry run.
@@ -96,17 +115,31 @@ try {
 }
 
 try {
-  const logins = [];
-  let cookie;
-  for (let i = 0; i < 5; i += 1) {
-    const browser = new Browser();
-    const t0 = performance.now();
-    const landed = await login(browser, `http://${host}:${gatePort}/bench`);
-    logins.push(performance.now() - t0);
-    if (landed.status !== 200) throw new Error(`login failed: ${landed.status}`);
-    cookie = browser.cookieHeader(`http://${host}:${gatePort}/`);
-  }
-  const loginMs = logins.sort((a, b) => a - b)[2];
+  // Full logins (start → issuer login form → callback → the app), median of 5, and the
+  // workerd CPU they cost (under Miniflare: the process also runs Miniflare's services).
+  const fullLogins = async (target, port) => {
+    const times = [];
+    let cookie;
+    const cpu0 = cpuSeconds(target.pid);
+    for (let i = 0; i < 5; i += 1) {
+      const browser = new Browser();
+      const t0 = performance.now();
+      const landed = await login(browser, `http://${host}:${port}/bench`);
+      times.push(performance.now() - t0);
+      if (landed.status !== 200) throw new Error(`login through port ${port} failed: ${landed.status}`);
+      cookie = browser.cookieHeader(`http://${host}:${port}/`);
+    }
+    const cpuMs = ((cpuSeconds(target.pid) - cpu0) / 5) * 1000;
+    return { ms: times.sort((a, b) => a - b)[2], cpuMs, cookie };
+  };
+  const gateLogin = await fullLogins(gate, gatePort);
+  const honoLogin = await fullLogins(hono, honoPort);
+  const { cookie } = gateLogin;
+  const loginMs = gateLogin.ms;
+  const honoCookie = honoLogin.cookie;
+  const serveHonoBrowser = new Browser();
+  if ((await login(serveHonoBrowser, `http://${host}:${serveHonoPort}/bench`)).status !== 200) throw new Error('hono login under workerd serve failed');
+  const serveHonoCookie = serveHonoBrowser.cookieHeader(`http://${host}:${serveHonoPort}/`);
   const serveBrowser = new Browser();
   if ((await login(serveBrowser, `http://${host}:${servePort}/bench`)).status !== 200) throw new Error('login under workerd serve failed');
   const serveCookie = serveBrowser.cookieHeader(`http://${host}:${servePort}/`);
@@ -117,6 +150,7 @@ try {
   const results = await compare({
     bare: { target: bare, host, path: '/echo', headers: json },
     bareRequestInit: { target: bareInit, host, path: '/echo', headers: json },
+    hono: { target: hono, host, path: '/echo', headers: { ...json, cookie: honoCookie } },
     authenticated: { target: gate, host, path: '/echo', headers: { ...json, cookie } },
     authenticatedRules: { target: gate, host: rulesHost, path: '/echo', headers: { ...json, cookie: rulesCookie } },
     serviceToken: {
@@ -128,6 +162,7 @@ try {
     redirect: { target: gate, host, path: '/echo', headers: { accept: 'text/html' } },
     unauthenticatedApi: { target: gate, host, path: '/echo', headers: json },
     serveBare: { target: serveBare, host, path: '/echo', headers: json },
+    serveHono: { target: serveHono, host, path: '/echo', headers: { ...json, cookie: serveHonoCookie } },
     serveAuthenticated: { target: serveGate, host, path: '/echo', headers: { ...json, cookie: serveCookie } },
     serveServiceToken: {
       target: serveGate,
@@ -156,6 +191,7 @@ try {
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('bare JS pass-through worker (fetch with method, headers, body)', results.bare),
     row('bare JS pass-through worker (the request itself as init)', results.bareRequestInit),
+    row('peer: Hono + @hono/oidc-auth, signed-in GET, proxied', results.hono),
     row('Portcullis: signed-in GET, proxied', results.authenticated),
     row('Portcullis: signed-in GET on an app with allow rules and path patterns', results.authenticatedRules),
     row('Portcullis: service token (header pair), proxied', results.serviceToken),
@@ -167,16 +203,29 @@ try {
     '| scenario | requests/s | p50 ms | p99 ms | workerd CPU µs/request | CPU vs bare |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('bare JS pass-through worker (fetch with method, headers, body)', results.serveBare, results.serveBare),
+    row('peer: Hono + @hono/oidc-auth, signed-in GET, proxied', results.serveHono, results.serveBare),
     row('Portcullis: signed-in GET, proxied', results.serveAuthenticated, results.serveBare),
     row('Portcullis: service token (header pair), proxied', results.serveServiceToken, results.serveBare),
     '',
+    // Rounds are interleaved, so round i of one scenario ran next to round i of another:
+    // the per-round ratios show the spread of each ratio on this machine.
+    ...[
+      ['signed in / bare, Miniflare', results.authenticated, results.bare],
+      ['signed in / bare, plain workerd', results.serveAuthenticated, results.serveBare],
+      ['signed in / peer, Miniflare', results.authenticated, results.hono],
+      ['signed in / peer, plain workerd', results.serveAuthenticated, results.serveHono],
+    ].map(([name, a, b]) => {
+      const perRound = a.cpuSamples.map((x, i) => x / b.cpuSamples[i]).sort((x, y) => x - y);
+      return `Per-round ratio ${name}: median ${perRound[Math.floor(perRound.length / 2)].toFixed(2)}, range ${perRound[0].toFixed(2)}–${perRound[perRound.length - 1].toFixed(2)} (${perRound.map((x) => x.toFixed(2)).join(' ')}).`;
+    }),
     `CPU samples (µs/request per round): ${Object.entries(results).map(([k, r]) => `${k} ${r.cpuSamples.join('/')}`).join('; ')}.`,
-    `One full login (gate → issuer login form → callback → app; local issuer), median of 5: ${loginMs.toFixed(0)} ms.`,
+    `One full login (start → issuer login form → callback → app; local issuer), median of 5: Portcullis ${loginMs.toFixed(0)} ms, the peer ${honoLogin.ms.toFixed(0)} ms (target: no slower: ${met(loginMs <= honoLogin.ms)}). workerd CPU per login (its redirect, the callback's code exchange, ID-token verification and KV writes, the first proxied request): Portcullis ${gateLogin.cpuMs.toFixed(1)} ms, the peer ${honoLogin.cpuMs.toFixed(1)} ms.`,
     `Wasm: ${(size.raw / 1024).toFixed(0)} KB raw, ${(size.gzip / 1024).toFixed(0)} KB gzipped (target ≤ ${TARGET_GZIP_KB} KB: ${met(size.gzip / 1024 <= TARGET_GZIP_KB)}).`,
     upload
       ? `Upload (wrangler deploy --dry-run): ${Number(upload[1]).toFixed(0)} KiB, ${Number(upload[2]).toFixed(0)} KiB compressed — ${(Number(upload[2]) / 3072 * 100).toFixed(0)}% of the Free plan's 3 MB limit.`
       : 'Upload size: wrangler deploy --dry-run printed no size.',
     `Signed-in request CPU vs the bare worker: ${authRatio.toFixed(2)}× under Miniflare (target ≤ ${TARGET_RATIO}×: ${met(authRatio <= TARGET_RATIO)}), ${serveRatio.toFixed(2)}× under plain workerd, ${Math.round(results.serveAuthenticated.cpuUsPerRequest - results.serveBare.cpuUsPerRequest)} µs over bare (target ≤ ${TARGET_RATIO_SERVE}×: ${met(serveRatio <= TARGET_RATIO_SERVE)}).`,
+    `Signed-in request CPU vs the peer: ${ratio(results.authenticated, results.hono).toFixed(2)}× under Miniflare, ${ratio(results.serveAuthenticated, results.serveHono).toFixed(2)}× under plain workerd (target < 1×: ${met(results.authenticated.cpuUsPerRequest < results.hono.cpuUsPerRequest && results.serveAuthenticated.cpuUsPerRequest < results.serveHono.cpuUsPerRequest)}).`,
     `Service token CPU vs the signed-in request: ${tokenRatio.toFixed(2)}× under Miniflare (on the app with rules), ${serveTokenRatio.toFixed(2)}× under plain workerd (target ≤ ${TARGET_CREDENTIAL_RATIO}×: ${met(tokenRatio <= TARGET_CREDENTIAL_RATIO && serveTokenRatio <= TARGET_CREDENTIAL_RATIO)}).`,
     `Cold start under plain workerd: the first request answered ${serveGate.firstRequestMs.toFixed(0)} ms after it was sent, ${serveGate.readyMs.toFixed(0)} ms after workerd was started (process start, wasm compile and instantiate, configuration parse, one request); the bare worker: ${serveBare.firstRequestMs.toFixed(0)} ms / ${serveBare.readyMs.toFixed(0)} ms.`,
     policyLine,
@@ -189,13 +238,15 @@ try {
   }
   console.log(lines.join('\n'));
   mkdirSync(path.join(ROOT, 'target'), { recursive: true });
-  writeFileSync(path.join(ROOT, 'target/bench.json'), JSON.stringify({ date: new Date().toISOString(), loginMs, size, results }, null, 2));
+  writeFileSync(path.join(ROOT, 'target/bench.json'), JSON.stringify({ date: new Date().toISOString(), loginMs, gateLogin: { ms: gateLogin.ms, cpuMs: gateLogin.cpuMs }, honoLogin: { ms: honoLogin.ms, cpuMs: honoLogin.cpuMs }, size, results }, null, 2));
 } finally {
   await gate.stop();
   await bare.stop();
   await bareInit.stop();
   await serveGate.stop();
   await serveBare.stop();
+  await hono.stop();
+  await serveHono.stop();
   await upstream.stop();
   await issuer.stop();
 }

@@ -13,7 +13,8 @@
 //!    Endpoints are [`login`] (login, callback, logout) and [`endpoints`].
 //! 4. The outcome is a reply or a [`proxy::ProxyPlan`]; any error passes through the one
 //!    boundary in [`error`] (status, page or JSON, log line).
-//! 5. [`edge`] carries the plan out with `fetch`, streaming bodies both ways.
+//! 5. [`edge`] carries the plan out with `fetch`, streaming bodies both ways (at once,
+//!    without the future executor, when the decision needed no I/O).
 //!
 //! Everything but `edge` is plain Rust without `worker` types, and is tested natively.
 
