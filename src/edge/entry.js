@@ -15,6 +15,9 @@
 import Gate from './gate.mjs';
 
 const handle = Gate.prototype.handle;
+// Created by the bundle when it loads; the same object for the isolate's lifetime (a
+// re-initialised wasm instance updates its fields).
+const initState = globalThis.__worker_init_state ?? {};
 
 function packRequest(request) {
   let packed = request.method + '\n' + request.url + '\n';
@@ -24,7 +27,7 @@ function packRequest(request) {
 
 export default {
   fetch(request, env, ctx) {
-    if (globalThis.__worker_init_state?.criticalError) {
+    if (initState.criticalError) {
       return new Gate(ctx, env).handle(request, env, ctx, packRequest(request), Date.now());
     }
     return handle(request, env, ctx, packRequest(request), Date.now());

@@ -17,6 +17,11 @@ use wasm_bindgen::JsValue;
 use web_sys::Request;
 
 #[wasm_bindgen(inline_js = r#"
+export function configuration(env, name) {
+  const value = env[name];
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? 's' + value : 'j' + JSON.stringify(value);
+}
 export function proxy(request, plan, finish, fail) {
   const [url, remove, set] = plan.split('\0');
   const headers = new Headers(request.headers);
@@ -36,6 +41,10 @@ export function proxy(request, plan, finish, fail) {
 }
 "#)]
 extern "C" {
+    /// The binding `name` of `env`: `s` followed by a text binding's value, or `j`
+    /// followed by a JSON binding's value as JSON; `None` when it is not bound.
+    #[wasm_bindgen(js_name = configuration)]
+    fn configuration_tagged(env: &JsValue, name: &str) -> Option<String>;
     /// `fetch(url)` with the client's method, body and headers (without the names in
     /// `remove`, with the pairs in `set`), not following redirects and not cached;
     /// `plan` is [`pack_plan`]'s. The promise resolves to the origin's response: untouched
@@ -49,6 +58,15 @@ extern "C" {
         finish: &js_sys::Function,
         fail: &js_sys::Function,
     ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// A configuration binding (a `[vars]` table or string) as JSON.
+pub fn configuration(env: &JsValue, name: &str) -> Option<serde_json::Value> {
+    let tagged = configuration_tagged(env, name)?;
+    if let Some(text) = tagged.strip_prefix('s') {
+        return Some(serde_json::Value::String(text.to_string()));
+    }
+    serde_json::from_str(tagged.strip_prefix('j')?).ok()
 }
 
 /// A request as [`unpack_request`] reads it.

@@ -1,8 +1,12 @@
-//! The session store on Workers KV.
+//! The session store on Workers KV, called through a few lines of JavaScript: the
+//! `worker` crate's KV builders pass their options and listings through
+//! `serde_wasm_bindgen`, which (with the float formatting it brings) is a sizeable part of
+//! the wasm for four calls. Values, metadata and listings cross as strings here.
 
-use std::cell::OnceCell;
-
-use worker::kv::KvStore;
+use serde::Deserialize;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 use crate::store::{Entry, ListPage, Listed, Store, StoreError};
@@ -11,90 +15,127 @@ pub const BINDING: &str = "SESSIONS";
 
 /// KV reads may be served from the edge cache for this long (the minimum KV allows):
 /// it bounds how long a revoked session can still be read elsewhere.
-const READ_CACHE_TTL: u64 = 30;
+const READ_CACHE_TTL: u32 = 30;
 
-/// The namespace, bound on first use: most signed-in requests are answered from the
-/// isolate's session cache and never touch KV.
+/// KV refuses an expiration TTL under a minute.
+const MIN_TTL: u64 = 60;
+
+#[wasm_bindgen(inline_js = r#"
+export function kv_get(ns, key, cacheTtl) { return ns.get(key, { cacheTtl }); }
+export function kv_put(ns, key, value, expirationTtl, metadata) {
+  const options = { expirationTtl };
+  if (metadata !== undefined) options.metadata = JSON.parse(metadata);
+  return ns.put(key, value, options);
+}
+export function kv_delete(ns, key) { return ns.delete(key); }
+export async function kv_list(ns, prefix, cursor) {
+  const page = await ns.list(cursor === undefined ? { prefix } : { prefix, cursor });
+  return JSON.stringify({
+    keys: page.keys.map((k) => ({ name: k.name, metadata: k.metadata === undefined || k.metadata === null ? null : JSON.stringify(k.metadata) })),
+    cursor: page.list_complete ? null : page.cursor,
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn kv_get(ns: &JsValue, key: &str, cache_ttl: u32) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn kv_put(
+        ns: &JsValue,
+        key: &str,
+        value: &str,
+        expiration_ttl: f64,
+        metadata: Option<String>,
+    ) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn kv_delete(ns: &JsValue, key: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn kv_list(
+        ns: &JsValue,
+        prefix: &str,
+        cursor: Option<String>,
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The `SESSIONS` binding, when it is a KV namespace.
+pub fn namespace(env: &Env) -> Option<JsValue> {
+    let ns = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(BINDING)).ok()?;
+    let get = js_sys::Reflect::get(&ns, &JsValue::from_str("list")).ok()?;
+    get.is_instance_of::<js_sys::Function>().then_some(ns)
+}
+
+/// The namespace; looked up on first use, as most signed-in requests are answered from
+/// the isolate's session cache and never touch KV.
 pub struct KvSessions<'a> {
     env: &'a Env,
-    store: OnceCell<KvStore>,
 }
 
 impl<'a> KvSessions<'a> {
     pub fn new(env: &'a Env) -> Self {
-        Self {
-            env,
-            store: OnceCell::new(),
-        }
+        Self { env }
     }
 
-    fn kv(&self) -> Result<&KvStore, StoreError> {
-        if let Some(store) = self.store.get() {
-            return Ok(store);
-        }
-        let store = self
-            .env
-            .kv(BINDING)
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(self.store.get_or_init(|| store))
+    fn ns(&self) -> Result<JsValue, StoreError> {
+        namespace(self.env).ok_or_else(|| StoreError(format!("no KV namespace bound as {BINDING}")))
     }
+}
+
+fn failed(e: JsValue) -> StoreError {
+    StoreError(super::fetch::js_error(e))
+}
+
+async fn settle(promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, StoreError> {
+    JsFuture::from(promise.map_err(failed)?)
+        .await
+        .map_err(failed)
+}
+
+#[derive(Deserialize)]
+struct Page {
+    keys: Vec<Key>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Key {
+    name: String,
+    metadata: Option<String>,
 }
 
 impl Store for KvSessions<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.kv()?
-            .get(key)
-            .cache_ttl(READ_CACHE_TTL)
-            .text()
-            .await
-            .map_err(|e| StoreError(e.to_string()))
+        let value = settle(kv_get(&self.ns()?, key, READ_CACHE_TTL)).await?;
+        Ok(value.as_string())
     }
 
     async fn put(&self, key: &str, entry: Entry<'_>) -> Result<(), StoreError> {
-        let error = |e: worker::kv::KvError| StoreError(e.to_string());
-        let mut put = self
-            .kv()?
-            .put(key, entry.value)
-            .map_err(error)?
-            .expiration_ttl(entry.ttl.max(60));
-        if let Some(metadata) = entry.metadata {
-            let value: serde_json::Value =
-                serde_json::from_str(metadata).map_err(|e| StoreError(e.to_string()))?;
-            put = put.metadata(value).map_err(error)?;
-        }
-        put.execute().await.map_err(error)
+        let ttl = entry.ttl.max(MIN_TTL) as f64;
+        let metadata = entry.metadata.map(str::to_string);
+        settle(kv_put(&self.ns()?, key, entry.value, ttl, metadata)).await?;
+        Ok(())
     }
 
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError> {
-        let mut list = self.kv()?.list().prefix(prefix.to_string());
-        if let Some(cursor) = cursor {
-            list = list.cursor(cursor.to_string());
-        }
-        let response = list
-            .execute()
-            .await
-            .map_err(|e| StoreError(e.to_string()))?;
+        let listed = settle(kv_list(&self.ns()?, prefix, cursor.map(str::to_string))).await?;
+        let text = listed
+            .as_string()
+            .ok_or_else(|| StoreError("KV list returned no listing".into()))?;
+        let page: Page = serde_json::from_str(&text).map_err(|e| StoreError(e.to_string()))?;
         Ok(ListPage {
-            keys: response
+            keys: page
                 .keys
                 .into_iter()
                 .map(|k| Listed {
                     name: k.name,
-                    metadata: k.metadata.map(|m| m.to_string()),
+                    metadata: k.metadata,
                 })
                 .collect(),
-            cursor: if response.list_complete {
-                None
-            } else {
-                response.cursor
-            },
+            cursor: page.cursor,
         })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv()?
-            .delete(key)
-            .await
-            .map_err(|e| StoreError(e.to_string()))
+        settle(kv_delete(&self.ns()?, key)).await?;
+        Ok(())
     }
 }

@@ -59,14 +59,7 @@ fn state(env: &Env) -> Rc<State> {
 }
 
 fn load(env: &Env) -> State {
-    let portcullis = env
-        .object_var::<serde_json::Value>("PORTCULLIS")
-        .ok()
-        .or_else(|| {
-            env.var("PORTCULLIS")
-                .ok()
-                .map(|v| serde_json::Value::String(v.to_string()))
-        });
+    let portcullis = js::configuration(env.as_ref(), "PORTCULLIS");
     let secret = |name: &str| env.secret(name).ok().map(|s| s.to_string());
     let inputs = Inputs {
         portcullis,
@@ -76,7 +69,7 @@ fn load(env: &Env) -> State {
         admin_token: secret("ADMIN_TOKEN"),
     };
     let config = Config::from_inputs(&inputs);
-    let kv_problem = env.kv(kv::BINDING).err().map(|_| ConfigError {
+    let kv_problem = kv::namespace(env).is_none().then(|| ConfigError {
         key: kv::BINDING.into(),
         problem: "KV binding is missing; add [[kv_namespaces]] with binding = \"SESSIONS\" to wrangler.toml".into(),
     });
