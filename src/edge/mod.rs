@@ -148,6 +148,8 @@ async fn respond(
         )
         .map(JsValue::from);
     };
+    #[cfg(feature = "fault-injection")]
+    fault(&head).await;
     let state = state(&env);
     let gate = match state.as_ref() {
         State::Ready(gate) => gate,
@@ -207,6 +209,21 @@ async fn respond(
             .map(JsValue::from)
             .or_else(|e| unreachable_origin(&req, &plan.url, e))
         }),
+    }
+}
+
+/// Test builds only: `X-Portcullis-Fault: sync` panics at once, `async` after waiting on a
+/// promise (on the future executor), so tests can check that the isolate recovers.
+#[cfg(feature = "fault-injection")]
+async fn fault(head: &RequestHead) {
+    match head.header("x-portcullis-fault") {
+        Some("sync") => panic!("injected fault (sync)"),
+        Some("async") => {
+            let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL))
+                .await;
+            panic!("injected fault (async)")
+        }
+        _ => {}
     }
 }
 
