@@ -60,13 +60,13 @@ pub fn halve_longest<const N: usize>(texts: [&mut String; N]) {
 }
 
 /// A page of listed keys; `cursor` continues the listing when there are more.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct ListPage {
     pub keys: Vec<Listed>,
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Listed {
     pub name: String,
     pub metadata: Option<String>,

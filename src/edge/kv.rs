@@ -3,13 +3,14 @@
 //! `serde_wasm_bindgen`, which (with the float formatting it brings) is a sizeable part of
 //! the wasm for four calls. Values, metadata and listings cross as strings here.
 
-use serde::Deserialize;
+use std::cell::OnceCell;
+
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
-use crate::store::{Entry, ListPage, Listed, Store, StoreError};
+use crate::store::{Entry, ListPage, Store, StoreError};
 
 pub const BINDING: &str = "SESSIONS";
 
@@ -64,19 +65,28 @@ pub fn namespace(env: &Env) -> Option<JsValue> {
     get.is_instance_of::<js_sys::Function>().then_some(ns)
 }
 
-/// The namespace; looked up on first use, as most signed-in requests are answered from
-/// the isolate's session cache and never touch KV.
+/// The namespace, looked up on first use: most signed-in requests are answered from the
+/// isolate's session cache and never touch KV.
 pub struct KvSessions<'a> {
     env: &'a Env,
+    ns: OnceCell<JsValue>,
 }
 
 impl<'a> KvSessions<'a> {
     pub fn new(env: &'a Env) -> Self {
-        Self { env }
+        Self {
+            env,
+            ns: OnceCell::new(),
+        }
     }
 
-    fn ns(&self) -> Result<JsValue, StoreError> {
-        namespace(self.env).ok_or_else(|| StoreError(format!("no KV namespace bound as {BINDING}")))
+    fn ns(&self) -> Result<&JsValue, StoreError> {
+        if let Some(ns) = self.ns.get() {
+            return Ok(ns);
+        }
+        let ns = namespace(self.env)
+            .ok_or_else(|| StoreError(format!("no KV namespace bound as {BINDING}")))?;
+        Ok(self.ns.get_or_init(|| ns))
     }
 }
 
@@ -90,52 +100,30 @@ async fn settle(promise: Result<js_sys::Promise, JsValue>) -> Result<JsValue, St
         .map_err(failed)
 }
 
-#[derive(Deserialize)]
-struct Page {
-    keys: Vec<Key>,
-    cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Key {
-    name: String,
-    metadata: Option<String>,
-}
-
 impl Store for KvSessions<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let value = settle(kv_get(&self.ns()?, key, READ_CACHE_TTL)).await?;
+        let value = settle(kv_get(self.ns()?, key, READ_CACHE_TTL)).await?;
         Ok(value.as_string())
     }
 
     async fn put(&self, key: &str, entry: Entry<'_>) -> Result<(), StoreError> {
         let ttl = entry.ttl.max(MIN_TTL) as f64;
         let metadata = entry.metadata.map(str::to_string);
-        settle(kv_put(&self.ns()?, key, entry.value, ttl, metadata)).await?;
+        settle(kv_put(self.ns()?, key, entry.value, ttl, metadata)).await?;
         Ok(())
     }
 
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError> {
-        let listed = settle(kv_list(&self.ns()?, prefix, cursor.map(str::to_string))).await?;
+        let listed = settle(kv_list(self.ns()?, prefix, cursor.map(str::to_string))).await?;
         let text = listed
             .as_string()
             .ok_or_else(|| StoreError("KV list returned no listing".into()))?;
-        let page: Page = serde_json::from_str(&text).map_err(|e| StoreError(e.to_string()))?;
-        Ok(ListPage {
-            keys: page
-                .keys
-                .into_iter()
-                .map(|k| Listed {
-                    name: k.name,
-                    metadata: k.metadata,
-                })
-                .collect(),
-            cursor: page.cursor,
-        })
+        // The helper writes the listing in `ListPage`'s own shape.
+        serde_json::from_str(&text).map_err(|e| StoreError(e.to_string()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        settle(kv_delete(&self.ns()?, key)).await?;
+        settle(kv_delete(self.ns()?, key)).await?;
         Ok(())
     }
 }
