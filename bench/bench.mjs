@@ -11,7 +11,7 @@ import path from 'node:path';
 import { startIssuer, gateClient } from '../stack/issuer.mjs';
 import { startUpstream } from '../stack/upstream.mjs';
 import { ROOT } from '../stack/worker.mjs';
-import { startMeasuredWorker, compare, pinned, pin, cpuSeconds } from './measure.mjs';
+import { startMeasuredWorker, compare, pinned, pin, cpuSeconds, bareWorker } from './measure.mjs';
 import { startWorkerdServe } from '../stack/workerd.mjs';
 import { Browser, login } from '../stack/client.mjs';
 import { freePort } from '../stack/ports.mjs';
@@ -46,12 +46,7 @@ const HONO_SECRET = 'bench-hono-client-secret';
 const honoClient = (port) => ({ client_id: `hono-${port}`, client_secret: HONO_SECRET, redirect_uris: [`http://${host}:${port}/callback`] });
 const issuer = await startIssuer({ port: issuerPort, clients: [client, honoClient(honoPort), honoClient(serveHonoPort)] });
 const upstream = await startUpstream({ port: upstreamPort });
-// The floor: a pass-through worker that does nothing but forward (the URL's origin
-// replaced; method, headers and body passed on; redirects not followed).
-const BARE = `export default { fetch(request) {
-  const url = new URL(request.url);
-  return fetch('${upstream.url}' + url.pathname + url.search, { method: request.method, headers: request.headers, body: request.body, redirect: 'manual' });
-} };`;
+const BARE = bareWorker(upstream.url);
 // The same, passing the incoming request itself as the init (it also serialises
 // request.cf, which costs more under Miniflare).
 const BARE_REQUEST_INIT = `export default { fetch(request) {

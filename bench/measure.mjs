@@ -102,3 +102,15 @@ export async function compare(scenarios, { rounds = 3, seconds = 5, connections 
 }
 
 export const pinned = PIN;
+
+/**
+ * The floor every benchmark compares against: a pass-through worker that does nothing but
+ * forward to `origin` (the URL's origin replaced; method, headers and body passed on;
+ * redirects not followed).
+ */
+export function bareWorker(origin) {
+  return `export default { fetch(request) {
+  const url = new URL(request.url);
+  return fetch('${origin}' + url.pathname + url.search, { method: request.method, headers: request.headers, body: request.body, redirect: 'manual' });
+} };`;
+}

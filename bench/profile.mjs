@@ -10,7 +10,7 @@ import { startIssuer, gateClient } from '../stack/issuer.mjs';
 import { startUpstream } from '../stack/upstream.mjs';
 import { freePort } from '../stack/ports.mjs';
 import { Browser, login } from '../stack/client.mjs';
-import { pin, wrkRun } from './measure.mjs';
+import { pin, wrkRun, bareWorker } from './measure.mjs';
 
 const SECONDS = Number(process.env.SECONDS || 5);
 const TOP = Number(process.env.TOP || 45);
@@ -19,10 +19,9 @@ const host = 'photos.localhost';
 const issuer = await startIssuer({ port: ip, clients: [gateClient({ hosts: [host], port: wp, secret: 'cs' })] });
 const upstream = await startUpstream({ port: up });
 // BARE=1 profiles the bare pass-through worker instead, for comparison.
-const BARE = `export default { fetch(request) { const url = new URL(request.url); return fetch('${upstream.url}' + url.pathname + url.search, { method: request.method, headers: request.headers, body: request.body, redirect: 'manual' }); } };`;
 const gate = await startWorkerdServe({
   port: wp,
-  script: process.env.BARE ? BARE : undefined,
+  script: process.env.BARE ? bareWorker(upstream.url) : undefined,
   config: { issuer: issuer.url, client_id: 'portcullis', apps: [{ host, origin: upstream.url }] },
   secrets: { SESSION_SECRET: 'x'.repeat(48), OIDC_CLIENT_SECRET: 'cs' },
   build: process.env.BUILD,
