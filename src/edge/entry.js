@@ -6,7 +6,9 @@
 //   two Proxies, for every request; this plain handler object calls the wasm export
 //   (`handle`, which worker-build puts on that class's prototype) directly;
 // - the request's method, URL and headers go to wasm as one string, in the format
-//   src/edge/js.rs reads (`unpack_request`), with the time, instead of one call each.
+//   src/edge/js.rs reads (`unpack_request`), with the time, instead of one call each;
+//   the string is encoded here by TextEncoder, natively (wasm-bindgen's own string
+//   passing copies it one character at a time, in JavaScript).
 //
 // Recovery after a crash is kept: a Rust panic sets `__worker_init_state.criticalError`
 // (the `worker` crate's panic hook), and the next request then goes through the bundle's
@@ -19,10 +21,12 @@ const handle = Gate.prototype.handle;
 // re-initialised wasm instance updates its fields).
 const initState = globalThis.__worker_init_state ?? {};
 
+const encoder = new TextEncoder();
+
 function packRequest(request) {
   let packed = request.method + '\n' + request.url + '\n';
   for (const [name, value] of request.headers) packed += name + '\n' + value + '\n';
-  return packed;
+  return encoder.encode(packed);
 }
 
 export default {
