@@ -30,8 +30,11 @@ pub fn session_cookie_name(cookie_domain: Option<&str>) -> &'static str {
 /// Whether a cookie name belongs to Portcullis (compared case-insensitively, as browsers
 /// compare the prefixes).
 pub fn is_own(name: &str) -> bool {
-    let lower = name.trim().to_ascii_lowercase();
-    OWN_PREFIXES.iter().any(|p| lower.starts_with(p))
+    let name = name.trim().as_bytes();
+    OWN_PREFIXES.iter().any(|p| {
+        name.get(..p.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(p.as_bytes()))
+    })
 }
 
 /// The `(name, value)` pairs of one `Cookie` header. Unparseable segments are skipped.

@@ -79,27 +79,39 @@ pub struct ProxyPlan {
     /// Header names to delete from the client's headers (exact names as received).
     pub remove: Vec<String>,
     /// Headers to set (replacing any value).
-    pub set: Vec<(String, String)>,
+    pub set: Vec<(&'static str, String)>,
 }
 
-/// A header name as servers that map `-` and `_` alike (CGI, WSGI, PHP) would see it.
-fn canonical(name: &str) -> String {
-    name.to_ascii_lowercase().replace('_', "-")
+/// Whether `name` starts with `lower` (a lower-case name with `-`) as servers that map `-`
+/// and `_` alike (CGI, WSGI, PHP) would see it, case-insensitively. Compared byte by byte:
+/// this runs for every header of every proxied request.
+fn canonical_starts_with(name: &str, lower: &str) -> bool {
+    name.len() >= lower.len()
+        && name.bytes().zip(lower.bytes()).all(|(n, l)| {
+            let n = n.to_ascii_lowercase();
+            n == l || (n == b'_' && l == b'-')
+        })
 }
 
 fn is_stripped(name: &str) -> bool {
-    let name = canonical(name);
-    IDENTITY_HEADERS.contains(&name.as_str())
-        || STRIPPED_HEADERS.contains(&name.as_str())
-        || STRIPPED_PREFIXES.iter().any(|p| name.starts_with(p))
+    let is = |listed: &&str| listed.len() == name.len() && canonical_starts_with(name, listed);
+    IDENTITY_HEADERS.iter().any(is)
+        || STRIPPED_HEADERS.iter().any(is)
+        || STRIPPED_PREFIXES
+            .iter()
+            .any(|prefix| canonical_starts_with(name, prefix))
 }
 
 /// Header values must be visible ASCII; anything else (non-ASCII names, control characters)
 /// is percent-encoded as UTF-8, and `%` itself too, so the encoding is unambiguous.
 pub fn header_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let plain = |byte: u8| (0x20..0x7f).contains(&byte) && byte != b'%';
+    if text.bytes().all(plain) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
     for byte in text.bytes() {
-        if (0x20..0x7f).contains(&byte) && byte != b'%' {
+        if plain(byte) {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -141,7 +153,7 @@ pub fn plan(
         .collect();
     remove.dedup();
 
-    let mut set: Vec<(String, String)> = Vec::with_capacity(12);
+    let mut set: Vec<(&'static str, String)> = Vec::with_capacity(12);
     let kept_cookies: Vec<String> = head
         .headers
         .iter()
@@ -149,7 +161,7 @@ pub fn plan(
         .filter_map(|(_, v)| cookies::strip_own(v))
         .collect();
     if !kept_cookies.is_empty() {
-        set.push(("cookie".into(), kept_cookies.join("; ")));
+        set.push(("cookie", kept_cookies.join("; ")));
     }
 
     if let Some(id) = identity {
@@ -190,27 +202,27 @@ pub fn plan(
             ("remote-name", &name),
         ] {
             if !value.is_empty() {
-                set.push((header.into(), value.clone()));
+                set.push((header, value.clone()));
             }
         }
     }
 
     if let Some(label) = &forward.credential {
-        set.push(("x-auth-request-credential".into(), header_value(label)));
+        set.push(("x-auth-request-credential", header_value(label)));
     }
     if let Some(assertion) = &forward.assertion {
-        set.push((ASSERTION_HEADER.into(), assertion.clone()));
+        set.push((ASSERTION_HEADER, assertion.clone()));
     }
 
     // The client address as Cloudflare saw it, never a client-supplied chain.
     if let Some(ip) = head.header("cf-connecting-ip") {
         let ip = header_value(ip);
-        set.push(("x-forwarded-for".into(), ip.clone()));
-        set.push(("x-real-ip".into(), ip));
+        set.push(("x-forwarded-for", ip.clone()));
+        set.push(("x-real-ip", ip));
     }
-    set.push(("x-forwarded-proto".into(), head.url.scheme().into()));
+    set.push(("x-forwarded-proto", head.url.scheme().into()));
     set.push((
-        "x-forwarded-host".into(),
+        "x-forwarded-host",
         head.url[Position::BeforeHost..Position::AfterPort].to_string(),
     ));
 
@@ -308,7 +320,7 @@ mod tests {
     fn set<'a>(p: &'a ProxyPlan, name: &str) -> Option<&'a str> {
         p.set
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -380,10 +392,7 @@ mod tests {
         );
         let p = plan(&h, &app(None), None, &Forward::default());
         assert!(p.remove.iter().any(|r| r == "remote-user"));
-        assert!(p
-            .set
-            .iter()
-            .all(|(k, _)| !IDENTITY_HEADERS.contains(&k.as_str())));
+        assert!(p.set.iter().all(|(k, _)| !IDENTITY_HEADERS.contains(k)));
         assert_eq!(
             set(&p, "cookie"),
             None,
@@ -547,5 +556,80 @@ mod tests {
             without_own_cookies(&from_origin(&["a=1", "portcullis=ok"])),
             None
         );
+    }
+
+    /// The byte-wise checks on the hot path mean exactly their plain definitions.
+    mod same_as_plain_definitions {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn stripped_plainly(name: &str) -> bool {
+            let name = name.to_ascii_lowercase().replace('_', "-");
+            IDENTITY_HEADERS.contains(&name.as_str())
+                || STRIPPED_HEADERS.contains(&name.as_str())
+                || STRIPPED_PREFIXES.iter().any(|p| name.starts_with(p))
+        }
+
+        fn listed_name() -> impl Strategy<Value = String> {
+            let listed: Vec<&str> = IDENTITY_HEADERS
+                .iter()
+                .chain(&STRIPPED_HEADERS)
+                .chain(&STRIPPED_PREFIXES)
+                .copied()
+                .collect();
+            (
+                prop::sample::select(listed),
+                "[a-zA-Z_-]{0,3}",
+                any::<bool>(),
+            )
+                .prop_map(|(name, tail, cut)| {
+                    // Near misses too: one character short, or something appended.
+                    let name = if cut { &name[..name.len() - 1] } else { name };
+                    let mixed: String = name
+                        .chars()
+                        .enumerate()
+                        .map(|(i, c)| match (c, i % 3) {
+                            ('-', 0) => '_',
+                            (c, 1) => c.to_ascii_uppercase(),
+                            (c, _) => c,
+                        })
+                        .collect();
+                    format!("{mixed}{tail}")
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn is_stripped_as_defined(name in prop_oneof![listed_name(), "[a-zA-Z_-]{0,30}"]) {
+                prop_assert_eq!(is_stripped(&name), stripped_plainly(&name));
+            }
+
+            #[test]
+            fn header_values_encode_as_defined(text in "\\PC{0,40}") {
+                let plain: String = text
+                    .bytes()
+                    .map(|b| if (0x20..0x7f).contains(&b) && b != b'%' {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    })
+                    .collect();
+                prop_assert_eq!(header_value(&text), plain);
+            }
+
+            #[test]
+            fn own_cookie_names_as_defined(name in prop_oneof![
+                "(__|_)?(host|Host|HOST|secure|Secure)-?[pP]ortcullis[a-z-]{0,8}",
+                "[ -~]{0,24}",
+            ]) {
+                let lower = name.trim().to_ascii_lowercase();
+                let plainly = ["__host-portcullis", "__secure-portcullis"]
+                    .iter()
+                    .any(|p| lower.starts_with(p));
+                prop_assert_eq!(cookies::is_own(&name), plainly);
+            }
+        }
     }
 }

@@ -108,8 +108,12 @@ impl RequestHead {
         {
             return false;
         }
-        self.header("accept")
-            .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html"))
+        self.header("accept").is_some_and(|accept| {
+            accept
+                .as_bytes()
+                .windows(b"text/html".len())
+                .any(|w| w.eq_ignore_ascii_case(b"text/html"))
+        })
     }
 
     pub fn is_websocket(&self) -> bool {
@@ -142,6 +146,9 @@ mod tests {
                 .is_browser_navigation()
         );
         assert!(head("HEAD", &[("accept", "text/html")]).is_browser_navigation());
+        // Media types are case-insensitive.
+        assert!(head("GET", &[("accept", "Text/HTML;q=1")]).is_browser_navigation());
+        assert!(!head("GET", &[("accept", "text/htm")]).is_browser_navigation());
         assert!(!head("GET", &[("accept", "application/json")]).is_browser_navigation());
         assert!(!head("GET", &[]).is_browser_navigation());
         assert!(!head("POST", &[("accept", html)]).is_browser_navigation());

@@ -95,7 +95,7 @@ pub fn unpack_request(packed: &str) -> Option<Unpacked<'_>> {
 
 /// `url\0remove\0set` for [`proxy`]: the names to delete `\n`-separated, the headers to
 /// set as `name\nvalue\n…`.
-pub fn pack_plan(url: &str, remove: &[String], set: &[(String, String)]) -> String {
+pub fn pack_plan(url: &str, remove: &[String], set: &[(&str, String)]) -> String {
     let mut packed = String::with_capacity(
         url.len()
             + remove.iter().map(|n| n.len() + 1).sum::<usize>()

@@ -356,10 +356,10 @@ fn login_creates_a_session_and_the_session_is_proxied() {
         Outcome::Proxy(plan) => {
             assert!(plan
                 .set
-                .contains(&("x-auth-request-user".into(), "alice@example.com".into())));
+                .contains(&("x-auth-request-user", "alice@example.com".into())));
             assert!(plan
                 .set
-                .contains(&("x-auth-request-groups".into(), "family".into())));
+                .contains(&("x-auth-request-groups", "family".into())));
         }
         Outcome::Reply(r) => panic!("not proxied: {} {}", r.status, r.body),
     }
@@ -535,7 +535,7 @@ fn proxied_user(handled: Handled) -> Option<String> {
         Outcome::Proxy(plan) => plan
             .set
             .iter()
-            .find(|(k, _)| k == "x-auth-request-groups")
+            .find(|(k, _)| *k == "x-auth-request-groups")
             .map(|(_, v)| v.clone()),
         Outcome::Reply(_) => None,
     }
@@ -1096,7 +1096,7 @@ fn a_record_written_by_the_previous_release_is_honoured() {
     match w.handle(&photos_get(&cookie)).outcome {
         Outcome::Proxy(plan) => assert!(plan
             .set
-            .contains(&("x-auth-request-user".into(), "alice@example.com".into()))),
+            .contains(&("x-auth-request-user", "alice@example.com".into()))),
         Outcome::Reply(r) => panic!("not honoured: {} {}", r.status, r.body),
     }
 }

@@ -151,7 +151,7 @@ fn refusal(w: &World, head: &RequestHead) -> (u16, String) {
 fn header<'a>(plan: &'a ProxyPlan, name: &str) -> Option<&'a str> {
     plan.set
         .iter()
-        .find(|(k, _)| k == name)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.as_str())
 }
 
