@@ -150,6 +150,25 @@ try {
   await login(rulesBrowser, `http://${rulesHost}:${gatePort}/bench`);
   const rulesCookie = rulesBrowser.cookieHeader(`http://${rulesHost}:${gatePort}/`);
   const json = { accept: 'application/json' };
+  // What Chrome sends on a navigation (about 1 KB with cookies): copying and reading the
+  // headers costs every worker more than wrk's three do.
+  const chrome = {
+    accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
+    'accept-encoding': 'gzip, deflate, br, zstd',
+    'accept-language': 'en-GB,en-US;q=0.9,en;q=0.8,de;q=0.7',
+    'cache-control': 'max-age=0',
+    priority: 'u=0, i',
+    'sec-ch-ua': '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"',
+    'sec-ch-ua-mobile': '?0',
+    'sec-ch-ua-platform': '"Linux"',
+    'sec-fetch-dest': 'document',
+    'sec-fetch-mode': 'navigate',
+    'sec-fetch-site': 'none',
+    'sec-fetch-user': '?1',
+    'upgrade-insecure-requests': '1',
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  };
+  const withAppCookies = (own) => `theme=dark; _ga=GA1.1.123456789.1700000000; ${own}; immich_is_authenticated=true`;
   const results = await compare({
     bare: { target: bare, host, path: '/echo', headers: json },
     bareRequestInit: { target: bareInit, host, path: '/echo', headers: json },
@@ -167,6 +186,9 @@ try {
     serveBare: { target: serveBare, host, path: '/echo', headers: json },
     serveHono: { target: serveHono, host, path: '/echo', headers: { ...json, cookie: serveHonoCookie } },
     serveAuthenticated: { target: serveGate, host, path: '/echo', headers: { ...json, cookie: serveCookie } },
+    serveBareChrome: { target: serveBare, host, path: '/echo', headers: { ...chrome, cookie: withAppCookies('session=0123456789abcdef') } },
+    serveHonoChrome: { target: serveHono, host, path: '/echo', headers: { ...chrome, cookie: withAppCookies(serveHonoCookie) } },
+    serveAuthenticatedChrome: { target: serveGate, host, path: '/echo', headers: { ...chrome, cookie: withAppCookies(serveCookie) } },
     serveServiceToken: {
       target: serveGate,
       host: rulesHost,
@@ -209,6 +231,9 @@ try {
     row('peer: Hono + @hono/oidc-auth, signed-in GET, proxied', results.serveHono, results.serveBare),
     row('Portcullis: signed-in GET, proxied', results.serveAuthenticated, results.serveBare),
     row('Portcullis: service token (header pair), proxied', results.serveServiceToken, results.serveBare),
+    row('with Chrome\'s navigation headers: bare JS pass-through worker', results.serveBareChrome, results.serveBareChrome),
+    row('with Chrome\'s navigation headers: peer, signed in', results.serveHonoChrome, results.serveBareChrome),
+    row('with Chrome\'s navigation headers: Portcullis, signed in', results.serveAuthenticatedChrome, results.serveBareChrome),
     '',
     // Rounds are interleaved, so round i of one scenario ran next to round i of another:
     // the per-round ratios show the spread of each ratio on this machine.
@@ -217,6 +242,8 @@ try {
       ['signed in / bare, plain workerd', results.serveAuthenticated, results.serveBare],
       ['signed in / peer, Miniflare', results.authenticated, results.hono],
       ['signed in / peer, plain workerd', results.serveAuthenticated, results.serveHono],
+      ['signed in / bare, plain workerd, Chrome headers', results.serveAuthenticatedChrome, results.serveBareChrome],
+      ['signed in / peer, plain workerd, Chrome headers', results.serveAuthenticatedChrome, results.serveHonoChrome],
     ].map(([name, a, b]) => {
       const perRound = a.cpuSamples.map((x, i) => x / b.cpuSamples[i]).sort((x, y) => x - y);
       return `Per-round ratio ${name}: median ${perRound[Math.floor(perRound.length / 2)].toFixed(2)}, range ${perRound[0].toFixed(2)}–${perRound[perRound.length - 1].toFixed(2)} (${perRound.map((x) => x.toFixed(2)).join(' ')}).`;
