@@ -1,6 +1,9 @@
 //! The key-value store sessions live in. The Worker implements it on Workers KV;
 //! [`MemoryStore`] serves the native tests.
 
+use std::future::Future;
+use std::task::Poll;
+
 /// Raw string records with a time to live and optional metadata (returned by `list`
 /// without reading the values). Callers own the serialization.
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
@@ -79,6 +82,33 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Waits for two store operations at once, both to the end: writes that do not depend on
+/// each other cost one round trip instead of two (a KV write takes milliseconds).
+pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut done_a, mut done_b) = (None, None);
+    std::future::poll_fn(move |cx| {
+        if done_a.is_none() {
+            if let Poll::Ready(out) = a.as_mut().poll(cx) {
+                done_a = Some(out);
+            }
+        }
+        if done_b.is_none() {
+            if let Poll::Ready(out) = b.as_mut().poll(cx) {
+                done_b = Some(out);
+            }
+        }
+        match (done_a.take(), done_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (done_a, done_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// Every key under `prefix`, following cursors (bounded: at most 100 pages).
@@ -176,5 +206,47 @@ mod memory {
             let cursor = matching.next().and(keys.last().map(|k| k.name.clone()));
             Ok(ListPage { keys, cursor })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::both;
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Pending once, then ready: a stand-in for a KV round trip.
+    struct RoundTrip(bool);
+
+    impl Future for RoundTrip {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn both_runs_the_two_at_once_and_waits_for_each() {
+        let log = RefCell::new(Vec::new());
+        let step = |name: &'static str, result: Result<u8, &'static str>| {
+            let log = &log;
+            async move {
+                log.borrow_mut().push(format!("{name} sent"));
+                RoundTrip(false).await;
+                log.borrow_mut().push(format!("{name} done"));
+                result
+            }
+        };
+        let (a, b) = pollster::block_on(both(step("a", Ok(1)), step("b", Err("down"))));
+        assert_eq!((a, b), (Ok(1), Err("down")));
+        assert_eq!(*log.borrow(), ["a sent", "b sent", "a done", "b done"]);
     }
 }

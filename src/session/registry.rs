@@ -3,31 +3,38 @@
 
 use super::index::{self, Summary};
 use super::Session;
-use crate::store::{list_all, Entry, Store, StoreError};
+use crate::store::{both, list_all, Entry, Store, StoreError};
 
-/// Stores a new (or re-validated) session and its index keys, all expiring with it.
+/// Stores a new (or re-validated) session and its index keys, all expiring with it. The
+/// three writes go out together (a login waits for one KV round trip, not three), and all
+/// must succeed: a session that a revocation by user or by issuer session could not find
+/// is never handed out.
 pub async fn save<S: Store>(
     store: &S,
     hash: &str,
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
-    save_record(store, hash, session, now).await?;
     let ttl = session.remaining(now).max(60);
     let metadata = Summary::of(session).to_metadata();
     let entry = Entry {
         metadata: Some(&metadata),
         ..Entry::new("", ttl)
     };
-    store
-        .put(&index::user_key(&session.identity.sub, hash), entry)
-        .await?;
-    if let Some(sid) = &session.sid {
-        store
-            .put(&index::sid_key(sid, hash), Entry::new("", ttl))
-            .await?;
-    }
-    Ok(())
+    let user_key = index::user_key(&session.identity.sub, hash);
+    let index = async {
+        let sid_key = session.sid.as_ref().map(|sid| index::sid_key(sid, hash));
+        let by_sid = async {
+            match &sid_key {
+                Some(key) => store.put(key, Entry::new("", ttl)).await,
+                None => Ok(()),
+            }
+        };
+        let (by_user, by_sid) = both(store.put(&user_key, entry), by_sid).await;
+        by_user.and(by_sid)
+    };
+    let (record, index) = both(save_record(store, hash, session, now), index).await;
+    record.and(index)
 }
 
 /// Rewrites only the session record (its index keys are unchanged).
