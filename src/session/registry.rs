@@ -22,19 +22,20 @@ pub async fn save<S: Store>(
         ..Entry::new("", ttl)
     };
     let user_key = index::user_key(&session.identity.sub, hash);
-    let index = async {
-        let sid_key = session.sid.as_ref().map(|sid| index::sid_key(sid, hash));
-        let by_sid = async {
-            match &sid_key {
-                Some(key) => store.put(key, Entry::new("", ttl)).await,
-                None => Ok(()),
-            }
-        };
-        let (by_user, by_sid) = both(store.put(&user_key, entry), by_sid).await;
-        by_user.and(by_sid)
+    let sid_key = session.sid.as_ref().map(|sid| index::sid_key(sid, hash));
+    let by_sid = async {
+        match &sid_key {
+            Some(key) => store.put(key, Entry::new("", ttl)).await,
+            None => Ok(()),
+        }
     };
-    let (record, index) = both(save_record(store, hash, session, now), index).await;
-    record.and(index)
+    let by_user = store.put(&user_key, entry);
+    let (record, (by_user, by_sid)) = both(
+        save_record(store, hash, session, now),
+        both(by_user, by_sid),
+    )
+    .await;
+    record.and(by_user).and(by_sid)
 }
 
 /// Rewrites only the session record (its index keys are unchanged).
