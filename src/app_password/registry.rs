@@ -10,7 +10,7 @@
 use super::record::{AppPassword, Summary};
 use crate::crypto::{b64url, sha256};
 use crate::session::index::revoked_key;
-use crate::store::{list_all, Entry, Store, StoreError};
+use crate::store::{both, list_all, Entry, Store, StoreError};
 
 pub const RECORD_PREFIX: &str = "app-password:";
 pub const USER_PREFIX: &str = "user-app-password:";
@@ -36,15 +36,15 @@ fn ttl(expires: u64, now: u64) -> u64 {
 
 /// Stores an app password and its index key.
 pub async fn save<S: Store>(store: &S, record: &AppPassword, now: u64) -> Result<(), StoreError> {
-    save_record(store, record, now).await?;
     let metadata = Summary::of(record).to_metadata();
     let entry = Entry {
         metadata: Some(&metadata),
         ..Entry::new("", ttl(record.expires, now))
     };
-    store
-        .put(&user_key(&record.identity.sub, &record.id), entry)
-        .await
+    let key = user_key(&record.identity.sub, &record.id);
+    // The two writes go out together; both must succeed.
+    let (saved, indexed) = both(save_record(store, record, now), store.put(&key, entry)).await;
+    saved.and(indexed)
 }
 
 /// Rewrites only the record.
