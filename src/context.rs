@@ -6,43 +6,57 @@ use std::cell::RefCell;
 
 use crate::crypto::Random;
 use crate::http::HttpClient;
+use crate::oidc::signature::SignatureCheck;
 use crate::request::RequestHead;
 use crate::router::Route;
 use crate::secret::Secret;
 use crate::store::Store;
 
-/// The I/O the core may use: the session store, outbound HTTP (the issuer) and randomness.
+/// The I/O the core may use: the session store, outbound HTTP (the issuer), signature
+/// checks and randomness.
 pub trait Io {
     type Store: Store;
     type Http: HttpClient;
+    type Signatures: SignatureCheck;
     type Random: Random;
     fn store(&self) -> &Self::Store;
     fn http(&self) -> &Self::Http;
+    fn signatures(&self) -> &Self::Signatures;
     fn rng(&self) -> &Self::Random;
 }
 
-/// [`Io`] from three borrowed parts (the Worker's KV and `fetch`, or test doubles).
-pub struct IoParts<'a, S, H, R> {
+/// [`Io`] from borrowed parts (the Worker's KV, `fetch` and WebCrypto, or test doubles).
+pub struct IoParts<'a, S, H, C, R> {
     pub store: &'a S,
     pub http: &'a H,
+    pub signatures: &'a C,
     pub rng: &'a R,
 }
 
-impl<'a, S, H, R> IoParts<'a, S, H, R> {
-    pub fn new(store: &'a S, http: &'a H, rng: &'a R) -> Self {
-        Self { store, http, rng }
+impl<'a, S, H, C, R> IoParts<'a, S, H, C, R> {
+    pub fn new(store: &'a S, http: &'a H, signatures: &'a C, rng: &'a R) -> Self {
+        Self {
+            store,
+            http,
+            signatures,
+            rng,
+        }
     }
 }
 
-impl<S: Store, H: HttpClient, R: Random> Io for IoParts<'_, S, H, R> {
+impl<S: Store, H: HttpClient, C: SignatureCheck, R: Random> Io for IoParts<'_, S, H, C, R> {
     type Store = S;
     type Http = H;
+    type Signatures = C;
     type Random = R;
     fn store(&self) -> &S {
         self.store
     }
     fn http(&self) -> &H {
         self.http
+    }
+    fn signatures(&self) -> &C {
+        self.signatures
     }
     fn rng(&self) -> &R {
         self.rng
@@ -86,6 +100,10 @@ impl<'a, I: Io> Env<'a, I> {
 
     pub fn http(&self) -> &I::Http {
         self.io.http()
+    }
+
+    pub fn signatures(&self) -> &I::Signatures {
+        self.io.signatures()
     }
 
     pub fn rng(&self) -> &I::Random {

@@ -260,7 +260,13 @@ impl Login {
 
         let vouched = self
             .client
-            .exchange_code(ctx.env.http(), &code, &pending, ctx.now())
+            .exchange_code(
+                ctx.env.http(),
+                ctx.env.signatures(),
+                &code,
+                &pending,
+                ctx.now(),
+            )
             .await?;
         if let Some(purpose) = &pending.purpose {
             return self

@@ -243,11 +243,21 @@ test('bearer tokens from the issuer where accept_bearer = true', async () => {
 
   const foreign = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   const now = Math.floor(Date.now() / 1000);
+  // Refused by the signature check itself (WebCrypto in the worker): same algorithm and
+  // kid as the issuer's key, but another key of that type; and real signature, other claims.
+  const ours = s.issuer.keys[0];
+  const impostor = generateKeyPairSync('rsa', { modulusLength: ours.n ? Buffer.from(ours.n, 'base64url').length * 8 : 2048 })
+    .privateKey.export({ format: 'jwk' });
+  assert.equal(ours.kty, 'RSA', 'this stack signs with RSA');
+  const genuine = (await issuerToken({})).split('.');
+  const altered = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(genuine[1], 'base64url')), sub: 'bob-0002' })).toString('base64url');
   for (const [why, token] of [
     ['expired', await issuerToken({ iat: now - 7200, exp: now - 3600 })],
     ['wrong audience', await issuerToken({ aud: 'some-other-client' })],
     ['foreign issuer', await issuerToken({ iss: 'https://evil.example.org' }, { key: { ...foreign, alg: 'ES256', kid: 'evil' } })],
     ['forged signature, our kid', await issuerToken({}, { key: { ...foreign, alg: s.issuer.keys[0].alg === 'ES256' ? 'ES256' : 'ES256', kid: s.issuer.keys[0].kid } })],
+    ['another RSA key, our kid and alg', await issuerToken({}, { key: { ...impostor, alg: ours.alg, kid: ours.kid } })],
+    ['real signature, altered claims', `${genuine[0]}.${altered}.${genuine[2]}`],
     ['garbage', 'not.a.jwt'],
   ]) {
     const res = await call('sonarr.localhost', token);

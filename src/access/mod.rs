@@ -248,7 +248,13 @@ impl Access {
         }
         let (identity, expires) = self
             .client
-            .bearer(ctx.env.http(), token, &app.bearer_audiences, now)
+            .bearer(
+                ctx.env.http(),
+                ctx.env.signatures(),
+                token,
+                &app.bearer_audiences,
+                now,
+            )
             .await
             .map_err(|e| match e {
                 PresentedError::Unavailable(e) => GateError::IssuerUnavailable(e),

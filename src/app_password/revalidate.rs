@@ -74,7 +74,11 @@ impl AppPasswords {
             return self.end(env, &current, "no refresh token").await;
         };
         let sub = &current.identity.sub;
-        let refreshed = match self.client.refresh(env.http(), &token, sub, now).await {
+        let refreshed = match self
+            .client
+            .refresh(env.http(), env.signatures(), &token, sub, now)
+            .await
+        {
             Ok(refreshed) => refreshed,
             Err(ClientError::Refused(OidcError::TokenRefused { error, .. }))
                 if error == "invalid_grant" =>

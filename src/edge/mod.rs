@@ -6,6 +6,7 @@
 mod fetch;
 mod js;
 mod kv;
+mod webcrypto;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -182,7 +183,7 @@ async fn respond(
         }
     }
     let store = kv::KvSessions::new(&env);
-    let io = IoParts::new(&store, &fetch::Issuer, &SystemRandom);
+    let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom);
     let handled = gate.handle(&head, &io, at).await;
     for line in &handled.log {
         console_log!("{line}");
@@ -194,7 +195,7 @@ async fn respond(
         ctx.wait_until(async move {
             if let State::Ready(gate) = state.as_ref() {
                 let store = kv::KvSessions::new(&env);
-                let io = IoParts::new(&store, &fetch::Issuer, &SystemRandom);
+                let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom);
                 for line in gate.run(task, &io, now()).await {
                     console_log!("{line}");
                 }

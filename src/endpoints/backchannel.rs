@@ -52,7 +52,7 @@ impl Backchannel {
             .ok_or_else(|| invalid("no logout_token".into()))?;
         let claims = self
             .client
-            .logout_token(ctx.env.http(), &token, now)
+            .logout_token(ctx.env.http(), ctx.env.signatures(), &token, now)
             .await
             .map_err(|e| match e {
                 PresentedError::Unavailable(e) => GateError::IssuerUnavailable(e),

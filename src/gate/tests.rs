@@ -14,6 +14,7 @@ use crate::http::HttpClient;
 use crate::http::{HttpError, HttpRequest, HttpResponse};
 use crate::login::MAX_PENDING_LOGINS;
 use crate::oidc::jwks::testing::{jwks, rsa_jwk, rsa_key, sign_rs256};
+use crate::oidc::signature::RustCrypto;
 use crate::session::Session;
 use crate::store::MemoryStore;
 use std::future::Future;
@@ -256,7 +257,7 @@ impl World {
 
     /// Handles a request at `now`; also returns the background tasks it scheduled.
     fn handle_at(&self, head: &RequestHead, now: u64) -> (Handled, Vec<Task>) {
-        let io = IoParts::new(&*self.store, &self.issuer, &SystemRandom);
+        let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom);
         let mut handled = pollster::block_on(self.gate.handle(head, &io, now));
         let tasks = std::mem::take(&mut handled.tasks);
         (handled, tasks)
@@ -264,7 +265,7 @@ impl World {
 
     /// Runs background tasks as the edge would after the response.
     fn run(&self, tasks: Vec<Task>, now: u64) -> Vec<String> {
-        let io = IoParts::new(&*self.store, &self.issuer, &SystemRandom);
+        let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom);
         tasks
             .into_iter()
             .flat_map(|t| pollster::block_on(self.gate.run(t, &io, now)))
@@ -895,7 +896,7 @@ fn an_abandoned_refresh_does_not_stop_re_validation_for_good() {
     // future is dropped after its first poll, as when waitUntil is cut short).
     w.issuer.stall_refresh.set(true);
     {
-        let io = IoParts::new(&*w.store, &w.issuer, &SystemRandom);
+        let io = IoParts::new(&*w.store, &w.issuer, &RustCrypto, &SystemRandom);
         let task = tasks.into_iter().next().unwrap();
         let mut run = std::pin::pin!(w.gate.run(task, &io, due));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

@@ -74,7 +74,8 @@ mod tests {
 
     fn check(claims: Value) -> Result<Identity, ClaimError> {
         let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
-        let jws = jwks::verify(&sign_rs256(rsa_key(0), Some("rsa-0"), &claims), &set).unwrap();
+        let jws = jwks::testing::verify_now(&sign_rs256(rsa_key(0), Some("rsa-0"), &claims), &set)
+            .unwrap();
         validate(&jws, ISS, &["portcullis", "cli"], "groups", NOW)
     }
 
@@ -131,7 +132,7 @@ mod tests {
     fn access_token(typ: Option<&str>, claims: Value) -> bool {
         let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
         let token = sign_rs256_typed(rsa_key(0), Some("rsa-0"), typ, &claims);
-        is_access_token(&jwks::verify(&token, &set).unwrap())
+        is_access_token(&jwks::testing::verify_now(&token, &set).unwrap())
     }
 
     #[test]

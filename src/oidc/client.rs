@@ -9,6 +9,7 @@ use super::claims::ClaimError;
 use super::id_token::{self, Expected, IdTokenClaims, IdTokenError};
 use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, VerifyError};
+use super::signature::SignatureCheck;
 use super::token::{self, TokenResponse};
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
@@ -100,6 +101,7 @@ impl Client {
     pub async fn exchange_code(
         &self,
         http: &impl HttpClient,
+        check: &impl SignatureCheck,
         code: &str,
         pending: &PendingLogin,
         now: u64,
@@ -113,7 +115,14 @@ impl Client {
             .await?;
         let id_token = tokens.id_token.unwrap_or_else(|| Secret::new(""));
         let claims = self
-            .id_token(http, &id_token, Some(pending.nonce.expose()), None, now)
+            .id_token(
+                http,
+                check,
+                &id_token,
+                Some(pending.nonce.expose()),
+                None,
+                now,
+            )
             .await?;
         Ok(Vouched {
             claims,
@@ -127,6 +136,7 @@ impl Client {
     pub async fn refresh(
         &self,
         http: &impl HttpClient,
+        check: &impl SignatureCheck,
         refresh_token: &str,
         sub: &str,
         now: u64,
@@ -138,7 +148,9 @@ impl Client {
             .await?;
         let vouched = match tokens.id_token {
             Some(id_token) => {
-                let claims = self.id_token(http, &id_token, None, Some(sub), now).await?;
+                let claims = self
+                    .id_token(http, check, &id_token, None, Some(sub), now)
+                    .await?;
                 Some((claims, id_token))
             }
             None => None,
@@ -176,6 +188,7 @@ impl Client {
     async fn id_token(
         &self,
         http: &impl HttpClient,
+        check: &impl SignatureCheck,
         token: &Secret,
         nonce: Option<&str>,
         subject: Option<&str>,
@@ -184,7 +197,7 @@ impl Client {
         let s = &self.config.settings;
         let jws = self
             .provider
-            .verify(http, token.expose(), Source::Issuer, now)
+            .verify(http, check, token.expose(), Source::Issuer, now)
             .await?;
         id_token::validate(
             &jws,
@@ -226,12 +239,13 @@ impl Client {
     pub async fn bearer(
         &self,
         http: &impl HttpClient,
+        check: &impl SignatureCheck,
         token: &str,
         extra_audiences: &[String],
         now: u64,
     ) -> Result<(Identity, u64), PresentedError> {
         let s = &self.config.settings;
-        let jws = self.presented(http, token, now).await?;
+        let jws = self.presented(http, check, token, now).await?;
         if !bearer::is_access_token(&jws) {
             return Err(PresentedError::Invalid(bearer::NOT_AN_ACCESS_TOKEN.into()));
         }
@@ -251,11 +265,12 @@ impl Client {
     pub async fn logout_token(
         &self,
         http: &impl HttpClient,
+        check: &impl SignatureCheck,
         token: &str,
         now: u64,
     ) -> Result<LogoutClaims, PresentedError> {
         let s = &self.config.settings;
-        let jws = self.presented(http, token, now).await?;
+        let jws = self.presented(http, check, token, now).await?;
         logout_token::validate(&jws, &s.issuer, &s.client_id, now)
             .map_err(|e| PresentedError::Invalid(e.to_string()))
     }
@@ -263,11 +278,12 @@ impl Client {
     async fn presented(
         &self,
         http: &impl HttpClient,
+        check: &impl SignatureCheck,
         token: &str,
         now: u64,
     ) -> Result<super::jwks::VerifiedJws, PresentedError> {
         self.provider
-            .verify(http, token, Source::Client, now)
+            .verify(http, check, token, Source::Client, now)
             .await
             .map_err(|e| match e {
                 VerifyError::Issuer(e) => PresentedError::Unavailable(e),

@@ -1,13 +1,18 @@
 //! The issuer's signing keys (JWKS) and JWS signature verification.
 //!
-//! Accepted algorithms: RS256/384/512 (RSA keys of 2048 bits or more), ES256 and EdDSA
+//! Accepted algorithms: RS256/384/512 (RSA keys of 2048 to 4096 bits), ES256 and EdDSA
 //! (Ed25519). Never `none`, never HMAC: a symmetric "key" in a JWKS is skipped.
+//!
+//! This module decides everything about a token except the signature arithmetic itself,
+//! which a [`SignatureCheck`] does: WebCrypto in the Worker (fast, and no big-integer code
+//! in the wasm), RustCrypto natively.
 
-use jwt_compact::alg::{Ed25519, Es256, Rsa, RsaPublicKey, StrongKey};
-use jwt_compact::jwk::JsonWebKey;
-use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
+use jwt_compact::{Claims, UntrustedToken};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+use super::signature::SignatureCheck;
+use crate::crypto::{b64url, b64url_decode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
@@ -41,40 +46,52 @@ impl Alg {
     }
 }
 
-enum Material {
-    Rsa(StrongKey<RsaPublicKey>),
-    P256(p256::ecdsa::VerifyingKey),
-    Ed25519(ed25519_compact::PublicKey),
+/// RSA moduli accepted, in bits: below 2048 is too weak (RFC 7518 §3.3); above 4096
+/// is refused as well, so a key set cannot make each check arbitrarily expensive.
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// The kind of a usable key, with what its signatures' length depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// An RSA key whose modulus is this many bytes (an RS* signature is as long).
+    Rsa { modulus_len: usize },
+    /// An EC key on P-256.
+    P256,
+    /// An OKP key on Ed25519.
+    Ed25519,
 }
 
 /// One usable verification key.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jwk {
     pub kid: Option<String>,
     /// The `alg` the key is restricted to, when the JWKS says so.
     pub alg: Option<String>,
-    material: Material,
+    pub kind: KeyKind,
+    /// The key's public parameters alone, as a JWK (JSON text) with minimal encodings:
+    /// what a [`SignatureCheck`] imports. Nothing else from the issuer's entry (`d`,
+    /// `key_ops`, `x5c`...) reaches the backend.
+    pub public: String,
 }
 
 impl Jwk {
     fn fits(&self, alg: Alg) -> bool {
         let type_fits = matches!(
-            (&self.material, alg),
-            (Material::Rsa(_), Alg::Rs256 | Alg::Rs384 | Alg::Rs512)
-                | (Material::P256(_), Alg::Es256)
-                | (Material::Ed25519(_), Alg::EdDsa)
+            (self.kind, alg),
+            (KeyKind::Rsa { .. }, Alg::Rs256 | Alg::Rs384 | Alg::Rs512)
+                | (KeyKind::P256, Alg::Es256)
+                | (KeyKind::Ed25519, Alg::EdDsa)
         );
         type_fits && self.alg.as_deref().is_none_or(|a| a == alg.name())
     }
-}
 
-impl std::fmt::Debug for Jwk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.material {
-            Material::Rsa(_) => "RSA",
-            Material::P256(_) => "EC P-256",
-            Material::Ed25519(_) => "Ed25519",
-        };
-        write!(f, "Jwk({kind}, kid {:?})", self.kid)
+    /// The length a signature by this key has (RFC 8017 §8.2.2 step 1 for RSA; RFC 7518
+    /// §3.4 for ES256, R and S of 32 bytes each; RFC 8032 §5.1 for Ed25519).
+    fn signature_len(&self) -> usize {
+        match self.kind {
+            KeyKind::Rsa { modulus_len } => modulus_len,
+            KeyKind::P256 | KeyKind::Ed25519 => 64,
+        }
     }
 }
 
@@ -104,7 +121,7 @@ impl KeySet {
         }
         if set.keys.is_empty() {
             return Err(format!(
-                "no usable signing key (RS256/384/512 with 2048+ bit RSA, ES256, EdDSA) among {} key(s)",
+                "no usable signing key (RS256/384/512 with 2048 to 4096 bit RSA, ES256, EdDSA) among {} key(s)",
                 set.skipped
             ));
         }
@@ -129,30 +146,73 @@ impl KeySet {
     }
 }
 
+/// A base64url field of a JWK, decoded.
+fn bytes_field(value: &Value, name: &str) -> Option<Vec<u8>> {
+    b64url_decode(value.get(name)?.as_str()?)
+}
+
+/// Big-endian unsigned integer bytes without leading zeros.
+fn minimal(mut bytes: &[u8]) -> &[u8] {
+    while let [0, rest @ ..] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// A key usable for signatures, or `None`: wrong `use`, unsupported type or curve,
+/// malformed or out-of-range parameters (RFC 7518 §6).
 fn parse_key(value: &Value) -> Option<Jwk> {
     let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
     if field("use").is_some_and(|u| u != "sig") {
         return None;
     }
-    let jwk: JsonWebKey<'_> = serde_json::from_value(value.clone()).ok()?;
-    let material = match &jwk {
-        JsonWebKey::Rsa { .. } => {
-            let key = RsaPublicKey::try_from(&jwk).ok()?;
-            // StrongKey refuses RSA keys under 2048 bits.
-            Material::Rsa(StrongKey::try_from(key).ok()?)
+    let (kind, public) = match (field("kty")?.as_str(), field("crv").as_deref()) {
+        ("RSA", _) => {
+            let n = bytes_field(value, "n")?;
+            let e = bytes_field(value, "e")?;
+            let (n, e) = (minimal(&n), minimal(&e));
+            let bits = n.len() * 8 - n.first()?.leading_zeros() as usize;
+            // The exponent is at least 3, odd, and at most 33 bits, as RSA libraries
+            // (and `rsa`'s checks) expect.
+            let exponent = e.iter().try_fold(0u64, |acc, &b| {
+                acc.checked_mul(256).map(|a| a + u64::from(b))
+            })?;
+            if !RSA_BITS.contains(&bits) || exponent < 3 || exponent % 2 == 0 || exponent >= 1 << 33
+            {
+                return None;
+            }
+            let public = json!({ "kty": "RSA", "n": b64url(n), "e": b64url(e) });
+            (
+                KeyKind::Rsa {
+                    modulus_len: n.len(),
+                },
+                public,
+            )
         }
-        JsonWebKey::EllipticCurve { curve, .. } if curve == "P-256" => {
-            Material::P256(p256::ecdsa::VerifyingKey::try_from(&jwk).ok()?)
+        ("EC", Some("P-256")) => {
+            let x = bytes_field(value, "x")?;
+            let y = bytes_field(value, "y")?;
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
+            let public = json!({ "kty": "EC", "crv": "P-256", "x": b64url(&x), "y": b64url(&y) });
+            (KeyKind::P256, public)
         }
-        JsonWebKey::KeyPair { curve, .. } if curve == "Ed25519" => {
-            Material::Ed25519(ed25519_compact::PublicKey::try_from(&jwk).ok()?)
+        ("OKP", Some("Ed25519")) => {
+            let x = bytes_field(value, "x")?;
+            if x.len() != 32 {
+                return None;
+            }
+            let public = json!({ "kty": "OKP", "crv": "Ed25519", "x": b64url(&x) });
+            (KeyKind::Ed25519, public)
         }
         _ => return None,
     };
     Some(Jwk {
         kid: field("kid"),
         alg: field("alg"),
-        material,
+        kind,
+        public: public.to_string(),
     })
 }
 
@@ -169,6 +229,8 @@ pub enum JwsError {
     /// No key in the set for this `kid`/algorithm.
     UnknownKey(Option<String>),
     BadSignature,
+    /// The signature could not be checked with the key (the backend refused it).
+    UnusableKey(String),
     /// Signature fine, claims not a JSON object with numeric `exp`/`iat`/`nbf`.
     Claims(String),
 }
@@ -182,6 +244,7 @@ impl std::fmt::Display for JwsError {
             JwsError::Critical => f.write_str("token has critical header extensions"),
             JwsError::UnknownKey(kid) => write!(f, "no key for kid {kid:?}"),
             JwsError::BadSignature => f.write_str("signature does not verify"),
+            JwsError::UnusableKey(e) => write!(f, "the signing key cannot be used: {e}"),
             JwsError::Claims(e) => write!(f, "claims unreadable: {e}"),
         }
     }
@@ -232,41 +295,47 @@ pub struct VerifiedJws {
     pub claims: Claims<Map<String, Value>>,
 }
 
-/// Verifies the signature with the key the header designates.
-pub fn verify(token: &str, keys: &KeySet) -> Result<VerifiedJws, JwsError> {
+/// Verifies the signature with the key the header designates (RFC 7515 §5.2), then
+/// reads the claims.
+pub async fn verify(
+    token: &str,
+    keys: &KeySet,
+    check: &impl SignatureCheck,
+) -> Result<VerifiedJws, JwsError> {
     let (parsed, header) = untrusted(token)?;
     let key = keys
         .select(header.kid.as_deref(), header.alg)
         .ok_or_else(|| JwsError::UnknownKey(header.kid.clone()))?;
-    type Out =
-        Result<jwt_compact::Token<Map<String, Value>, ExtraHeader>, jwt_compact::ValidationError>;
-    let result: Out = match (&key.material, header.alg) {
-        (Material::Rsa(k), Alg::Rs256) => Rsa::rs256().validator(k.as_ref()).validate(&parsed),
-        (Material::Rsa(k), Alg::Rs384) => Rsa::rs384().validator(k.as_ref()).validate(&parsed),
-        (Material::Rsa(k), Alg::Rs512) => Rsa::rs512().validator(k.as_ref()).validate(&parsed),
-        (Material::P256(k), Alg::Es256) => Es256.validator(k).validate(&parsed),
-        (Material::Ed25519(k), Alg::EdDsa) => Ed25519.validator(k).validate(&parsed),
-        // `select` only returns keys that fit the algorithm.
-        _ => return Err(JwsError::UnknownKey(header.kid)),
-    };
-    match result {
-        Ok(token) => Ok(VerifiedJws {
-            header,
-            claims: token.into_parts().1,
-        }),
-        Err(jwt_compact::ValidationError::MalformedClaims(e)) => {
-            Err(JwsError::Claims(e.to_string()))
-        }
-        Err(_) => Err(JwsError::BadSignature),
+    let signature = parsed.signature_bytes();
+    if signature.len() != key.signature_len() {
+        return Err(JwsError::BadSignature);
     }
+    // The JWS Signing Input: the header and payload as they appear in the token.
+    let signed = token
+        .rsplit_once('.')
+        .map(|(input, _)| input)
+        .ok_or_else(|| JwsError::Malformed("no signature part".into()))?;
+    match check
+        .verify(key, header.alg, signed.as_bytes(), signature)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Err(JwsError::BadSignature),
+        Err(e) => return Err(JwsError::UnusableKey(e)),
+    }
+    let claims = parsed
+        .deserialize_claims_unchecked::<Map<String, Value>>()
+        .map_err(|e| JwsError::Claims(e.to_string()))?;
+    Ok(VerifiedJws { header, claims })
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     //! Keys and token minting for tests of everything that verifies tokens.
     use super::*;
-    use jwt_compact::alg::RsaPrivateKey;
-    use jwt_compact::Header;
+    use jwt_compact::alg::{Ed25519, Es256, Rsa, RsaPrivateKey};
+    use jwt_compact::jwk::JsonWebKey;
+    use jwt_compact::{AlgorithmExt, Header};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use std::sync::OnceLock;
@@ -358,6 +427,11 @@ pub(crate) mod testing {
         Ed25519.token(&header, &Claims::new(map), key).unwrap()
     }
 
+    /// [`verify`] with RustCrypto, run to completion.
+    pub fn verify_now(token: &str, keys: &KeySet) -> Result<VerifiedJws, JwsError> {
+        pollster::block_on(verify(token, keys, &crate::oidc::signature::RustCrypto))
+    }
+
     /// A token with an arbitrary header and signature, for malformed-token tests.
     pub fn forge(header: &Value, claims: &Value, signature: &[u8]) -> String {
         use crate::crypto::b64url;
@@ -389,7 +463,7 @@ mod tests {
             sign_es256(&ec, "ec-7", &claims),
             sign_eddsa(&ed, "ed-9", &claims),
         ] {
-            let v = verify(&token, &set).unwrap();
+            let v = verify_now(&token, &set).unwrap();
             assert_eq!(v.claims.custom["sub"], "x");
         }
     }
@@ -399,15 +473,18 @@ mod tests {
         let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
         let claims = json!({ "sub": "x" });
         let other = sign_rs256(rsa_key(1), Some("rsa-0"), &claims);
-        assert_eq!(verify(&other, &set).unwrap_err(), JwsError::BadSignature);
+        assert_eq!(
+            verify_now(&other, &set).unwrap_err(),
+            JwsError::BadSignature
+        );
         let unknown = sign_rs256(rsa_key(0), Some("nope"), &claims);
         assert_eq!(
-            verify(&unknown, &set).unwrap_err(),
+            verify_now(&unknown, &set).unwrap_err(),
             JwsError::UnknownKey(Some("nope".into()))
         );
         let no_kid = sign_rs256(rsa_key(0), None, &claims);
         assert!(
-            verify(&no_kid, &set).is_ok(),
+            verify_now(&no_kid, &set).is_ok(),
             "single fitting key is used without kid"
         );
 
@@ -415,7 +492,10 @@ mod tests {
         let parts: Vec<&str> = good.split('.').collect();
         let evil_claims = crate::crypto::b64url(json!({ "sub": "admin" }).to_string().as_bytes());
         let tampered = format!("{}.{}.{}", parts[0], evil_claims, parts[2]);
-        assert_eq!(verify(&tampered, &set).unwrap_err(), JwsError::BadSignature);
+        assert_eq!(
+            verify_now(&tampered, &set).unwrap_err(),
+            JwsError::BadSignature
+        );
     }
 
     #[test]
@@ -425,12 +505,12 @@ mod tests {
         for alg in ["none", "HS256", "ES384", "PS256", ""] {
             let t = forge(&json!({ "alg": alg, "kid": "rsa-0" }), &claims, b"sig");
             assert!(
-                matches!(verify(&t, &set), Err(JwsError::Algorithm(_))),
+                matches!(verify_now(&t, &set), Err(JwsError::Algorithm(_))),
                 "{alg}"
             );
         }
         let t = forge(&json!({ "alg": "none" }), &claims, b"");
-        assert!(verify(&t, &set).is_err());
+        assert!(verify_now(&t, &set).is_err());
     }
 
     #[test]
@@ -440,7 +520,7 @@ mod tests {
         let (ec, _) = es256_pair(7);
         let t = sign_es256(&ec, "rsa-0", &json!({ "sub": "x" }));
         assert_eq!(
-            verify(&t, &set).unwrap_err(),
+            verify_now(&t, &set).unwrap_err(),
             JwsError::UnknownKey(Some("rsa-0".into()))
         );
     }
@@ -448,18 +528,21 @@ mod tests {
     #[test]
     fn refuses_encrypted_malformed_and_critical() {
         let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
-        assert_eq!(verify("a.b.c.d.e", &set).unwrap_err(), JwsError::Encrypted);
+        assert_eq!(
+            verify_now("a.b.c.d.e", &set).unwrap_err(),
+            JwsError::Encrypted
+        );
         assert!(matches!(
-            verify("garbage", &set),
+            verify_now("garbage", &set),
             Err(JwsError::Malformed(_))
         ));
-        assert!(matches!(verify("", &set), Err(JwsError::Malformed(_))));
+        assert!(matches!(verify_now("", &set), Err(JwsError::Malformed(_))));
         let t = forge(
             &json!({ "alg": "RS256", "kid": "rsa-0", "crit": ["exp"] }),
             &json!({}),
             b"x",
         );
-        assert_eq!(verify(&t, &set).unwrap_err(), JwsError::Critical);
+        assert_eq!(verify_now(&t, &set).unwrap_err(), JwsError::Critical);
     }
 
     #[test]
@@ -492,6 +575,154 @@ mod tests {
         jwk["alg"] = "RS512".into();
         let set = KeySet::parse(&jwks(&[jwk])).unwrap();
         let t = sign_rs256(rsa_key(0), Some("rsa-0"), &json!({}));
-        assert!(matches!(verify(&t, &set), Err(JwsError::UnknownKey(_))));
+        assert!(matches!(verify_now(&t, &set), Err(JwsError::UnknownKey(_))));
+    }
+
+    fn rsa_entry(n: &[u8], e: &[u8]) -> Value {
+        json!({ "kty": "RSA", "n": b64url(n), "e": b64url(e), "kid": "k" })
+    }
+
+    #[test]
+    fn rsa_keys_must_be_2048_to_4096_bits_with_a_sane_exponent() {
+        let usable = |entry: Value| parse_key(&entry).map(|k| k.kind);
+        let mut n2048 = vec![0xffu8; 256];
+        n2048[255] = 0xf1;
+        assert_eq!(
+            usable(rsa_entry(&n2048, &[1, 0, 1])),
+            Some(KeyKind::Rsa { modulus_len: 256 })
+        );
+        // Leading zero bytes do not count, and are dropped from what the backend gets.
+        let padded = [&[0u8, 0][..], &n2048].concat();
+        let key = parse_key(&rsa_entry(&padded, &[0, 1, 0, 1])).unwrap();
+        assert_eq!(key.kind, KeyKind::Rsa { modulus_len: 256 });
+        let public: Value = serde_json::from_str(&key.public).unwrap();
+        assert_eq!(
+            public,
+            json!({ "kty": "RSA", "n": b64url(&n2048), "e": "AQAB" })
+        );
+        // 2047 bits, 4097 bits.
+        let mut short = n2048.clone();
+        short[0] = 0x7f;
+        assert_eq!(usable(rsa_entry(&short, &[1, 0, 1])), None);
+        let long = [&[1u8][..], &[0xff; 512]].concat();
+        assert_eq!(usable(rsa_entry(&long, &[1, 0, 1])), None);
+        assert!(usable(rsa_entry(&[0xff; 512], &[1, 0, 1])).is_some());
+        // Exponents: 1, even, 34 bits, empty.
+        for e in [&[1u8][..], &[1, 0, 0], &[3, 0, 0, 0, 1], &[]] {
+            assert_eq!(usable(rsa_entry(&n2048, e)), None, "{e:?}");
+        }
+        assert!(usable(rsa_entry(&n2048, &[3])).is_some());
+        // Not base64url, or missing.
+        assert_eq!(
+            usable(json!({ "kty": "RSA", "n": "+/==", "e": "AQAB" })),
+            None
+        );
+        assert_eq!(usable(json!({ "kty": "RSA", "e": "AQAB" })), None);
+    }
+
+    #[test]
+    fn only_public_parameters_reach_the_backend() {
+        let entry = json!({
+            "kty": "EC", "crv": "P-256", "x": b64url(&[1; 32]), "y": b64url(&[2; 32]),
+            "d": b64url(&[3; 32]), "key_ops": ["sign"], "alg": "ES256", "kid": "e",
+        });
+        let key = parse_key(&entry).unwrap();
+        assert_eq!(key.kind, KeyKind::P256);
+        assert_eq!(
+            (key.kid.as_deref(), key.alg.as_deref()),
+            (Some("e"), Some("ES256"))
+        );
+        let public: Value = serde_json::from_str(&key.public).unwrap();
+        assert_eq!(
+            public,
+            json!({ "kty": "EC", "crv": "P-256", "x": b64url(&[1; 32]), "y": b64url(&[2; 32]) })
+        );
+        // Coordinates of the wrong length; Ed25519 likewise.
+        let short =
+            json!({ "kty": "EC", "crv": "P-256", "x": b64url(&[1; 31]), "y": b64url(&[2; 32]) });
+        assert!(parse_key(&short).is_none());
+        let ed = json!({ "kty": "OKP", "crv": "Ed25519", "x": b64url(&[1; 32]) });
+        assert_eq!(parse_key(&ed).unwrap().kind, KeyKind::Ed25519);
+        let ed_long = json!({ "kty": "OKP", "crv": "Ed25519", "x": b64url(&[1; 33]) });
+        assert!(parse_key(&ed_long).is_none());
+        let x25519 = json!({ "kty": "OKP", "crv": "X25519", "x": b64url(&[1; 32]) });
+        assert!(parse_key(&x25519).is_none());
+    }
+
+    /// A backend that counts calls and answers as told.
+    struct Scripted {
+        calls: std::cell::Cell<u32>,
+        answer: Result<bool, String>,
+    }
+
+    impl SignatureCheck for Scripted {
+        async fn verify(&self, _: &Jwk, _: Alg, _: &[u8], _: &[u8]) -> Result<bool, String> {
+            self.calls.set(self.calls.get() + 1);
+            self.answer.clone()
+        }
+    }
+
+    #[test]
+    fn the_backend_sees_the_signing_input_only_for_signatures_of_the_right_length() {
+        let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
+        let claims = json!({ "sub": "x" });
+        let run = |token: &str, answer: Result<bool, String>| {
+            let check = Scripted {
+                calls: std::cell::Cell::new(0),
+                answer,
+            };
+            let result = pollster::block_on(verify(token, &set, &check));
+            (
+                result.map(|v| v.claims.custom["sub"].clone()),
+                check.calls.get(),
+            )
+        };
+        // 255 bytes for a 256-byte modulus: refused before the backend is asked.
+        let short = forge(
+            &json!({ "alg": "RS256", "kid": "rsa-0" }),
+            &claims,
+            &[7; 255],
+        );
+        assert_eq!(run(&short, Ok(true)), (Err(JwsError::BadSignature), 0));
+        let sized = forge(
+            &json!({ "alg": "RS256", "kid": "rsa-0" }),
+            &claims,
+            &[7; 256],
+        );
+        assert_eq!(run(&sized, Ok(true)), (Ok(json!("x")), 1));
+        assert_eq!(run(&sized, Ok(false)), (Err(JwsError::BadSignature), 1));
+        assert_eq!(
+            run(&sized, Err("refused".into())),
+            (Err(JwsError::UnusableKey("refused".into())), 1)
+        );
+        // Claims are read only after the signature verified, and must be an object.
+        let array = forge(
+            &json!({ "alg": "RS256", "kid": "rsa-0" }),
+            &json!([1]),
+            &[7; 256],
+        );
+        assert!(matches!(
+            run(&array, Ok(false)),
+            (Err(JwsError::BadSignature), 1)
+        ));
+        assert!(matches!(
+            run(&array, Ok(true)),
+            (Err(JwsError::Claims(_)), 1)
+        ));
+    }
+
+    #[test]
+    fn a_point_off_the_curve_is_an_unusable_key() {
+        let entry = json!({ "kty": "EC", "crv": "P-256", "x": b64url(&[1; 32]), "y": b64url(&[1; 32]), "kid": "bad" });
+        let set = KeySet::parse(&jwks(&[entry])).unwrap();
+        let t = forge(
+            &json!({ "alg": "ES256", "kid": "bad" }),
+            &json!({}),
+            &[1; 64],
+        );
+        assert!(matches!(
+            verify_now(&t, &set),
+            Err(JwsError::UnusableKey(_))
+        ));
     }
 }

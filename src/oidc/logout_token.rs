@@ -116,7 +116,8 @@ mod tests {
 
     fn check(claims: Value) -> Result<LogoutClaims, LogoutTokenError> {
         let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
-        let jws = jwks::verify(&sign_rs256(rsa_key(0), Some("rsa-0"), &claims), &set).unwrap();
+        let jws = jwks::testing::verify_now(&sign_rs256(rsa_key(0), Some("rsa-0"), &claims), &set)
+            .unwrap();
         validate(&jws, ISS, "portcullis", NOW)
     }
 

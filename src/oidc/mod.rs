@@ -10,6 +10,7 @@ pub mod jwks;
 pub mod login;
 pub mod logout_token;
 pub mod provider;
+pub mod signature;
 pub mod token;
 
 pub use client::{Client, ClientError, PresentedError};

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::jwks::{self, JwsError, KeySet, VerifiedJws};
+use super::signature::SignatureCheck;
 use super::{OidcError, ProviderMetadata};
 use crate::cache::TtlCache;
 use crate::http::{HttpClient, HttpRequest};
@@ -171,6 +172,7 @@ impl Provider {
     pub async fn verify(
         &self,
         http: &impl HttpClient,
+        check: &impl SignatureCheck,
         token: &str,
         source: Source,
         now: u64,
@@ -183,7 +185,7 @@ impl Provider {
             .keys(http, &meta.jwks_uri, now)
             .await
             .map_err(VerifyError::Issuer)?;
-        match jwks::verify(token, &keys) {
+        match jwks::verify(token, &keys, check).await {
             Err(JwsError::UnknownKey(kid)) => {
                 let name = kid.clone().unwrap_or_default();
                 if source == Source::Client {
@@ -201,7 +203,7 @@ impl Provider {
                     .fetch_keys(http, &meta.jwks_uri, now)
                     .await
                     .map_err(VerifyError::Issuer)?;
-                let verified = jwks::verify(token, &keys);
+                let verified = jwks::verify(token, &keys, check).await;
                 if let Err(JwsError::UnknownKey(_)) = &verified {
                     self.unknown_kids
                         .insert(&name, (), now + UNKNOWN_KID_MEMORY, now);
@@ -226,6 +228,7 @@ mod tests {
     use super::super::jwks::testing::*;
     use super::*;
     use crate::http::{HttpError, HttpResponse};
+    use crate::oidc::signature::RustCrypto;
     use serde_json::json;
     use std::cell::Cell;
 
@@ -282,7 +285,9 @@ mod tests {
     }
 
     async fn verified(p: &Provider, issuer: &FakeIssuer, token: &str, source: Source, now: u64) {
-        p.verify(issuer, token, source, now).await.unwrap();
+        p.verify(issuer, &RustCrypto, token, source, now)
+            .await
+            .unwrap();
     }
 
     fn provider() -> Provider {
@@ -329,14 +334,22 @@ mod tests {
             assert_eq!(issuer.jwks_fetches.get(), 2);
             // Made-up kids from clients do not cause more fetches within the minute.
             let bogus = sign_rs256(rsa_key(0), Some("bogus"), &json!({}));
-            let refused = p.verify(&issuer, &bogus, Source::Client, 1_002).await;
+            let refused = p
+                .verify(&issuer, &RustCrypto, &bogus, Source::Client, 1_002)
+                .await;
             assert!(matches!(
                 refused,
                 Err(VerifyError::Token(JwsError::UnknownKey(_)))
             ));
             assert_eq!(issuer.jwks_fetches.get(), 2);
             let later = p
-                .verify(&issuer, &bogus, Source::Client, 1_001 + REFETCH_EVERY)
+                .verify(
+                    &issuer,
+                    &RustCrypto,
+                    &bogus,
+                    Source::Client,
+                    1_001 + REFETCH_EVERY,
+                )
                 .await;
             assert!(later.is_err());
             assert_eq!(issuer.jwks_fetches.get(), 3);
@@ -362,11 +375,23 @@ mod tests {
         pollster::block_on(async {
             issuer.down.set(true);
             let stale = p
-                .verify(&issuer, &token(0), Source::Issuer, 1_000 + FRESH_FOR + 1)
+                .verify(
+                    &issuer,
+                    &RustCrypto,
+                    &token(0),
+                    Source::Issuer,
+                    1_000 + FRESH_FOR + 1,
+                )
                 .await;
             assert!(stale.is_ok());
             let too_old = p
-                .verify(&issuer, &token(0), Source::Issuer, 1_000 + STALE_FOR)
+                .verify(
+                    &issuer,
+                    &RustCrypto,
+                    &token(0),
+                    Source::Issuer,
+                    1_000 + STALE_FOR,
+                )
                 .await;
             assert!(matches!(
                 too_old,
@@ -397,14 +422,18 @@ mod tests {
             for now in 1_001..1_200u64 {
                 // A stranger posts a token with a fresh made-up kid every five seconds.
                 if now % 5 == 0 {
-                    let _ = p.verify(&issuer, &stranger(now), Source::Client, now).await;
+                    let _ = p
+                        .verify(&issuer, &RustCrypto, &stranger(now), Source::Client, now)
+                        .await;
                 }
                 if now == 1_042 {
                     // The issuer rotates to key 1.
                     rotate(&issuer, 1);
                 }
                 if now > 1_042 && accepted_at.is_none() {
-                    let real = p.verify(&issuer, &token(1), Source::Client, now).await;
+                    let real = p
+                        .verify(&issuer, &RustCrypto, &token(1), Source::Client, now)
+                        .await;
                     if real.is_ok() {
                         accepted_at = Some(now);
                     }
@@ -417,7 +446,13 @@ mod tests {
             // A kid that stayed unknown after a refetch costs nothing when repeated.
             let before = issuer.jwks_fetches.get();
             let _ = p
-                .verify(&issuer, &stranger(1_195), Source::Client, 1_260)
+                .verify(
+                    &issuer,
+                    &RustCrypto,
+                    &stranger(1_195),
+                    Source::Client,
+                    1_260,
+                )
                 .await;
             assert_eq!(issuer.jwks_fetches.get(), before);
         });

@@ -173,7 +173,11 @@ impl Sessions {
             return self.end_refused(env, hash, &current, why).await;
         };
         let sub = &current.identity.sub;
-        let refreshed = match self.client.refresh(env.http(), &refresh, sub, now).await {
+        let refreshed = match self
+            .client
+            .refresh(env.http(), env.signatures(), &refresh, sub, now)
+            .await
+        {
             Ok(refreshed) => refreshed,
             Err(ClientError::Refused(OidcError::TokenRefused { error, .. }))
                 if error == "invalid_grant" =>
