@@ -255,7 +255,7 @@ test('bearer tokens from the issuer where accept_bearer = true', async () => {
     ['expired', await issuerToken({ iat: now - 7200, exp: now - 3600 })],
     ['wrong audience', await issuerToken({ aud: 'some-other-client' })],
     ['foreign issuer', await issuerToken({ iss: 'https://evil.example.org' }, { key: { ...foreign, alg: 'ES256', kid: 'evil' } })],
-    ['forged signature, our kid', await issuerToken({}, { key: { ...foreign, alg: s.issuer.keys[0].alg === 'ES256' ? 'ES256' : 'ES256', kid: s.issuer.keys[0].kid } })],
+    ['another key type, our kid', await issuerToken({}, { key: { ...foreign, alg: 'ES256', kid: s.issuer.keys[0].kid } })],
     ['another RSA key, our kid and alg', await issuerToken({}, { key: { ...impostor, alg: ours.alg, kid: ours.kid } })],
     ['real signature, altered claims', `${genuine[0]}.${altered}.${genuine[2]}`],
     ['garbage', 'not.a.jwt'],
