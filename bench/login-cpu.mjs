@@ -70,8 +70,8 @@ try {
     }
   }
 } finally {
-  await issuer.stop?.();
-  await upstream.stop?.();
+  await issuer.stop();
+  await upstream.stop();
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -56,10 +56,9 @@ mod native {
         ) -> Result<bool, String> {
             let jwk: JsonWebKey<'_> =
                 serde_json::from_str(&key.public).map_err(|e| e.to_string())?;
-            let bad = |e: &dyn std::fmt::Display| e.to_string();
             Ok(match alg {
                 Alg::Rs256 | Alg::Rs384 | Alg::Rs512 => {
-                    let public = RsaPublicKey::try_from(&jwk).map_err(|e| bad(&e))?;
+                    let public = RsaPublicKey::try_from(&jwk).map_err(|e| e.to_string())?;
                     let rsa = match alg {
                         Alg::Rs256 => Rsa::rs256(),
                         Alg::Rs384 => Rsa::rs384(),
@@ -68,11 +67,13 @@ mod native {
                     check(rsa, &public, message, signature)
                 }
                 Alg::Es256 => {
-                    let public = p256::ecdsa::VerifyingKey::try_from(&jwk).map_err(|e| bad(&e))?;
+                    let public =
+                        p256::ecdsa::VerifyingKey::try_from(&jwk).map_err(|e| e.to_string())?;
                     check(Es256, &public, message, signature)
                 }
                 Alg::EdDsa => {
-                    let public = ed25519_compact::PublicKey::try_from(&jwk).map_err(|e| bad(&e))?;
+                    let public =
+                        ed25519_compact::PublicKey::try_from(&jwk).map_err(|e| e.to_string())?;
                     check(Ed25519, &public, message, signature)
                 }
             })
