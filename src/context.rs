@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use crate::crypto::Random;
 use crate::http::HttpClient;
-use crate::oidc::signature::SignatureCheck;
+use crate::oidc::signature::{SignatureCheck, Signer};
 use crate::request::RequestHead;
 use crate::router::Route;
 use crate::secret::Secret;
@@ -17,7 +17,7 @@ use crate::store::Store;
 pub trait Io {
     type Store: Store;
     type Http: HttpClient;
-    type Signatures: SignatureCheck;
+    type Signatures: SignatureCheck + Signer;
     type Random: Random;
     fn store(&self) -> &Self::Store;
     fn http(&self) -> &Self::Http;
@@ -44,7 +44,9 @@ impl<'a, S, H, C, R> IoParts<'a, S, H, C, R> {
     }
 }
 
-impl<S: Store, H: HttpClient, C: SignatureCheck, R: Random> Io for IoParts<'_, S, H, C, R> {
+impl<S: Store, H: HttpClient, C: SignatureCheck + Signer, R: Random> Io
+    for IoParts<'_, S, H, C, R>
+{
     type Store = S;
     type Http = H;
     type Signatures = C;

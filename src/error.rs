@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use crate::app_password::{self, CreateError};
+use crate::assertion::SigningError;
 use crate::config::ConfigErrors;
 use crate::crypto::RandomError;
 use crate::http::Reply;
@@ -77,6 +78,8 @@ pub enum GateError {
     Store(StoreError),
     /// The random number generator failed.
     Random,
+    /// `ASSERTION_KEY` could not sign the `Portcullis-Assertion`.
+    Assertion(SigningError),
 }
 
 impl From<CreateError> for GateError {
@@ -167,6 +170,7 @@ fn meta(error: &GateError) -> Meta {
         E::PayloadTooLarge => m(413, "payload_too_large", "Request too large", "The request body is larger than this address accepts.", false),
         E::Store(_) => m(503, "session_store_unavailable", "Sessions are unavailable", "The session store is not available right now. Please try again in a moment.", false),
         E::Random => m(500, "random_failed", DID_NOT_COMPLETE, "An internal error occurred. Please try again.", false),
+        E::Assertion(_) => m(500, "assertion_failed", "Portcullis is misconfigured", "Portcullis could not sign the identity assertion this app receives; see the worker log", false),
     }
 }
 
@@ -196,6 +200,7 @@ impl GateError {
             GateError::AppPassword(r) => r.to_string(),
             GateError::AppPasswordForm(why) => (*why).to_string(),
             GateError::Store(e) => e.to_string(),
+            GateError::Assertion(e) => e.to_string(),
             other => other.code().replace('_', " "),
         }
     }

@@ -7,6 +7,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { SignJWT, importJWK, createLocalJWKSet, jwtVerify } from 'jose';
 import { startStack } from './support/stack.mjs';
 import { Browser, login } from '../stack/client.mjs';
@@ -297,6 +300,49 @@ test('Portcullis-Assertion verifies against /.portcullis/jwks.json with an indep
   const { payload: sp } = await jwtVerify(svc.headers['portcullis-assertion'], keySet, { audience: 'photos.localhost' });
   assert.equal(sp.sub, 'service:immich-mobile');
   void p;
+});
+
+test('EdDSA assertion keys sign in the Worker as well; a private part from another key fails closed', async () => {
+  const eddsa = (await run(`${ROOT}/scripts/assertion-key`, ['EdDSA', '--json'])).stdout.trim();
+  const ed = await startStack({ secrets: { ASSERTION_KEY: eddsa } });
+  try {
+    const b = new Browser();
+    await login(b, `${ed.app}/`);
+    const got = (await b.request(`${ed.app}/echo`, { headers: JSON_ACCEPT })).json();
+    const keySet = createLocalJWKSet((await b.request(`${ed.app}/.portcullis/jwks.json`, { headers: JSON_ACCEPT })).json());
+    const { payload, protectedHeader } = await jwtVerify(got.headers['portcullis-assertion'], keySet, { issuer: `${ed.app}/.portcullis`, audience: 'photos.localhost' });
+    assert.equal(protectedHeader.alg, 'EdDSA');
+    assert.equal(payload.sub, 'alice-0001');
+  } finally {
+    await ed.stop();
+  }
+
+  // The public half of one key with the private half of another: the Worker must not
+  // hand the app assertions that can never verify, nor forward the request without one.
+  const other = JSON.parse((await run(`${ROOT}/scripts/assertion-key`, ['ES256', '--json'])).stdout);
+  const mixed = JSON.stringify({ ...JSON.parse(assertionJwk), d: other.d });
+  const bad = await startStack({ secrets: { ASSERTION_KEY: mixed } });
+  try {
+    const b = new Browser();
+    const landed = await login(b, `${bad.app}/`);
+    assert.equal(landed.status, 500, 'the first proxied request fails');
+    const got = await b.request(`${bad.app}/echo`, { headers: JSON_ACCEPT });
+    assert.equal(got.status, 500);
+    assert.equal(got.json().error, 'assertion_failed');
+    assert.ok(!got.body.includes(other.d), 'the key is not shown');
+  } finally {
+    await bad.stop();
+  }
+
+  // scripts/check-config finds the same before a deploy.
+  const dir = await mkdtemp(path.join(tmpdir(), 'portcullis-check-'));
+  await writeFile(path.join(dir, 'wrangler.toml'), '[[kv_namespaces]]\nbinding = "SESSIONS"\nid = "x"\n\n[vars.PORTCULLIS]\nissuer = "https://id.example.com"\nclient_id = "portcullis"\napps = [{ host = "photos.example.com" }]\n');
+  await writeFile(path.join(dir, '.dev.vars'), `SESSION_SECRET=${'s'.repeat(40)}\nASSERTION_KEY=${mixed}\n`);
+  const checked = await run(`${ROOT}/scripts/check-config`, [path.join(dir, 'wrangler.toml'), '--dev-vars', path.join(dir, '.dev.vars')]).catch((e) => e);
+  assert.notEqual(checked.code ?? 0, 0, 'check-config fails');
+  assert.match(checked.stdout, /ASSERTION_KEY: cannot sign \(private and public keys .* do not match\); generate a new key/);
+  await writeFile(path.join(dir, '.dev.vars'), `SESSION_SECRET=${'s'.repeat(40)}\nASSERTION_KEY=${assertionJwk}\n`);
+  assert.match((await run(`${ROOT}/scripts/check-config`, [path.join(dir, 'wrangler.toml'), '--dev-vars', path.join(dir, '.dev.vars')])).stdout, /signed with ES256/);
 });
 
 test('without ASSERTION_KEY there is no assertion and no key set', async () => {

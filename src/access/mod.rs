@@ -147,7 +147,7 @@ impl Access {
                         ctx.audit("app_password_used", &fields);
                     }
                 }
-                Ok(Admission::Proxy(self.plan(ctx, app, &principal)))
+                Ok(Admission::Proxy(self.plan(ctx, app, &principal).await?))
             }
             Decision::Login => {
                 let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
@@ -299,8 +299,17 @@ impl Access {
     }
 
     /// The one place an admitted request becomes a proxy plan.
-    fn plan<I: Io>(&self, ctx: &Ctx<'_, I>, app: &App, principal: &Principal) -> ProxyPlan {
+    async fn plan<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        app: &App,
+        principal: &Principal,
+    ) -> Result<ProxyPlan, GateError> {
         let identity = principal.identity();
+        let assertion = match identity {
+            Some(identity) => self.assertion(ctx, app, principal, identity).await?,
+            None => None,
+        };
         let forward = Forward {
             // `Authorization` carried a credential Portcullis consumed.
             strip_authorization: matches!(
@@ -313,7 +322,7 @@ impl Access {
                     ..
                 } | Principal::Bearer { .. }
             ),
-            assertion: identity.and_then(|identity| self.assertion(ctx, app, principal, identity)),
+            assertion,
             user: match principal {
                 Principal::ServiceToken { identity, .. } => Some(identity.sub.clone()),
                 _ => identity
@@ -325,21 +334,24 @@ impl Access {
                 _ => None,
             },
         };
-        proxy::plan(ctx.head, app, identity, &forward)
+        Ok(proxy::plan(ctx.head, app, identity, &forward))
     }
 
     /// The `Portcullis-Assertion` for this identity and app, reused while it has more than
     /// a minute left (signing on every request would cost more than the rest of it). The
     /// cache key names the credential; it is only computed when an assertion key is
-    /// configured, as it may cost a hash.
-    fn assertion<I: Io>(
+    /// configured, as it may cost a hash. An assertion that cannot be signed fails the
+    /// request: with `ASSERTION_KEY` set, apps may rely on it.
+    async fn assertion<I: Io>(
         &self,
         ctx: &Ctx<'_, I>,
         app: &App,
         principal: &Principal,
         identity: &Identity,
-    ) -> Option<String> {
-        let key = self.config.secrets.assertion_key.as_ref()?;
+    ) -> Result<Option<String>, GateError> {
+        let Some(key) = self.config.secrets.assertion_key.as_ref() else {
+            return Ok(None);
+        };
         let now = ctx.now();
         let issuer = format!("{}/.portcullis", ctx.head.origin());
         let who = match principal {
@@ -353,11 +365,14 @@ impl Access {
             .assertions
             .get(&cache_key, now + ASSERTION_REUSE_MARGIN)
         {
-            return Some(token);
+            return Ok(Some(token));
         }
-        let token = key.sign(&issuer, &app.host, identity, now).ok()?;
+        let token = key
+            .sign(ctx.env.signatures(), &issuer, &app.host, identity, now)
+            .await
+            .map_err(GateError::Assertion)?;
         self.assertions
             .insert(&cache_key, token.clone(), now + ASSERTION_LIFETIME, now);
-        Some(token)
+        Ok(Some(token))
     }
 }

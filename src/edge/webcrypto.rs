@@ -1,14 +1,14 @@
-//! Signature checks with WebCrypto (`crypto.subtle`): workerd's native RSA, ECDSA and
-//! Ed25519, so the wasm carries no verification arithmetic of its own.
+//! Signatures with WebCrypto (`crypto.subtle`): workerd's native RSA, ECDSA and Ed25519,
+//! so the wasm carries no signature arithmetic of its own.
 
-use js_sys::{Array, Object, Reflect, JSON};
+use js_sys::{Array, Object, Reflect, Uint8Array, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, WorkerGlobalScope};
+use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
 use super::fetch::js_error;
 use crate::oidc::jwks::{Alg, Jwk};
-use crate::oidc::signature::SignatureCheck;
+use crate::oidc::signature::{PrivateJwk, SignatureCheck, Signer};
 
 pub struct WebCrypto;
 
@@ -47,6 +47,33 @@ fn algorithms(alg: Alg) -> Result<(Object, Object), String> {
     }
 }
 
+fn subtle() -> Result<SubtleCrypto, String> {
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    Ok(global.crypto().map_err(js_error)?.subtle())
+}
+
+/// Imports a JWK (JSON text) for one usage (`"verify"` or `"sign"`).
+async fn import(
+    subtle: &SubtleCrypto,
+    jwk: &str,
+    algorithm: &Object,
+    usage: &str,
+) -> Result<CryptoKey, String> {
+    let jwk: Object = JSON::parse(jwk)
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(|_| "the key is not a JSON object".to_string())?;
+    let usages = Array::of1(&JsValue::from_str(usage));
+    let imported = subtle
+        .import_key_with_object("jwk", &jwk, algorithm, false, &usages)
+        .map_err(js_error)?;
+    JsFuture::from(imported)
+        .await
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(|_| "importKey did not return a CryptoKey".to_string())
+}
+
 impl SignatureCheck for WebCrypto {
     async fn verify(
         &self,
@@ -55,27 +82,28 @@ impl SignatureCheck for WebCrypto {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, String> {
-        let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-        let subtle = global.crypto().map_err(js_error)?.subtle();
-        let (import, verify) = algorithms(alg)?;
-        let jwk: Object = JSON::parse(&key.public)
-            .map_err(js_error)?
-            .dyn_into()
-            .map_err(|_| "the key is not a JSON object".to_string())?;
-        let usages = Array::of1(&JsValue::from_str("verify"));
-        let imported = subtle
-            .import_key_with_object("jwk", &jwk, &import, false, &usages)
-            .map_err(js_error)?;
-        let crypto_key: CryptoKey = JsFuture::from(imported)
-            .await
-            .map_err(js_error)?
-            .dyn_into()
-            .map_err(|_| "importKey did not return a CryptoKey".to_string())?;
+        let subtle = subtle()?;
+        let (import_as, verify) = algorithms(alg)?;
+        let crypto_key = import(&subtle, &key.public, &import_as, "verify").await?;
         // WebCrypto copies both byte views when called, before anything is awaited.
         let verified = subtle
             .verify_with_object_and_u8_array_and_u8_array(&verify, &crypto_key, signature, message)
             .map_err(js_error)?;
         let valid = JsFuture::from(verified).await.map_err(js_error)?;
         Ok(valid.as_bool() == Some(true))
+    }
+}
+
+impl Signer for WebCrypto {
+    async fn sign(&self, key: &PrivateJwk, message: &[u8]) -> Result<Vec<u8>, String> {
+        let subtle = subtle()?;
+        let (import_as, sign) = algorithms(key.alg)?;
+        let crypto_key = import(&subtle, key.expose(), &import_as, "sign").await?;
+        // The message view is copied when `sign` is called, before anything is awaited.
+        let signed = subtle
+            .sign_with_object_and_u8_array(&sign, &crypto_key, message)
+            .map_err(js_error)?;
+        let signature = JsFuture::from(signed).await.map_err(js_error)?;
+        Ok(Uint8Array::new(&signature).to_vec())
     }
 }

@@ -161,7 +161,7 @@ fn minimal(mut bytes: &[u8]) -> &[u8] {
 
 /// A key usable for signatures, or `None`: wrong `use`, unsupported type or curve,
 /// malformed or out-of-range parameters (RFC 7518 §6).
-fn parse_key(value: &Value) -> Option<Jwk> {
+pub(crate) fn parse_key(value: &Value) -> Option<Jwk> {
     let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
     if field("use").is_some_and(|u| u != "sig") {
         return None;

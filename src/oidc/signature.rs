@@ -1,11 +1,16 @@
-//! The signature arithmetic of JWS verification, behind a narrow trait: the Worker uses
-//! WebCrypto (`crypto.subtle`, native code in workerd, and no RSA or elliptic-curve
-//! verification code in the wasm), native builds and tests use RustCrypto.
+//! The signature arithmetic of JWS, behind two narrow traits: checking the issuer's
+//! signatures ([`SignatureCheck`]) and making the `Portcullis-Assertion`'s ([`Signer`]).
+//! The Worker uses WebCrypto (`crypto.subtle`, native code in workerd, so the wasm carries
+//! no RSA or elliptic-curve arithmetic), native builds and tests use RustCrypto.
 //!
 //! Everything else about a token (which algorithms, which key, its size, the signature's
-//! length, the claims) is decided in [`super::jwks`] before a backend is asked.
+//! length, the claims) is decided in [`super::jwks`] and [`crate::assertion`] before a
+//! backend is asked.
+
+use std::fmt;
 
 use super::jwks::{Alg, Jwk};
+use crate::secret::Secret;
 
 /// Checks one signature.
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
@@ -21,6 +26,44 @@ pub trait SignatureCheck {
     ) -> Result<bool, String>;
 }
 
+/// A private signing key: ES256 (EC P-256) or EdDSA (Ed25519), as a JWK (JSON text) of
+/// the key's own parameters alone, `d` included. `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateJwk {
+    pub alg: Alg,
+    jwk: Secret,
+}
+
+impl PrivateJwk {
+    /// `jwk` must hold a key of `alg`'s type; [`crate::assertion`] builds it so.
+    pub(crate) fn new(alg: Alg, jwk: String) -> Self {
+        Self {
+            alg,
+            jwk: Secret::new(jwk),
+        }
+    }
+
+    /// The JWK text; only for a backend to import.
+    pub fn expose(&self) -> &str {
+        self.jwk.expose()
+    }
+}
+
+impl fmt::Debug for PrivateJwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateJwk({}, [redacted])", self.alg.name())
+    }
+}
+
+/// Makes one signature.
+#[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
+pub trait Signer {
+    /// The JWS signature of `message` under `key` (for ES256, R and S of 32 bytes each as
+    /// RFC 7518 §3.4 puts them; for EdDSA, RFC 8032's 64 bytes). `Err` when the key could
+    /// not be used.
+    async fn sign(&self, key: &PrivateJwk, message: &[u8]) -> Result<Vec<u8>, String>;
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::RustCrypto;
 
@@ -30,7 +73,7 @@ mod native {
     use jwt_compact::jwk::JsonWebKey;
     use jwt_compact::{Algorithm, AlgorithmSignature};
 
-    use super::{Alg, Jwk, SignatureCheck};
+    use super::{Alg, Jwk, PrivateJwk, SignatureCheck, Signer};
 
     /// RustCrypto's implementations, through jwt-compact: for native builds and tests.
     #[derive(Debug, Clone, Copy, Default)]
@@ -76,6 +119,26 @@ mod native {
                         ed25519_compact::PublicKey::try_from(&jwk).map_err(|e| e.to_string())?;
                     check(Ed25519, &public, message, signature)
                 }
+            })
+        }
+    }
+
+    impl Signer for RustCrypto {
+        async fn sign(&self, key: &PrivateJwk, message: &[u8]) -> Result<Vec<u8>, String> {
+            let jwk: JsonWebKey<'_> =
+                serde_json::from_str(key.expose()).map_err(|e| e.to_string())?;
+            Ok(match key.alg {
+                Alg::Es256 => {
+                    let private =
+                        p256::ecdsa::SigningKey::try_from(&jwk).map_err(|e| e.to_string())?;
+                    Es256.sign(&private, message).as_bytes().to_vec()
+                }
+                Alg::EdDsa => {
+                    let private =
+                        ed25519_compact::SecretKey::try_from(&jwk).map_err(|e| e.to_string())?;
+                    Ed25519.sign(&private, message).as_bytes().to_vec()
+                }
+                other => return Err(format!("{} is not a signing algorithm here", other.name())),
             })
         }
     }

@@ -13,7 +13,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     if !matches!(alg.as_str(), "ES256" | "EdDSA") {
         return Err(USAGE.into());
     }
-    let key = AssertionKey::generate(&alg, &SystemRandom)?;
+    let key = portcullis::assertion::generate(&alg, &SystemRandom)?;
     if as_json {
         println!("{key}");
         return Ok(true);

@@ -1,6 +1,7 @@
 //! `portcullis check-config` (`scripts/check-config`): validates a `wrangler.toml` the way
 //! the worker will, before deploying, and says what it configures.
 
+use portcullis::assertion::AssertionKey;
 use portcullis::config::{format_duration, ConfigError, ConfigErrors, Inputs};
 use portcullis::model::{Config, Settings, UserClaim};
 
@@ -126,6 +127,22 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         if let Err(ConfigErrors(e)) = Config::from_inputs(&inputs) {
             // Settings problems are already listed; add only the secrets' own.
             problems.extend(e.into_iter().filter(|p| !p.key.starts_with("PORTCULLIS")));
+        }
+    }
+    // The Worker finds a private part that does not belong to the public one only when it
+    // signs; here it is found before deploying.
+    if let Some(Ok(key)) = secret("ASSERTION_KEY").map(|k| AssertionKey::from_jwk(&k)) {
+        if let Err(e) = key.self_test() {
+            let fix = "generate a new key with `scripts/assertion-key`";
+            let problem = if e.0.contains(fix) {
+                e.0
+            } else {
+                format!("cannot sign ({}); {fix}", e.0)
+            };
+            problems.push(ConfigError {
+                key: "ASSERTION_KEY".into(),
+                problem,
+            });
         }
     }
 
@@ -262,7 +279,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     for h in &callback_hosts {
         println!("    post-logout redirect    https://{h}/.portcullis/signed-out");
     }
-    match secret("ASSERTION_KEY").map(|k| portcullis::assertion::AssertionKey::from_jwk(&k)) {
+    match secret("ASSERTION_KEY").map(|k| AssertionKey::from_jwk(&k)) {
         Some(Ok(key)) => println!(
             "  assertion         Portcullis-Assertion signed with {} (kid {}); keys at /.portcullis/jwks.json",
             key.alg(),
