@@ -169,10 +169,18 @@ impl Settings {
                 );
                 return Err(ConfigErrors(p.0));
             }
+            // A JSON string is parsed first, so both forms share one (large, generic)
+            // deserializer and report problems alike, by key.
             Some(serde_json::Value::String(text)) => {
-                let mut de = serde_json::Deserializer::from_str(text);
-                serde_path_to_error::deserialize::<_, RawSettings>(&mut de)
-                    .map_err(|e| path_error(&e))
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| ConfigError {
+                        key: "PORTCULLIS".into(),
+                        problem: format!("is not valid JSON: {e}"),
+                    })
+                    .and_then(|value| {
+                        serde_path_to_error::deserialize::<_, RawSettings>(value)
+                            .map_err(|e| path_error(&e))
+                    })
             }
             Some(value) => serde_path_to_error::deserialize::<_, RawSettings>(value.clone())
                 .map_err(|e| path_error(&e)),

@@ -124,6 +124,20 @@ fn full_config_parses() {
 fn config_may_be_a_json_string() {
     let v = serde_json::Value::String(minimal().to_string());
     assert!(Config::from_inputs(&inputs(v)).is_ok());
+    // Problems in a string are named by key, as in a table.
+    let mut bad = minimal();
+    bad["apps"][0]["allow_groups"] = json!("family");
+    let as_string = errors(serde_json::Value::String(bad.to_string()));
+    assert_eq!(as_string, errors(bad));
+    assert!(
+        as_string[0].starts_with("PORTCULLIS.apps[0].allow_groups"),
+        "{as_string:?}"
+    );
+    let broken = errors(serde_json::Value::String("{\"issuer\": ".into()));
+    assert!(
+        broken[0].starts_with("PORTCULLIS: is not valid JSON"),
+        "{broken:?}"
+    );
 }
 
 #[test]
