@@ -74,7 +74,8 @@ const gateConfig = {
     ],
 };
 const gateSecrets = { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET };
-const gate = await startMeasuredWorker({ port: gatePort, config: gateConfig, secrets: gateSecrets });
+// SESSIONS bound as `wrangler dev` binds it, without the tests' logging probe.
+const gate = await startMeasuredWorker({ port: gatePort, config: gateConfig, secrets: gateSecrets, kvProbe: false });
 // Plain `workerd serve`: no Miniflare wrappers around the request.
 const serveBare = await startWorkerdServe({ port: serveBarePort, script: BARE });
 const serveGate = await startWorkerdServe({ port: servePort, config: gateConfig, secrets: gateSecrets });

@@ -48,8 +48,10 @@ export function collectLines(stream, lines, onLine = () => {}) {
  * - script: another worker module to run instead (benchmarks' pass-through baseline).
  * - build, main: the directory of the modules and the main module's name in it (default
  *   build/index.js; the deploy test runs what `wrangler deploy` uploaded).
+ * - kvProbe: false binds SESSIONS to the namespace directly, as `wrangler dev` does (for
+ *   benchmarks: the probe's extra hop and log line would count as the gate's cost).
  */
-export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist }) {
+export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, kvProbe = true, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist }) {
   const lines = [];
   const collect = (stream) => collectLines(stream, lines, onLine);
   const gate = script
@@ -62,7 +64,7 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
       modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: { ...(config === undefined ? {} : { PORTCULLIS: config }), ...secrets },
-      wrappedBindings: withoutKv ? {} : { SESSIONS: 'kv-probe' },
+      ...(withoutKv ? {} : kvProbe ? { wrappedBindings: { SESSIONS: 'kv-probe' } } : { kvNamespaces: { SESSIONS: 'sessions' } }),
     };
   const mf = new Miniflare({
     host: '127.0.0.1',
