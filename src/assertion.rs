@@ -83,8 +83,9 @@ impl AssertionKey {
         let d = b64url_decode(d)
             .filter(|d| d.len() == 32)
             .ok_or_else(|| format!("is not a valid {curve} key; {fix}"))?;
-        let mut private: Value = serde_json::from_str(&public.public)
+        let mut public_jwk: Value = serde_json::from_str(&public.public)
             .map_err(|_| format!("is not a valid {curve} key; {fix}"))?;
+        let mut private = public_jwk.clone();
         private["d"] = b64url(&d).into();
         let kid = match field("kid") {
             Some(kid) if !kid.is_empty() => kid.to_string(),
@@ -92,8 +93,6 @@ impl AssertionKey {
             // without white space, which is how `public` is written.
             _ => b64url(&Sha256::digest(public.public.as_bytes())),
         };
-        let mut public_jwk: Value = serde_json::from_str(&public.public)
-            .map_err(|_| format!("is not a valid {curve} key; {fix}"))?;
         public_jwk["kid"] = kid.clone().into();
         public_jwk["alg"] = alg.name().into();
         public_jwk["use"] = "sig".into();
@@ -174,9 +173,7 @@ impl AssertionKey {
         }
         Ok(format!("{input}.{}", b64url(&signature)))
     }
-}
 
-impl AssertionKey {
     /// Signs and checks one sample assertion with RustCrypto: for the owner's tools
     /// (`scripts/check-config`), run natively.
     #[cfg(not(target_arch = "wasm32"))]

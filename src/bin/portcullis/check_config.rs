@@ -131,7 +131,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     }
     // The Worker finds a private part that does not belong to the public one only when it
     // signs; here it is found before deploying.
-    if let Some(Ok(key)) = secret("ASSERTION_KEY").map(|k| AssertionKey::from_jwk(&k)) {
+    let assertion_key = secret("ASSERTION_KEY").map(|k| AssertionKey::from_jwk(&k));
+    if let Some(Ok(key)) = &assertion_key {
         if let Err(e) = key.self_test() {
             let fix = "generate a new key with `scripts/assertion-key`";
             let problem = if e.0.contains(fix) {
@@ -279,7 +280,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     for h in &callback_hosts {
         println!("    post-logout redirect    https://{h}/.portcullis/signed-out");
     }
-    match secret("ASSERTION_KEY").map(|k| AssertionKey::from_jwk(&k)) {
+    match assertion_key {
         Some(Ok(key)) => println!(
             "  assertion         Portcullis-Assertion signed with {} (kid {}); keys at /.portcullis/jwks.json",
             key.alg(),
