@@ -38,29 +38,39 @@ pub fn is_own(name: &str) -> bool {
 }
 
 /// The `(name, value)` pairs of one `Cookie` header. Unparseable segments are skipped.
+///
+/// Each segment is read by the first step of the `cookie` crate's `Cookie::parse` (split
+/// at the first `=`, trim both sides, refuse an empty name), without building a whole
+/// `Cookie` (attributes, expiry) for each of a browser's cookies on every request; a
+/// property test holds it to `Cookie::parse`.
 pub fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
     header.split(';').filter_map(|segment| {
-        let c = Cookie::parse(segment.trim()).ok()?;
-        Some((c.name_raw()?, c.value_raw()?))
+        let (name, value) = segment.split_once('=')?;
+        let name = name.trim();
+        (!name.is_empty()).then(|| (name, value.trim()))
     })
 }
 
 /// The `Cookie` header without Portcullis's cookies (other segments byte for byte).
 /// `None` when nothing is left.
 pub fn strip_own(header: &str) -> Option<String> {
-    let kept: Vec<&str> = header
-        .split(';')
-        .map(str::trim)
-        .filter(|segment| !segment.is_empty())
-        .filter(|segment| {
-            let name = segment.split('=').next().unwrap_or_default();
-            !is_own(name)
-        })
-        .collect();
-    if kept.is_empty() {
-        None
-    } else {
-        Some(kept.join("; "))
+    let mut kept = String::new();
+    strip_own_into(header, &mut kept);
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// [`strip_own`], appended to `out` (`; `-separated from what it already holds): one
+/// string for all of a request's `Cookie` headers, built in one pass.
+pub fn strip_own_into(header: &str, out: &mut String) {
+    for segment in header.split(';').map(str::trim) {
+        let name = segment.split_once('=').map_or(segment, |(name, _)| name);
+        if segment.is_empty() || is_own(name) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(segment);
     }
 }
 
@@ -118,14 +128,41 @@ mod tests {
             strip_own("a=\"quoted; value\""),
             Some("a=\"quoted; value\"".into())
         );
+        let mut both = String::new();
+        strip_own_into("a=1; __Host-portcullis-session=x", &mut both);
+        strip_own_into(";; __Host-portcullis-login-1=y; b=2", &mut both);
+        assert_eq!(both, "a=1; b=2");
     }
 
     #[test]
     fn pairs_are_parsed() {
-        let got: Vec<_> = pairs("a=1; b = 2;bad; c=").collect();
-        assert!(got.contains(&("a", "1")));
-        assert!(got.contains(&("c", "")));
-        assert!(!got.iter().any(|(n, _)| *n == "bad"));
+        let got: Vec<_> = pairs("a=1; b = 2;bad; c=; =x; d=\"q=1\"").collect();
+        assert_eq!(got, [("a", "1"), ("b", "2"), ("c", ""), ("d", "\"q=1\"")]);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// What the `cookie` crate reads from each segment of a `Cookie` header.
+        fn by_the_crate(header: &str) -> Vec<(&str, &str)> {
+            header
+                .split(';')
+                .filter_map(|segment| {
+                    let c = Cookie::parse(segment.trim()).ok()?;
+                    Some((c.name_raw()?, c.value_raw()?))
+                })
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn pairs_read_what_the_cookie_crate_reads(
+                header in "([ \t]{0,2}[a-zA-Z_=\"-]{0,6}[ \t]{0,2}(=[ \t]{0,2}[a-zA-Z0-9=\" .]{0,8})?;?){0,6}"
+            ) {
+                prop_assert_eq!(pairs(&header).collect::<Vec<_>>(), by_the_crate(&header));
+            }
+        }
     }
 
     #[test]

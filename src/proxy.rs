@@ -93,7 +93,29 @@ fn canonical_starts_with(name: &str, lower: &str) -> bool {
         })
 }
 
+/// The first bytes (lower-case) of every stripped name and prefix: most of a browser's
+/// headers (`Accept-*`, `Sec-*`, `User-Agent`, `Host`) are passed on after this one lookup
+/// instead of a comparison with each listed name.
+const STRIPPED_FIRST_BYTES: [bool; 256] = {
+    const fn mark(table: &mut [bool; 256], names: &[&str]) {
+        let mut i = 0;
+        while i < names.len() {
+            table[names[i].as_bytes()[0] as usize] = true;
+            i += 1;
+        }
+    }
+    let mut table = [false; 256];
+    mark(&mut table, &IDENTITY_HEADERS);
+    mark(&mut table, &STRIPPED_HEADERS);
+    mark(&mut table, &STRIPPED_PREFIXES);
+    table
+};
+
 fn is_stripped(name: &str) -> bool {
+    let first = name.as_bytes().first().map_or(0, u8::to_ascii_lowercase);
+    if !STRIPPED_FIRST_BYTES[usize::from(first)] {
+        return false;
+    }
     let is = |listed: &&str| listed.len() == name.len() && canonical_starts_with(name, listed);
     IDENTITY_HEADERS.iter().any(is)
         || STRIPPED_HEADERS.iter().any(is)
@@ -141,27 +163,24 @@ pub fn plan(
     forward: &Forward,
 ) -> ProxyPlan {
     let mut remove: Vec<String> = head
-        .headers
-        .iter()
+        .headers()
         .map(|(name, _)| name)
         .filter(|name| {
             is_stripped(name)
                 || *name == "cookie"
                 || (forward.strip_authorization && *name == "authorization")
         })
-        .cloned()
+        .map(String::from)
         .collect();
     remove.dedup();
 
     let mut set: Vec<(&'static str, String)> = Vec::with_capacity(12);
-    let kept_cookies: Vec<String> = head
-        .headers
-        .iter()
-        .filter(|(k, _)| k == "cookie")
-        .filter_map(|(_, v)| cookies::strip_own(v))
-        .collect();
+    let mut kept_cookies = String::new();
+    for value in head.all("cookie") {
+        cookies::strip_own_into(value, &mut kept_cookies);
+    }
     if !kept_cookies.is_empty() {
-        set.push(("cookie", kept_cookies.join("; ")));
+        set.push(("cookie", kept_cookies));
     }
 
     if let Some(id) = identity {
@@ -325,7 +344,10 @@ mod tests {
     /// `set` applied, as the edge does with a `Headers` (names case-insensitive; `set`
     /// replaces every value of its name).
     fn upstream(h: &RequestHead, p: &ProxyPlan) -> Vec<(String, String)> {
-        let mut out = h.headers.clone();
+        let mut out: Vec<(String, String)> = h
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         for name in &p.remove {
             out.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
         }

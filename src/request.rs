@@ -1,5 +1,7 @@
 //! The plain view of an incoming request that the core decides on.
 
+use std::ops::Range;
+
 use url::Url;
 
 use crate::cookies;
@@ -15,14 +17,62 @@ pub struct RequestHead {
     pub url: Url,
     /// Set when the path is ambiguous and must be refused (400).
     pub ambiguous_path: Option<AmbiguousPath>,
-    /// Lower-case names, in arrival order.
-    pub headers: Vec<(String, String)>,
+    /// The headers' names and values, each followed by `\n`; [`RequestHead::headers`]
+    /// reads them through `header_spans`. One string rather than two per header: this is
+    /// what the edge hands over, and a browser sends a dozen or more headers per request.
+    header_text: String,
+    /// `(name, value)` byte ranges in `header_text`, in arrival order.
+    header_spans: Vec<(Range<usize>, Range<usize>)>,
     /// Body of a form POST to one of Portcullis's own endpoints (read only there).
     pub body: Option<String>,
 }
 
 impl RequestHead {
-    pub fn new(method: &str, mut url: Url, headers: Vec<(String, String)>) -> Self {
+    /// `headers`: lower-case names, in arrival order.
+    pub fn new(method: &str, url: Url, headers: Vec<(String, String)>) -> Self {
+        let mut text = String::new();
+        let mut spans = Vec::with_capacity(headers.len());
+        for (name, value) in &headers {
+            let name_start = text.len();
+            text.push_str(name);
+            let value_start = text.len() + 1;
+            text.push('\n');
+            text.push_str(value);
+            spans.push((name_start..value_start - 1, value_start..text.len()));
+            text.push('\n');
+        }
+        Self::with_headers(method.to_ascii_uppercase(), url, text, spans)
+    }
+
+    /// The head from the edge's packed form: `method\nurl\n` followed by `name\nvalue\n`
+    /// for each header (names lower-case, as `Headers` iterates them). Header names and
+    /// values never contain a line feed (the Fetch standard forbids CR, LF and NUL in
+    /// them; the URL is percent-encoded), so the fields are unambiguous. `None` when the
+    /// URL does not parse.
+    pub fn from_packed(packed: String) -> Option<Self> {
+        let (method, rest) = packed.split_once('\n')?;
+        let (url, headers) = rest.split_once('\n').unwrap_or((rest, ""));
+        let url = Url::parse(url).ok()?;
+        let method = method.to_ascii_uppercase();
+        let mut spans = Vec::with_capacity(16);
+        let mut at = packed.len() - headers.len();
+        // Split as bytes: `\n` is ASCII, so every span falls on a character boundary.
+        let mut fields = headers.as_bytes().split(|&b| b == b'\n');
+        // A last name without its value (never sent by the edge) is dropped.
+        while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+            let value_start = at + name.len() + 1;
+            spans.push((at..value_start - 1, value_start..value_start + value.len()));
+            at = value_start + value.len() + 1;
+        }
+        Some(Self::with_headers(method, url, packed, spans))
+    }
+
+    fn with_headers(
+        method: String,
+        mut url: Url,
+        header_text: String,
+        header_spans: Vec<(Range<usize>, Range<usize>)>,
+    ) -> Self {
         let ambiguous_path = match path::normalize(url.path()) {
             Ok(normalized) => {
                 if normalized != url.path() {
@@ -33,20 +83,41 @@ impl RequestHead {
             Err(e) => Some(e),
         };
         Self {
-            method: method.to_ascii_uppercase(),
+            method,
             url,
             ambiguous_path,
-            headers,
+            header_text,
+            header_spans,
             body: None,
         }
     }
 
-    /// First value of a header (names compared case-insensitively).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+    /// Every header as `(name, value)`, names lower-case, in arrival order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.header_spans
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(name, value)| (self.text(name), self.text(value)))
+    }
+
+    fn text(&self, span: &Range<usize>) -> &str {
+        self.header_text.get(span.clone()).unwrap_or_default()
+    }
+
+    /// First value of a header (names compared case-insensitively). Lengths are compared
+    /// first: this runs several times per request over every header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_spans
+            .iter()
+            .find(|(n, _)| n.len() == name.len() && self.text(n).eq_ignore_ascii_case(name))
+            .map(|(_, value)| self.text(value))
+    }
+
+    /// Every value of a header whose lower-case name is `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.header_spans
+            .iter()
+            .filter(move |(n, _)| n.len() == name.len() && self.text(n) == name)
+            .map(|(_, value)| self.text(value))
     }
 
     /// Host name without port, lower-case.
@@ -68,10 +139,7 @@ impl RequestHead {
 
     /// All cookies sent, as `(name, value)`.
     pub fn cookie_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "cookie")
-            .flat_map(|(_, v)| cookies::pairs(v))
+        self.all("cookie").flat_map(cookies::pairs)
     }
 
     /// The first value of a query parameter.
@@ -188,5 +256,76 @@ mod tests {
         assert_eq!(h.query("rd").as_deref(), Some("/x"));
         assert_eq!(h.host(), "photos.example.com");
         assert_eq!(h.origin(), "https://photos.example.com");
+    }
+
+    /// The edge's packed form, as `packRequest` in `src/edge/entry.js` writes it.
+    fn pack(method: &str, url: &str, headers: &[(&str, &str)]) -> String {
+        let mut packed = format!("{method}\n{url}\n");
+        for (name, value) in headers {
+            packed.push_str(&format!("{name}\n{value}\n"));
+        }
+        packed
+    }
+
+    #[test]
+    fn the_packed_head_reads_as_the_head_built_from_its_parts() {
+        let headers = [
+            ("accept", "text/html"),
+            ("cookie", "a=1; b=\"ä ö\""),
+            ("x-empty", ""),
+            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Ünïcode/1"),
+            ("cookie", "c=3"),
+        ];
+        let url = "https://photos.example.com/a/./b?rd=%2Fx";
+        let packed = RequestHead::from_packed(pack("get", url, &headers)).unwrap();
+        let built = RequestHead::new(
+            "get",
+            Url::parse(url).unwrap(),
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        for h in [&packed, &built] {
+            assert_eq!(h.method, "GET");
+            assert_eq!(h.url.as_str(), "https://photos.example.com/a/b?rd=%2Fx");
+            assert_eq!(h.headers().collect::<Vec<_>>(), headers);
+            assert_eq!(h.header("Cookie"), Some("a=1; b=\"ä ö\""));
+            assert_eq!(h.cookie("c"), Some("3"));
+            assert_eq!(h.header("x-empty"), Some(""));
+        }
+    }
+
+    #[test]
+    fn a_packed_head_without_headers_or_a_url_is_handled() {
+        let h = RequestHead::from_packed("GET\nhttps://h.example.com/\n".into()).unwrap();
+        assert_eq!(h.headers().count(), 0);
+        let h = RequestHead::from_packed("GET\nhttps://h.example.com/".into()).unwrap();
+        assert_eq!(h.headers().count(), 0);
+        // A name without its value is dropped, not read as a header.
+        let h = RequestHead::from_packed("GET\nhttps://h.example.com/\na\n1\nb".into()).unwrap();
+        assert_eq!(h.headers().collect::<Vec<_>>(), [("a", "1")]);
+        assert!(RequestHead::from_packed("GET\nnot a url\n".into()).is_none());
+        assert!(RequestHead::from_packed("GET".into()).is_none());
+        assert!(RequestHead::from_packed(String::new()).is_none());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever the headers (any text without a line feed), the packed head reads
+            /// back exactly the names and values packed, in order.
+            #[test]
+            fn packed_headers_read_back_exactly(
+                headers in proptest::collection::vec(("[a-z0-9-]{1,20}", "[^\n]{0,40}"), 0..20)
+            ) {
+                let refs: Vec<(&str, &str)> =
+                    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let h = RequestHead::from_packed(pack("GET", "https://h.example.com/x", &refs)).unwrap();
+                prop_assert_eq!(h.headers().collect::<Vec<_>>(), refs);
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 //   two Proxies, for every request; this plain handler object calls the wasm export
 //   (`handle`, which worker-build puts on that class's prototype) directly;
 // - the request's method, URL and headers go to wasm as one string, in the format
-//   src/edge/js.rs reads (`unpack_request`), with the time, instead of one call each;
+//   src/request.rs reads (`RequestHead::from_packed`), with the time, instead of one call each;
 //   the string is encoded here by TextEncoder, natively (wasm-bindgen's own string
 //   passing copies it one character at a time, in JavaScript).
 //

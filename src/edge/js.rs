@@ -2,7 +2,8 @@
 //! into or out of wasm, every string passed across (re-encoded as UTF-8 or UTF-16), and
 //! every promise the Rust executor awaits costs more than the gate's own logic, so:
 //! - the entry module (`entry.js`) hands the request's method, URL and headers to wasm
-//!   as one string (the format [`unpack_request`] reads, made by `packRequest` there);
+//!   as one string (the format [`crate::request::RequestHead::from_packed`] reads, made
+//!   by `packRequest` there);
 //! - [`proxy`] builds the upstream request from the client's, sends it and returns the
 //!   promise of the response, so a request decided without I/O never enters the future
 //!   executor at all. The response comes back through Rust (`finish`) only when it has
@@ -67,30 +68,6 @@ pub fn configuration(env: &JsValue, name: &str) -> Option<serde_json::Value> {
         return Some(serde_json::Value::String(text.to_string()));
     }
     serde_json::from_str(tagged.strip_prefix('j')?).ok()
-}
-
-/// A request as [`unpack_request`] reads it.
-pub struct Unpacked<'a> {
-    pub method: &'a str,
-    pub url: &'a str,
-    /// `(name, value)` pairs, names lower-case (as `Headers` iterates them).
-    pub headers: Vec<(String, String)>,
-}
-
-/// Reads `method\nurl\n` followed by `name\nvalue\n` for each header.
-pub fn unpack_request(packed: &str) -> Option<Unpacked<'_>> {
-    let mut parts = packed.split('\n');
-    let method = parts.next()?;
-    let url = parts.next()?;
-    let mut headers = Vec::with_capacity(16);
-    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
-        headers.push((name.to_string(), value.to_string()));
-    }
-    Some(Unpacked {
-        method,
-        url,
-        headers,
-    })
 }
 
 /// `url\0remove\0set` for [`proxy`]: the names to delete `\n`-separated, the headers to

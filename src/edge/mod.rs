@@ -88,12 +88,10 @@ fn now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
-/// The request head from the packed method, URL and headers ([`js::unpack_request`]),
-/// as UTF-8.
-fn head_of(packed: &[u8]) -> Option<RequestHead> {
-    let request = js::unpack_request(std::str::from_utf8(packed).ok()?)?;
-    let url = Url::parse(request.url).ok()?;
-    Some(RequestHead::new(request.method, url, request.headers))
+/// The request head from the packed method, URL and headers
+/// ([`RequestHead::from_packed`]), as UTF-8.
+fn head_of(packed: Vec<u8>) -> Option<RequestHead> {
+    RequestHead::from_packed(String::from_utf8(packed).ok()?)
 }
 
 /// The fetch handler, called by the entry module (`entry.js`) with the request's method,
@@ -111,7 +109,7 @@ pub fn handle(
     req: web_sys::Request,
     env: Env,
     ctx: worker::worker_sys::Context,
-    packed: &[u8],
+    packed: Vec<u8>,
     now_ms: f64,
 ) -> JsValue {
     let head = head_of(packed);
