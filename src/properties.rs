@@ -59,6 +59,13 @@ proptest! {
 
     /// A normalised path normalises to itself.
     #[test]
+    fn the_plain_path_shortcut_agrees_with_the_full_algorithm(
+        raw in prop_oneof![raw_path(), "/?[a-z./;\\\\%\\x01\\x7f\t ä-]{0,16}"]
+    ) {
+        prop_assert_eq!(normalize(&raw), crate::path::normalize_segments(&raw));
+    }
+
+    #[test]
     fn a_normalised_path_is_a_fixed_point(raw in raw_path()) {
         if let Ok(once) = normalize(&raw) {
             prop_assert_eq!(normalize(&once), Ok(once.clone()));
