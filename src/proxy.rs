@@ -177,7 +177,7 @@ pub fn plan(
     let mut set: Vec<(&'static str, String)> = Vec::with_capacity(12);
     let mut kept_cookies = String::new();
     for value in head.all("cookie") {
-        cookies::strip_own_into(value, &mut kept_cookies);
+        cookies::strip_own(value, &mut kept_cookies);
     }
     if !kept_cookies.is_empty() {
         set.push(("cookie", kept_cookies));

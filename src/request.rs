@@ -17,7 +17,8 @@ pub struct RequestHead {
     pub url: Url,
     /// Set when the path is ambiguous and must be refused (400).
     pub ambiguous_path: Option<AmbiguousPath>,
-    /// The headers' names and values, each followed by `\n`; [`RequestHead::headers`]
+    /// The text holding the headers' names and values (for a head from
+    /// [`RequestHead::from_packed`], the whole packed request); [`RequestHead::headers`]
     /// reads them through `header_spans`. One string rather than two per header: this is
     /// what the edge hands over, and a browser sends a dozen or more headers per request.
     header_text: String,
