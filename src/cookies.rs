@@ -30,7 +30,13 @@ pub fn session_cookie_name(cookie_domain: Option<&str>) -> &'static str {
 /// Whether a cookie name belongs to Portcullis (compared case-insensitively, as browsers
 /// compare the prefixes).
 pub fn is_own(name: &str) -> bool {
-    let name = name.trim().as_bytes();
+    // The prefixes hold no white space, so trailing white space cannot change the answer.
+    let name = name.trim_start().as_bytes();
+    // An app's cookie is told by its first byte: this runs for every cookie of every
+    // proxied request.
+    if name.first() != Some(&b'_') {
+        return false;
+    }
     OWN_PREFIXES.iter().any(|p| {
         name.get(..p.len())
             .is_some_and(|n| n.eq_ignore_ascii_case(p.as_bytes()))

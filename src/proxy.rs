@@ -127,30 +127,56 @@ fn is_stripped(name: &str) -> bool {
 /// Header values must be visible ASCII; anything else (non-ASCII names, control characters)
 /// is percent-encoded as UTF-8, and `%` itself too, so the encoding is unambiguous.
 pub fn header_value(text: &str) -> String {
-    let plain = |byte: u8| (0x20..0x7f).contains(&byte) && byte != b'%';
+    let mut out = String::with_capacity(text.len());
+    push_header_value(&mut out, text, false);
+    out
+}
+
+/// Appends `text` encoded as [`header_value`] encodes it; with `escape_comma`, `,` is
+/// encoded too (`%2C`), so one group name cannot split a comma-separated list.
+fn push_header_value(out: &mut String, text: &str, escape_comma: bool) {
+    let plain =
+        |byte: u8| (0x20..0x7f).contains(&byte) && byte != b'%' && !(escape_comma && byte == b',');
     if text.bytes().all(plain) {
-        return text.to_string();
+        out.push_str(text);
+        return;
     }
-    let mut out = String::with_capacity(text.len() + 16);
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in text.bytes() {
         if plain(byte) {
-            out.push(byte as char);
+            out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
     }
-    out
+}
+
+/// The groups as one header value: each encoded as by [`header_value`] and with its commas
+/// encoded, joined by `,`.
+fn groups_value(groups: &[String]) -> String {
+    let mut value = String::new();
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            value.push(',');
+        }
+        push_header_value(&mut value, group, true);
+    }
+    value
 }
 
 /// The upstream URL: the app's origin with the request's path and query, or the request's
 /// own URL (the zone's origin, e.g. a tunnel) when no origin is configured.
 pub fn upstream_url(url: &Url, app: &App) -> String {
     match &app.origin {
-        Some(origin) => format!(
-            "{}{}",
-            origin.origin().ascii_serialization(),
-            &url[Position::BeforePath..Position::AfterQuery]
-        ),
+        Some(origin) => {
+            let rest = &url[Position::BeforePath..Position::AfterQuery];
+            let mut upstream = String::with_capacity(origin.as_str().len() + rest.len());
+            upstream.push_str(origin.as_str());
+            upstream.push_str(rest);
+            upstream
+        }
         None => url[..Position::AfterQuery].to_string(),
     }
 }
@@ -184,12 +210,7 @@ pub fn plan(
     }
 
     if let Some(id) = identity {
-        let groups = id
-            .groups
-            .iter()
-            .map(|g| header_value(g).replace(',', "%2C"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let groups = groups_value(&id.groups);
         let user = forward
             .user
             .as_deref()
@@ -210,18 +231,23 @@ pub fn plan(
             .map(header_value)
             .unwrap_or_default();
         let name = id.name.as_deref().map(header_value).unwrap_or_default();
-        for (header, value) in [
-            ("x-auth-request-user", &user),
-            ("x-auth-request-email", &email),
-            ("x-auth-request-groups", &groups),
-            ("x-auth-request-preferred-username", &username),
-            ("remote-user", &user),
-            ("remote-email", &email),
-            ("remote-groups", &groups),
-            ("remote-name", &name),
+        // Most values go under two names: the second takes the value itself, not a copy.
+        for (header, second, value) in [
+            ("x-auth-request-user", Some("remote-user"), user),
+            ("x-auth-request-email", Some("remote-email"), email),
+            ("x-auth-request-groups", Some("remote-groups"), groups),
+            ("x-auth-request-preferred-username", None, username),
+            ("remote-name", None, name),
         ] {
-            if !value.is_empty() {
-                set.push((header, value.clone()));
+            if value.is_empty() {
+                continue;
+            }
+            match second {
+                Some(second) => {
+                    set.push((header, value.clone()));
+                    set.push((second, value));
+                }
+                None => set.push((header, value)),
             }
         }
     }
@@ -309,11 +335,12 @@ pub fn response_cache_control(origin: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Origin;
 
     fn app(origin: Option<&str>) -> App {
         App {
             host: "photos.example.com".into(),
-            origin: origin.map(|o| Url::parse(o).unwrap()),
+            origin: origin.map(|o| Origin::of(&Url::parse(o).unwrap())),
             ..Default::default()
         }
     }
@@ -666,6 +693,16 @@ mod tests {
             #[test]
             fn is_stripped_as_defined(name in prop_oneof![listed_name(), "[a-zA-Z_-]{0,30}"]) {
                 prop_assert_eq!(is_stripped(&name), stripped_plainly(&name));
+            }
+
+            #[test]
+            fn groups_encode_as_defined(groups in prop::collection::vec("[a-zA-Z\u{e9}\u{20ac},% \t\x7f]{0,12}", 0..5)) {
+                let plain = groups
+                    .iter()
+                    .map(|g| header_value(g).replace(',', "%2C"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                prop_assert_eq!(groups_value(&groups), plain);
             }
 
             #[test]

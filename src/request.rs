@@ -55,15 +55,26 @@ impl RequestHead {
         let (url, headers) = rest.split_once('\n').unwrap_or((rest, ""));
         let url = Url::parse(url).ok()?;
         let method = method.to_ascii_uppercase();
-        let mut spans = Vec::with_capacity(16);
-        let mut at = packed.len() - headers.len();
-        // Split as bytes: `\n` is ASCII, so every span falls on a character boundary.
-        let mut fields = headers.as_bytes().split(|&b| b == b'\n');
-        // A last name without its value (never sent by the edge) is dropped.
-        while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-            let value_start = at + name.len() + 1;
-            spans.push((at..value_start - 1, value_start..value_start + value.len()));
-            at = value_start + value.len() + 1;
+        let base = packed.len() - headers.len();
+        // Room for a browser's headers without growing.
+        let mut spans = Vec::with_capacity(24);
+        // Fields are `\n`-separated (ASCII, so every span falls on a character boundary),
+        // read in one pass over the bytes; a last name without its value (never sent by
+        // the edge) is dropped.
+        let mut field_start = 0;
+        let mut name: Option<Range<usize>> = None;
+        for (i, &byte) in headers.as_bytes().iter().enumerate() {
+            if byte != b'\n' {
+                continue;
+            }
+            match name.take() {
+                None => name = Some(base + field_start..base + i),
+                Some(name) => spans.push((name, base + field_start..base + i)),
+            }
+            field_start = i + 1;
+        }
+        if let Some(name) = name {
+            spans.push((name, base + field_start..packed.len()));
         }
         Some(Self::with_headers(method, url, packed, spans))
     }
@@ -104,12 +115,14 @@ impl RequestHead {
         self.header_text.get(span.clone()).unwrap_or_default()
     }
 
-    /// First value of a header (names compared case-insensitively). Lengths are compared
-    /// first: this runs several times per request over every header.
+    /// First value of the header whose lower-case name is `name` (the names held are
+    /// lower-case, as `Headers` iterates them). Lengths are compared first: this runs
+    /// several times per request over every header.
     pub fn header(&self, name: &str) -> Option<&str> {
+        debug_assert!(!name.bytes().any(|b| b.is_ascii_uppercase()), "{name}");
         self.header_spans
             .iter()
-            .find(|(n, _)| n.len() == name.len() && self.text(n).eq_ignore_ascii_case(name))
+            .find(|(n, _)| n.len() == name.len() && self.text(n) == name)
             .map(|(_, value)| self.text(value))
     }
 
@@ -291,7 +304,7 @@ mod tests {
             assert_eq!(h.method, "GET");
             assert_eq!(h.url.as_str(), "https://photos.example.com/a/b?rd=%2Fx");
             assert_eq!(h.headers().collect::<Vec<_>>(), headers);
-            assert_eq!(h.header("Cookie"), Some("a=1; b=\"ä ö\""));
+            assert_eq!(h.header("cookie"), Some("a=1; b=\"ä ö\""));
             assert_eq!(h.cookie("c"), Some("3"));
             assert_eq!(h.header("x-empty"), Some(""));
         }
@@ -326,6 +339,18 @@ mod tests {
                     headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 let h = RequestHead::from_packed(pack("GET", "https://h.example.com/x", &refs)).unwrap();
                 prop_assert_eq!(h.headers().collect::<Vec<_>>(), refs);
+            }
+
+            /// Any text after the URL (line feeds anywhere, a missing last value) reads as
+            /// its `\n`-separated fields taken two by two.
+            #[test]
+            fn packed_fields_are_read_two_by_two(rest in "[ab\n\u{e9}]{0,24}") {
+                let h = RequestHead::from_packed(format!("GET\nhttps://h.example.com/\n{rest}"))
+                    .unwrap();
+                let fields: Vec<&str> = rest.split('\n').collect();
+                let pairs: Vec<(&str, &str)> =
+                    fields.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+                prop_assert_eq!(h.headers().collect::<Vec<_>>(), pairs);
             }
         }
     }

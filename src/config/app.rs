@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{names, Problems};
-use crate::model::{AllowRules, App, ServiceToken, UserClaim};
+use crate::model::{AllowRules, App, Origin, ServiceToken, UserClaim};
 use crate::path::PathPattern;
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,7 +214,7 @@ pub(super) fn validate_app(
                 );
                 return None;
             }
-            Some(url)
+            Some(Origin::of(&url))
         }
     };
 

@@ -113,7 +113,7 @@ fn full_config_parses() {
     assert_eq!(c.settings.apps[0].host, "photos.example.com");
     assert_eq!(
         c.settings.apps[0].origin.as_ref().unwrap().as_str(),
-        "https://photos-origin.example.com/"
+        "https://photos-origin.example.com"
     );
     assert!(c.settings.serves_host("auth.example.com"));
     assert!(c.settings.serves_host("sonarr.example.com"));

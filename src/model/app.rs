@@ -13,7 +13,7 @@ pub struct App {
     /// Lower-case host name, without port.
     pub host: String,
     /// Where requests go; `None` fetches the request's own URL (the zone's origin).
-    pub origin: Option<Url>,
+    pub origin: Option<Origin>,
     /// Who may use it (`allow_groups`, `allow_emails`, `allow_email_domains`).
     pub allow: AllowRules,
     /// Paths served without authentication.
@@ -32,6 +32,21 @@ pub struct App {
     pub app_passwords: bool,
     /// Where app passwords are accepted (`app_password_paths`); empty: the whole app.
     pub app_password_paths: Vec<PathPattern>,
+}
+
+/// An app's `origin` as `scheme://host[:port]`, serialised once when the configuration is
+/// read: every proxied request's URL starts with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn of(url: &Url) -> Self {
+        Self(url.origin().ascii_serialization())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl App {

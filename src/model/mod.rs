@@ -8,7 +8,8 @@ use url::Url;
 use crate::assertion::AssertionKey;
 use crate::secret::{Secret, SigningKeys};
 pub use app::{
-    classify, is_service_name, AllowRules, App, PathClass, ServiceToken, UserClaim, SERVICE_PREFIX,
+    classify, is_service_name, AllowRules, App, Origin, PathClass, ServiceToken, UserClaim,
+    SERVICE_PREFIX,
 };
 
 /// The validated configuration: the settings from `wrangler.toml` and the secrets.

@@ -187,9 +187,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         let origin = app
             .origin
             .as_ref()
-            .map_or("the zone's origin (same URL)".to_string(), |o| {
-                o.to_string()
-            });
+            .map_or("the zone's origin (same URL)", |o| o.as_str());
         println!("    {} -> {origin}", app.host);
         let a = &app.allow;
         if a.is_open() {
