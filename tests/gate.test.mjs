@@ -97,6 +97,22 @@ test('proxied request carries identity headers; Portcullis cookies never reach t
   assert.equal(got.url, '/api/whoami?x=1');
 });
 
+test('large and non-ASCII request headers reach the app exactly, one request after another', async () => {
+  const b = await signedIn('alice');
+  // The entry module encodes small requests into one reused 16 KB buffer and larger ones
+  // into their own: neither may be cut short or bleed into the next request. (Header bytes
+  // arrive as Latin-1: 8,500 'é' are 17,000 bytes of UTF-8.)
+  const big = '\u00e9'.repeat(8500);
+  for (const [name, value] of [['x-note', 'caf\u00e9'], ['x-big', big], ['x-note', 'plain']]) {
+    // A spoofed header that sorts after the big one must still be seen, and stripped.
+    const got = await echo(b, '/echo', { headers: { [name]: value, 'x-forwarded-user': 'mallory' } });
+    assert.equal(got.headers[name], value, name);
+    assert.equal(got.headers['x-auth-request-user'], 'alice@example.com');
+    assert.equal(got.headers['x-big'], name === 'x-big' ? big : undefined);
+    assert.equal(got.headers['x-forwarded-user'], undefined, `after ${name}`);
+  }
+});
+
 test('spoofed identity headers from the client are removed', async () => {
   const b = await signedIn('bob');
   const got = await echo(b, '/echo', {
