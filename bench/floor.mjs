@@ -4,6 +4,9 @@
 //
 //   node bench/floor.mjs                      # plain workerd serve
 //   FLOOR_RUNTIME=miniflare node bench/floor.mjs
+//   FLOOR_RUNTIME=miniflare FLOOR_STRIP_CF_CONNECTING_IP=0 node bench/floor.mjs
+//       # without the JavaScript worker Miniflare puts in front of every outgoing fetch
+//       # (`stripCfConnectingIp`, on in `wrangler dev`), which copies each header again
 //
 // bare:    fetch(url, { method, headers, body, redirect: 'manual' })
 // sets:    a copy of the headers, the session cookie removed, the 10 headers the gate
@@ -17,6 +20,7 @@ import { freePort } from '../stack/ports.mjs';
 import { compare, pin, startMeasuredWorker } from './measure.mjs';
 
 const miniflare = process.env.FLOOR_RUNTIME === 'miniflare';
+const stripCfConnectingIp = process.env.FLOOR_STRIP_CF_CONNECTING_IP !== '0';
 const upstream = await startUpstream({ port: await freePort() });
 const U = upstream.url;
 const PAIRS = `[['x-auth-request-user','alice'],['x-auth-request-email','alice@example.com'],['x-auth-request-groups','admins,users'],['x-auth-request-preferred-username','alice'],['remote-user','alice'],['remote-email','alice@example.com'],['remote-groups','admins,users'],['remote-name','Alice'],['x-forwarded-proto','http'],['x-forwarded-host','photos.localhost:1']]`;
@@ -36,7 +40,7 @@ try {
   for (const [name, body] of Object.entries(variants)) {
     const script = `export default { fetch(request) { const url = new URL(request.url); ${body} } };`;
     const port = await freePort();
-    const worker = miniflare ? await startMeasuredWorker({ port, script }) : await startWorkerdServe({ port, script });
+    const worker = miniflare ? await startMeasuredWorker({ port, script, stripCfConnectingIp }) : await startWorkerdServe({ port, script });
     if (!miniflare) pin(worker.pid);
     started.push(worker);
     scenarios[name] = {
@@ -47,7 +51,7 @@ try {
     };
   }
   const r = await compare(scenarios, { rounds: Number(process.env.ROUNDS || 5), seconds: 3, connections: 10 });
-  console.log(`${miniflare ? 'Miniflare' : 'plain workerd serve'}: workerd CPU µs/request (median), against bare`);
+  console.log(`${miniflare ? `Miniflare${stripCfConnectingIp ? '' : ' without stripCfConnectingIp'}` : 'plain workerd serve'}: workerd CPU µs/request (median), against bare`);
   for (const [name, v] of Object.entries(r)) {
     console.log(`${name.padEnd(8)} ${String(Math.round(v.cpuUsPerRequest)).padStart(5)} µs  ${(v.cpuUsPerRequest / r.bare.cpuUsPerRequest).toFixed(2)}×  rounds ${v.cpuSamples.join('/')}`);
   }

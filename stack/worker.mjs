@@ -50,12 +50,15 @@ export function collectLines(stream, lines, onLine = () => {}) {
  *   build/index.js; the deploy test runs what `wrangler deploy` uploaded).
  * - kvProbe: false binds SESSIONS to the namespace directly, as `wrangler dev` does (for
  *   benchmarks: the probe's extra hop and log line would count as the gate's cost).
+ * - stripCfConnectingIp: Miniflare's own option, on by default as in `wrangler dev`: the
+ *   worker's outgoing fetches pass through a JavaScript worker of Miniflare's that copies
+ *   their headers to drop CF-Connecting-IP (bench/floor.mjs measures what that costs).
  */
-export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, kvProbe = true, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist }) {
+export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, kvProbe = true, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist, stripCfConnectingIp = true }) {
   const lines = [];
   const collect = (stream) => collectLines(stream, lines, onLine);
   const gate = script
-    ? { name: 'portcullis', modules: true, script, compatibilityDate: COMPATIBILITY_DATE, bindings: { ...secrets } }
+    ? { name: 'portcullis', modules: true, script, compatibilityDate: COMPATIBILITY_DATE, bindings: { ...secrets }, stripCfConnectingIp }
     : {
       name: 'portcullis',
       modules: true,
@@ -63,6 +66,7 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
       modulesRoot: build,
       modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
       compatibilityDate: COMPATIBILITY_DATE,
+      stripCfConnectingIp,
       bindings: { ...(config === undefined ? {} : { PORTCULLIS: config }), ...secrets },
       ...(withoutKv ? {} : kvProbe ? { wrappedBindings: { SESSIONS: 'kv-probe' } } : { kvNamespaces: { SESSIONS: 'sessions' } }),
     };
