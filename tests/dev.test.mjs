@@ -1,7 +1,8 @@
 // The README's first command, for real: scripts/dev starts the local issuer, the demo app
 // and the gate under `wrangler dev`; a user signs in; scripts/revoke (through wrangler's
-// KV commands on the same local state) ends the session. Uses the fixed ports of
-// dev/wrangler.toml (8787, 9400, 9401), so a running scripts/dev must be stopped first.
+// KV commands on the same local state) ends the session and leaves its tombstone. Uses
+// the fixed ports of dev/wrangler.toml (8787, 9400, 9401), so a running scripts/dev must
+// be stopped first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
@@ -57,6 +58,10 @@ test('scripts/dev serves a working login; scripts/revoke ends the session', { ti
     assert.match(revoked.stdout, /Revoked [1-9]\d* session\(s\)/);
     const after = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com', '--list'], { cwd: ROOT });
     assert.match(after.stdout, /No matching sessions/);
+    // A tombstone, as the worker's own revocation writes, so that a re-validation in flight
+    // cannot write the session back.
+    const tombstone = await run('npx', ['wrangler', 'kv', 'key', 'get', `revoked:${hash}`, '--text', '--binding', 'SESSIONS', '--local', '--config', 'dev/wrangler.toml'], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    assert.equal(tombstone.stdout.trim(), 'revoked');
 
     // The running isolate may trust its cached copy for session_cache (30 s), no longer.
     const started = Date.now();

@@ -9,13 +9,11 @@
 
 use super::record::{AppPassword, Summary};
 use crate::crypto::{b64url, sha256};
-use crate::session::index::revoked_key;
+use crate::session::index::{revoked_key, ttl_until as ttl, TOMBSTONE};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
 pub const RECORD_PREFIX: &str = "app-password:";
 pub const USER_PREFIX: &str = "user-app-password:";
-/// The value of a tombstone, and of a record overwritten as one: not an app password.
-const REVOKED: &str = "revoked";
 
 pub fn record_key(id: &str) -> String {
     format!("{RECORD_PREFIX}{id}")
@@ -28,10 +26,6 @@ pub fn user_prefix(sub: &str) -> String {
 
 pub fn user_key(sub: &str, id: &str) -> String {
     format!("{}{id}", user_prefix(sub))
-}
-
-fn ttl(expires: u64, now: u64) -> u64 {
-    expires.saturating_sub(now).max(60)
 }
 
 /// Stores an app password and its index key.
@@ -88,7 +82,7 @@ pub async fn revoke<S: Store>(
     };
     let ttl = ttl(expires, now);
     store
-        .put(&revoked_key(id), Entry::new(REVOKED, ttl))
+        .put(&revoked_key(id), Entry::new(TOMBSTONE, ttl))
         .await?;
     let deleted = async {
         if record.is_some() {
@@ -98,7 +92,7 @@ pub async fn revoke<S: Store>(
     };
     if let Err(e) = deleted.await {
         store
-            .put(&record_key(id), Entry::new(REVOKED, ttl))
+            .put(&record_key(id), Entry::new(TOMBSTONE, ttl))
             .await
             .map_err(|_| e)?;
     }

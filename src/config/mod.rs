@@ -21,7 +21,7 @@ pub use names::{is_loopback, is_within, plain_authority};
 /// and a session that short would only produce login loops.
 const MIN_SESSION_LIFETIME: u64 = 5 * 60;
 /// Browsers cap cookie lifetimes at 400 days.
-const MAX_SESSION_LIFETIME: u64 = 400 * 86_400;
+pub const MAX_SESSION_LIFETIME: u64 = 400 * 86_400;
 /// Shortest `revalidate_every`: more often would spend the issuer's and KV's budgets.
 const MIN_REVALIDATE: u64 = 30;
 /// Longest in-isolate trust of a session read from KV (it bounds revocation latency).
@@ -29,7 +29,7 @@ const MAX_SESSION_CACHE: u64 = 5 * 60;
 /// `app_password_lifetime`: 90 days unless set; at least a day, at most 400 days.
 const DEFAULT_APP_PASSWORD_LIFETIME: u64 = 90 * 86_400;
 const MIN_APP_PASSWORD_LIFETIME: u64 = 86_400;
-const MAX_APP_PASSWORD_LIFETIME: u64 = 400 * 86_400;
+pub const MAX_APP_PASSWORD_LIFETIME: u64 = 400 * 86_400;
 /// `max_app_passwords`: per person.
 const DEFAULT_MAX_APP_PASSWORDS: usize = 10;
 const MAX_MAX_APP_PASSWORDS: usize = 100;

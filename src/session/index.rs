@@ -51,9 +51,19 @@ pub fn sid_key(sid: &str, session_hash: &str) -> String {
     format!("{}{session_hash}", sid_prefix(sid))
 }
 
-/// The tombstone of a revoked session.
+/// The tombstone of a revoked session (or app password, by its ID).
 pub fn revoked_key(session_hash: &str) -> String {
     format!("{REVOKED_PREFIX}{session_hash}")
+}
+
+/// The value of a tombstone, and of a record overwritten as one: neither a session nor an
+/// app password, so no reader accepts it.
+pub const TOMBSTONE: &str = "revoked";
+
+/// How long a tombstone (or any key of something expiring at `expires`) is kept: as long
+/// as any copy of what it revokes could be used, and at least KV's minimum of 60 s.
+pub fn ttl_until(expires: u64, now: u64) -> u64 {
+    expires.saturating_sub(now).max(60)
 }
 
 /// The key remembering a back-channel logout token ID.

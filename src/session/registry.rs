@@ -104,13 +104,13 @@ pub async fn revoke<S: Store>(
         (None, Some(k)) => k.expires,
         (None, None) => return Ok(None),
     };
-    let ttl = expires.saturating_sub(now).max(60);
+    let ttl = index::ttl_until(expires, now);
     store
-        .put(&index::revoked_key(hash), Entry::new(REVOKED, ttl))
+        .put(&index::revoked_key(hash), Entry::new(index::TOMBSTONE, ttl))
         .await?;
     if let Err(e) = delete_keys(store, hash, record.as_ref(), known).await {
         store
-            .put(&index::session_key(hash), Entry::new(REVOKED, ttl))
+            .put(&index::session_key(hash), Entry::new(index::TOMBSTONE, ttl))
             .await
             .map_err(|_| e)?;
     }
@@ -121,9 +121,6 @@ pub async fn revoke<S: Store>(
 pub async fn is_revoked<S: Store>(store: &S, hash: &str) -> Result<bool, StoreError> {
     Ok(store.get(&index::revoked_key(hash)).await?.is_some())
 }
-
-/// The value of a tombstone (and of a record overwritten as one): not a session.
-const REVOKED: &str = "revoked";
 
 /// Reads a session record (`None` when gone or unreadable).
 pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, StoreError> {

@@ -5,10 +5,11 @@
 
 use std::process::{Command, Stdio};
 
-use portcullis::app_password::{registry as passwords, Summary as PasswordSummary};
+use portcullis::app_password::{credential, registry as passwords, Summary as PasswordSummary};
+use portcullis::config::{MAX_APP_PASSWORD_LIFETIME, MAX_SESSION_LIFETIME};
 use portcullis::pages::utc;
 use portcullis::session::index::{self, Summary};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const USAGE: &str =
     "usage: scripts/revoke (--email ADDRESS | --sub SUB | --session HASH | --app-password ID | --all)
@@ -19,7 +20,8 @@ const USAGE: &str =
   --list                  only show what matches
   --local                 the local development state (scripts/dev): add --config dev/wrangler.toml
 
-Deletes the session and app-password records and their index keys. Running isolates may still accept a
+Writes a tombstone for each (as the worker's own revocation does, so a re-validation in
+flight cannot write one back), then deletes the records and their index keys. Running isolates may still accept a
 deleted session for up to session_cache (default 30 s), and KV deletions take up to about
 60 s to reach every location; the admin API and the sessions page also clear the isolate
 that serves them.";
@@ -70,9 +72,35 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     if chosen.iter().filter(|c| **c).count() != 1 {
         return Err(USAGE.into());
     }
+    // Both become parts of KV keys (and a tombstone is written for each): only their own
+    // forms are taken.
+    if let Some(hash) = &a.session {
+        if !is_session_hash(hash) {
+            return Err(format!(
+                "--session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as \
+                 --list and the sessions page show it), not {hash:?}"
+            ));
+        }
+    }
+    if let Some(id) = &a.app_password {
+        if !credential::is_id(id) {
+            return Err(format!(
+                "--app-password takes an app password's ID (ap_ and 24 lower-case hex digits, \
+                 as --list shows it), not {id:?}"
+            ));
+        }
+    }
     a.wrangler
         .push(if local { "--local" } else { "--remote" }.into());
     Ok(a)
+}
+
+/// Whether `text` has the form of a session hash (unpadded base64url of SHA-256).
+fn is_session_hash(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn wrangler(args: &[&str], options: &[String]) -> Result<String, String> {
@@ -214,15 +242,25 @@ fn finish(
         return Ok(true);
     }
 
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let mut tombstones: Vec<KvPut> = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     for (p, index_key) in found_passwords {
+        tombstones.push(KvPut::tombstone(&p.id, p.expires, now));
         keys.push(passwords::record_key(&p.id));
         keys.push(index_key.clone());
     }
     if let (Some(id), true) = (&a.app_password, found_passwords.is_empty()) {
+        // Not in the index (yet): the record alone, and a tombstone for as long as any
+        // app password could last (its own expiry is not known here).
+        tombstones.push(KvPut::tombstone(id, now + UNKNOWN_EXPIRY, now));
         keys.push(passwords::record_key(id));
     }
     for (hash, index_key, s) in &sessions {
+        tombstones.push(KvPut::tombstone(hash, s.expires, now));
         keys.push(index::session_key(hash));
         keys.push(index_key.clone());
         if let Some(sid) = &s.sid {
@@ -230,18 +268,16 @@ fn finish(
         }
     }
     if let (Some(hash), true) = (&a.session, sessions.is_empty()) {
-        // Not in the index (yet): the record alone.
+        tombstones.push(KvPut::tombstone(hash, now + UNKNOWN_EXPIRY, now));
         keys.push(index::session_key(hash));
     }
+    // Tombstones first, as the worker revokes: if writing them fails, nothing is deleted
+    // and the command can be run again.
+    if !tombstones.is_empty() {
+        bulk(a, "put", &tombstones)?;
+    }
     if !keys.is_empty() {
-        let file =
-            std::env::temp_dir().join(format!("portcullis-revoke-{}.json", std::process::id()));
-        let text = serde_json::to_string(&keys).map_err(|e| e.to_string())?;
-        std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
-        let path = file.to_string_lossy().to_string();
-        let deleted = wrangler(&["bulk", "delete", &path, "--force"], &a.wrangler);
-        let _ = std::fs::remove_file(&file);
-        deleted?;
+        bulk(a, "delete", &keys)?;
     }
     println!(
         "Revoked {} session(s) and {} app password(s).",
@@ -249,4 +285,103 @@ fn finish(
         found_passwords.len()
     );
     Ok(true)
+}
+
+/// How long a tombstone is kept for a session or app password that is not in the index,
+/// whose expiry is therefore not known: the longest either can last.
+const UNKNOWN_EXPIRY: u64 = if MAX_SESSION_LIFETIME > MAX_APP_PASSWORD_LIFETIME {
+    MAX_SESSION_LIFETIME
+} else {
+    MAX_APP_PASSWORD_LIFETIME
+};
+
+/// One entry of a `wrangler kv bulk put` file.
+#[derive(Serialize)]
+struct KvPut {
+    key: String,
+    value: &'static str,
+    expiration_ttl: u64,
+}
+
+impl KvPut {
+    /// The tombstone of a session (by its hash) or app password (by its ID), kept until
+    /// what it revokes would have expired, as the worker keeps it.
+    fn tombstone(id: &str, expires: u64, now: u64) -> Self {
+        KvPut {
+            key: index::revoked_key(id),
+            value: index::TOMBSTONE,
+            expiration_ttl: index::ttl_until(expires, now),
+        }
+    }
+}
+
+/// `wrangler kv bulk put|delete` with `entries` as its JSON file.
+fn bulk(a: &Args, verb: &str, entries: &impl Serialize) -> Result<(), String> {
+    let file = std::env::temp_dir().join(format!(
+        "portcullis-revoke-{verb}-{}.json",
+        std::process::id()
+    ));
+    let text = serde_json::to_string(entries).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let path = file.to_string_lossy().to_string();
+    let mut args = vec!["bulk", verb, path.as_str()];
+    if verb == "delete" {
+        args.push("--force");
+    }
+    let done = wrangler(&args, &a.wrangler);
+    let _ = std::fs::remove_file(&file);
+    done.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn a_session_or_app_password_is_taken_only_in_its_own_form() {
+        let hash = "A".repeat(42) + "_";
+        assert_eq!(args(&["--session", &hash]).unwrap().session, Some(hash));
+        let id = "ap_0123456789abcdef01234567";
+        assert_eq!(
+            args(&["--app-password", id])
+                .unwrap()
+                .app_password
+                .as_deref(),
+            Some(id)
+        );
+        for bad in [
+            "",
+            "x",
+            &"A".repeat(44),
+            &("A".repeat(42) + ":"),
+            &("A".repeat(42) + "="),
+        ] {
+            let e = args(&["--session", bad]).err().unwrap();
+            assert!(e.starts_with("--session takes"), "{bad:?}: {e}");
+        }
+        for bad in ["ap_0123", "session:x", "ap_0123456789ABCDEF01234567"] {
+            let e = args(&["--app-password", bad]).err().unwrap();
+            assert!(e.starts_with("--app-password takes"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_tombstone_lasts_as_long_as_what_it_revokes() {
+        let t = KvPut::tombstone("h", 10_000, 1_000);
+        assert_eq!(
+            (t.key.as_str(), t.value, t.expiration_ttl),
+            ("revoked:h", "revoked", 9_000)
+        );
+        // KV's minimum, for one about to expire (or already expired).
+        assert_eq!(KvPut::tombstone("h", 1_010, 1_000).expiration_ttl, 60);
+        assert_eq!(KvPut::tombstone("h", 0, 1_000).expiration_ttl, 60);
+        assert_eq!(
+            serde_json::to_string(&[KvPut::tombstone("h", 2_000, 1_000)]).unwrap(),
+            r#"[{"key":"revoked:h","value":"revoked","expiration_ttl":1000}]"#
+        );
+    }
 }
