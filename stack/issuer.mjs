@@ -144,6 +144,11 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
         ...c,
       })),
       jwks: { keys },
+      // Every asymmetric algorithm an issuer may sign ID tokens with (the default list
+      // leaves out RS384/512, PS384/512, ES384/512).
+      enabledJWA: {
+        idTokenSigningAlgValues: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+      },
       cookies: { keys: cookieKeys },
       findAccount: (_ctx, sub) => BY_SUB[sub] && ({
         accountId: sub,

@@ -1,9 +1,10 @@
 // The gate against the local issuer imitating each issuer of docs/issuers/: Pocket ID (no
 // back-channel logout, so no `sid`), Authentik (an issuer URL with a path and a trailing
-// slash, ES256), Keycloak (ID tokens with `typ: "ID"`, back-channel logout by `sid`).
+// slash, ES256), Keycloak (ID tokens with `typ: "ID"`, back-channel logout by `sid`); and
+// the other signature algorithms issuers offer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT, importJWK } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { startStack } from './support/stack.mjs';
 import { Browser, login } from '../stack/client.mjs';
 
@@ -81,6 +82,38 @@ test('Keycloak profile: ID tokens marked typ ID sign in but never open an app as
     assert.equal((await laptop.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).status, 401);
     const phoneMe = await phone.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT });
     assert.equal(phoneMe.status, phoneSid === claims.sid ? 401 : 200, 'another issuer session stays');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('issuers signing with PS256/384/512, ES384 or ES512: logins verify, and a token signed by another key does not', { timeout: 120_000 }, async () => {
+  const s = await startStack({ backchannel: true });
+  try {
+    for (const alg of ['PS256', 'PS384', 'PS512', 'ES384', 'ES512']) {
+      // As after a key rotation at the issuer: the gate refetches the JWKS for the new kid.
+      const kid = await s.issuer.rotate(alg);
+      const b = await signIn(s);
+      const record = await sessionRecord(s, b);
+      assert.deepEqual(
+        (({ alg: a, kid: k }) => ({ alg: a, kid: k }))(JSON.parse(Buffer.from(record.id_token.split('.')[0], 'base64url'))),
+        { alg, kid },
+      );
+      const me = () => b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT });
+      assert.equal((await me()).json().sub, 'alice-0001', alg);
+
+      // A logout token with this algorithm and kid, signed by a key the issuer never had.
+      const { privateKey } = await generateKeyPair(alg, { extractable: true });
+      const impostor = { ...(await exportJWK(privateKey)), alg, kid };
+      const now = Math.floor(Date.now() / 1000);
+      const claims = { iss: s.issuer.url, aud: 'portcullis', iat: now, exp: now + 120, events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sub: 'alice-0001' };
+      const forged = await new SignJWT({ ...claims, jti: `forged-${alg}` }).setProtectedHeader({ alg, kid, typ: 'logout+jwt' }).sign(await importJWK(impostor, alg));
+      assert.equal((await backchannel(s, forged)).status, 400, `${alg}: a forged logout token is refused`);
+      assert.equal((await me()).status, 200, `${alg}: and ends nothing`);
+      // The issuer's own, with the same algorithm, is accepted.
+      assert.equal((await backchannel(s, await logoutToken(s, { sub: 'alice-0001' }))).status, 200, alg);
+      assert.equal((await me()).status, 401, `${alg}: the session is over`);
+    }
   } finally {
     await s.stop();
   }

@@ -32,14 +32,33 @@ fn algorithms(alg: Alg) -> Result<(Object, Object), String> {
             object(&[("name", RSA)])?,
         ))
     };
+    // RFC 7518 §3.5: MGF1 with the same hash, and a salt as long as the hash.
+    let pss = |hash: &str, salt_len: u32| {
+        let verify = object(&[("name", "RSA-PSS")])?;
+        Reflect::set(
+            &verify,
+            &JsValue::from_str("saltLength"),
+            &JsValue::from(salt_len),
+        )
+        .map_err(js_error)?;
+        Ok((object(&[("name", "RSA-PSS"), ("hash", hash)])?, verify))
+    };
+    let ecdsa = |curve: &str, hash: &str| {
+        Ok((
+            object(&[("name", "ECDSA"), ("namedCurve", curve)])?,
+            object(&[("name", "ECDSA"), ("hash", hash)])?,
+        ))
+    };
     match alg {
         Alg::Rs256 => rsa("SHA-256"),
         Alg::Rs384 => rsa("SHA-384"),
         Alg::Rs512 => rsa("SHA-512"),
-        Alg::Es256 => Ok((
-            object(&[("name", "ECDSA"), ("namedCurve", "P-256")])?,
-            object(&[("name", "ECDSA"), ("hash", "SHA-256")])?,
-        )),
+        Alg::Ps256 => pss("SHA-256", 32),
+        Alg::Ps384 => pss("SHA-384", 48),
+        Alg::Ps512 => pss("SHA-512", 64),
+        Alg::Es256 => ecdsa("P-256", "SHA-256"),
+        Alg::Es384 => ecdsa("P-384", "SHA-384"),
+        Alg::Es512 => ecdsa("P-521", "SHA-512"),
         Alg::EdDsa => Ok((
             object(&[("name", "Ed25519")])?,
             object(&[("name", "Ed25519")])?,

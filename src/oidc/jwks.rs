@@ -1,7 +1,9 @@
 //! The issuer's signing keys (JWKS) and JWS signature verification.
 //!
-//! Accepted algorithms: RS256/384/512 (RSA keys of 2048 to 4096 bits), ES256 and EdDSA
-//! (Ed25519). Never `none`, never HMAC: a symmetric "key" in a JWKS is skipped.
+//! Accepted algorithms (RFC 7518 §3.1, RFC 8037): RS256/384/512 and PS256/384/512 (RSA
+//! keys of 2048 to 4096 bits), ES256, ES384 and ES512 (P-256, P-384, P-521), and EdDSA
+//! (Ed25519): what OpenID issuers offer (Pocket ID's key rotation offers all but PS*;
+//! Keycloak all). Never `none`, never HMAC: a symmetric "key" in a JWKS is skipped.
 //!
 //! This module decides everything about a token except the signature arithmetic itself,
 //! which a [`SignatureCheck`] does: WebCrypto in the Worker (fast, and no big-integer code
@@ -19,7 +21,12 @@ pub enum Alg {
     Rs256,
     Rs384,
     Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
     Es256,
+    Es384,
+    Es512,
     EdDsa,
 }
 
@@ -29,7 +36,12 @@ impl Alg {
             "RS256" => Alg::Rs256,
             "RS384" => Alg::Rs384,
             "RS512" => Alg::Rs512,
+            "PS256" => Alg::Ps256,
+            "PS384" => Alg::Ps384,
+            "PS512" => Alg::Ps512,
             "ES256" => Alg::Es256,
+            "ES384" => Alg::Es384,
+            "ES512" => Alg::Es512,
             "EdDSA" => Alg::EdDsa,
             _ => return None,
         })
@@ -40,7 +52,12 @@ impl Alg {
             Alg::Rs256 => "RS256",
             Alg::Rs384 => "RS384",
             Alg::Rs512 => "RS512",
+            Alg::Ps256 => "PS256",
+            Alg::Ps384 => "PS384",
+            Alg::Ps512 => "PS512",
             Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+            Alg::Es512 => "ES512",
             Alg::EdDsa => "EdDSA",
         }
     }
@@ -53,10 +70,14 @@ const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 /// The kind of a usable key, with what its signatures' length depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
-    /// An RSA key whose modulus is this many bytes (an RS* signature is as long).
+    /// An RSA key whose modulus is this many bytes (an RS* or PS* signature is as long).
     Rsa { modulus_len: usize },
     /// An EC key on P-256.
     P256,
+    /// An EC key on P-384.
+    P384,
+    /// An EC key on P-521.
+    P521,
     /// An OKP key on Ed25519.
     Ed25519,
 }
@@ -78,19 +99,26 @@ impl Jwk {
     fn fits(&self, alg: Alg) -> bool {
         let type_fits = matches!(
             (self.kind, alg),
-            (KeyKind::Rsa { .. }, Alg::Rs256 | Alg::Rs384 | Alg::Rs512)
-                | (KeyKind::P256, Alg::Es256)
+            (
+                KeyKind::Rsa { .. },
+                Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512
+            ) | (KeyKind::P256, Alg::Es256)
+                | (KeyKind::P384, Alg::Es384)
+                | (KeyKind::P521, Alg::Es512)
                 | (KeyKind::Ed25519, Alg::EdDsa)
         );
         type_fits && self.alg.as_deref().is_none_or(|a| a == alg.name())
     }
 
-    /// The length a signature by this key has (RFC 8017 §8.2.2 step 1 for RSA; RFC 7518
-    /// §3.4 for ES256, R and S of 32 bytes each; RFC 8032 §5.1 for Ed25519).
+    /// The length a signature by this key has (RFC 8017 §8.2.2 step 1 and §8.1.2 step 1
+    /// for RSA; RFC 7518 §3.4 for ECDSA, R and S of the curve's size each: 32, 48 and 66
+    /// bytes; RFC 8032 §5.1 for Ed25519).
     fn signature_len(&self) -> usize {
         match self.kind {
             KeyKind::Rsa { modulus_len } => modulus_len,
             KeyKind::P256 | KeyKind::Ed25519 => 64,
+            KeyKind::P384 => 96,
+            KeyKind::P521 => 132,
         }
     }
 }
@@ -121,7 +149,7 @@ impl KeySet {
         }
         if set.keys.is_empty() {
             return Err(format!(
-                "no usable signing key (RS256/384/512 with 2048 to 4096 bit RSA, ES256, EdDSA) among {} key(s)",
+                "no usable signing key (RS256/384/512 or PS256/384/512 with 2048 to 4096 bit RSA, ES256/384/512, EdDSA) among {} key(s)",
                 set.skipped
             ));
         }
@@ -189,14 +217,20 @@ pub(crate) fn parse_key(value: &Value) -> Option<Jwk> {
                 public,
             )
         }
-        ("EC", Some("P-256")) => {
+        ("EC", Some(crv @ ("P-256" | "P-384" | "P-521"))) => {
+            // RFC 7518 §6.2.1.2: coordinates are the full size of the curve's field.
+            let (kind, size) = match crv {
+                "P-256" => (KeyKind::P256, 32),
+                "P-384" => (KeyKind::P384, 48),
+                _ => (KeyKind::P521, 66),
+            };
             let x = bytes_field(value, "x")?;
             let y = bytes_field(value, "y")?;
-            if x.len() != 32 || y.len() != 32 {
+            if x.len() != size || y.len() != size {
                 return None;
             }
-            let public = json!({ "kty": "EC", "crv": "P-256", "x": b64url(&x), "y": b64url(&y) });
-            (KeyKind::P256, public)
+            let public = json!({ "kty": "EC", "crv": crv, "x": b64url(&x), "y": b64url(&y) });
+            (kind, public)
         }
         ("OKP", Some("Ed25519")) => {
             let x = bytes_field(value, "x")?;
@@ -414,6 +448,76 @@ pub(crate) mod testing {
         Es256.token(&header, &Claims::new(map), key).unwrap()
     }
 
+    /// A compact JWS of `claims` under `header`, signed by `sign` (the raw JWS signature of
+    /// the signing input): for algorithms jwt-compact cannot sign (ES384, ES512).
+    pub fn sign_with(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        use crate::crypto::b64url;
+        let input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let signature = sign(input.as_bytes());
+        format!("{input}.{}", b64url(&signature))
+    }
+
+    /// An ES384 key (P-384) from a seed, with its public JWK (`kid` `p384-<seed>`).
+    pub fn es384_pair(seed: u8) -> (p384::ecdsa::SigningKey, Value) {
+        use crate::crypto::b64url;
+        let signing = p384::ecdsa::SigningKey::from_slice(&[seed; 48]).unwrap();
+        let point = signing.verifying_key().to_encoded_point(false);
+        let jwk = json!({
+            "kty": "EC", "crv": "P-384", "kid": format!("p384-{seed}"),
+            "x": b64url(point.x().unwrap()), "y": b64url(point.y().unwrap()),
+        });
+        (signing, jwk)
+    }
+
+    pub fn sign_es384(key: &p384::ecdsa::SigningKey, kid: &str, claims: &Value) -> String {
+        use p384::ecdsa::signature::Signer;
+        sign_with(&json!({ "alg": "ES384", "kid": kid }), claims, |input| {
+            let signature: p384::ecdsa::Signature = key.sign(input);
+            signature.to_bytes().to_vec()
+        })
+    }
+
+    /// An ES512 key (P-521) from a seed, with its public JWK (`kid` `p521-<seed>`).
+    pub fn es512_pair(seed: u8) -> (p521::ecdsa::SigningKey, Value) {
+        use crate::crypto::b64url;
+        let mut scalar = [seed; 66];
+        scalar[0] = 0; // below the group order
+        let signing = p521::ecdsa::SigningKey::from_slice(&scalar).unwrap();
+        let verifying = p521::ecdsa::VerifyingKey::from(&signing);
+        let point = verifying.to_encoded_point(false);
+        let jwk = json!({
+            "kty": "EC", "crv": "P-521", "kid": format!("p521-{seed}"),
+            "x": b64url(point.x().unwrap()), "y": b64url(point.y().unwrap()),
+        });
+        (signing, jwk)
+    }
+
+    pub fn sign_es512(key: &p521::ecdsa::SigningKey, kid: &str, claims: &Value) -> String {
+        // p521 signs deterministically only with its `getrandom` feature; a seeded RNG will do.
+        use p521::ecdsa::signature::RandomizedSigner;
+        sign_with(&json!({ "alg": "ES512", "kid": kid }), claims, |input| {
+            let signature: p521::ecdsa::Signature =
+                key.sign_with_rng(&mut StdRng::seed_from_u64(521), input);
+            signature.to_bytes().to_vec()
+        })
+    }
+
+    /// Signs `claims` with PS256, PS384 or PS512 under `key`.
+    pub fn sign_ps(alg: Alg, key: &TestRsaKey, claims: &Value) -> String {
+        let header = Header::empty().with_key_id(&key.kid);
+        let map: Map<String, Value> = claims.as_object().unwrap().clone();
+        let rsa = match alg {
+            Alg::Ps256 => Rsa::ps256(),
+            Alg::Ps384 => Rsa::ps384(),
+            _ => Rsa::ps512(),
+        };
+        rsa.token(&header, &Claims::new(map), &key.private).unwrap()
+    }
+
     pub fn ed25519_pair(seed: u8) -> (ed25519_compact::SecretKey, Value) {
         let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32]));
         let mut jwk = serde_json::to_value(JsonWebKey::from(&pair.pk)).unwrap();
@@ -469,6 +573,93 @@ mod tests {
     }
 
     #[test]
+    fn verifies_pss_and_the_larger_curves() {
+        let rsa = rsa_key(0);
+        let mut rsa_any = rsa_jwk(rsa);
+        rsa_any.as_object_mut().unwrap().remove("alg");
+        let (p384, p384_jwk) = es384_pair(5);
+        let (p521, p521_jwk) = es512_pair(6);
+        let set = KeySet::parse(&jwks(&[rsa_any, p384_jwk, p521_jwk])).unwrap();
+        assert_eq!(set.keys.len(), 3);
+        let claims = json!({ "sub": "x" });
+        let tokens = [
+            (Alg::Ps256, sign_ps(Alg::Ps256, rsa, &claims)),
+            (Alg::Ps384, sign_ps(Alg::Ps384, rsa, &claims)),
+            (Alg::Ps512, sign_ps(Alg::Ps512, rsa, &claims)),
+            (Alg::Es384, sign_es384(&p384, "p384-5", &claims)),
+            (Alg::Es512, sign_es512(&p521, "p521-6", &claims)),
+        ];
+        for (alg, token) in &tokens {
+            let v = verify_now(token, &set).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert_eq!((v.header.alg, &v.claims.custom["sub"]), (*alg, &json!("x")));
+            // The same token with other claims fails.
+            let parts: Vec<&str> = token.split('.').collect();
+            let evil = crate::crypto::b64url(json!({ "sub": "admin" }).to_string().as_bytes());
+            let tampered = format!("{}.{evil}.{}", parts[0], parts[2]);
+            assert_eq!(
+                verify_now(&tampered, &set).unwrap_err(),
+                JwsError::BadSignature,
+                "{alg:?}"
+            );
+        }
+        // Each curve's signature is R and S at that curve's size: one byte short is refused
+        // before any arithmetic.
+        for (kid, header_alg, len) in [("p384-5", "ES384", 95), ("p521-6", "ES512", 131)] {
+            let t = forge(
+                &json!({ "alg": header_alg, "kid": kid }),
+                &claims,
+                &vec![1; len],
+            );
+            assert_eq!(verify_now(&t, &set).unwrap_err(), JwsError::BadSignature);
+        }
+    }
+
+    #[test]
+    fn a_key_restricted_to_one_algorithm_or_curve_is_used_for_no_other() {
+        // The JWK says RS256: a PS256 token naming it is refused, though the key type fits.
+        let rsa = rsa_key(0);
+        let set = KeySet::parse(&jwks(&[rsa_jwk(rsa)])).unwrap();
+        let claims = json!({ "sub": "x" });
+        assert_eq!(
+            verify_now(&sign_ps(Alg::Ps256, rsa, &claims), &set).unwrap_err(),
+            JwsError::UnknownKey(Some("rsa-0".into()))
+        );
+        // ES256/384/512 each need their own curve.
+        let (p256, mut p256_jwk) = es256_pair(7);
+        let (p384, mut p384_jwk) = es384_pair(5);
+        let (p521, mut p521_jwk) = es512_pair(6);
+        for jwk in [&mut p256_jwk, &mut p384_jwk, &mut p521_jwk] {
+            jwk["kid"] = "k".into();
+        }
+        let only = |jwk: &Value| KeySet::parse(&jwks(std::slice::from_ref(jwk))).unwrap();
+        let refused = |token: String, set: KeySet| {
+            assert_eq!(
+                verify_now(&token, &set).unwrap_err(),
+                JwsError::UnknownKey(Some("k".into()))
+            );
+        };
+        refused(sign_es256(&p256, "k", &claims), only(&p384_jwk));
+        refused(sign_es384(&p384, "k", &claims), only(&p256_jwk));
+        refused(sign_es384(&p384, "k", &claims), only(&p521_jwk));
+        refused(sign_es512(&p521, "k", &claims), only(&p384_jwk));
+    }
+
+    #[test]
+    fn ec_keys_must_have_their_curves_full_size_coordinates() {
+        use crate::crypto::b64url;
+        for (crv, size) in [("P-256", 32), ("P-384", 48), ("P-521", 66)] {
+            for (x, y) in [(size - 1, size), (size, size + 1), (size, 0)] {
+                let jwk = json!({ "kty": "EC", "crv": crv, "x": b64url(&vec![1; x]), "y": b64url(&vec![1; y]) });
+                assert!(parse_key(&jwk).is_none(), "{crv} {x}/{y}");
+            }
+        }
+        assert!(parse_key(
+            &json!({ "kty": "EC", "crv": "P-192", "x": b64url(&[1; 24]), "y": b64url(&[1; 24]) })
+        )
+        .is_none());
+    }
+
+    #[test]
     fn refuses_wrong_key_unknown_kid_and_tampering() {
         let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
         let claims = json!({ "sub": "x" });
@@ -502,7 +693,9 @@ mod tests {
     fn refuses_none_hmac_and_unknown_algorithms() {
         let set = KeySet::parse(&jwks(&[rsa_jwk(rsa_key(0))])).unwrap();
         let claims = json!({ "sub": "x" });
-        for alg in ["none", "HS256", "ES384", "PS256", ""] {
+        for alg in [
+            "none", "HS256", "HS512", "ES256K", "RS1", "ps256", "Ed25519", "",
+        ] {
             let t = forge(&json!({ "alg": alg, "kid": "rsa-0" }), &claims, b"sig");
             assert!(
                 matches!(verify_now(&t, &set), Err(JwsError::Algorithm(_))),

@@ -74,6 +74,7 @@ mod native {
     use jwt_compact::{Algorithm, AlgorithmSignature};
 
     use super::{Alg, Jwk, PrivateJwk, SignatureCheck, Signer};
+    use crate::crypto::b64url_decode;
 
     /// RustCrypto's implementations, through jwt-compact: for native builds and tests.
     #[derive(Debug, Clone, Copy, Default)]
@@ -89,6 +90,22 @@ mod native {
             .is_ok_and(|signature| alg.verify_signature(&signature, key, message))
     }
 
+    /// An EC public key as SEC1 (uncompressed): `04 || x || y`, from the JWK's fields
+    /// (jwt-compact has no P-384 or P-521).
+    fn sec1_point(jwk: &str) -> Result<Vec<u8>, String> {
+        let jwk: serde_json::Value = serde_json::from_str(jwk).map_err(|e| e.to_string())?;
+        let coordinate = |name: &str| {
+            jwk.get(name)
+                .and_then(serde_json::Value::as_str)
+                .and_then(b64url_decode)
+                .ok_or_else(|| format!("EC key without {name}"))
+        };
+        let mut point = vec![4];
+        point.extend(coordinate("x")?);
+        point.extend(coordinate("y")?);
+        Ok(point)
+    }
+
     impl SignatureCheck for RustCrypto {
         async fn verify(
             &self,
@@ -100,14 +117,33 @@ mod native {
             let jwk: JsonWebKey<'_> =
                 serde_json::from_str(&key.public).map_err(|e| e.to_string())?;
             Ok(match alg {
-                Alg::Rs256 | Alg::Rs384 | Alg::Rs512 => {
+                Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512 => {
                     let public = RsaPublicKey::try_from(&jwk).map_err(|e| e.to_string())?;
                     let rsa = match alg {
                         Alg::Rs256 => Rsa::rs256(),
                         Alg::Rs384 => Rsa::rs384(),
-                        _ => Rsa::rs512(),
+                        Alg::Rs512 => Rsa::rs512(),
+                        Alg::Ps256 => Rsa::ps256(),
+                        Alg::Ps384 => Rsa::ps384(),
+                        _ => Rsa::ps512(),
                     };
                     check(rsa, &public, message, signature)
+                }
+                Alg::Es384 => {
+                    use p384::ecdsa::signature::Verifier;
+                    let public =
+                        p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(&key.public)?)
+                            .map_err(|e| e.to_string())?;
+                    p384::ecdsa::Signature::from_slice(signature)
+                        .is_ok_and(|signature| public.verify(message, &signature).is_ok())
+                }
+                Alg::Es512 => {
+                    use p521::ecdsa::signature::Verifier;
+                    let public =
+                        p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(&key.public)?)
+                            .map_err(|e| e.to_string())?;
+                    p521::ecdsa::Signature::from_slice(signature)
+                        .is_ok_and(|signature| public.verify(message, &signature).is_ok())
                 }
                 Alg::Es256 => {
                     let public =
