@@ -108,11 +108,15 @@ function readForm(req) {
  * - authentik: an issuer URL with a path and a trailing slash
  *   (`/application/o/<slug>/`), ES256 keys.
  * - keycloak: ID tokens carrying the claim `typ: "ID"`; back-channel logout with `sid`.
+ * - strict: as OpenID Connect Core §5.4 has it (oidc-provider's default): with an access
+ *   token issued, the claims of the `email`, `profile` and `groups` scopes come from the
+ *   UserInfo endpoint only, and the ID token carries little more than `sub`.
  */
 export const PROFILES = {
   'pocket-id': { alg: 'RS256', backchannel: false },
   authentik: { alg: 'ES256', path: '/application/o/portcullis/' },
   keycloak: { alg: 'RS256', idTokenTyp: 'ID' },
+  strict: { claimsFromUserinfoOnly: true },
 };
 
 /**
@@ -161,8 +165,8 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
         groups: ['groups'],
       },
       scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-      // Put the scope claims into the ID token, as Pocket ID does.
-      conformIdTokenClaims: false,
+      // Put the scope claims into the ID token, as Pocket ID does (unless strict).
+      conformIdTokenClaims: Boolean(imitate.claimsFromUserinfoOnly),
       features: {
         devInteractions: { enabled: false },
         rpInitiatedLogout: {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { startStack } from './support/stack.mjs';
 import { Browser, login } from '../stack/client.mjs';
+import { USERS } from '../stack/issuer.mjs';
 
 const JSON_ACCEPT = { accept: 'application/json' };
 
@@ -82,6 +83,32 @@ test('Keycloak profile: ID tokens marked typ ID sign in but never open an app as
     assert.equal((await laptop.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).status, 401);
     const phoneMe = await phone.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT });
     assert.equal(phoneMe.status, phoneSid === claims.sid ? 401 : 200, 'another issuer session stays');
+  } finally {
+    await s.stop();
+  }
+});
+
+test('strict profile: claims only from UserInfo are asked there, and decide access', async () => {
+  const s = await startStack({
+    issuerProfile: 'strict',
+    apps: [{ host: 'family.localhost', allow_groups: ['family'] }, { host: 'staff.localhost', allow_groups: ['staff'] }],
+  });
+  try {
+    const b = await signIn(s);
+    const record = await sessionRecord(s, b);
+    const claims = payload(record.id_token);
+    assert.equal(claims.email, undefined, 'the ID token itself carries no email');
+    assert.equal(claims.groups, undefined, 'nor groups');
+    const me = (await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).json();
+    assert.equal(me.email, 'alice@example.com');
+    assert.deepEqual(me.groups, USERS.alice.claims.groups);
+    // The upstream sees them, and group rules use them.
+    const echoed = (await b.request(`${s.app}/echo`, { headers: JSON_ACCEPT })).json();
+    assert.equal(echoed.headers['x-auth-request-email'], 'alice@example.com');
+    const port = new URL(s.app).port;
+    const family = await login(new Browser('alice'), `http://family.localhost:${port}/echo`, { username: 'alice' });
+    const staff = await login(new Browser('alice'), `http://staff.localhost:${port}/echo`, { username: 'alice' });
+    assert.deepEqual([family.status, staff.status], [200, 403]);
   } finally {
     await s.stop();
   }

@@ -48,6 +48,10 @@ struct FakeIssuer {
     /// With a `revocation_endpoint` (RFC 7009); the tokens revoked there.
     revocation: std::cell::Cell<bool>,
     revoked_tokens: RefCell<Vec<String>>,
+    /// With a `userinfo_endpoint` answering this (status, JSON body) to the access token.
+    userinfo: RefCell<Option<(u16, Value)>>,
+    /// The requests the UserInfo endpoint received.
+    userinfo_requests: RefCell<Vec<HttpRequest>>,
 }
 
 impl FakeIssuer {
@@ -100,7 +104,27 @@ impl HttpClient for FakeIssuer {
             if self.revocation.get() {
                 doc["revocation_endpoint"] = format!("{ISS}/revoke").into();
             }
+            if self.userinfo.borrow().is_some() {
+                doc["userinfo_endpoint"] = format!("{ISS}/userinfo").into();
+            }
             return ok(doc.to_string());
+        }
+        if request.url.ends_with("/userinfo") {
+            self.userinfo_requests.borrow_mut().push(request.clone());
+            let (status, body) = self.userinfo.borrow().clone().unwrap_or((404, json!({})));
+            let bearer = request
+                .headers
+                .iter()
+                .any(|(k, v)| k == "authorization" && v == "Bearer at");
+            let (status, body) = if bearer {
+                (status, body)
+            } else {
+                (401, json!({}))
+            };
+            return Ok(HttpResponse {
+                status,
+                body: body.to_string(),
+            });
         }
         if request.url.ends_with("/revoke") {
             let form: HashMap<String, String> =
@@ -146,7 +170,11 @@ impl HttpClient for FakeIssuer {
                 });
                 if let Value::Object(extra) = self.overrides.borrow().clone() {
                     for (k, v) in extra {
-                        claims[k] = v;
+                        if v.is_null() {
+                            claims.as_object_mut().unwrap().remove(&k);
+                        } else {
+                            claims[k] = v;
+                        }
                     }
                 }
                 let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
@@ -178,7 +206,12 @@ impl HttpClient for FakeIssuer {
             });
             if let Value::Object(extra) = self.overrides.borrow().clone() {
                 for (k, v) in extra {
-                    claims[k] = v;
+                    // `null` leaves the claim out.
+                    if v.is_null() {
+                        claims.as_object_mut().unwrap().remove(&k);
+                    } else {
+                        claims[k] = v;
+                    }
                 }
             }
             let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
@@ -1121,4 +1154,121 @@ fn a_record_in_an_unknown_or_broken_format_ends_cleanly_with_a_login() {
         let api = w.reply(&api_get(&cookie));
         assert_eq!(api.status, 401, "{record}");
     }
+}
+
+/// What the proxy plan sets under `name`.
+fn plan_header(handled: Handled, name: &str) -> Option<String> {
+    match handled.outcome {
+        Outcome::Proxy(plan) => plan
+            .set
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone()),
+        Outcome::Reply(_) => None,
+    }
+}
+
+/// An issuer that keeps the scope claims out of its ID tokens and returns them from its
+/// UserInfo endpoint (OpenID Connect Core §5.4), with these groups.
+fn userinfo_issuer(w: &World, sub: &str, groups: Value) {
+    *w.issuer.overrides.borrow_mut() = json!({
+        "email": null, "email_verified": null, "preferred_username": null, "groups": null,
+    });
+    *w.issuer.userinfo.borrow_mut() = Some((
+        200,
+        json!({
+            "sub": sub, "email": "alice@example.com", "email_verified": true,
+            "preferred_username": "alice", "name": "Alice", "groups": groups,
+        }),
+    ));
+}
+
+#[test]
+fn identity_claims_the_id_token_lacks_come_from_userinfo_and_decide_access() {
+    let w = World::new(
+        json!({ "apps": [{ "host": "photos.example.com",
+                           "allow_groups": ["admins"] }] }),
+        Some("s"),
+    );
+    userinfo_issuer(&w, "alice-1", json!(["family", "admins"]));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let requests = w.issuer.userinfo_requests.borrow().clone();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method, crate::http::Method::Get);
+    let cookie = cookie_pair(&done, "__Host-portcullis-session=");
+    let handled = w.handle(&photos_get(&cookie));
+    assert_eq!(
+        plan_header(handled, "x-auth-request-groups").as_deref(),
+        Some("family,admins"),
+        "admitted by a group only UserInfo named"
+    );
+    let handled = w.handle(&photos_get(&cookie));
+    assert_eq!(
+        plan_header(handled, "x-auth-request-email").as_deref(),
+        Some("alice@example.com")
+    );
+    let handled = w.handle(&photos_get(&cookie));
+    assert_eq!(
+        plan_header(handled, "remote-name").as_deref(),
+        Some("Alice")
+    );
+}
+
+#[test]
+fn an_id_token_with_every_claim_costs_no_userinfo_request() {
+    let w = World::plain();
+    *w.issuer.userinfo.borrow_mut() = Some((200, json!({ "sub": "alice-1" })));
+    *w.issuer.overrides.borrow_mut() = json!({ "name": "Alice" });
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    assert_eq!(complete_login(&w, &start).status, 303);
+    assert!(w.issuer.userinfo_requests.borrow().is_empty());
+}
+
+#[test]
+fn userinfo_about_someone_else_or_refused_fails_the_login_and_stores_nothing() {
+    for (status, sub) in [(200, "mallory"), (401, "alice-1"), (500, "alice-1")] {
+        let w = World::plain();
+        userinfo_issuer(&w, sub, json!(["admins"]));
+        w.issuer.userinfo.borrow_mut().as_mut().unwrap().0 = status;
+        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        let done = complete_login(&w, &start);
+        assert!(
+            done.status >= 400,
+            "{status} {sub}: {} {}",
+            done.status,
+            done.body
+        );
+        assert_eq!(*w.store.writes.borrow(), 0, "{status} {sub}");
+        assert!(!set_cookies(&done)
+            .iter()
+            .any(|c| c.starts_with("__Host-portcullis-session=")));
+    }
+}
+
+#[test]
+fn a_refresh_completes_its_id_token_from_userinfo_too() {
+    let w = World::new(
+        json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+        Some("s"),
+    );
+    userinfo_issuer(&w, "alice-1", json!(["family"]));
+    let cookie = revalidating_login(&w);
+    let head = photos_get(&cookie);
+    let (before, _) = w.handle_at(&head, NOW + 60);
+    assert_eq!(proxied_user(before).as_deref(), Some("family"));
+
+    userinfo_issuer(&w, "alice-1", json!(["family", "admins"]));
+    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    assert_eq!(tasks.len(), 1);
+    w.run(tasks, NOW + 16 * 60);
+    assert_eq!(*w.issuer.refreshes.borrow(), 1);
+    assert_eq!(
+        w.issuer.userinfo_requests.borrow().len(),
+        2,
+        "at login and at the refresh"
+    );
+    let (after, _) = w.handle_at(&head, NOW + 17 * 60);
+    assert_eq!(proxied_user(after).as_deref(), Some("family,admins"));
 }

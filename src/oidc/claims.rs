@@ -62,20 +62,73 @@ impl<'a> Claims<'a> {
 
     /// The person these claims describe; `groups_claim` names the claim listing groups.
     pub fn identity(&self, sub: &str, groups_claim: &str) -> Identity {
-        let text = |name: &str| self.text(name).filter(|s| !s.is_empty()).map(String::from);
-        // Some issuers send booleans as strings.
-        let email_verified = match self.all.get("email_verified") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s == "true",
-            _ => false,
-        };
-        Identity {
-            sub: sub.to_string(),
-            email: text("email"),
-            email_verified,
-            name: text("name"),
-            preferred_username: text("preferred_username"),
-            groups: groups(self.all.get(groups_claim)),
+        identity_of(self.all, sub, groups_claim)
+    }
+}
+
+/// The person a set of claims (a token's, or a UserInfo response's) describes.
+pub fn identity_of(all: &Map<String, Value>, sub: &str, groups_claim: &str) -> Identity {
+    let text = |name: &str| text(all, name).filter(|s| !s.is_empty()).map(String::from);
+    // Some issuers send booleans as strings.
+    let email_verified = match all.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    };
+    Identity {
+        sub: sub.to_string(),
+        email: text("email"),
+        email_verified,
+        name: text("name"),
+        preferred_username: text("preferred_username"),
+        groups: groups(all.get(groups_claim)),
+    }
+}
+
+/// Which of the identity claims Portcullis uses a set of claims carries (present at all,
+/// even if empty). An issuer may return the claims of the `email` and `profile` scopes
+/// only from its UserInfo endpoint (OpenID Connect Core §5.4); those an ID token lacks are
+/// asked there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Carried {
+    /// `email` (with `email_verified`, which only means something beside it).
+    pub email: bool,
+    pub name: bool,
+    pub preferred_username: bool,
+    /// The configured `groups_claim`.
+    pub groups: bool,
+}
+
+impl Carried {
+    pub fn of(all: &Map<String, Value>, groups_claim: &str) -> Self {
+        Carried {
+            email: all.contains_key("email"),
+            name: all.contains_key("name"),
+            preferred_username: all.contains_key("preferred_username"),
+            groups: all.contains_key(groups_claim),
+        }
+    }
+
+    /// Every claim there: nothing to ask elsewhere.
+    pub fn all(self) -> bool {
+        self.email && self.name && self.preferred_username && self.groups
+    }
+
+    /// `identity` with each claim it did not carry taken from `more` (the same person's,
+    /// from the UserInfo endpoint): what the ID token says wins.
+    pub fn complete(self, identity: &mut Identity, more: Identity) {
+        if !self.email {
+            identity.email = more.email;
+            identity.email_verified = more.email_verified;
+        }
+        if !self.name {
+            identity.name = more.name;
+        }
+        if !self.preferred_username {
+            identity.preferred_username = more.preferred_username;
+        }
+        if !self.groups {
+            identity.groups = more.groups;
         }
     }
 }

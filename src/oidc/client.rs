@@ -11,6 +11,7 @@ use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, VerifyError};
 use super::signature::SignatureCheck;
 use super::token::{self, TokenResponse};
+use super::userinfo;
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
 use crate::identity::Identity;
@@ -124,6 +125,9 @@ impl Client {
                 now,
             )
             .await?;
+        let claims = self
+            .with_userinfo(http, claims, tokens.access_token.as_ref(), now)
+            .await?;
         Ok(Vouched {
             claims,
             id_token,
@@ -150,6 +154,9 @@ impl Client {
             Some(id_token) => {
                 let claims = self
                     .id_token(http, check, &id_token, None, Some(sub), now)
+                    .await?;
+                let claims = self
+                    .with_userinfo(http, claims, tokens.access_token.as_ref(), now)
                     .await?;
                 Some((claims, id_token))
             }
@@ -182,6 +189,48 @@ impl Client {
             OidcError::Unreachable(_) => ClientError::Unavailable(e),
             e => ClientError::Refused(e),
         })
+    }
+
+    /// The ID token's identity, completed from the UserInfo endpoint when the token lacks
+    /// some of the claims Portcullis uses and the issuer has the endpoint (one more request
+    /// to the issuer, only then). A refusal or an answer about another `sub` fails the
+    /// login or refresh: fewer claims could as well decide who gets in.
+    async fn with_userinfo(
+        &self,
+        http: &impl HttpClient,
+        mut claims: IdTokenClaims,
+        access_token: Option<&Secret>,
+        now: u64,
+    ) -> Result<IdTokenClaims, ClientError> {
+        if claims.carried.all() {
+            return Ok(claims);
+        }
+        let metadata = self
+            .metadata(http, now)
+            .await
+            .map_err(ClientError::Unavailable)?;
+        let (Some(endpoint), Some(token)) = (&metadata.userinfo_endpoint, access_token) else {
+            return Ok(claims);
+        };
+        let response = http
+            .send(userinfo::request(endpoint, token.expose()))
+            .await
+            .map_err(|e| ClientError::Unavailable(OidcError::Unreachable(e.0)))?;
+        if response.status >= 500 {
+            return Err(ClientError::Unavailable(OidcError::Userinfo(format!(
+                "status {}",
+                response.status
+            ))));
+        }
+        let groups_claim = &self.config.settings.groups_claim;
+        userinfo::complete(
+            &mut claims.identity,
+            claims.carried,
+            &response,
+            groups_claim,
+        )
+        .map_err(ClientError::Refused)?;
+        Ok(claims)
     }
 
     /// An ID token straight from the token endpoint: signature, then §3.1.3.7.

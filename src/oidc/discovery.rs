@@ -21,6 +21,9 @@ pub struct ProviderMetadata {
     /// RFC 7009 token revocation.
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
+    /// OpenID Connect Core §5.3, for the identity claims an ID token does not carry.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
 }
 
 impl ProviderMetadata {
@@ -37,6 +40,7 @@ impl ProviderMetadata {
             authorization_response_iss_parameter_supported: false,
             scopes_supported: None,
             revocation_endpoint: None,
+            userinfo_endpoint: None,
         }
     }
 
@@ -70,6 +74,7 @@ impl ProviderMetadata {
             ("jwks_uri", Some(&meta.jwks_uri)),
             ("end_session_endpoint", meta.end_session_endpoint.as_ref()),
             ("revocation_endpoint", meta.revocation_endpoint.as_ref()),
+            ("userinfo_endpoint", meta.userinfo_endpoint.as_ref()),
         ] {
             let Some(value) = value else { continue };
             let url = Url::parse(value).map_err(|e| format!("{name} is not a URL: {e}"))?;

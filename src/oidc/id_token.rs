@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::claims::{Audience, ClaimError, Claims, Expect, LEEWAY};
+use super::claims::{Audience, Carried, ClaimError, Claims, Expect, LEEWAY};
 use super::jwks::{JwsError, VerifiedJws};
 use crate::crypto::ct_eq;
 use crate::identity::Identity;
@@ -24,6 +24,8 @@ pub struct Expected<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdTokenClaims {
     pub identity: Identity,
+    /// Which identity claims the token itself carried (the rest may come from UserInfo).
+    pub carried: Carried,
     pub sid: Option<String>,
     pub expires: u64,
     /// When the user last authenticated at the issuer (`auth_time`), if it says.
@@ -102,6 +104,7 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
 
     Ok(IdTokenClaims {
         identity: claims.identity(sub, expected.groups_claim),
+        carried: Carried::of(claims.all, expected.groups_claim),
         sid: claims.text("sid").map(str::to_string),
         // `exp` is present: the check above requires it.
         expires: claims.exp.unwrap_or(expected.now),

@@ -12,6 +12,7 @@ pub mod logout_token;
 pub mod provider;
 pub mod signature;
 pub mod token;
+pub mod userinfo;
 
 pub use client::{Client, ClientError, PresentedError};
 pub use discovery::ProviderMetadata;
@@ -38,6 +39,8 @@ pub enum OidcError {
     /// The token endpoint answered something that is not a token response.
     TokenResponse(String),
     IdToken(IdTokenError),
+    /// The UserInfo endpoint refused, or answered something unusable.
+    Userinfo(String),
 }
 
 impl fmt::Display for OidcError {
@@ -54,6 +57,7 @@ impl fmt::Display for OidcError {
                 Ok(())
             }
             OidcError::TokenResponse(e) => write!(f, "token response: {e}"),
+            OidcError::Userinfo(e) => write!(f, "userinfo endpoint: {e}"),
             OidcError::IdToken(e) => write!(f, "ID token rejected: {e}"),
         }
     }
