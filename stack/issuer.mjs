@@ -252,6 +252,14 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
       req.url = req.url.slice(prefix.length - 1);
     }
     const url = new URL(req.url, `http://${host}:${port}`);
+    // oidc-provider takes either way of sending a client secret, whatever the client is
+    // registered for; Authelia and Zitadel refuse HTTP Basic for a client registered with
+    // client_secret_post, and so does this issuer.
+    if (url.pathname === '/token' && req.headers.authorization && clients.some((c) => c.token_endpoint_auth_method === 'client_secret_post')) {
+      log('token refused: HTTP Basic from a client_secret_post client');
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic' });
+      return res.end(JSON.stringify({ error: 'invalid_client', error_description: 'client_secret_post only' }));
+    }
     try {
       if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);
       return callback(req, res);
@@ -304,10 +312,13 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
  * URLs on every host (http, this port), optionally back-channel logout to the first host
  * and `auth_time` in every ID token.
  */
-export function gateClient({ hosts, port, secret, backchannel = false, requireAuthTime = false }) {
+export function gateClient({ hosts, port, secret, backchannel = false, requireAuthTime = false, secretInForm = false }) {
   const base = (host) => `http://${host}:${port}`;
   return {
     client_id: 'portcullis',
+    // The issuer takes the secret only in the form (`client_secret_post`), as Authelia or
+    // Zitadel do when the client is registered so.
+    ...(secretInForm ? { token_endpoint_auth_method: 'client_secret_post' } : {}),
     // `auth_time` in every ID token, as Keycloak and Authentik send it (without it, only
     // when the request carries max_age).
     ...(requireAuthTime ? { require_auth_time: true } : {}),

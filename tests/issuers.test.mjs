@@ -114,6 +114,20 @@ test('strict profile: claims only from UserInfo are asked there, and decide acce
   }
 });
 
+test('an issuer taking the client secret only in the form: logins work, after one refusal of Basic', async () => {
+  const s = await startStack({ secretInForm: true });
+  try {
+    const b = await signIn(s);
+    assert.equal((await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).json().sub, 'alice-0001');
+    const second = await signIn(s, 'bob');
+    assert.equal((await second.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).json().sub, 'bob-0002');
+    const refused = s.issuerLog.filter((l) => /^token refused/.test(l));
+    assert.equal(refused.length, 1, `Basic is tried once per isolate, then the form:\n${s.issuerLog.join('\n')}`);
+  } finally {
+    await s.stop();
+  }
+});
+
 test('issuers signing with PS256/384/512, ES384 or ES512: logins verify, and a token signed by another key does not', { timeout: 120_000 }, async () => {
   const s = await startStack({ backchannel: true });
   try {

@@ -52,6 +52,8 @@ struct FakeIssuer {
     userinfo: RefCell<Option<(u16, Value)>>,
     /// The requests the UserInfo endpoint received.
     userinfo_requests: RefCell<Vec<HttpRequest>>,
+    /// Take the client secret only in the form (`client_secret_post`), and only this one.
+    secret_in_form: RefCell<Option<&'static str>>,
 }
 
 impl FakeIssuer {
@@ -149,6 +151,13 @@ impl HttpClient for FakeIssuer {
                 url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
                     .into_owned()
                     .collect();
+            if let Some(secret) = *self.secret_in_form.borrow() {
+                let basic = request.headers.iter().any(|(k, _)| k == "authorization");
+                if basic || form.get("client_secret").map(String::as_str) != Some(secret) {
+                    let body = json!({ "error": "invalid_client" }).to_string();
+                    return Ok(HttpResponse { status: 401, body });
+                }
+            }
             if form["grant_type"] == "refresh_token" {
                 *self.refreshes.borrow_mut() += 1;
                 if self.stall_refresh.get() {
@@ -1271,4 +1280,60 @@ fn a_refresh_completes_its_id_token_from_userinfo_too() {
     );
     let (after, _) = w.handle_at(&head, NOW + 17 * 60);
     assert_eq!(proxied_user(after).as_deref(), Some("family,admins"));
+}
+
+#[test]
+fn an_issuer_taking_the_client_secret_only_in_the_form_is_answered_so_from_then_on() {
+    let w = World::new(json!({}), Some("s3cret"));
+    *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
+    let login = || {
+        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        complete_login(&w, &start)
+    };
+    assert_eq!(login().status, 303);
+    let sent = |i: usize| {
+        let r = w.issuer.token_requests.borrow()[i].clone();
+        let basic = r.headers.iter().any(|(k, _)| k == "authorization");
+        (
+            basic,
+            r.body.unwrap_or_default().contains("client_secret=s3cret"),
+        )
+    };
+    assert_eq!(w.issuer.token_requests.borrow().len(), 2);
+    assert_eq!((sent(0), sent(1)), ((true, false), (false, true)));
+    // The next login goes straight to the form.
+    assert_eq!(login().status, 303);
+    assert_eq!(w.issuer.token_requests.borrow().len(), 3);
+    assert_eq!(sent(2), (false, true));
+}
+
+#[test]
+fn a_client_secret_refused_both_ways_fails_the_login_and_basic_is_kept() {
+    let w = World::new(json!({}), Some("wrong"));
+    *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
+    for round in 1..=2 {
+        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        let done = complete_login(&w, &start);
+        assert!(done.status >= 400, "{}", done.status);
+        assert_eq!(*w.store.writes.borrow(), 0);
+        let requests = w.issuer.token_requests.borrow().clone();
+        assert_eq!(requests.len(), 2 * round, "one retry per login, no more");
+        assert!(
+            requests[2 * round - 2]
+                .headers
+                .iter()
+                .any(|(k, _)| k == "authorization"),
+            "Basic again: the form did not work either"
+        );
+    }
+}
+
+#[test]
+fn a_public_client_is_never_asked_to_retry() {
+    let w = World::new(json!({}), None);
+    *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(&w, &start);
+    assert!(done.status >= 400);
+    assert_eq!(w.issuer.token_requests.borrow().len(), 1);
 }

@@ -3,6 +3,7 @@
 //! present (bearer and logout tokens). Each verifies the signature against the issuer's
 //! keys and then checks the claims, so no caller repeats verify-and-validate.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use super::claims::ClaimError;
@@ -10,7 +11,7 @@ use super::id_token::{self, Expected, IdTokenClaims, IdTokenError};
 use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, VerifyError};
 use super::signature::SignatureCheck;
-use super::token::{self, TokenResponse};
+use super::token::{self, ClientAuth, TokenResponse};
 use super::userinfo;
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
@@ -66,13 +67,20 @@ pub enum PresentedError {
 pub struct Client {
     config: Rc<Config>,
     provider: Provider,
+    /// How the client secret goes to the issuer: Basic until the issuer refuses it as
+    /// `invalid_client` and takes it in the form instead; remembered for the isolate.
+    auth: Cell<ClientAuth>,
 }
 
 impl Client {
     pub fn new(config: Rc<Config>) -> Self {
         let s = &config.settings;
         let provider = Provider::new(&s.issuer, s.discovery_url.as_str());
-        Self { config, provider }
+        Self {
+            config,
+            provider,
+            auth: Cell::new(ClientAuth::Basic),
+        }
     }
 
     pub async fn metadata(
@@ -108,8 +116,15 @@ impl Client {
         now: u64,
     ) -> Result<Vouched, ClientError> {
         let verifier = pending.verifier.expose();
-        let request = |meta: &ProviderMetadata| {
-            token::code_request(meta, &self.config, code, verifier, &pending.redirect_uri)
+        let request = |meta: &ProviderMetadata, auth| {
+            token::code_request(
+                meta,
+                &self.config,
+                auth,
+                code,
+                verifier,
+                &pending.redirect_uri,
+            )
         };
         let tokens = self
             .token_endpoint(http, now, request, token::parse_response)
@@ -145,8 +160,9 @@ impl Client {
         sub: &str,
         now: u64,
     ) -> Result<Refreshed, ClientError> {
-        let request =
-            |meta: &ProviderMetadata| token::refresh_request(meta, &self.config, refresh_token);
+        let request = |meta: &ProviderMetadata, auth| {
+            token::refresh_request(meta, &self.config, auth, refresh_token)
+        };
         let tokens = self
             .token_endpoint(http, now, request, token::parse_refresh_response)
             .await?;
@@ -170,25 +186,49 @@ impl Client {
 
     /// One call to the token endpoint: an unreachable issuer or a server error is
     /// `Unavailable`, an OAuth error or an unusable answer is `Refused`.
+    ///
+    /// A confidential client sends its secret with HTTP Basic first. An issuer may take it
+    /// only in the form for a given client (Authelia and Zitadel let the owner choose so),
+    /// whatever its discovery lists: on `invalid_client` the request is made once more with
+    /// `client_secret_post`, and the way that worked is kept (as golang.org/x/oauth2's
+    /// auto-detection does). A refused client authentication consumes no code.
     async fn token_endpoint(
         &self,
         http: &impl HttpClient,
         now: u64,
-        request: impl FnOnce(&ProviderMetadata) -> HttpRequest,
+        request: impl Fn(&ProviderMetadata, ClientAuth) -> HttpRequest,
         parse: fn(&HttpResponse) -> Result<TokenResponse, OidcError>,
     ) -> Result<TokenResponse, ClientError> {
         let metadata = self
             .metadata(http, now)
             .await
             .map_err(ClientError::Unavailable)?;
-        let response = http
-            .send(request(&metadata))
-            .await
-            .map_err(|e| ClientError::Unavailable(OidcError::Unreachable(e.0)))?;
-        parse(&response).map_err(|e| match e {
-            OidcError::Unreachable(_) => ClientError::Unavailable(e),
-            e => ClientError::Refused(e),
-        })
+        let (metadata, request) = (&metadata, &request);
+        let send = |auth| async move {
+            let response = http
+                .send(request(metadata, auth))
+                .await
+                .map_err(|e| ClientError::Unavailable(OidcError::Unreachable(e.0)))?;
+            parse(&response).map_err(|e| match e {
+                OidcError::Unreachable(_) => ClientError::Unavailable(e),
+                e => ClientError::Refused(e),
+            })
+        };
+        let auth = self.auth.get();
+        let first = send(auth).await;
+        let confidential = self.config.secrets.client_secret.is_some();
+        match &first {
+            Err(ClientError::Refused(e))
+                if confidential && auth == ClientAuth::Basic && token::is_invalid_client(e) =>
+            {
+                let second = send(ClientAuth::Post).await;
+                if !matches!(&second, Err(ClientError::Refused(e)) if token::is_invalid_client(e)) {
+                    self.auth.set(ClientAuth::Post);
+                }
+                second
+            }
+            _ => first,
+        }
     }
 
     /// The ID token's identity, completed from the UserInfo endpoint when the token lacks
@@ -274,7 +314,8 @@ impl Client {
         let Ok(metadata) = self.metadata(http, now).await else {
             return false;
         };
-        let Some(request) = token::revocation_request(&metadata, &self.config, refresh_token)
+        let Some(request) =
+            token::revocation_request(&metadata, &self.config, self.auth.get(), refresh_token)
         else {
             return false;
         };

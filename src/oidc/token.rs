@@ -8,10 +8,22 @@ use crate::http::{HttpRequest, HttpResponse};
 use crate::model::Config;
 use crate::secret::Secret;
 
+/// How a confidential client sends its secret (RFC 6749 §2.3.1, OIDC Core §9). An issuer
+/// may take only one of the two for a client, whatever its discovery lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// `client_secret_basic`: HTTP Basic (what issuers must support, and the default).
+    #[default]
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form.
+    Post,
+}
+
 /// Exchanges an authorization code (OIDC Core §3.1.3.1).
 pub fn code_request(
     metadata: &ProviderMetadata,
     config: &Config,
+    auth: ClientAuth,
     code: &str,
     verifier: &str,
     redirect_uri: &str,
@@ -19,6 +31,7 @@ pub fn code_request(
     token_request(
         metadata,
         config,
+        auth,
         vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -32,11 +45,13 @@ pub fn code_request(
 pub fn refresh_request(
     metadata: &ProviderMetadata,
     config: &Config,
+    auth: ClientAuth,
     refresh_token: &str,
 ) -> HttpRequest {
     token_request(
         metadata,
         config,
+        auth,
         vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
@@ -49,12 +64,14 @@ pub fn refresh_request(
 pub fn revocation_request(
     metadata: &ProviderMetadata,
     config: &Config,
+    auth: ClientAuth,
     refresh_token: &str,
 ) -> Option<HttpRequest> {
     let endpoint = metadata.revocation_endpoint.as_deref()?;
     Some(client_request(
         endpoint,
         config,
+        auth,
         vec![
             ("token", refresh_token),
             ("token_type_hint", "refresh_token"),
@@ -65,29 +82,41 @@ pub fn revocation_request(
 fn token_request<'a>(
     metadata: &ProviderMetadata,
     config: &'a Config,
+    auth: ClientAuth,
     fields: Vec<(&str, &'a str)>,
 ) -> HttpRequest {
-    client_request(&metadata.token_endpoint, config, fields)
+    client_request(&metadata.token_endpoint, config, auth, fields)
 }
 
-/// A request to the issuer authenticated as the client: `client_secret_basic` when a secret
-/// is configured, else a public client naming itself (for a code, the PKCE verifier
+/// A request to the issuer authenticated as the client: with the secret as `auth` says when
+/// one is configured, else a public client naming itself (for a code, the PKCE verifier
 /// proves it).
 fn client_request<'a>(
     url: &str,
     config: &'a Config,
+    auth: ClientAuth,
     mut fields: Vec<(&str, &'a str)>,
 ) -> HttpRequest {
-    match &config.secrets.client_secret {
-        Some(secret) => HttpRequest::post_form(url, &fields).with_header(
+    match (&config.secrets.client_secret, auth) {
+        (Some(secret), ClientAuth::Basic) => HttpRequest::post_form(url, &fields).with_header(
             "authorization",
             basic_auth(&config.settings.client_id, secret.expose()),
         ),
-        None => {
+        (Some(secret), ClientAuth::Post) => {
+            fields.push(("client_id", &config.settings.client_id));
+            fields.push(("client_secret", secret.expose()));
+            HttpRequest::post_form(url, &fields)
+        }
+        (None, _) => {
             fields.push(("client_id", &config.settings.client_id));
             HttpRequest::post_form(url, &fields)
         }
     }
+}
+
+/// Whether the token endpoint refused the client's authentication (RFC 6749 §5.2).
+pub fn is_invalid_client(error: &OidcError) -> bool {
+    matches!(error, OidcError::TokenRefused { error, .. } if error == "invalid_client")
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined.
@@ -204,6 +233,7 @@ mod tests {
         let r = code_request(
             &meta(),
             &config(Some("s3cr:t")),
+            ClientAuth::Basic,
             "the-code",
             "the-verifier",
             "https://cb",
@@ -231,14 +261,35 @@ mod tests {
 
     #[test]
     fn public_client_sends_client_id_and_no_secret() {
-        let r = code_request(&meta(), &config(None), "c", "v", "https://cb");
+        for auth in [ClientAuth::Basic, ClientAuth::Post] {
+            let r = code_request(&meta(), &config(None), auth, "c", "v", "https://cb");
+            assert!(r.headers.iter().all(|(k, _)| k != "authorization"));
+            let body = r.body.unwrap();
+            assert!(body.contains("client_id=my+client"));
+            assert!(!body.contains("client_secret"));
+        }
+    }
+
+    #[test]
+    fn confidential_client_posting_its_secret() {
+        let r = code_request(
+            &meta(),
+            &config(Some("s3cr:t")),
+            ClientAuth::Post,
+            "c",
+            "v",
+            "https://cb",
+        );
         assert!(r.headers.iter().all(|(k, _)| k != "authorization"));
-        assert!(r.body.unwrap().contains("client_id=my+client"));
+        let body = r.body.unwrap();
+        assert!(body.contains("client_id=my+client"), "{body}");
+        assert!(body.contains("client_secret=s3cr%3At"), "{body}");
+        assert!(body.contains("code=c"), "{body}");
     }
 
     #[test]
     fn refresh_requests() {
-        let r = refresh_request(&meta(), &config(Some("s")), "rt-1");
+        let r = refresh_request(&meta(), &config(Some("s")), ClientAuth::Basic, "rt-1");
         let body = r.body.unwrap();
         assert!(body.contains("grant_type=refresh_token"));
         assert!(body.contains("refresh_token=rt-1"));

@@ -18,8 +18,9 @@ export const CLIENT_SECRET = 'test-client-secret';
  * entries (their hosts get callback URLs at the issuer); options.config: extra PORTCULLIS
  * keys; options.secrets: extra secrets; options.alg: issuer signing algorithm;
  * options.issuerProfile: imitate an issuer (stack/issuer.mjs PROFILES);
- * options.requireAuthTime: the issuer puts auth_time in every ID token; options.kvPersist:
- * KV on disk, kept across `redeploy`.
+ * options.requireAuthTime: the issuer puts auth_time in every ID token; options.secretInForm:
+ * the issuer takes the client secret only in the form; options.kvPersist: KV on disk, kept
+ * across `redeploy`.
  */
 export async function startStack(options = {}) {
   const [issuerPort, upstreamPort, workerPort, deadPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -31,7 +32,7 @@ export async function startStack(options = {}) {
     alg: options.alg,
     profile: options.issuerProfile,
     log: (l) => issuerLog.push(l),
-    clients: [gateClient({ hosts, port: workerPort, secret: CLIENT_SECRET, backchannel: options.backchannel, requireAuthTime: options.requireAuthTime })],
+    clients: [gateClient({ hosts, port: workerPort, secret: CLIENT_SECRET, backchannel: options.backchannel, requireAuthTime: options.requireAuthTime, secretInForm: options.secretInForm })],
   });
   const upstream = await startUpstream({ port: upstreamPort });
   const config = {
