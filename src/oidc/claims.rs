@@ -137,9 +137,11 @@ fn text<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     claims.get(name).and_then(Value::as_str)
 }
 
-/// Groups as an array of strings or one space-separated string.
+/// Groups as an array of strings, one space-separated string, or an object whose keys
+/// are the groups (Zitadel's roles claim maps each role to the organisations granting it).
 pub fn groups(value: Option<&Value>) -> Vec<String> {
     match value {
+        Some(Value::Object(map)) => map.keys().filter(|s| !s.is_empty()).cloned().collect(),
         Some(Value::Array(list)) => list
             .iter()
             .filter_map(Value::as_str)
@@ -261,5 +263,30 @@ impl Expect<'_> {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn groups_from_an_array_a_string_or_an_object_of_roles() {
+        let read = |v: Value| groups(Some(&v));
+        assert_eq!(
+            read(json!(["family", "", "admins", 3])),
+            ["family", "admins"]
+        );
+        assert_eq!(read(json!(" family  admins ")), ["family", "admins"]);
+        let zitadel = json!({
+            "admins": { "2170...": "example.zitadel.cloud" },
+            "family": { "2170...": "example.zitadel.cloud" },
+            "": {},
+        });
+        assert_eq!(read(zitadel), ["admins", "family"]);
+        assert!(read(json!(true)).is_empty());
+        assert!(read(json!(null)).is_empty());
+        assert!(groups(None).is_empty());
     }
 }
