@@ -1,7 +1,8 @@
 // The gate against the local issuer imitating each issuer of docs/issuers/: Pocket ID (no
 // back-channel logout, so no `sid`), Authentik (an issuer URL with a path and a trailing
-// slash, ES256), Keycloak (ID tokens with `typ: "ID"`, back-channel logout by `sid`); and
-// the other signature algorithms issuers offer.
+// slash, ES256), Keycloak (ID tokens with `typ: "ID"`, back-channel logout by `sid`),
+// Authelia (`strict`: claims from UserInfo only; a client secret taken only in the form);
+// and the other signature algorithms issuers offer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
