@@ -54,6 +54,8 @@ struct FakeIssuer {
     userinfo_requests: RefCell<Vec<HttpRequest>>,
     /// Take the client secret only in the form (`client_secret_post`), and only this one.
     secret_in_form: RefCell<Option<&'static str>>,
+    /// Refuse a client secret sent in the form.
+    basic_only: std::cell::Cell<bool>,
 }
 
 impl FakeIssuer {
@@ -151,6 +153,10 @@ impl HttpClient for FakeIssuer {
                 url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
                     .into_owned()
                     .collect();
+            if self.basic_only.get() && form.contains_key("client_secret") {
+                let body = json!({ "error": "invalid_client" }).to_string();
+                return Ok(HttpResponse { status: 401, body });
+            }
             if let Some(secret) = *self.secret_in_form.borrow() {
                 let basic = request.headers.iter().any(|(k, _)| k == "authorization");
                 if basic || form.get("client_secret").map(String::as_str) != Some(secret) {
@@ -1336,4 +1342,38 @@ fn a_public_client_is_never_asked_to_retry() {
     let done = complete_login(&w, &start);
     assert!(done.status >= 400);
     assert_eq!(w.issuer.token_requests.borrow().len(), 1);
+}
+
+#[test]
+fn a_client_re_registered_for_basic_is_followed_back() {
+    let w = World::new(json!({}), Some("s3cret"));
+    *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
+    let login = || {
+        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        complete_login(&w, &start).status
+    };
+    assert_eq!(login(), 303);
+    // The owner registers the client for client_secret_basic again.
+    *w.issuer.secret_in_form.borrow_mut() = None;
+    w.issuer.basic_only.set(true);
+    assert_eq!(login(), 303);
+    let basic = |i: usize| {
+        w.issuer.token_requests.borrow()[i]
+            .headers
+            .iter()
+            .any(|(k, _)| k == "authorization")
+    };
+    assert_eq!(w.issuer.token_requests.borrow().len(), 4);
+    assert_eq!(
+        (basic(2), basic(3)),
+        (false, true),
+        "the form, refused, then Basic"
+    );
+    assert_eq!(login(), 303);
+    assert_eq!(
+        w.issuer.token_requests.borrow().len(),
+        5,
+        "Basic straight away"
+    );
+    assert!(basic(4));
 }

@@ -189,9 +189,9 @@ impl Client {
     ///
     /// A confidential client sends its secret with HTTP Basic first. An issuer may take it
     /// only in the form for a given client (Authelia and Zitadel let the owner choose so),
-    /// whatever its discovery lists: on `invalid_client` the request is made once more with
-    /// `client_secret_post`, and the way that worked is kept (as golang.org/x/oauth2's
-    /// auto-detection does). A refused client authentication consumes no code.
+    /// whatever its discovery lists: on `invalid_client` the request is made once more the
+    /// other way, and a way that worked is kept (as golang.org/x/oauth2's auto-detection
+    /// does). A refused client authentication consumes no code.
     async fn token_endpoint(
         &self,
         http: &impl HttpClient,
@@ -216,19 +216,29 @@ impl Client {
         };
         let auth = self.auth.get();
         let first = send(auth).await;
-        let confidential = self.config.secrets.client_secret.is_some();
-        match &first {
-            Err(ClientError::Refused(e))
-                if confidential && auth == ClientAuth::Basic && token::is_invalid_client(e) =>
-            {
-                let second = send(ClientAuth::Post).await;
-                if !matches!(&second, Err(ClientError::Refused(e)) if token::is_invalid_client(e)) {
-                    self.auth.set(ClientAuth::Post);
-                }
-                second
-            }
-            _ => first,
+        let client_refused = match &first {
+            Err(ClientError::Refused(e)) => token::is_invalid_client(e),
+            _ => false,
+        };
+        if self.config.secrets.client_secret.is_none() || !client_refused {
+            return first;
         }
+        let other = match auth {
+            ClientAuth::Basic => ClientAuth::Post,
+            ClientAuth::Post => ClientAuth::Basic,
+        };
+        let second = send(other).await;
+        // Kept once the issuer has accepted the client: tokens, or a refusal of something
+        // else (an expired code, a revoked grant).
+        let accepted = match &second {
+            Ok(_) => true,
+            Err(ClientError::Refused(e)) => !token::is_invalid_client(e),
+            Err(ClientError::Unavailable(_)) => false,
+        };
+        if accepted {
+            self.auth.set(other);
+        }
+        second
     }
 
     /// The ID token's identity, completed from the UserInfo endpoint when the token lacks
