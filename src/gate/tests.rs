@@ -59,6 +59,22 @@ struct FakeIssuer {
 }
 
 impl FakeIssuer {
+    /// Applies `overrides` to the claims of an ID token: each replaces or adds a claim, and
+    /// `null` leaves one out.
+    fn override_claims(&self, claims: &mut Value) {
+        if let (Value::Object(extra), Value::Object(claims)) =
+            (self.overrides.borrow().clone(), claims)
+        {
+            for (k, v) in extra {
+                if v.is_null() {
+                    claims.remove(&k);
+                } else {
+                    claims.insert(k, v);
+                }
+            }
+        }
+    }
+
     /// What the issuer does when the browser arrives with this authorize URL: the user
     /// signs in and a code is issued.
     fn authorize(&self, authorize_url: &str) -> (String, String) {
@@ -183,15 +199,7 @@ impl HttpClient for FakeIssuer {
                     "email": "alice@example.com", "email_verified": true, "preferred_username": "alice",
                     "groups": ["family"],
                 });
-                if let Value::Object(extra) = self.overrides.borrow().clone() {
-                    for (k, v) in extra {
-                        if v.is_null() {
-                            claims.as_object_mut().unwrap().remove(&k);
-                        } else {
-                            claims[k] = v;
-                        }
-                    }
-                }
+                self.override_claims(&mut claims);
                 let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
                 let body =
                     json!({ "id_token": id_token, "access_token": "at", "refresh_token": rotated });
@@ -219,16 +227,7 @@ impl HttpClient for FakeIssuer {
                 "iat": NOW, "exp": NOW + 3600, "email": "alice@example.com", "email_verified": true,
                 "preferred_username": "alice", "groups": ["family"], "sid": "op-sid",
             });
-            if let Value::Object(extra) = self.overrides.borrow().clone() {
-                for (k, v) in extra {
-                    // `null` leaves the claim out.
-                    if v.is_null() {
-                        claims.as_object_mut().unwrap().remove(&k);
-                    } else {
-                        claims[k] = v;
-                    }
-                }
-            }
+            self.override_claims(&mut claims);
             let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
             if self.no_refresh_token.get() {
                 let body =
