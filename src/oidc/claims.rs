@@ -68,7 +68,7 @@ impl<'a> Claims<'a> {
 
 /// The person a set of claims (a token's, or a UserInfo response's) describes.
 pub fn identity_of(all: &Map<String, Value>, sub: &str, groups_claim: &str) -> Identity {
-    let text = |name: &str| text(all, name).filter(|s| !s.is_empty()).map(String::from);
+    let non_empty = |name: &str| text(all, name).filter(|s| !s.is_empty()).map(String::from);
     // Some issuers send booleans as strings.
     let email_verified = match all.get("email_verified") {
         Some(Value::Bool(b)) => *b,
@@ -77,10 +77,10 @@ pub fn identity_of(all: &Map<String, Value>, sub: &str, groups_claim: &str) -> I
     };
     Identity {
         sub: sub.to_string(),
-        email: text("email"),
+        email: non_empty("email"),
         email_verified,
-        name: text("name"),
-        preferred_username: text("preferred_username"),
+        name: non_empty("name"),
+        preferred_username: non_empty("preferred_username"),
         groups: groups(all.get(groups_claim)),
     }
 }

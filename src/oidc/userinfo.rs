@@ -27,7 +27,7 @@ pub fn complete(
 ) -> Result<(), OidcError> {
     if response.status != 200 {
         return Err(OidcError::Userinfo(format!(
-            "status {} (the access token from the token endpoint was not accepted)",
+            "answered {} to the access token",
             response.status
         )));
     }
