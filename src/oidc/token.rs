@@ -10,10 +10,9 @@ use crate::secret::Secret;
 
 /// How a confidential client sends its secret (RFC 6749 §2.3.1, OIDC Core §9). An issuer
 /// may take only one of the two for a client, whatever its discovery lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {
     /// `client_secret_basic`: HTTP Basic (what issuers must support, and the default).
-    #[default]
     Basic,
     /// `client_secret_post`: `client_id` and `client_secret` in the form.
     Post,

@@ -43,10 +43,6 @@ impl Session {
     pub fn is_live(&self, now: u64) -> bool {
         self.v == SESSION_FORMAT && now < self.expires
     }
-
-    pub fn remaining(&self, now: u64) -> u64 {
-        self.expires.saturating_sub(now)
-    }
 }
 
 #[cfg(test)]

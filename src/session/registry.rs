@@ -15,7 +15,7 @@ pub async fn save<S: Store>(
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
-    let ttl = session.remaining(now).max(60);
+    let ttl = index::ttl_until(session.expires, now);
     let metadata = Summary::of(session).to_metadata();
     let entry = Entry {
         metadata: Some(&metadata),
@@ -45,7 +45,7 @@ pub async fn save_record<S: Store>(
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
-    let ttl = session.remaining(now).max(60);
+    let ttl = index::ttl_until(session.expires, now);
     let record = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
     store
         .put(&index::session_key(hash), Entry::new(&record, ttl))
