@@ -21,10 +21,10 @@ const USAGE: &str =
   --local                 the local development state (scripts/dev): add --config dev/wrangler.toml
 
 Writes a tombstone for each (as the worker's own revocation does, so a re-validation in
-flight cannot write one back), then deletes the records and their index keys. Running isolates may still accept a
-deleted session for up to session_cache (default 30 s), and KV deletions take up to about
-60 s to reach every location; the admin API and the sessions page also clear the isolate
-that serves them.";
+flight cannot write one back), then deletes the records and their index keys. Running
+isolates may still accept a deleted session for up to session_cache (default 30 s), and KV
+deletions take up to about 60 s to reach every location; the admin API and the sessions
+page also clear the isolate that serves them.";
 
 #[derive(Default)]
 struct Args {
