@@ -48,6 +48,10 @@ struct FakeIssuer {
     /// With a `revocation_endpoint` (RFC 7009); the tokens revoked there.
     revocation: std::cell::Cell<bool>,
     revoked_tokens: RefCell<Vec<String>>,
+    /// Every request the revocation endpoint received, refused ones too.
+    revoke_requests: RefCell<Vec<HttpRequest>>,
+    /// `token_endpoint_auth_methods_supported` for the discovery document.
+    auth_methods: RefCell<Option<Value>>,
     /// With a `userinfo_endpoint` answering this (status, JSON body) to the access token.
     userinfo: RefCell<Option<(u16, Value)>>,
     /// The requests the UserInfo endpoint received.
@@ -127,6 +131,9 @@ impl HttpClient for FakeIssuer {
             if self.userinfo.borrow().is_some() {
                 doc["userinfo_endpoint"] = format!("{ISS}/userinfo").into();
             }
+            if let Some(methods) = self.auth_methods.borrow().clone() {
+                doc["token_endpoint_auth_methods_supported"] = methods;
+            }
             return ok(doc.to_string());
         }
         if request.url.ends_with("/userinfo") {
@@ -147,10 +154,18 @@ impl HttpClient for FakeIssuer {
             });
         }
         if request.url.ends_with("/revoke") {
+            self.revoke_requests.borrow_mut().push(request.clone());
             let form: HashMap<String, String> =
                 url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
                     .into_owned()
                     .collect();
+            if let Some(secret) = *self.secret_in_form.borrow() {
+                let basic = request.headers.iter().any(|(k, _)| k == "authorization");
+                if basic || form.get("client_secret").map(String::as_str) != Some(secret) {
+                    let body = json!({ "error": "invalid_client" }).to_string();
+                    return Ok(HttpResponse { status: 401, body });
+                }
+            }
             self.revoked_tokens.borrow_mut().push(form["token"].clone());
             if self.refresh_token.borrow().as_deref() == Some(form["token"].as_str()) {
                 *self.refresh_token.borrow_mut() = None;
@@ -1375,4 +1390,80 @@ fn a_client_re_registered_for_basic_is_followed_back() {
         "Basic straight away"
     );
     assert!(basic(4));
+}
+
+/// Whether an issuer request carried HTTP Basic client authentication.
+fn sent_basic(request: &HttpRequest) -> bool {
+    request.headers.iter().any(|(k, _)| k == "authorization")
+}
+
+#[test]
+fn an_isolate_that_has_not_learnt_the_way_yet_still_revokes_the_grant() {
+    let w = World::new(json!({ "revalidate_every": "15m" }), Some("s3cret"));
+    w.issuer.revocation.set(true);
+    *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
+    let cookie = revalidating_login(&w);
+    // The sign-out reaches another isolate, which has made no token request yet.
+    let elsewhere = World {
+        gate: gate(json!({ "revalidate_every": "15m" }), Some("s3cret")),
+        store: w.store.clone(),
+        issuer: w.issuer,
+    };
+    assert_eq!(elsewhere.reply(&same_site_logout(&cookie)).status, 303);
+    assert_eq!(*elsewhere.issuer.revoked_tokens.borrow(), ["rt-0"]);
+    let sent: Vec<bool> = elsewhere
+        .issuer
+        .revoke_requests
+        .borrow()
+        .iter()
+        .map(sent_basic)
+        .collect();
+    assert_eq!(sent, [true, false], "Basic, refused, then the form");
+    // The way that worked is kept for this isolate's token requests too.
+    let start = elsewhere.reply(&navigate("https://photos.example.com/", ""));
+    let before = elsewhere.issuer.token_requests.borrow().len();
+    assert_eq!(complete_login(&elsewhere, &start).status, 303);
+    let requests = elsewhere.issuer.token_requests.borrow();
+    assert_eq!(requests.len(), before + 1);
+    assert!(!sent_basic(&requests[before]));
+}
+
+#[test]
+fn a_revocation_refused_for_another_reason_is_not_retried() {
+    let w = World::new(json!({ "revalidate_every": "15m" }), Some("s3cret"));
+    w.issuer.revocation.set(true);
+    *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
+    let cookie = revalidating_login(&w);
+    // The owner rotates the secret at the issuer: refused both ways, one retry only,
+    // and the session still ends.
+    *w.issuer.secret_in_form.borrow_mut() = Some("rotated");
+    assert_eq!(w.reply(&same_site_logout(&cookie)).status, 303);
+    assert_eq!(w.issuer.revoke_requests.borrow().len(), 2);
+    assert!(w.issuer.revoked_tokens.borrow().is_empty());
+    assert_eq!(w.reply(&api_get(&cookie)).status, 401);
+}
+
+#[test]
+fn an_issuer_listing_only_client_secret_post_gets_the_form_first() {
+    let w = World::new(json!({}), Some("s3cret"));
+    *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
+    *w.issuer.auth_methods.borrow_mut() = Some(json!(["client_secret_post", "private_key_jwt"]));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    assert_eq!(complete_login(&w, &start).status, 303);
+    let requests = w.issuer.token_requests.borrow();
+    assert_eq!(requests.len(), 1, "no refused attempt first");
+    assert!(!sent_basic(&requests[0]));
+}
+
+#[test]
+fn an_issuer_listing_both_ways_gets_basic_first() {
+    let w = World::new(json!({}), Some("s3cret"));
+    w.issuer.basic_only.set(true);
+    *w.issuer.auth_methods.borrow_mut() =
+        Some(json!(["client_secret_post", "client_secret_basic"]));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    assert_eq!(complete_login(&w, &start).status, 303);
+    let requests = w.issuer.token_requests.borrow();
+    assert_eq!(requests.len(), 1);
+    assert!(sent_basic(&requests[0]));
 }

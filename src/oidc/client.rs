@@ -67,9 +67,10 @@ pub enum PresentedError {
 pub struct Client {
     config: Rc<Config>,
     provider: Provider,
-    /// How the client secret goes to the issuer: Basic until the issuer refuses it as
-    /// `invalid_client` and takes it in the form instead; remembered for the isolate.
-    auth: Cell<ClientAuth>,
+    /// How the client secret goes to the issuer, once the issuer has accepted a way it was
+    /// not first sent (remembered for the isolate); until then as discovery suggests
+    /// ([`ProviderMetadata::client_auth`]).
+    auth: Cell<Option<ClientAuth>>,
 }
 
 impl Client {
@@ -79,7 +80,7 @@ impl Client {
         Self {
             config,
             provider,
-            auth: Cell::new(ClientAuth::Basic),
+            auth: Cell::new(None),
         }
     }
 
@@ -214,7 +215,7 @@ impl Client {
                 e => ClientError::Refused(e),
             })
         };
-        let auth = self.auth.get();
+        let auth = self.client_auth(metadata);
         let first = send(auth).await;
         let client_refused = match &first {
             Err(ClientError::Refused(e)) => token::is_invalid_client(e),
@@ -223,10 +224,7 @@ impl Client {
         if self.config.secrets.client_secret.is_none() || !client_refused {
             return first;
         }
-        let other = match auth {
-            ClientAuth::Basic => ClientAuth::Post,
-            ClientAuth::Post => ClientAuth::Basic,
-        };
+        let other = auth.other();
         let second = send(other).await;
         // Kept once the issuer has accepted the client: tokens, or a refusal of something
         // else (an expired code, a revoked grant).
@@ -236,7 +234,7 @@ impl Client {
             Err(ClientError::Unavailable(_)) => false,
         };
         if accepted {
-            self.auth.set(other);
+            self.auth.set(Some(other));
         }
         second
     }
@@ -324,14 +322,35 @@ impl Client {
         let Ok(metadata) = self.metadata(http, now).await else {
             return false;
         };
-        let Some(request) =
-            token::revocation_request(&metadata, &self.config, self.auth.get(), refresh_token)
-        else {
+        let metadata = &metadata;
+        let send = |auth| async move {
+            let request = token::revocation_request(metadata, &self.config, auth, refresh_token)?;
+            http.send(request).await.ok()
+        };
+        // As at the token endpoint: an issuer may take the secret only one way, and this
+        // isolate may not have learnt which yet.
+        let auth = self.client_auth(metadata);
+        let Some(response) = send(auth).await else {
             return false;
         };
-        http.send(request)
-            .await
-            .is_ok_and(|response| response.status == 200)
+        if response.status == 200 {
+            return true;
+        }
+        if self.config.secrets.client_secret.is_none() || !token::refuses_client(&response) {
+            return false;
+        }
+        let other = auth.other();
+        let confirmed = send(other).await.is_some_and(|r| r.status == 200);
+        if confirmed {
+            self.auth.set(Some(other));
+        }
+        confirmed
+    }
+
+    /// How to send the client secret: the way the issuer last accepted after refusing the
+    /// other, else what its discovery suggests.
+    fn client_auth(&self, metadata: &ProviderMetadata) -> ClientAuth {
+        self.auth.get().unwrap_or_else(|| metadata.client_auth())
     }
 
     /// A bearer token presented to an app: the holder's identity, when the token is the

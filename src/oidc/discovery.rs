@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use url::Url;
 
+use super::token::ClientAuth;
 use crate::config::is_loopback;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,6 +25,10 @@ pub struct ProviderMetadata {
     /// OpenID Connect Core §5.3, for the identity claims an ID token does not carry.
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// How the token endpoint takes the client's secret; `None` when not listed (then
+    /// `client_secret_basic`, Discovery §3).
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
 impl ProviderMetadata {
@@ -41,6 +46,7 @@ impl ProviderMetadata {
             scopes_supported: None,
             revocation_endpoint: None,
             userinfo_endpoint: None,
+            token_endpoint_auth_methods_supported: None,
         }
     }
 
@@ -51,6 +57,22 @@ impl ProviderMetadata {
         self.scopes_supported
             .as_ref()
             .is_none_or(|list| list.iter().any(|s| s == scope))
+    }
+
+    /// How to send the client secret before the issuer has accepted either way: in the
+    /// form when the issuer lists `client_secret_post` and not `client_secret_basic`, else
+    /// HTTP Basic (the default when the list is missing, Discovery §3).
+    pub fn client_auth(&self) -> ClientAuth {
+        let listed = |m: &str| {
+            self.token_endpoint_auth_methods_supported
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|s| s == m))
+        };
+        if listed("client_secret_post") && !listed("client_secret_basic") {
+            ClientAuth::Post
+        } else {
+            ClientAuth::Basic
+        }
     }
 
     /// Parses and checks a discovery document fetched for `expected_issuer`.

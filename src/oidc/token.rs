@@ -18,6 +18,16 @@ pub enum ClientAuth {
     Post,
 }
 
+impl ClientAuth {
+    /// The other way, tried once when the issuer refuses this one.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Basic => Self::Post,
+            Self::Post => Self::Basic,
+        }
+    }
+}
+
 /// Exchanges an authorization code (OIDC Core §3.1.3.1).
 pub fn code_request(
     metadata: &ProviderMetadata,
@@ -116,6 +126,14 @@ fn client_request<'a>(
 /// Whether the token endpoint refused the client's authentication (RFC 6749 §5.2).
 pub fn is_invalid_client(error: &OidcError) -> bool {
     matches!(error, OidcError::TokenRefused { error, .. } if error == "invalid_client")
+}
+
+/// Whether an answer is the OAuth error `invalid_client` (RFC 6749 §5.2, which the
+/// revocation endpoint uses too, RFC 7009 §2.2.1).
+pub fn refuses_client(response: &HttpResponse) -> bool {
+    matches!(response.status, 400 | 401)
+        && serde_json::from_str::<ErrorResponse>(&response.body)
+            .is_ok_and(|e| e.error == "invalid_client")
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined.
@@ -341,5 +359,34 @@ mod tests {
             parse_response(&html),
             Err(OidcError::TokenResponse(_))
         ));
+    }
+
+    #[test]
+    fn only_an_invalid_client_error_counts_as_refusing_the_client() {
+        let answer = |status, body: &str| HttpResponse {
+            status,
+            body: body.into(),
+        };
+        assert!(refuses_client(&answer(
+            401,
+            r#"{"error":"invalid_client"}"#
+        )));
+        assert!(refuses_client(&answer(
+            400,
+            r#"{"error":"invalid_client"}"#
+        )));
+        assert!(!refuses_client(&answer(
+            400,
+            r#"{"error":"invalid_grant"}"#
+        )));
+        assert!(!refuses_client(&answer(401, "Unauthorized")));
+        assert!(!refuses_client(&answer(
+            503,
+            r#"{"error":"invalid_client"}"#
+        )));
+        assert!(!refuses_client(&answer(
+            200,
+            r#"{"error":"invalid_client"}"#
+        )));
     }
 }
