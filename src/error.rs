@@ -248,6 +248,11 @@ fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
                 meta.status,
                 &json!({ "error": meta.code, "error_description": why }),
             ),
+            // What was malformed, for the program that sent it (a fixed text, never input).
+            GateError::BadRequest(why) => Reply::json(
+                meta.status,
+                &json!({ "error": meta.code, "message": meta.message, "detail": why }),
+            ),
             _ => Reply::json(
                 meta.status,
                 &json!({ "error": meta.code, "message": meta.message }),

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::app_password::credential;
 use crate::app_password::registry as app_password_registry;
 use crate::app_password::{AppPasswords, Summary as AppPasswordSummary};
 use crate::context::{Ctx, Io};
@@ -12,7 +13,7 @@ use crate::error::GateError;
 use crate::http::Reply;
 use crate::model::Config;
 use crate::oidc::bearer;
-use crate::session::index::Summary;
+use crate::session::index::{self, Summary};
 use crate::session::{registry, Sessions};
 
 /// `POST /.portcullis/admin/revoke` body: exactly one of these.
@@ -123,6 +124,25 @@ pub async fn revoke<I: Io>(
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(GateError::BadRequest(
             "give exactly one of sub, email, session, app_password, all",
+        ));
+    }
+    // Both become parts of KV keys: only their own forms are taken.
+    if request
+        .session
+        .as_deref()
+        .is_some_and(|h| !index::is_session_hash(h))
+    {
+        return Err(GateError::BadRequest(
+            "session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as the session list shows it)",
+        ));
+    }
+    if request
+        .app_password
+        .as_deref()
+        .is_some_and(|id| !credential::is_id(id))
+    {
+        return Err(GateError::BadRequest(
+            "app_password takes an app password's ID (ap_ and 24 lower-case hex digits, as the list shows it)",
         ));
     }
     let store = ctx.env.store();

@@ -73,7 +73,16 @@ pub fn jti_key(jti: &str) -> String {
 
 /// The session hash at the end of an index key.
 pub fn session_hash_of(index_key: &str) -> Option<&str> {
-    index_key.rsplit(':').next().filter(|h| h.len() == 43)
+    index_key.rsplit(':').next().filter(|h| is_session_hash(h))
+}
+
+/// Whether `text` has the form of a session hash (unpadded base64url of SHA-256, as
+/// [`hash`] makes it): what the owner's tools take before it becomes part of a KV key.
+pub fn is_session_hash(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// What the user index keeps about a session (KV metadata, at most 1024 bytes).

@@ -75,7 +75,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     // Both become parts of KV keys (and a tombstone is written for each): only their own
     // forms are taken.
     if let Some(hash) = &a.session {
-        if !is_session_hash(hash) {
+        if !index::is_session_hash(hash) {
             return Err(format!(
                 "--session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as \
                  --list and the sessions page show it), not {hash:?}"
@@ -93,14 +93,6 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     a.wrangler
         .push(if local { "--local" } else { "--remote" }.into());
     Ok(a)
-}
-
-/// Whether `text` has the form of a session hash (unpadded base64url of SHA-256).
-fn is_session_hash(text: &str) -> bool {
-    text.len() == 43
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn wrangler(args: &[&str], options: &[String]) -> Result<String, String> {

@@ -539,6 +539,26 @@ fn the_admin_api_lists_and_revokes_them() {
     );
     assert!(!list.body.contains(&a_secret));
 
+    // Only their own forms are taken: both become parts of KV keys.
+    let writes = *w.store.writes.borrow();
+    for body in [
+        json!({ "app_password": a.to_uppercase() }),
+        json!({ "app_password": format!("{a}:x") }),
+        json!({ "session": "x".repeat(600) }),
+        json!({ "session": format!("{}:", "A".repeat(42)) }),
+    ] {
+        let mut bad = request(
+            "POST",
+            "https://photos.example.com/.portcullis/admin/revoke",
+            &admin,
+        );
+        bad.body = Some(body.to_string());
+        let r = w.reply(&bad);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.body.contains("takes"), "{}", r.body);
+    }
+    assert_eq!(*w.store.writes.borrow(), writes, "nothing written");
+
     let mut by_id = request(
         "POST",
         "https://photos.example.com/.portcullis/admin/revoke",
