@@ -62,7 +62,25 @@ struct FakeIssuer {
     basic_only: std::cell::Cell<bool>,
 }
 
+/// RFC 6749 §5.2: the client's authentication was refused.
+fn invalid_client() -> HttpResponse {
+    let body = json!({ "error": "invalid_client" }).to_string();
+    HttpResponse { status: 401, body }
+}
+
 impl FakeIssuer {
+    /// With `secret_in_form`: the refusal of a client that sent its secret any other way.
+    fn client_refused(
+        &self,
+        request: &HttpRequest,
+        form: &HashMap<String, String>,
+    ) -> Option<HttpResponse> {
+        let secret = (*self.secret_in_form.borrow())?;
+        let basic = request.headers.iter().any(|(k, _)| k == "authorization");
+        (basic || form.get("client_secret").map(String::as_str) != Some(secret))
+            .then(invalid_client)
+    }
+
     /// Applies `overrides` to the claims of an ID token: each replaces or adds a claim, and
     /// `null` leaves one out.
     fn override_claims(&self, claims: &mut Value) {
@@ -159,12 +177,8 @@ impl HttpClient for FakeIssuer {
                 url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
                     .into_owned()
                     .collect();
-            if let Some(secret) = *self.secret_in_form.borrow() {
-                let basic = request.headers.iter().any(|(k, _)| k == "authorization");
-                if basic || form.get("client_secret").map(String::as_str) != Some(secret) {
-                    let body = json!({ "error": "invalid_client" }).to_string();
-                    return Ok(HttpResponse { status: 401, body });
-                }
+            if let Some(refused) = self.client_refused(&request, &form) {
+                return Ok(refused);
             }
             self.revoked_tokens.borrow_mut().push(form["token"].clone());
             if self.refresh_token.borrow().as_deref() == Some(form["token"].as_str()) {
@@ -185,15 +199,10 @@ impl HttpClient for FakeIssuer {
                     .into_owned()
                     .collect();
             if self.basic_only.get() && form.contains_key("client_secret") {
-                let body = json!({ "error": "invalid_client" }).to_string();
-                return Ok(HttpResponse { status: 401, body });
+                return Ok(invalid_client());
             }
-            if let Some(secret) = *self.secret_in_form.borrow() {
-                let basic = request.headers.iter().any(|(k, _)| k == "authorization");
-                if basic || form.get("client_secret").map(String::as_str) != Some(secret) {
-                    let body = json!({ "error": "invalid_client" }).to_string();
-                    return Ok(HttpResponse { status: 401, body });
-                }
+            if let Some(refused) = self.client_refused(&request, &form) {
+                return Ok(refused);
             }
             if form["grant_type"] == "refresh_token" {
                 *self.refreshes.borrow_mut() += 1;
