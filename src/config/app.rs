@@ -102,7 +102,7 @@ fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn non_empty_list(
+pub(super) fn non_empty_list(
     p: &mut Problems,
     key: &str,
     list: Option<Vec<String>>,

@@ -128,6 +128,7 @@ impl Problems {
 struct RawSettings {
     issuer: Option<String>,
     client_id: Option<String>,
+    id_token_audiences: Option<Vec<String>>,
     scopes: Option<Vec<String>>,
     session_lifetime: Option<String>,
     session_cache: Option<String>,
@@ -254,6 +255,14 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         Url::parse(&url).ok()
     });
     let client_id = required(p, &raw.client_id, "client_id", "\"portcullis\"").map(str::to_string);
+    // OpenID Connect Core §3.1.3.7 step 3: an ID token naming an audience the client does
+    // not trust is refused; some issuers add their own (Zitadel: the project's ID).
+    let id_token_audiences = app::non_empty_list(
+        p,
+        "PORTCULLIS.id_token_audiences",
+        raw.id_token_audiences,
+        "\"170086774599581953\"",
+    );
 
     let mut scopes = vec!["openid".to_string()];
     let given = raw
@@ -407,6 +416,7 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         issuer: issuer?,
         discovery_url: discovery_url?,
         client_id: client_id?,
+        id_token_audiences,
         scopes,
         session_lifetime: session_lifetime?,
         session_cache: session_cache?,

@@ -58,6 +58,7 @@ fn minimal_config_gets_the_documented_defaults() {
     assert_eq!(c.settings.session_lifetime, 7 * 86_400);
     assert_eq!(c.settings.session_cache, 30);
     assert_eq!(c.settings.groups_claim, "groups");
+    assert!(c.settings.id_token_audiences.is_empty());
     assert_eq!(c.settings.cookie_domain, None);
     assert_eq!(c.settings.apps[0].host, "photos.example.com");
     assert_eq!(c.settings.apps[0].origin, None);
@@ -425,4 +426,22 @@ fn non_ascii_urls_are_refused_with_a_clear_message() {
         "apps": [{ "host": "a.example.com" }],
     }));
     assert!(has(&e, "PORTCULLIS.issuer", "punycode"), "{e:?}");
+}
+
+#[test]
+fn id_token_audiences_are_a_list_of_names() {
+    let mut v = minimal();
+    v["id_token_audiences"] = json!(["170086774599581953", " 170086774599581953 "]);
+    let c = Config::from_inputs(&inputs(v)).unwrap();
+    assert_eq!(c.settings.id_token_audiences, ["170086774599581953"]);
+    assert!(refused(
+        &[("id_token_audiences", json!(["a", ""]))],
+        "PORTCULLIS.id_token_audiences[1]",
+        "is empty"
+    ));
+    assert!(refused(
+        &[("id_token_audiences", json!("a"))],
+        "PORTCULLIS",
+        "id_token_audiences"
+    ));
 }

@@ -1476,3 +1476,37 @@ fn an_issuer_listing_both_ways_gets_basic_first() {
     assert_eq!(requests.len(), 1);
     assert!(sent_basic(&requests[0]));
 }
+
+#[test]
+fn an_issuer_adding_audiences_of_its_own_is_trusted_only_for_those_configured() {
+    let zitadel = json!({ "aud": ["portcullis", "project-1"], "azp": "portcullis" });
+    let w = World::plain();
+    *w.issuer.overrides.borrow_mut() = zitadel.clone();
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let handled = {
+        let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+        let (code, state) = w.issuer.authorize(start.header("location").unwrap());
+        w.handle(&navigate(
+            &format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}"),
+            &login_cookie,
+        ))
+    };
+    let Outcome::Reply(refused) = &handled.outcome else {
+        panic!("a login with an untrusted audience was let through");
+    };
+    assert!(refused.status >= 400, "{}", refused.status);
+    assert!(
+        handled
+            .log
+            .iter()
+            .any(|l| l.contains("project-1") && l.contains("id_token_audiences")),
+        "the log names the audience and the key: {:?}",
+        handled.log
+    );
+    assert_eq!(*w.store.writes.borrow(), 0);
+
+    let w = World::new(json!({ "id_token_audiences": ["project-1"] }), Some("s"));
+    *w.issuer.overrides.borrow_mut() = zitadel;
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    assert_eq!(complete_login(&w, &start).status, 303);
+}

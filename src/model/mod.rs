@@ -26,6 +26,8 @@ pub struct Settings {
     pub issuer: String,
     pub discovery_url: Url,
     pub client_id: String,
+    /// Audiences besides `client_id` an ID token may also name (`id_token_audiences`).
+    pub id_token_audiences: Vec<String>,
     /// Always begins with `openid`.
     pub scopes: Vec<String>,
     pub session_lifetime: u64,

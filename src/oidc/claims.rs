@@ -157,9 +157,12 @@ pub fn groups(value: Option<&Value>) -> Vec<String> {
 #[derive(Debug, Clone, Copy)]
 pub enum Audience<'a> {
     /// OpenID Connect Core §3.1.3.7 steps 3–5, for ID tokens: `aud` contains the client ID
-    /// and no audience the client does not trust (it trusts only itself); `azp`, when
-    /// present, is the client ID.
-    Client(&'a str),
+    /// and no audience the client does not trust (itself and `trusted`, the configured
+    /// `id_token_audiences`); `azp` is the client ID, and present when `aud` names others.
+    Client {
+        client_id: &'a str,
+        trusted: &'a [String],
+    },
     /// `aud` names at least one of these (bearer and logout tokens).
     AnyOf(&'a [&'a str]),
 }
@@ -179,8 +182,12 @@ pub struct Expect<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimError {
-    Issuer { found: String },
+    Issuer {
+        found: String,
+    },
     Audience,
+    /// `aud` names the client and also these, which it does not trust.
+    UntrustedAudience(String),
     AuthorizedParty,
     Expired,
     NotYetValid,
@@ -197,7 +204,15 @@ impl fmt::Display for ClaimError {
             ClaimError::Audience => f.write_str(
                 "aud does not name this client (or names audiences the client does not trust)",
             ),
-            ClaimError::AuthorizedParty => f.write_str("azp is not this client_id"),
+            ClaimError::UntrustedAudience(others) => write!(
+                f,
+                "aud also names {others}, which this client does not trust (if the issuer adds \
+                 audiences of its own, as Zitadel adds its project's ID, list them in \
+                 id_token_audiences)"
+            ),
+            ClaimError::AuthorizedParty => {
+                f.write_str("azp is not this client_id (or is missing beside other audiences)")
+            }
             ClaimError::Expired => f.write_str("token has expired or has no exp"),
             ClaimError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
             ClaimError::IssuedAt => f.write_str("iat is missing, in the future, or too old"),
@@ -221,13 +236,28 @@ impl Expect<'_> {
 
         // 3–5. The audience.
         match self.audience {
-            Audience::Client(client_id) => {
+            Audience::Client { client_id, trusted } => {
                 // 3. `aud` MUST contain the client ID, and the token MUST be rejected if it
-                // lists additional audiences not trusted by the client (it trusts none).
-                if !c.aud.contains(&client_id) || c.aud.iter().any(|a| *a != client_id) {
+                // lists additional audiences not trusted by the client (only those the owner
+                // configured are).
+                if !c.aud.contains(&client_id) {
                     return Err(ClaimError::Audience);
                 }
-                // 4–5. `azp`, when present, MUST be the client ID.
+                let others: Vec<&str> = c.aud.iter().copied().filter(|a| *a != client_id).collect();
+                let untrusted: Vec<String> = others
+                    .iter()
+                    .filter(|a| !trusted.iter().any(|t| t == *a))
+                    .map(|a| format!("{a:?}"))
+                    .collect();
+                if !untrusted.is_empty() {
+                    return Err(ClaimError::UntrustedAudience(untrusted.join(", ")));
+                }
+                // 4. With several audiences, `azp` SHOULD be present: required here, so a
+                // token shared with other parties is one issued to this client.
+                if !others.is_empty() && c.azp.is_none() {
+                    return Err(ClaimError::AuthorizedParty);
+                }
+                // 5. `azp`, when present, MUST be the client ID.
                 if c.azp.is_some_and(|azp| azp != client_id) {
                     return Err(ClaimError::AuthorizedParty);
                 }

@@ -301,6 +301,7 @@ impl Client {
             &Expected {
                 issuer: &s.issuer,
                 client_id: &s.client_id,
+                trusted_audiences: &s.id_token_audiences,
                 nonce,
                 subject,
                 groups_claim: &s.groups_claim,

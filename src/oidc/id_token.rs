@@ -12,6 +12,8 @@ use crate::identity::Identity;
 pub struct Expected<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
+    /// Audiences besides the client an ID token may name (`id_token_audiences`).
+    pub trusted_audiences: &'a [String],
     /// The login's nonce; `None` for an ID token from a refresh (§12.2), which instead
     /// must name the same `subject`.
     pub nonce: Option<&'a str>,
@@ -79,7 +81,10 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
     // from the issuer shares, with one leeway for clock skew.
     Expect {
         issuer: expected.issuer,
-        audience: Audience::Client(expected.client_id),
+        audience: Audience::Client {
+            client_id: expected.client_id,
+            trusted: expected.trusted_audiences,
+        },
         exp_required: true,
         iat_required: true,
         max_age: None,
@@ -130,6 +135,7 @@ mod tests {
         Expected {
             issuer: ISS,
             client_id: "portcullis",
+            trusted_audiences: &[],
             nonce: Some("n-0S6_WzA2Mj"),
             subject: None,
             groups_claim: "groups",
@@ -215,16 +221,84 @@ mod tests {
             Err(IdTokenError::Claim(ClaimError::Audience))
         );
         assert!(check(&with(|c| c["aud"] = json!(["portcullis"]))).is_ok());
-        // Several audiences need azp naming us.
+        let untrusted = || {
+            Err(IdTokenError::Claim(ClaimError::UntrustedAudience(
+                "\"other\"".into(),
+            )))
+        };
         assert_eq!(
             check(&with(|c| c["aud"] = json!(["portcullis", "other"]))),
-            Err(IdTokenError::Claim(ClaimError::Audience))
+            untrusted()
         );
         // Step 3 as written: an audience the client does not trust is refused, even with
         // `azp` naming the client.
         assert_eq!(
             check(&with(|c| {
                 c["aud"] = json!(["portcullis", "other"]);
+                c["azp"] = json!("portcullis");
+            })),
+            untrusted()
+        );
+    }
+
+    #[test]
+    fn step_3_audiences_the_owner_trusts() {
+        let trusted = ["project-1".to_string(), "sibling-app".to_string()];
+        let check = |claims: &Value| {
+            let token = sign_rs256(rsa_key(0), Some("rsa-0"), claims);
+            let jws = jwks::testing::verify_now(&token, &keys()).unwrap();
+            validate(
+                &jws,
+                &Expected {
+                    trusted_audiences: &trusted,
+                    ..expected()
+                },
+            )
+        };
+        // Zitadel's shape: the client, its project, the project's other apps; azp the client.
+        let zitadel = |c: &mut Value| {
+            c["aud"] = json!(["portcullis", "project-1", "sibling-app"]);
+            c["azp"] = json!("portcullis");
+        };
+        assert!(check(&with(zitadel)).is_ok());
+        assert!(
+            check(&good_claims()).is_ok(),
+            "the client alone still passes"
+        );
+        // 4. Beside other audiences, azp must be there, and name the client (5).
+        assert_eq!(
+            check(&with(|c| {
+                zitadel(c);
+                c.as_object_mut().unwrap().remove("azp");
+            })),
+            Err(IdTokenError::Claim(ClaimError::AuthorizedParty))
+        );
+        assert_eq!(
+            check(&with(|c| {
+                zitadel(c);
+                c["azp"] = json!("sibling-app");
+            })),
+            Err(IdTokenError::Claim(ClaimError::AuthorizedParty))
+        );
+        // Still one the owner did not list: refused, named in the error.
+        let refused = check(&with(|c| {
+            zitadel(c);
+            c["aud"] = json!(["portcullis", "project-1", "new-app"]);
+        }));
+        assert_eq!(
+            refused,
+            Err(IdTokenError::Claim(ClaimError::UntrustedAudience(
+                "\"new-app\"".into()
+            )))
+        );
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("id_token_audiences"));
+        // A trusted audience is no substitute for the client.
+        assert_eq!(
+            check(&with(|c| {
+                c["aud"] = json!(["project-1"]);
                 c["azp"] = json!("portcullis");
             })),
             Err(IdTokenError::Claim(ClaimError::Audience))
