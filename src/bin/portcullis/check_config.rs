@@ -162,6 +162,12 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     println!("{}: configuration is valid.", args.path);
     println!("  issuer            {}", s.issuer);
     println!("  client_id         {}", s.client_id);
+    if !s.id_token_audiences.is_empty() {
+        println!(
+            "  ID tokens         may also name {}",
+            s.id_token_audiences.join(", ")
+        );
+    }
     println!("  scopes            {}", s.scopes.join(" "));
     println!(
         "  session_lifetime  {}",
