@@ -155,8 +155,8 @@ pub struct TokenResponse {
     pub access_token: Option<Secret>,
     #[serde(default)]
     pub refresh_token: Option<Secret>,
-    #[serde(default)]
-    pub expires_in: Option<u64>,
+    // Nothing else is read: `expires_in` and the rest are left alone, so an issuer that
+    // sends one in an unusual form (a string, as some do) does not fail the login.
 }
 
 #[derive(Deserialize)]
@@ -349,6 +349,11 @@ mod tests {
             parse_response(&down),
             Err(OidcError::Unreachable(_))
         ));
+        let string_expiry = response(
+            200,
+            r#"{"id_token":"a.b.c","access_token":"x","expires_in":"3599","token_type":"bearer"}"#,
+        );
+        assert!(parse_response(&string_expiry).is_ok());
         let no_id = response(200, r#"{"access_token":"x"}"#);
         assert!(matches!(
             parse_response(&no_id),
