@@ -17,7 +17,7 @@ pub struct ProviderMetadata {
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
     /// The scopes the issuer lists; `None` when it lists none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list_of_names")]
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 7009 token revocation.
     #[serde(default)]
@@ -27,8 +27,22 @@ pub struct ProviderMetadata {
     pub userinfo_endpoint: Option<String>,
     /// How the token endpoint takes the client's secret; `None` when not listed (then
     /// `client_secret_basic`, Discovery §3).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list_of_names")]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+/// A list of names that only guides what Portcullis asks for: read leniently, since a
+/// malformed one (not an array of strings) must not make the whole document unusable.
+/// Anything but an array counts as not listed; entries that are not strings are dropped.
+fn list_of_names<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(value.as_array().map(|list| {
+        list.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }))
 }
 
 impl ProviderMetadata {
@@ -152,5 +166,49 @@ mod tests {
     fn garbage_is_an_error() {
         assert!(ProviderMetadata::parse("<html>", "https://id.example.com").is_err());
         assert!(ProviderMetadata::parse("{}", "https://id.example.com").is_err());
+    }
+
+    #[test]
+    fn the_client_authentication_discovery_suggests() {
+        let with = |methods: &str| {
+            let doc = DOC.replace(
+                r#""response_types_supported""#,
+                &format!(r#""token_endpoint_auth_methods_supported": {methods}, "response_types_supported""#),
+            );
+            ProviderMetadata::parse(&doc, "https://id.example.com")
+                .unwrap()
+                .client_auth()
+        };
+        assert_eq!(with(r#"["client_secret_post"]"#), ClientAuth::Post);
+        assert_eq!(
+            with(r#"["private_key_jwt", "client_secret_post"]"#),
+            ClientAuth::Post
+        );
+        assert_eq!(
+            with(r#"["client_secret_post", "client_secret_basic"]"#),
+            ClientAuth::Basic
+        );
+        assert_eq!(with("[]"), ClientAuth::Basic);
+        assert_eq!(
+            ProviderMetadata::parse(DOC, "https://id.example.com")
+                .unwrap()
+                .client_auth(),
+            ClientAuth::Basic,
+            "not listed: client_secret_basic (Discovery §3)"
+        );
+        // Malformed lists guide nothing and break nothing.
+        assert_eq!(with(r#""client_secret_post""#), ClientAuth::Basic);
+        assert_eq!(with(r#"[3, "client_secret_post"]"#), ClientAuth::Post);
+        assert_eq!(with("null"), ClientAuth::Basic);
+    }
+
+    #[test]
+    fn a_malformed_scope_list_counts_as_none() {
+        let doc = DOC.replace(
+            r#""response_types_supported""#,
+            r#""scopes_supported": "openid email", "response_types_supported""#,
+        );
+        let m = ProviderMetadata::parse(&doc, "https://id.example.com").unwrap();
+        assert!(m.offers_scope("offline_access"));
     }
 }
