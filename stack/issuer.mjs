@@ -124,7 +124,7 @@ export const PROFILES = {
  * clients: [{ client_id, client_secret?, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri? }]
  * profile: one of PROFILES (default: none of their particulars).
  */
-export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log = () => {}, profile }) {
+export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log = () => {}, profile, authMethods }) {
   const imitate = profile ? PROFILES[profile] : {};
   if (profile && !imitate) throw new Error(`unknown issuer profile ${profile}`);
   alg = alg || imitate.alg || 'RS256';
@@ -154,6 +154,8 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
         idTokenSigningAlgValues: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
       },
       cookies: { keys: cookieKeys },
+      // What discovery lists as token_endpoint_auth_methods_supported (default: all).
+      ...(authMethods ? { clientAuthMethods: authMethods } : {}),
       findAccount: (_ctx, sub) => BY_SUB[sub] && ({
         accountId: sub,
         claims: () => (imitate.idTokenTyp ? { ...BY_SUB[sub], typ: imitate.idTokenTyp } : BY_SUB[sub]),

@@ -129,6 +129,19 @@ test('an issuer taking the client secret only in the form: logins work, after on
   }
 });
 
+test('an issuer whose discovery lists only client_secret_post gets the secret in the form at once', async () => {
+  const s = await startStack({ secretInForm: true, issuerAuthMethods: ['client_secret_post', 'none'] });
+  try {
+    const listed = await (await fetch(`${s.issuer.url}/.well-known/openid-configuration`)).json();
+    assert.deepEqual(listed.token_endpoint_auth_methods_supported, ['client_secret_post', 'none']);
+    const b = await signIn(s);
+    assert.equal((await b.request(`${s.app}/.portcullis/me`, { headers: JSON_ACCEPT })).json().sub, 'alice-0001');
+    assert.deepEqual(s.issuerLog.filter((l) => /^token refused/.test(l)), [], s.issuerLog.join('\n'));
+  } finally {
+    await s.stop();
+  }
+});
+
 test('issuers signing with PS256/384/512, ES384 or ES512: logins verify, and a token signed by another key does not', { timeout: 120_000 }, async () => {
   const s = await startStack({ backchannel: true });
   try {

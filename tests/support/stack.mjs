@@ -19,8 +19,9 @@ export const CLIENT_SECRET = 'test-client-secret';
  * keys; options.secrets: extra secrets; options.alg: issuer signing algorithm;
  * options.issuerProfile: imitate an issuer (stack/issuer.mjs PROFILES);
  * options.requireAuthTime: the issuer puts auth_time in every ID token; options.secretInForm:
- * the issuer takes the client secret only in the form; options.kvPersist: KV on disk, kept
- * across `redeploy`.
+ * the issuer takes the client secret only in the form; options.issuerAuthMethods: the
+ * client authentication methods the issuer's discovery lists; options.kvPersist: KV on
+ * disk, kept across `redeploy`.
  */
 export async function startStack(options = {}) {
   const [issuerPort, upstreamPort, workerPort, deadPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -31,6 +32,7 @@ export async function startStack(options = {}) {
     port: issuerPort,
     alg: options.alg,
     profile: options.issuerProfile,
+    authMethods: options.issuerAuthMethods,
     log: (l) => issuerLog.push(l),
     clients: [gateClient({ hosts, port: workerPort, secret: CLIENT_SECRET, backchannel: options.backchannel, requireAuthTime: options.requireAuthTime, secretInForm: options.secretInForm })],
   });
