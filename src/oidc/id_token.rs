@@ -113,10 +113,18 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
         sid: claims.text("sid").map(str::to_string),
         // `exp` is present: the check above requires it.
         expires: claims.exp.unwrap_or(expected.now),
-        auth_time: claims
-            .all
-            .get("auth_time")
-            .and_then(serde_json::Value::as_u64),
+        auth_time: claims.all.get("auth_time").and_then(numeric_date),
+    })
+}
+
+/// A NumericDate (RFC 7519 §2): seconds, which may have a fraction (kept whole, rounded
+/// down). `None` for anything else, negative numbers included.
+fn numeric_date(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|t| t.is_finite() && *t >= 0.0 && *t < u64::MAX as f64)
+            .map(|t| t.floor() as u64)
     })
 }
 
@@ -411,6 +419,18 @@ mod tests {
             check(&with(|c| c["sub"] = json!(""))),
             Err(IdTokenError::Claim(ClaimError::Subject))
         );
+    }
+
+    #[test]
+    fn auth_time_is_a_numeric_date() {
+        let at = |v: Value| check(&with(|c| c["auth_time"] = v)).unwrap().auth_time;
+        assert_eq!(at(json!(NOW - 10)), Some(NOW - 10));
+        assert_eq!(at(json!(NOW as f64 - 9.75)), Some(NOW - 10), "a fraction");
+        assert_eq!(at(json!(-5)), None);
+        assert_eq!(at(json!(-5.5)), None);
+        assert_eq!(at(json!("1800000000")), None);
+        assert_eq!(at(json!(null)), None);
+        assert_eq!(check(&good_claims()).unwrap().auth_time, None);
     }
 
     #[test]
