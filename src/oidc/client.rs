@@ -14,7 +14,7 @@ use super::signature::SignatureCheck;
 use super::token::{self, ClientAuth, TokenResponse};
 use super::userinfo;
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
-use crate::http::{HttpClient, HttpRequest, HttpResponse};
+use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::identity::Identity;
 use crate::model::Config;
 use crate::secret::Secret;
@@ -186,13 +186,8 @@ impl Client {
     }
 
     /// One call to the token endpoint: an unreachable issuer or a server error is
-    /// `Unavailable`, an OAuth error or an unusable answer is `Refused`.
-    ///
-    /// A confidential client sends its secret with HTTP Basic first. An issuer may take it
-    /// only in the form for a given client (Authelia and Zitadel let the owner choose so),
-    /// whatever its discovery lists: on `invalid_client` the request is made once more the
-    /// other way, and a way that worked is kept (as golang.org/x/oauth2's auto-detection
-    /// does). A refused client authentication consumes no code.
+    /// `Unavailable`, an OAuth error or an unusable answer is `Refused`. A refused client
+    /// authentication consumes no code, so [`Self::send_as_client`] may ask twice.
     async fn token_endpoint(
         &self,
         http: &impl HttpClient,
@@ -204,39 +199,41 @@ impl Client {
             .metadata(http, now)
             .await
             .map_err(ClientError::Unavailable)?;
-        let (metadata, request) = (&metadata, &request);
-        let send = |auth| async move {
-            let response = http
-                .send(request(metadata, auth))
-                .await
-                .map_err(|e| ClientError::Unavailable(OidcError::Unreachable(e.0)))?;
-            parse(&response).map_err(|e| match e {
-                OidcError::Unreachable(_) => ClientError::Unavailable(e),
-                e => ClientError::Refused(e),
-            })
-        };
+        let response = self
+            .send_as_client(http, &metadata, |auth| request(&metadata, auth))
+            .await
+            .map_err(|e| ClientError::Unavailable(OidcError::Unreachable(e.0)))?;
+        parse(&response).map_err(|e| match e {
+            OidcError::Unreachable(_) => ClientError::Unavailable(e),
+            e => ClientError::Refused(e),
+        })
+    }
+
+    /// Sends a request authenticated as the client (token, revocation).
+    ///
+    /// The secret goes as [`Self::client_auth`] says. An issuer may take it only one way
+    /// for a given client (Authelia and Zitadel let the owner choose so), whatever its
+    /// discovery lists: on `invalid_client` the request is made once more the other way,
+    /// and that way is kept once the issuer has accepted the client with it — an answer
+    /// that is neither a server error nor `invalid_client` (as golang.org/x/oauth2's
+    /// auto-detection does). A public client never retries.
+    async fn send_as_client(
+        &self,
+        http: &impl HttpClient,
+        metadata: &ProviderMetadata,
+        request: impl Fn(ClientAuth) -> HttpRequest,
+    ) -> Result<HttpResponse, HttpError> {
         let auth = self.client_auth(metadata);
-        let first = send(auth).await;
-        let client_refused = match &first {
-            Err(ClientError::Refused(e)) => token::is_invalid_client(e),
-            _ => false,
-        };
-        if self.config.secrets.client_secret.is_none() || !client_refused {
-            return first;
+        let first = http.send(request(auth)).await?;
+        if self.config.secrets.client_secret.is_none() || !token::refuses_client(&first) {
+            return Ok(first);
         }
         let other = auth.other();
-        let second = send(other).await;
-        // Kept once the issuer has accepted the client: tokens, or a refusal of something
-        // else (an expired code, a revoked grant).
-        let accepted = match &second {
-            Ok(_) => true,
-            Err(ClientError::Refused(e)) => !token::is_invalid_client(e),
-            Err(ClientError::Unavailable(_)) => false,
-        };
-        if accepted {
+        let second = http.send(request(other)).await?;
+        if second.status < 500 && !token::refuses_client(&second) {
             self.auth.set(Some(other));
         }
-        second
+        Ok(second)
     }
 
     /// The ID token's identity, completed from the UserInfo endpoint when the token lacks
@@ -323,29 +320,14 @@ impl Client {
         let Ok(metadata) = self.metadata(http, now).await else {
             return false;
         };
-        let metadata = &metadata;
-        let send = |auth| async move {
-            let request = token::revocation_request(metadata, &self.config, auth, refresh_token)?;
-            http.send(request).await.ok()
-        };
-        // As at the token endpoint: an issuer may take the secret only one way, and this
-        // isolate may not have learnt which yet.
-        let auth = self.client_auth(metadata);
-        let Some(response) = send(auth).await else {
+        let Some(endpoint) = metadata.revocation_endpoint.as_deref() else {
             return false;
         };
-        if response.status == 200 {
-            return true;
-        }
-        if self.config.secrets.client_secret.is_none() || !token::refuses_client(&response) {
-            return false;
-        }
-        let other = auth.other();
-        let confirmed = send(other).await.is_some_and(|r| r.status == 200);
-        if confirmed {
-            self.auth.set(Some(other));
-        }
-        confirmed
+        self.send_as_client(http, &metadata, |auth| {
+            token::revocation_request(endpoint, &self.config, auth, refresh_token)
+        })
+        .await
+        .is_ok_and(|response| response.status == 200)
     }
 
     /// How to send the client secret: the way the issuer last accepted after refusing the

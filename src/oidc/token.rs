@@ -68,16 +68,14 @@ pub fn refresh_request(
     )
 }
 
-/// Revokes a refresh token at the issuer (RFC 7009), when its discovery advertises a
-/// `revocation_endpoint`.
+/// Revokes a refresh token at the issuer's `revocation_endpoint` (RFC 7009).
 pub fn revocation_request(
-    metadata: &ProviderMetadata,
+    endpoint: &str,
     config: &Config,
     auth: ClientAuth,
     refresh_token: &str,
-) -> Option<HttpRequest> {
-    let endpoint = metadata.revocation_endpoint.as_deref()?;
-    Some(client_request(
+) -> HttpRequest {
+    client_request(
         endpoint,
         config,
         auth,
@@ -85,7 +83,7 @@ pub fn revocation_request(
             ("token", refresh_token),
             ("token_type_hint", "refresh_token"),
         ],
-    ))
+    )
 }
 
 fn token_request<'a>(
@@ -123,15 +121,10 @@ fn client_request<'a>(
     }
 }
 
-/// Whether the token endpoint refused the client's authentication (RFC 6749 §5.2).
-pub fn is_invalid_client(error: &OidcError) -> bool {
-    matches!(error, OidcError::TokenRefused { error, .. } if error == "invalid_client")
-}
-
 /// Whether an answer is the OAuth error `invalid_client` (RFC 6749 §5.2, which the
-/// revocation endpoint uses too, RFC 7009 §2.2.1).
+/// revocation endpoint uses too, RFC 7009 §2.2.1): a client error status with that code.
 pub fn refuses_client(response: &HttpResponse) -> bool {
-    matches!(response.status, 400 | 401)
+    (400..500).contains(&response.status)
         && serde_json::from_str::<ErrorResponse>(&response.body)
             .is_ok_and(|e| e.error == "invalid_client")
 }
