@@ -76,8 +76,7 @@ impl FakeIssuer {
         form: &HashMap<String, String>,
     ) -> Option<HttpResponse> {
         let secret = (*self.secret_in_form.borrow())?;
-        let basic = request.headers.iter().any(|(k, _)| k == "authorization");
-        (basic || form.get("client_secret").map(String::as_str) != Some(secret))
+        (sent_basic(request) || form.get("client_secret").map(String::as_str) != Some(secret))
             .then(invalid_client)
     }
 
@@ -1322,9 +1321,8 @@ fn an_issuer_taking_the_client_secret_only_in_the_form_is_answered_so_from_then_
     assert_eq!(login().status, 303);
     let sent = |i: usize| {
         let r = w.issuer.token_requests.borrow()[i].clone();
-        let basic = r.headers.iter().any(|(k, _)| k == "authorization");
         (
-            basic,
+            sent_basic(&r),
             r.body.unwrap_or_default().contains("client_secret=s3cret"),
         )
     };
@@ -1348,10 +1346,7 @@ fn a_client_secret_refused_both_ways_fails_the_login_and_basic_is_kept() {
         let requests = w.issuer.token_requests.borrow().clone();
         assert_eq!(requests.len(), 2 * round, "one retry per login, no more");
         assert!(
-            requests[2 * round - 2]
-                .headers
-                .iter()
-                .any(|(k, _)| k == "authorization"),
+            sent_basic(&requests[2 * round - 2]),
             "Basic again: the form did not work either"
         );
     }
@@ -1380,12 +1375,7 @@ fn a_client_re_registered_for_basic_is_followed_back() {
     *w.issuer.secret_in_form.borrow_mut() = None;
     w.issuer.basic_only.set(true);
     assert_eq!(login(), 303);
-    let basic = |i: usize| {
-        w.issuer.token_requests.borrow()[i]
-            .headers
-            .iter()
-            .any(|(k, _)| k == "authorization")
-    };
+    let basic = |i: usize| sent_basic(&w.issuer.token_requests.borrow()[i]);
     assert_eq!(w.issuer.token_requests.borrow().len(), 4);
     assert_eq!(
         (basic(2), basic(3)),
