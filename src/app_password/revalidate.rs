@@ -1,7 +1,8 @@
 //! Re-validation of app passwords, as for sessions (see `session/revalidate.rs` for the
 //! reasoning): with `revalidate_every`, each app password's own refresh token is used
 //! every so often; a refusal (`invalid_grant`: the person was disabled, the grant
-//! revoked) ends it, so disabling one account at the issuer ends every access. The
+//! revoked; or an answer that disowns the grant, [`OidcError::disowns_grant`]) ends it,
+//! so disabling one account at the issuer ends every access. The
 //! refresh runs after the response, or first when long overdue; one at a time per app
 //! password in an isolate; the record is re-read first and written back only if it was
 //! not revoked meanwhile.
@@ -92,9 +93,9 @@ impl AppPasswords {
                 let why = "the issuer refused the refresh token (invalid_grant)";
                 return self.end(env, &current, why).await;
             }
-            Err(ClientError::Refused(e @ OidcError::IdToken(_))) => {
+            Err(ClientError::Refused(e)) if e.disowns_grant() => {
                 return self
-                    .end(env, &current, &format!("refreshed ID token: {e}"))
+                    .end(env, &current, &format!("after the refresh, {e}"))
                     .await
             }
             Err(ClientError::Refused(e)) => {

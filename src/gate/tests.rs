@@ -1310,6 +1310,49 @@ fn a_refresh_completes_its_id_token_from_userinfo_too() {
     assert_eq!(proxied_user(after).as_deref(), Some("family,admins"));
 }
 
+/// UserInfo refusing the access token a refresh has just issued (401) means the issuer no
+/// longer stands behind the grant (LemonLDAP::NG answers so once the person's session there
+/// has ended): the session ends, as on `invalid_grant`. UserInfo naming another person ends
+/// it too. A server error or `insufficient_scope` (403) says nothing about the person: the
+/// session is kept and re-validated later.
+#[test]
+fn a_refresh_whose_userinfo_disowns_the_grant_ends_the_session() {
+    for (status, sub, ends) in [
+        (401, "alice-1", true),
+        (200, "mallory", true),
+        (403, "alice-1", false),
+        (503, "alice-1", false),
+    ] {
+        let w = World::new(
+            json!({ "revalidate_every": "15m", "session_cache": "0s" }),
+            Some("s"),
+        );
+        userinfo_issuer(&w, "alice-1", json!(["family"]));
+        let cookie = revalidating_login(&w);
+        let head = api_get(&cookie);
+        userinfo_issuer(&w, sub, json!(["family"]));
+        w.issuer.userinfo.borrow_mut().as_mut().unwrap().0 = status;
+        let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
+        let log = w.run(tasks, NOW + 16 * 60);
+        assert_eq!(*w.issuer.refreshes.borrow(), 1, "{status} {sub}");
+        assert_eq!(
+            log.iter().any(|l| l.contains("revalidation_failed")),
+            ends,
+            "{status} {sub}: {log:?}"
+        );
+        let (after, _) = w.handle_at(&head, NOW + 16 * 60 + 1);
+        let refused = matches!(&after.outcome, Outcome::Reply(r) if r.status == 401);
+        assert_eq!(refused, ends, "{status} {sub}");
+        if !ends {
+            assert_eq!(
+                proxied_user(after).as_deref(),
+                Some("family"),
+                "{status}: kept as it was"
+            );
+        }
+    }
+}
+
 #[test]
 fn an_issuer_taking_the_client_secret_only_in_the_form_is_answered_so_from_then_on() {
     let w = World::new(json!({}), Some("s3cret"));

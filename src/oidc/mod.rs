@@ -39,8 +39,22 @@ pub enum OidcError {
     /// The token endpoint answered something that is not a token response.
     TokenResponse(String),
     IdToken(IdTokenError),
-    /// The UserInfo endpoint refused, or answered something unusable.
+    /// The UserInfo endpoint answered something unusable, or refused for a reason that says
+    /// nothing about the grant (a server error, `insufficient_scope`).
     Userinfo(String),
+    /// The UserInfo endpoint refused the access token the issuer had just issued (401,
+    /// RFC 6750 §3.1 `invalid_token`), or answered about another user: the issuer no longer
+    /// stands behind the grant (the person's session there ended meanwhile, say).
+    UserinfoDenied(String),
+}
+
+impl OidcError {
+    /// The issuer's answer disowns the grant a refresh was made for — its ID token failed
+    /// the checks, or UserInfo refused the new access token or named someone else — so
+    /// re-validation must end the session or app password, as on `invalid_grant`.
+    pub fn disowns_grant(&self) -> bool {
+        matches!(self, OidcError::IdToken(_) | OidcError::UserinfoDenied(_))
+    }
 }
 
 impl fmt::Display for OidcError {
@@ -57,7 +71,9 @@ impl fmt::Display for OidcError {
                 Ok(())
             }
             OidcError::TokenResponse(e) => write!(f, "token response: {e}"),
-            OidcError::Userinfo(e) => write!(f, "userinfo endpoint: {e}"),
+            OidcError::Userinfo(e) | OidcError::UserinfoDenied(e) => {
+                write!(f, "userinfo endpoint: {e}")
+            }
             OidcError::IdToken(e) => write!(f, "ID token rejected: {e}"),
         }
     }

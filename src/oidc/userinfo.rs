@@ -25,6 +25,11 @@ pub fn complete(
     response: &HttpResponse,
     groups_claim: &str,
 ) -> Result<(), OidcError> {
+    if response.status == 401 {
+        return Err(OidcError::UserinfoDenied(
+            "answered 401 to the access token".into(),
+        ));
+    }
     if response.status != 200 {
         return Err(OidcError::Userinfo(format!(
             "answered {} to the access token",
@@ -41,7 +46,7 @@ pub fn complete(
     match claims.get("sub").and_then(Value::as_str) {
         Some(sub) if sub == identity.sub => {}
         _ => {
-            return Err(OidcError::Userinfo(
+            return Err(OidcError::UserinfoDenied(
                 "its sub is not the ID token's (OpenID Connect Core §5.3.2)".into(),
             ))
         }
@@ -147,17 +152,27 @@ mod tests {
             body: "eyJhbGciOiJSUzI1NiJ9.e30.c2ln".into(),
         };
         let array = ok(json!([{ "sub": "alice-1" }]));
-        for (what, response) in [
-            ("someone else", someone_else),
-            ("no sub", no_sub),
-            ("numeric sub", numeric_sub),
-            ("401", refused),
-            ("a JWT", jwt),
-            ("an array", array),
+        let insufficient_scope = HttpResponse {
+            status: 403,
+            body: "{}".into(),
+        };
+        // Whether the answer disowns the grant: a refusal of the token, or another person.
+        for (what, response, disowns) in [
+            ("someone else", someone_else, true),
+            ("no sub", no_sub, true),
+            ("numeric sub", numeric_sub, true),
+            ("401", refused, true),
+            ("403", insufficient_scope, false),
+            ("a JWT", jwt, false),
+            ("an array", array, false),
         ] {
             let mut id = alice();
             let e = complete(&mut id, NOTHING, &response, "groups").unwrap_err();
-            assert!(matches!(e, OidcError::Userinfo(_)), "{what}: {e}");
+            assert!(
+                matches!(e, OidcError::Userinfo(_) | OidcError::UserinfoDenied(_)),
+                "{what}: {e}"
+            );
+            assert_eq!(e.disowns_grant(), disowns, "{what}: {e}");
             assert_eq!(id, alice(), "{what}");
         }
     }

@@ -1,6 +1,8 @@
 //! Re-validation: with `revalidate_every`, a session's refresh token is used every so often
 //! to confirm the user is still active at the issuer (and to pick up changed claims). If
-//! the issuer refuses it (`invalid_grant`: user disabled, grant revoked), the session ends.
+//! the issuer refuses it (`invalid_grant`: user disabled, grant revoked), or disowns the
+//! refreshed grant ([`OidcError::disowns_grant`]: the new ID token fails its checks,
+//! UserInfo refuses the new access token or names someone else), the session ends.
 //!
 //! Rotating refresh tokens (Pocket ID rotates on every use, with no grace period) make two
 //! concurrent refreshes of one session fatal for it, so:
@@ -191,9 +193,9 @@ impl Sessions {
                 let why = "the issuer refused the refresh token (invalid_grant)";
                 return self.end_refused(env, hash, &current, why).await;
             }
-            Err(ClientError::Refused(e @ OidcError::IdToken(_))) => {
+            Err(ClientError::Refused(e)) if e.disowns_grant() => {
                 return self
-                    .end_refused(env, hash, &current, &format!("refreshed ID token: {e}"))
+                    .end_refused(env, hash, &current, &format!("after the refresh, {e}"))
                     .await
             }
             Err(ClientError::Refused(e)) => {

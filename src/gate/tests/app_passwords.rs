@@ -444,13 +444,13 @@ fn access_rules_apply_to_the_stored_claims_on_every_request() {
     assert_eq!(r.status, 403);
 }
 
-#[test]
-fn with_revalidate_every_each_gets_its_own_grant_and_a_refused_refresh_ends_it() {
-    let (w, cookie) = signed_in(json!({ "revalidate_every": "15m" }), NOW - 60);
-    let token = csrf(&w, &cookie);
+/// With `revalidate_every`: an app password for photos, created through the issuer for a
+/// grant of its own; the request that uses it.
+fn with_own_grant(w: &World, cookie: &str) -> RequestHead {
+    let token = csrf(w, cookie);
     // Even after a recent login: through the issuer for a grant of its own (no prompt).
     let start = w.reply(&create_request(
-        &cookie,
+        cookie,
         &token,
         "photos.example.com",
         "Immich",
@@ -459,10 +459,16 @@ fn with_revalidate_every_each_gets_its_own_grant_and_a_refused_refresh_ends_it()
     assert_eq!(start.status, 303);
     let location = start.header("location").unwrap().to_string();
     assert!(location.contains("max_age=600") && !location.contains("prompt=login"));
-    let done = through_issuer(&w, &start, &cookie);
+    let done = through_issuer(w, &start, cookie);
     assert_eq!(done.status, 200, "{}", done.body);
     let (id, secret) = credentials(&done);
-    let head = with_pair("https://photos.example.com/api/x", &id, &secret);
+    with_pair("https://photos.example.com/api/x", &id, &secret)
+}
+
+#[test]
+fn with_revalidate_every_each_gets_its_own_grant_and_a_refused_refresh_ends_it() {
+    let (w, cookie) = signed_in(json!({ "revalidate_every": "15m" }), NOW - 60);
+    let head = with_own_grant(&w, &cookie);
 
     // Due: re-validated after the response with its own refresh token.
     let (handled, tasks) = w.handle_at(&head, NOW + 16 * 60);
@@ -485,6 +491,32 @@ fn with_revalidate_every_each_gets_its_own_grant_and_a_refused_refresh_ends_it()
     assert!(
         log.iter()
             .any(|l| l.contains("app_password_revoked") && l.contains("revalidation")),
+        "{log:?}"
+    );
+    let (status, _) = refusal(&w, &head);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn a_refresh_whose_userinfo_refuses_the_new_access_token_ends_it() {
+    let w = World::new(config(json!({ "revalidate_every": "15m" })), Some("s"));
+    *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 60 });
+    *w.issuer.userinfo.borrow_mut() = Some((200, json!({ "sub": "alice-1" })));
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let cookie = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
+    let head = with_own_grant(&w, &cookie);
+    // From now on the ID tokens leave the email to UserInfo, which refuses the access token
+    // the refresh has just issued: the person's session at the issuer has ended.
+    *w.issuer.overrides.borrow_mut() =
+        json!({ "auth_time": NOW - 60, "email": null, "email_verified": null });
+    *w.issuer.userinfo.borrow_mut() = Some((401, json!({})));
+    let (handled, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    plan(handled);
+    let log = w.run(tasks, NOW + 16 * 60);
+    assert!(
+        log.iter().any(|l| l.contains("app_password_revoked")
+            && l.contains("revalidation")
+            && l.contains("answered 401")),
         "{log:?}"
     );
     let (status, _) = refusal(&w, &head);
