@@ -274,7 +274,11 @@ impl std::fmt::Display for JwsError {
         match self {
             JwsError::Malformed(e) => write!(f, "malformed token: {e}"),
             JwsError::Encrypted => f.write_str("encrypted (JWE) tokens are not supported"),
-            JwsError::Algorithm(a) => write!(f, "algorithm {a:?} is not accepted"),
+            JwsError::Algorithm(a) => write!(
+                f,
+                "algorithm {a:?} is not accepted; have the issuer sign with a public key: \
+                 RS256/384/512, PS256/384/512, ES256/384/512 or EdDSA (never none or HMAC)"
+            ),
             JwsError::Critical => f.write_str("token has critical header extensions"),
             JwsError::UnknownKey(kid) => write!(f, "no key for kid {kid:?}"),
             JwsError::BadSignature => f.write_str("signature does not verify"),
@@ -704,6 +708,13 @@ mod tests {
         }
         let t = forge(&json!({ "alg": "none" }), &claims, b"");
         assert!(verify_now(&t, &set).is_err());
+        // The owner's log says what to change at the issuer.
+        let t = forge(&json!({ "alg": "HS256", "kid": "rsa-0" }), &claims, b"sig");
+        let message = verify_now(&t, &set).unwrap_err().to_string();
+        assert!(
+            message.contains("\"HS256\"") && message.contains("RS256/384/512"),
+            "{message}"
+        );
     }
 
     #[test]
