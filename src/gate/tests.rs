@@ -1284,14 +1284,21 @@ fn userinfo_about_someone_else_or_refused_fails_the_login_and_stores_nothing() {
     }
 }
 
-#[test]
-fn a_refresh_completes_its_id_token_from_userinfo_too() {
+/// [`revalidating_world`] with an issuer that leaves the claims to UserInfo, which says
+/// alice is in `family`.
+fn userinfo_revalidating_world() -> (World, String) {
     let w = World::new(
         json!({ "revalidate_every": "15m", "session_cache": "0s" }),
         Some("s"),
     );
     userinfo_issuer(&w, "alice-1", json!(["family"]));
     let cookie = revalidating_login(&w);
+    (w, cookie)
+}
+
+#[test]
+fn a_refresh_completes_its_id_token_from_userinfo_too() {
+    let (w, cookie) = userinfo_revalidating_world();
     let head = photos_get(&cookie);
     let (before, _) = w.handle_at(&head, NOW + 60);
     assert_eq!(proxied_user(before).as_deref(), Some("family"));
@@ -1323,12 +1330,7 @@ fn a_refresh_whose_userinfo_disowns_the_grant_ends_the_session() {
         (403, "alice-1", false),
         (503, "alice-1", false),
     ] {
-        let w = World::new(
-            json!({ "revalidate_every": "15m", "session_cache": "0s" }),
-            Some("s"),
-        );
-        userinfo_issuer(&w, "alice-1", json!(["family"]));
-        let cookie = revalidating_login(&w);
+        let (w, cookie) = userinfo_revalidating_world();
         let head = api_get(&cookie);
         userinfo_issuer(&w, sub, json!(["family"]));
         w.issuer.userinfo.borrow_mut().as_mut().unwrap().0 = status;
