@@ -107,7 +107,10 @@ function readForm(req) {
  *   no `sid` in ID tokens.
  * - authentik: an issuer URL with a path and a trailing slash
  *   (`/application/o/<slug>/`), ES256 keys.
- * - keycloak: ID tokens carrying the claim `typ: "ID"`; back-channel logout with `sid`.
+ * - keycloak: ID tokens carrying the claim `typ: "ID"`; back-channel logout with `sid`;
+ *   no `groups` scope (the groups come from a mapper on the client's own scope, as
+ *   docs/issuers/keycloak.md sets up), and a login naming a scope the realm does not have
+ *   is refused with `invalid_scope`, as Keycloak (since version 10) refuses it.
  * - strict: as OpenID Connect Core §5.4 has it (oidc-provider's default): with an access
  *   token issued, the claims of the `email`, `profile` and `groups` scopes come from the
  *   UserInfo endpoint only, and the ID token carries little more than `sub`.
@@ -115,7 +118,7 @@ function readForm(req) {
 export const PROFILES = {
   'pocket-id': { alg: 'RS256', backchannel: false },
   authentik: { alg: 'ES256', path: '/application/o/portcullis/' },
-  keycloak: { alg: 'RS256', idTokenTyp: 'ID' },
+  keycloak: { alg: 'RS256', idTokenTyp: 'ID', groupsScope: false, refuseUnknownScopes: true },
   strict: { claimsFromUserinfoOnly: true },
 };
 
@@ -137,6 +140,9 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
   const cookieKeys = [randomBytes(32).toString('hex')];
   let down = false;
   const grants = new Map(); // sub → grant IDs, so a test can revoke a user's grants
+  const groupsScope = imitate.groupsScope !== false;
+  // What discovery lists as scopes_supported.
+  const listedScopes = ['openid', 'offline_access', 'email', 'profile', ...(groupsScope ? ['groups'] : [])];
 
   function build() {
     const provider = new Provider(issuer, {
@@ -161,12 +167,12 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
         claims: () => (imitate.idTokenTyp ? { ...BY_SUB[sub], typ: imitate.idTokenTyp } : BY_SUB[sub]),
       }),
       claims: {
-        openid: imitate.idTokenTyp ? ['sub', 'typ'] : ['sub'],
+        openid: ['sub', ...(imitate.idTokenTyp ? ['typ'] : []), ...(groupsScope ? [] : ['groups'])],
         email: ['email', 'email_verified'],
         profile: ['name', 'preferred_username'],
-        groups: ['groups'],
+        ...(groupsScope ? { groups: ['groups'] } : {}),
       },
-      scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+      scopes: listedScopes,
       // Put the scope claims into the ID token, as Pocket ID does (unless strict).
       conformIdTokenClaims: Boolean(imitate.claimsFromUserinfoOnly),
       features: {
@@ -261,6 +267,21 @@ export async function startIssuer({ port, host = '127.0.0.1', clients, alg, log 
       log('token refused: HTTP Basic from a client_secret_post client');
       res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic' });
       return res.end(JSON.stringify({ error: 'invalid_client', error_description: 'client_secret_post only' }));
+    }
+    // Keycloak answers an authorization request naming a scope the realm does not have
+    // with `invalid_scope`, back at the client (oidc-provider ignores such scopes).
+    if (imitate.refuseUnknownScopes && url.pathname === '/auth') {
+      const requested = (url.searchParams.get('scope') || '').split(' ').filter(Boolean);
+      const redirect = url.searchParams.get('redirect_uri');
+      if (requested.some((s) => !listedScopes.includes(s)) && clients.some((c) => c.redirect_uris.includes(redirect))) {
+        log(`authorization refused: invalid scopes ${requested.join(' ')}`);
+        const back = new URL(redirect);
+        back.searchParams.set('error', 'invalid_scope');
+        back.searchParams.set('error_description', `Invalid scopes: ${requested.join(' ')}`);
+        if (url.searchParams.has('state')) back.searchParams.set('state', url.searchParams.get('state'));
+        res.writeHead(302, { location: back.toString() });
+        return res.end();
+      }
     }
     try {
       if (url.pathname.startsWith('/interaction/')) return await interaction(req, res, url);

@@ -44,6 +44,8 @@ before(async () => {
     config: {
       issuer: issuer.url,
       client_id: 'portcullis',
+      // LemonLDAP::NG does not list its extra `groups` scope: asked for by name.
+      scopes: ['openid', 'profile', 'email', 'groups'],
       revalidate_every: `${EVERY}s`,
       session_cache: '0s',
       apps: [

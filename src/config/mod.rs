@@ -265,6 +265,7 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
     );
 
     let mut scopes = vec!["openid".to_string()];
+    let scopes_configured = raw.scopes.is_some();
     let given = raw
         .scopes
         .unwrap_or_else(|| ["profile", "email", "groups"].map(String::from).to_vec());
@@ -418,6 +419,7 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         client_id: client_id?,
         id_token_audiences,
         scopes,
+        scopes_configured,
         session_lifetime: session_lifetime?,
         session_cache: session_cache?,
         revalidate_every,

@@ -30,6 +30,9 @@ pub struct Settings {
     pub id_token_audiences: Vec<String>,
     /// Always begins with `openid`.
     pub scopes: Vec<String>,
+    /// `scopes` was configured: sent as it is. Otherwise `scopes` holds the defaults, and
+    /// each goes only to an issuer that lists it (or lists no scopes).
+    pub scopes_configured: bool,
     pub session_lifetime: u64,
     pub session_cache: u64,
     /// Re-validate sessions against the issuer (refresh token) this often; `None`: never.

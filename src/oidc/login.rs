@@ -145,18 +145,25 @@ impl PendingLogin {
     }
 }
 
-/// The scopes of a login: the configured ones, and with `revalidate_every` also
-/// `offline_access` (for a refresh token) when the issuer lists it. An issuer that gives a
-/// refresh token without it (Pocket ID does) is used as it is.
+/// The scopes of a login: the configured ones as they are; without `scopes` configured, the
+/// defaults the issuer lists (or all of them when it lists none), since Keycloak and Google
+/// refuse a whole login naming a scope they do not have (`groups`). With
+/// `revalidate_every`, also `offline_access` (for a refresh token) when the issuer lists
+/// it. An issuer that gives a refresh token without it (Pocket ID does) is used as it is.
 fn scopes(metadata: &ProviderMetadata, settings: &Settings) -> String {
-    let mut scopes = settings.scopes.join(" ");
+    let mut scopes: Vec<&str> = settings
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| settings.scopes_configured || *s == "openid" || metadata.offers_scope(s))
+        .collect();
     let wanted = settings.revalidate_every.is_some()
         && !settings.scopes.iter().any(|s| s == "offline_access")
         && metadata.offers_scope("offline_access");
     if wanted {
-        scopes.push_str(" offline_access");
+        scopes.push("offline_access");
     }
-    scopes
+    scopes.join(" ")
 }
 
 /// RFC 7636 §4.2: `BASE64URL(SHA256(ASCII(code_verifier)))`.
@@ -307,44 +314,85 @@ mod tests {
         );
     }
 
-    #[test]
-    fn offline_access_is_requested_only_from_issuers_that_list_it() {
-        let settings = |revalidate: bool| {
-            let mut v = serde_json::json!({
-                "issuer": "https://id.example.com", "client_id": "portcullis",
-                "apps": [{ "host": "photos.example.com" }]
-            });
-            if revalidate {
-                v["revalidate_every"] = "15m".into();
-            }
-            Config::from_inputs(&Inputs {
-                portcullis: Some(v),
-                session_secret: Some("0123456789abcdef0123456789abcdef".into()),
-                ..Default::default()
-            })
-            .unwrap()
-            .settings
-        };
-        let meta = |listed: Option<&[&str]>| ProviderMetadata {
+    /// Settings for photos.example.com with these keys besides.
+    fn settings_with(extra: serde_json::Value) -> Settings {
+        let mut v = serde_json::json!({
+            "issuer": "https://id.example.com", "client_id": "portcullis",
+            "apps": [{ "host": "photos.example.com" }]
+        });
+        for (key, value) in extra.as_object().into_iter().flatten() {
+            v[key] = value.clone();
+        }
+        Config::from_inputs(&Inputs {
+            portcullis: Some(v),
+            session_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .settings
+    }
+
+    /// An issuer listing these scopes (`None`: listing none).
+    fn listing(listed: Option<&[&str]>) -> ProviderMetadata {
+        ProviderMetadata {
             scopes_supported: listed.map(|l| l.iter().map(|s| s.to_string()).collect()),
             ..ProviderMetadata::example()
-        };
-        let scope = |meta: &ProviderMetadata, revalidate: bool| {
-            let url = login()
-                .authorize_url(meta, &settings(revalidate), None)
-                .unwrap();
-            let url = Url::parse(&url).unwrap();
-            url.query_pairs()
-                .find(|(k, _)| k == "scope")
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
-        let listing = meta(Some(&["openid", "email", "offline_access"]));
-        let not_listing = meta(Some(&["openid", "email", "profile", "groups"]));
-        let silent = meta(None);
-        assert!(scope(&listing, true).ends_with(" offline_access"));
-        assert!(scope(&silent, true).ends_with(" offline_access"));
-        assert!(!scope(&not_listing, true).contains("offline_access"));
-        assert!(!scope(&listing, false).contains("offline_access"));
+        }
+    }
+
+    /// The `scope` parameter of a login.
+    fn scope_param(meta: &ProviderMetadata, settings: &Settings) -> String {
+        let url = login().authorize_url(meta, settings, None).unwrap();
+        let url = Url::parse(&url).unwrap();
+        url.query_pairs()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    }
+
+    #[test]
+    fn offline_access_is_requested_only_from_issuers_that_list_it() {
+        let revalidating = settings_with(serde_json::json!({ "revalidate_every": "15m" }));
+        let plain = settings_with(serde_json::json!({}));
+        let lists_it = listing(Some(&["openid", "email", "offline_access"]));
+        let does_not = listing(Some(&["openid", "email", "profile", "groups"]));
+        let silent = listing(None);
+        assert!(scope_param(&lists_it, &revalidating).ends_with(" offline_access"));
+        assert!(scope_param(&silent, &revalidating).ends_with(" offline_access"));
+        assert!(!scope_param(&does_not, &revalidating).contains("offline_access"));
+        assert!(!scope_param(&lists_it, &plain).contains("offline_access"));
+    }
+
+    #[test]
+    fn default_scopes_go_only_to_issuers_that_list_them_configured_ones_always() {
+        let defaults = settings_with(serde_json::json!({}));
+        // Keycloak without a `groups` client scope, Google: `groups` would fail the login.
+        let keycloak = listing(Some(&[
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "roles",
+        ]));
+        assert_eq!(scope_param(&keycloak, &defaults), "openid profile email");
+        let pocket_id = listing(Some(&["openid", "profile", "email", "groups"]));
+        assert_eq!(
+            scope_param(&pocket_id, &defaults),
+            "openid profile email groups"
+        );
+        assert_eq!(
+            scope_param(&listing(None), &defaults),
+            "openid profile email groups"
+        );
+        // `openid` is always asked for, listed or not.
+        assert_eq!(
+            scope_param(&listing(Some(&["email"])), &defaults),
+            "openid email"
+        );
+        // What the owner configured is sent as it is (LemonLDAP::NG does not list its
+        // extra scopes).
+        let configured =
+            settings_with(serde_json::json!({ "scopes": ["openid", "email", "groups"] }));
+        assert_eq!(scope_param(&keycloak, &configured), "openid email groups");
     }
 }

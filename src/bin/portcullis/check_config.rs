@@ -168,7 +168,14 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
             s.id_token_audiences.join(", ")
         );
     }
-    println!("  scopes            {}", s.scopes.join(" "));
+    if s.scopes_configured {
+        println!("  scopes            {}", s.scopes.join(" "));
+    } else {
+        println!(
+            "  scopes            {} (the defaults: each only if the issuer lists it)",
+            s.scopes.join(" ")
+        );
+    }
     println!(
         "  session_lifetime  {}",
         format_duration(s.session_lifetime)
