@@ -188,10 +188,19 @@ impl GateError {
         match self {
             GateError::Misconfigured(e) => e.to_string(),
             GateError::BadRequest(why) | GateError::AmbiguousPath(why) => (*why).to_string(),
-            GateError::IssuerSaid { error, description } => match description {
-                Some(d) => format!("{error}: {d}"),
-                None => error.clone(),
-            },
+            GateError::IssuerSaid { error, description } => {
+                let mut detail = match description {
+                    Some(d) => format!("{error}: {d}"),
+                    None => error.clone(),
+                };
+                if error == "invalid_scope" {
+                    detail.push_str(
+                        " (PORTCULLIS.scopes names a scope this issuer does not have; \
+                         list only scopes its discovery document names, or leave scopes unset)",
+                    );
+                }
+                detail
+            }
             GateError::IssuerUnavailable(e) | GateError::LoginFailed(e) => e.to_string(),
             GateError::OriginUnreachable(e)
             | GateError::InvalidBearer(e)
@@ -305,6 +314,25 @@ mod tests {
             retry: "/.portcullis/login?rd=%2F",
             wants_json: json,
         }
+    }
+
+    #[test]
+    fn an_invalid_scope_refusal_names_the_setting_in_the_log() {
+        let e = GateError::IssuerSaid {
+            error: "invalid_scope".into(),
+            description: Some("Invalid scopes: openid groups".into()),
+        };
+        let detail = e.detail();
+        assert!(
+            detail.starts_with("invalid_scope: Invalid scopes: openid groups (")
+                && detail.contains("PORTCULLIS.scopes"),
+            "{detail}"
+        );
+        let other = GateError::IssuerSaid {
+            error: "access_denied".into(),
+            description: None,
+        };
+        assert_eq!(other.detail(), "access_denied");
     }
 
     #[test]
