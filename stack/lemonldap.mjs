@@ -1,8 +1,10 @@
 // A second, independent OpenID provider for the tests: LemonLDAP::NG (OpenID certified),
 // from Debian's packages (scripts/install-tools --lemonldap), its portal served by Starman
 // on a loopback port, with the Demo authentication backend (users dwho, rtyler, msmith;
-// each one's password is the login name). Its configuration is the package's own default
-// with the settings of docs/issuers/lemonldap-ng.md, written to a temporary directory.
+// each one's password is the login name). Its configuration, written to a temporary
+// directory, is the package's default (Demo backend, file storage) with the settings of
+// docs/issuers/lemonldap-ng.md. It is written out here in full rather than read from
+// /var/lib/lemonldap-ng and /etc/lemonldap-ng, which only root and www-data may read.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
@@ -12,12 +14,11 @@ import path from 'node:path';
 import { collectLines } from './worker.mjs';
 
 export const PORTAL_PSGI = '/usr/share/lemonldap-ng/portal/htdocs/index.psgi';
-const DEFAULT_CONF = '/var/lib/lemonldap-ng/conf/lmConf-1.json';
-const DEFAULT_INI = '/etc/lemonldap-ng/lemonldap-ng.ini';
+const TEMPLATES = '/usr/share/lemonldap-ng/portal/templates';
 
 /** Whether LemonLDAP::NG and Starman are installed. */
 export function lemonldapInstalled() {
-  return [PORTAL_PSGI, DEFAULT_CONF, DEFAULT_INI, '/usr/bin/starman'].every((f) => fs.existsSync(f));
+  return [PORTAL_PSGI, TEMPLATES, '/usr/bin/starman'].every((f) => fs.existsSync(f));
 }
 
 /**
@@ -33,19 +34,48 @@ export async function startLemonldap({ port, callbacks, signedOut, secret, alg =
   }
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const portal = `http://127.0.0.1:${port}/`;
-  const conf = JSON.parse(fs.readFileSync(DEFAULT_CONF, 'utf8'));
-  Object.assign(conf, {
+  const conf = {
     cfgNum: 1,
+    cfgAuthor: 'Portcullis tests',
+    cfgVersion: '2.16.1',
+    cfgDate: String(Math.floor(Date.now() / 1000)),
     portal,
     domain: '127.0.0.1',
     securedCookie: 0,
-    globalStorageOptions: { ...conf.globalStorageOptions, Directory: path.join(dir, 'sessions'), LockDirectory: path.join(dir, 'sessions/lock') },
+    cookieName: 'lemonldap',
+    timeout: 72000,
+    authentication: 'Demo',
+    userDB: 'Same',
+    passwordDB: 'Demo',
+    registerDB: 'Demo',
+    demoExportedVars: { cn: 'cn', mail: 'mail', uid: 'uid' },
+    exportedVars: {},
+    whatToTrace: '_whatToTrace',
+    portalSkin: 'bootstrap',
+    loginHistoryEnabled: 1,
+    notification: 0,
+    sessionDataToRemember: {},
+    locationRules: {},
+    globalStorage: 'Apache::Session::File',
+    globalStorageOptions: {
+      Directory: path.join(dir, 'sessions'),
+      LockDirectory: path.join(dir, 'sessions/lock'),
+      generateModule: 'Lemonldap::NG::Common::Apache::Session::Generate::SHA256',
+    },
+    persistentStorage: 'Apache::Session::File',
     persistentStorageOptions: { Directory: path.join(dir, 'psessions'), LockDirectory: path.join(dir, 'psessions/lock') },
-    localSessionStorageOptions: { ...conf.localSessionStorageOptions, cache_root: path.join(dir, 'cache') },
+    localSessionStorage: 'Cache::FileCache',
+    localSessionStorageOptions: {
+      cache_depth: 3, cache_root: path.join(dir, 'cache'), default_expires_in: 600, directory_umask: '007', namespace: 'lemonldap-ng-sessions',
+    },
+    notificationStorage: 'File',
     notificationStorageOptions: { dirName: path.join(dir, 'notifications') },
     // Groups of its own besides the Demo backend's, so access rules have something to use.
     groups: { family: "$uid eq 'dwho' or $uid eq 'rtyler'" },
-    macros: { ...conf.macros, mailVerified: '1' },
+    macros: {
+      _whatToTrace: "$_auth eq 'SAML' ? lc($_user.'@'.$_idpConfKey) : $_auth eq 'OpenIDConnect' ? lc($_user.'@'.$_oidc_OP) : lc($_user)",
+      mailVerified: '1',
+    },
     issuerDBOpenIDConnectActivation: 1,
     oidcServiceIgnoreScopeForClaims: 0,
     oidcServicePrivateKeySig: privateKey.export({ type: 'pkcs1', format: 'pem' }),
@@ -73,12 +103,26 @@ export async function startLemonldap({ port, callbacks, signedOut, secret, alg =
       },
     },
     oidcRPMetaDataOptionsExtraClaims: { portcullis: { groups: 'groups' } },
-  });
+  };
   fs.writeFileSync(path.join(dir, 'conf/lmConf-1.json'), JSON.stringify(conf, null, 1));
-  const ini = fs.readFileSync(DEFAULT_INI, 'utf8')
-    .replaceAll('/var/lib/lemonldap-ng/conf', path.join(dir, 'conf'))
-    .replaceAll('/var/lib/lemonldap-ng/cache', path.join(dir, 'cache'));
-  fs.writeFileSync(path.join(dir, 'lemonldap-ng.ini'), ini);
+  fs.writeFileSync(path.join(dir, 'lemonldap-ng.ini'), [
+    '[all]',
+    'logLevel = warn',
+    'checkTime = 1',
+    '[configuration]',
+    'type = File',
+    `dirName = ${path.join(dir, 'conf')}`,
+    'localStorage = Cache::FileCache',
+    `localStorageOptions = { 'namespace' => 'lemonldap-ng-config', 'default_expires_in' => 600, 'directory_umask' => '007', 'cache_root' => '${path.join(dir, 'cache')}', 'cache_depth' => 3 }`,
+    '[portal]',
+    'staticPrefix = /static',
+    `templateDir = ${TEMPLATES}`,
+    'languages = en',
+    '[handler]',
+    'status = 0',
+    'useRedirectOnError = 1',
+    '',
+  ].join('\n'));
 
   const lines = [];
   const child = spawn('/usr/bin/starman', ['--listen', `127.0.0.1:${port}`, '--workers', '2', PORTAL_PSGI], {
@@ -101,7 +145,9 @@ export async function startLemonldap({ port, callbacks, signedOut, secret, alg =
     } catch { /* not listening yet */ }
     if (i >= 200 || child.exitCode !== null) {
       await stop();
-      throw new Error(`LemonLDAP::NG did not start:\n${lines.slice(-20).join('\n')}`);
+      // Its first complaints say why; the later ones only repeat that it failed.
+      const why = lines.filter((l) => !l.includes('Initialization failed!')).slice(0, 20);
+      throw new Error(`LemonLDAP::NG did not start:\n${why.join('\n')}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
