@@ -65,16 +65,28 @@ impl<S: Store, H: HttpClient, C: SignatureCheck + Signer, R: Random> Io
     }
 }
 
-/// Work to do after the response has been sent (`waitUntil`).
+/// Work to do after the response has been sent (`waitUntil`), by the part it is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Task {
+    Session(SessionTask),
+    AppPassword(AppPasswordTask),
+}
+
+/// After-response work of the sessions part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionTask {
     /// Re-validate the session of this session cookie (its value, as sent and verified)
     /// with the issuer.
     Revalidate { cookie: Secret },
+}
+
+/// After-response work of the app-passwords part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppPasswordTask {
     /// Record that this app password was used today.
-    AppPasswordUsed { id: String },
+    Used { id: String },
     /// Re-validate this app password with the issuer.
-    RevalidateAppPassword { id: String },
+    Revalidate { id: String },
 }
 
 /// I/O, time and sinks: everything a part needs that is not the request.

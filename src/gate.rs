@@ -116,10 +116,8 @@ impl Gate {
     pub async fn run<I: Io>(&self, task: Task, io: &I, now: u64) -> Vec<String> {
         let env = Env::new(io, now);
         match &task {
-            Task::Revalidate { .. } => self.sessions.run(&env, &task).await,
-            Task::AppPasswordUsed { .. } | Task::RevalidateAppPassword { .. } => {
-                self.app_passwords.run(&env, &task).await
-            }
+            Task::Session(task) => self.sessions.run(&env, task).await,
+            Task::AppPassword(task) => self.app_passwords.run(&env, task).await,
         }
         env.finish().0
     }

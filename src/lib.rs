@@ -29,6 +29,7 @@ pub mod crypto;
 pub mod endpoints;
 pub mod error;
 pub mod gate;
+pub mod grant;
 pub mod http;
 pub mod identity;
 pub mod login;

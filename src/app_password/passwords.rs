@@ -11,14 +11,15 @@ use serde::{Deserialize, Serialize};
 use super::credential::{self, NewCredential};
 use super::record::{AppPassword, Summary, RECORD_FORMAT};
 use super::registry;
+use super::revalidate::{Outcome, Records};
 use crate::cache::TtlCache;
-use crate::context::{audit_line, Env, Io, Task};
-use crate::crypto::{b64url, ct_eq, sha256, Random};
+use crate::context::{audit_line, AppPasswordTask, Env, Io, Task};
+use crate::crypto::{b64url, ct_eq, sha256};
+use crate::grant::{tombstone, Due, Lifecycle, WriteBack};
 use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
 use crate::secret::Secret;
-use crate::session::revalidate::Due;
 use crate::store::StoreError;
 
 /// "Last used" is written at most this often per app password.
@@ -136,11 +137,8 @@ pub struct AppPasswords {
     pub(super) client: Rc<Client>,
     /// Records read from KV, by ID, for at most `session_cache`.
     pub(super) cache: TtlCache<Rc<AppPassword>>,
-    /// Revoked in this isolate: refused at once, never written back.
-    pub(super) revoked: TtlCache<()>,
-    /// Re-validations running here, and those waiting after an unreachable issuer.
-    pub(super) refreshing: TtlCache<()>,
-    pub(super) backoff: TtlCache<()>,
+    /// App passwords revoked or being re-validated here, and their refresh tokens' key.
+    pub(super) grant: Lifecycle,
     /// Recorded as used (or being recorded) in the last day, from this isolate.
     used: TtlCache<()>,
 }
@@ -151,9 +149,7 @@ impl AppPasswords {
             config,
             client,
             cache: TtlCache::new(1024),
-            revoked: TtlCache::new(1024),
-            refreshing: TtlCache::new(1024),
-            backoff: TtlCache::new(1024),
+            grant: Lifecycle::new(REFRESH_KEY),
             used: TtlCache::new(1024),
         }
     }
@@ -179,7 +175,7 @@ impl AppPasswords {
             return refused(Refused::Invalid);
         }
         let now = env.now;
-        if self.revoked.get(id, now).is_some() {
+        if self.grant.revoked_here(id, now) {
             return refused(Refused::Unknown);
         }
         let record = match self.cache.get(id, now) {
@@ -189,8 +185,7 @@ impl AppPasswords {
                     return refused(Refused::Unknown);
                 };
                 let record = Rc::new(record);
-                let until = (now + self.config.settings.session_cache).min(record.expires);
-                self.cache.insert(id, record.clone(), until, now);
+                self.remember(now, record.clone());
                 record
             }
         };
@@ -207,12 +202,15 @@ impl AppPasswords {
         let record = match self.revalidation_due(&record, now) {
             Due::No => record,
             Due::Later => {
-                env.defer(Task::RevalidateAppPassword { id: id.to_string() });
+                env.defer(Task::AppPassword(AppPasswordTask::Revalidate {
+                    id: id.to_string(),
+                }));
                 record
             }
             Due::Now => match self.revalidate(env, id).await {
-                Some(record) => record,
-                None => return refused(Refused::Unknown),
+                Outcome::Renewed(renewed) => renewed,
+                Outcome::Kept => record,
+                Outcome::Ended => return refused(Refused::Unknown),
             },
         };
         Ok(Verified { record })
@@ -229,9 +227,9 @@ impl AppPasswords {
             return false;
         }
         self.used.insert(&record.id, (), now + USED_EVERY, now);
-        env.defer(Task::AppPasswordUsed {
+        env.defer(Task::AppPassword(AppPasswordTask::Used {
             id: record.id.clone(),
-        });
+        }));
         true
     }
 
@@ -243,7 +241,7 @@ impl AppPasswords {
     ) -> Result<Vec<Summary>, StoreError> {
         let mut list = registry::of_user(env.store(), sub).await?;
         // Listings lag behind revocations (KV is eventually consistent).
-        list.retain(|s| self.revoked.get(&s.id, env.now).is_none() && env.now < s.expires);
+        list.retain(|s| !self.grant.revoked_here(&s.id, env.now) && env.now < s.expires);
         Ok(list)
     }
 
@@ -268,7 +266,8 @@ impl AppPasswords {
             (None, _) => None,
             (Some(_), None) => return Err(CreateError::NoRefreshToken),
             (Some(_), Some(token)) => Some(
-                self.seal_refresh(&credential.id, token.expose(), env.rng())
+                self.grant
+                    .seal(keys, &credential.id, token.expose(), env.rng())
                     .ok_or(CreateError::Random)?,
             ),
         };
@@ -304,15 +303,13 @@ impl AppPasswords {
         let lifetime = known.map_or(self.config.settings.app_password_lifetime, |k| {
             k.expires.saturating_sub(now)
         });
-        self.revoked.insert(id, (), now + lifetime.max(60), now);
+        self.grant.mark_revoked(id, now + lifetime.max(60), now);
         let record = registry::revoke(env.store(), id, known, now).await?;
-        if let Some(token) = record
-            .as_ref()
-            .and_then(|r| r.refresh.as_deref())
-            .and_then(|sealed| self.open_refresh(id, sealed))
-        {
-            self.client
-                .revoke_refresh_token(env.http(), &token, now)
+        if let Some(record) = &record {
+            let keys = &self.config.secrets.signing_keys;
+            let sealed = record.refresh.as_deref();
+            self.grant
+                .revoke_at_issuer(env, &self.client, keys, id, sealed)
                 .await;
         }
         Ok(record.is_some() || known.is_some())
@@ -353,13 +350,12 @@ impl AppPasswords {
     }
 
     /// Runs work scheduled during a request, after its response.
-    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: &Task) {
+    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: &AppPasswordTask) {
         match task {
-            Task::AppPasswordUsed { id } => self.record_use(env, id).await,
-            Task::RevalidateAppPassword { id } => {
+            AppPasswordTask::Used { id } => self.record_use(env, id).await,
+            AppPasswordTask::Revalidate { id } => {
                 self.revalidate(env, id).await;
             }
-            Task::Revalidate { .. } => {}
         }
     }
 
@@ -377,44 +373,25 @@ impl AppPasswords {
             return;
         }
         record.last_used = Some(now);
-        self.write_back(env, &record).await;
+        // Written unless it was revoked meanwhile (here or anywhere: the tombstone).
+        let records = Records(env.store());
+        let written = tombstone::write_back(
+            || self.grant.is_revoked(env, id),
+            registry::save(env.store(), &record, now),
+            || crate::grant::GrantStore::unwrite(&records, id, &record),
+        )
+        .await;
+        match written {
+            WriteBack::Written => self.remember(now, Rc::new(record)),
+            WriteBack::Revoked => self.cache.remove(id),
+            WriteBack::Failed => {}
+        }
     }
 
-    /// Writes an updated record and its index key, unless it was revoked meanwhile (here
-    /// or anywhere: the tombstone); a revocation that lands during the write undoes it.
-    pub(super) async fn write_back<I: Io>(&self, env: &Env<'_, I>, record: &AppPassword) -> bool {
-        if !matches!(self.is_revoked(env, &record.id).await, Ok(false)) {
-            return false;
-        }
-        if registry::save(env.store(), record, env.now).await.is_err() {
-            return false;
-        }
-        if !matches!(self.is_revoked(env, &record.id).await, Ok(false)) {
-            let _ = registry::remove(env.store(), record).await;
-            self.cache.remove(&record.id);
-            return false;
-        }
-        let until = (env.now + self.config.settings.session_cache).min(record.expires);
-        self.cache
-            .insert(&record.id, Rc::new(record.clone()), until, env.now);
-        true
-    }
-
-    async fn is_revoked<I: Io>(&self, env: &Env<'_, I>, id: &str) -> Result<bool, StoreError> {
-        if self.revoked.get(id, env.now).is_some() {
-            return Ok(true);
-        }
-        registry::is_revoked(env.store(), id).await
-    }
-
-    pub(super) fn seal_refresh(&self, id: &str, token: &str, rng: &impl Random) -> Option<String> {
-        let keys = &self.config.secrets.signing_keys;
-        keys.seal(REFRESH_KEY, id, token, rng)
-    }
-
-    pub(super) fn open_refresh(&self, id: &str, sealed: &str) -> Option<String> {
-        let keys = &self.config.secrets.signing_keys;
-        keys.open(REFRESH_KEY, id, sealed)
+    /// Keeps a record read or written now in this isolate, for at most `session_cache`.
+    pub(super) fn remember(&self, now: u64, record: Rc<AppPassword>) {
+        let until = (now + self.config.settings.session_cache).min(record.expires);
+        self.cache.insert(&record.id.clone(), record, until, now);
     }
 }
 

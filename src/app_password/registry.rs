@@ -9,7 +9,8 @@
 
 use super::record::{AppPassword, Summary};
 use crate::crypto::{b64url, sha256};
-use crate::session::index::{revoked_key, ttl_until as ttl, TOMBSTONE};
+use crate::grant::{tombstone, Doomed};
+use crate::session::index::ttl_until as ttl;
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
 pub const RECORD_PREFIX: &str = "app-password:";
@@ -64,10 +65,10 @@ pub async fn load<S: Store>(store: &S, id: &str) -> Result<Option<AppPassword>, 
         .and_then(|json| serde_json::from_str(&json).ok()))
 }
 
-/// Revokes an app password for good: a tombstone first (nothing may write it back), then
-/// the record and its index key; where the deletes fail, the record is overwritten with
-/// the tombstone's value, which no reader accepts. Nothing is written for one that does
-/// not exist. Returns the record that was revoked.
+/// Revokes an app password for good, through the one revocation of
+/// [`grant::tombstone`]: its tombstone, then its record and index key (the record
+/// overwritten with the tombstone's value where the deletes fail). Nothing is written for
+/// one that does not exist. Returns the record that was revoked.
 pub async fn revoke<S: Store>(
     store: &S,
     id: &str,
@@ -76,26 +77,18 @@ pub async fn revoke<S: Store>(
 ) -> Result<Option<AppPassword>, StoreError> {
     let record = load(store, id).await?;
     let (expires, sub) = match (&record, known) {
-        (Some(r), _) => (r.expires, r.identity.sub.clone()),
-        (None, Some(k)) => (k.expires, k.sub.clone()),
+        (Some(r), _) => (r.expires, r.identity.sub.as_str()),
+        (None, Some(k)) => (k.expires, k.sub.as_str()),
         (None, None) => return Ok(None),
     };
-    let ttl = ttl(expires, now);
-    store
-        .put(&revoked_key(id), Entry::new(TOMBSTONE, ttl))
-        .await?;
-    let deleted = async {
-        if record.is_some() {
-            store.delete(&record_key(id)).await?;
-        }
-        store.delete(&user_key(&sub, id)).await
+    let doomed = Doomed {
+        grant: id,
+        record_key: record_key(id),
+        record_exists: record.is_some(),
+        index_keys: vec![user_key(sub, id)],
+        expires,
     };
-    if let Err(e) = deleted.await {
-        store
-            .put(&record_key(id), Entry::new(TOMBSTONE, ttl))
-            .await
-            .map_err(|_| e)?;
-    }
+    tombstone::revoke(store, &doomed, now).await?;
     Ok(record)
 }
 
@@ -105,11 +98,6 @@ pub async fn remove<S: Store>(store: &S, record: &AppPassword) -> Result<(), Sto
     store
         .delete(&user_key(&record.identity.sub, &record.id))
         .await
-}
-
-/// Whether an app password has a tombstone.
-pub async fn is_revoked<S: Store>(store: &S, id: &str) -> Result<bool, StoreError> {
-    Ok(store.get(&revoked_key(id)).await?.is_some())
 }
 
 async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<Summary>, StoreError> {
@@ -187,7 +175,7 @@ mod tests {
 
             assert!(revoke(&store, "ap_1", None, 200).await.unwrap().is_some());
             assert!(load(&store, "ap_1").await.unwrap().is_none());
-            assert!(is_revoked(&store, "ap_1").await.unwrap());
+            assert!(tombstone::is_revoked(&store, "ap_1").await.unwrap());
             assert_eq!(of_user(&store, "alice").await.unwrap().len(), 1);
             // Nothing to revoke: nothing written.
             let before = store.records.borrow().len();

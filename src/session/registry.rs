@@ -3,6 +3,7 @@
 
 use super::index::{self, Summary};
 use super::Session;
+use crate::grant::{tombstone, Doomed};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
 /// Stores a new (or re-validated) session and its index keys, all expiring with it. The
@@ -77,21 +78,16 @@ async fn delete_keys<S: Store>(
     if record.is_some() {
         store.delete(&index::session_key(hash)).await?;
     }
-    if let Some(summary) = &summary {
-        store.delete(&index::user_key(&summary.sub, hash)).await?;
-        if let Some(sid) = &summary.sid {
-            store.delete(&index::sid_key(sid, hash)).await?;
-        }
+    for key in summary.iter().flat_map(|s| index_keys(hash, s)) {
+        store.delete(&key).await?;
     }
     Ok(())
 }
 
-/// Revokes a session for good: a tombstone first (so a re-validation that read the record
-/// before cannot write it back unnoticed), then the record and its index keys. Where the
-/// deletes fail (KV down, or the Free plan's 1,000 deletes a day spent), the record is
-/// overwritten with the tombstone's value, which no reader accepts: revocation fails
-/// closed. Nothing is written for a session that does not exist. The tombstone lasts as
-/// long as any copy of the session could.
+/// Revokes a session for good, through the one revocation of [`grant::tombstone`]: its
+/// tombstone, then its record and index keys (the record overwritten with the tombstone's
+/// value where the deletes fail). Nothing is written for a session that does not exist.
+/// The tombstone lasts as long as any copy of the session could.
 pub async fn revoke<S: Store>(
     store: &S,
     hash: &str,
@@ -99,27 +95,27 @@ pub async fn revoke<S: Store>(
     now: u64,
 ) -> Result<Option<Session>, StoreError> {
     let record = load(store, hash).await?;
-    let expires = match (&record, known) {
-        (Some(r), _) => r.expires,
-        (None, Some(k)) => k.expires,
-        (None, None) => return Ok(None),
+    let Some(summary) = record.as_ref().map(Summary::of).or_else(|| known.cloned()) else {
+        return Ok(None);
     };
-    let ttl = index::ttl_until(expires, now);
-    store
-        .put(&index::revoked_key(hash), Entry::new(index::TOMBSTONE, ttl))
-        .await?;
-    if let Err(e) = delete_keys(store, hash, record.as_ref(), known).await {
-        store
-            .put(&index::session_key(hash), Entry::new(index::TOMBSTONE, ttl))
-            .await
-            .map_err(|_| e)?;
-    }
+    let doomed = Doomed {
+        grant: hash,
+        record_key: index::session_key(hash),
+        record_exists: record.is_some(),
+        index_keys: index_keys(hash, &summary),
+        expires: summary.expires,
+    };
+    tombstone::revoke(store, &doomed, now).await?;
     Ok(record)
 }
 
-/// Whether a session has a tombstone.
-pub async fn is_revoked<S: Store>(store: &S, hash: &str) -> Result<bool, StoreError> {
-    Ok(store.get(&index::revoked_key(hash)).await?.is_some())
+/// A session's index keys, as its summary names them.
+fn index_keys(hash: &str, summary: &Summary) -> Vec<String> {
+    let mut keys = vec![index::user_key(&summary.sub, hash)];
+    if let Some(sid) = &summary.sid {
+        keys.push(index::sid_key(sid, hash));
+    }
+    keys
 }
 
 /// Reads a session record (`None` when gone or unreadable).

@@ -1,75 +1,105 @@
-//! Re-validation: with `revalidate_every`, a session's refresh token is used every so often
-//! to confirm the user is still active at the issuer (and to pick up changed claims). If
-//! the issuer refuses it (`invalid_grant`: user disabled, grant revoked), or disowns the
-//! refreshed grant ([`OidcError::disowns_grant`]: the new ID token fails its checks,
-//! UserInfo refuses the new access token or names someone else), the session ends.
+//! Re-validation of sessions, through the one grant lifecycle ([`crate::grant`]): what is
+//! the session's own is its record layout, its cache entry and its audit line.
 //!
-//! Rotating refresh tokens (Pocket ID rotates on every use, with no grace period) make two
-//! concurrent refreshes of one session fatal for it, so:
-//! - Within an isolate only one refresh per session runs at a time (`refreshing`); other
-//!   requests meanwhile are served with the session as it is.
-//! - A refresh normally runs after the response (`waitUntil`), so no request waits for the
-//!   issuer; only a session older than twice `revalidate_every` is refreshed first.
-//! - Before refreshing, the record is re-read from KV: another isolate may have refreshed it
-//!   already (then its result is used). On `invalid_grant` it is re-read once more, and the
-//!   session is revoked only if nobody else has rotated the token meanwhile.
-//! - If the issuer cannot be reached, the session keeps working and this isolate waits a
-//!   minute before trying again.
-//! - One refresh writes one KV key (the record; the index too only if the email changed),
-//!   at most once per `revalidate_every` per session, well under KV's one write per second.
+//! A refresh normally runs after the response (`waitUntil`), so no request waits for the
+//! issuer; only a session older than twice `revalidate_every` is refreshed first. One
+//! refresh writes one KV key (the record; the index too only if the email changed), at
+//! most once per `revalidate_every` per session, well under KV's one write per second.
 
 use std::rc::Rc;
 
 use super::sessions::Sessions;
 use super::{registry, Session, SessionId};
-use crate::context::{audit_line, Env, Io, Task};
-use crate::crypto::Random;
-use crate::oidc::{ClientError, OidcError};
-use crate::store::StoreError;
+use crate::context::{audit_line, Env, Io, SessionTask};
+use crate::grant::refresh::Refresher;
+use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
+use crate::identity::Identity;
+use crate::oidc::IdTokenClaims;
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
 
 /// The key-derivation label of the refresh-token encryption key.
-const REFRESH_KEY: &str = "portcullis refresh token key v1";
-/// A refresh is taken to be running for at most this long (the issuer's timeout is 10 s):
-/// one whose `waitUntil` was abandoned no longer counts after it.
-pub(crate) const REFRESH_MARKER: u64 = 60;
-/// After an unreachable issuer, this isolate waits this long before the next attempt.
-pub(crate) const BACKOFF: u64 = 60;
+pub(super) const REFRESH_KEY: &str = "portcullis refresh token key v1";
 
-/// When a grant (a session's, an app password's) needs re-validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Due {
-    No,
-    /// After the response.
-    Later,
-    /// Before the response: too long since the issuer last vouched.
-    Now,
-}
+impl GrantRecord for Session {
+    const KIND: &'static str = "session";
 
-/// The one rule for both: due once `every` has passed since the issuer last vouched
-/// (`validated`), before the response once twice that has; never while a refresh runs or
-/// backs off here (`busy`). `busy` is only asked for grants that are due: it may cost a hash.
-pub(crate) fn due(every: u64, validated: u64, now: u64, busy: impl FnOnce() -> bool) -> Due {
-    let age = now.saturating_sub(validated);
-    if age < every || busy() {
-        Due::No
-    } else if age >= every.saturating_mul(2) {
-        Due::Now
-    } else {
-        Due::Later
+    fn sub(&self) -> &str {
+        &self.identity.sub
+    }
+
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn is_live(&self, now: u64) -> bool {
+        Session::is_live(self, now)
+    }
+
+    fn validated(&self) -> u64 {
+        self.validated
+    }
+
+    fn sealed_refresh(&self) -> Option<&str> {
+        self.refresh.as_deref()
+    }
+
+    fn renewed(
+        &self,
+        vouched: Option<(IdTokenClaims, Secret)>,
+        sealed_refresh: Option<Option<String>>,
+        now: u64,
+    ) -> Self {
+        let mut renewed = self.clone();
+        if let Some((claims, id_token)) = vouched {
+            renewed.identity = claims.identity;
+            renewed.id_token = Some(id_token);
+        }
+        if let Some(sealed) = sealed_refresh {
+            renewed.refresh = sealed;
+        }
+        renewed.validated = now;
+        renewed
     }
 }
 
-/// The session being re-validated: its cookie value (the isolate's cache key), ID and hash.
-#[derive(Clone, Copy)]
-struct Target<'a> {
-    cookie: &'a str,
-    id: &'a SessionId,
-    hash: &'a str,
+/// Session records in the store, as the lifecycle reads and writes them.
+struct Records<'s, S>(&'s S);
+
+impl<S: Store> GrantStore for Records<'_, S> {
+    type Record = Session;
+
+    async fn load(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+        registry::load(self.0, hash).await
+    }
+
+    async fn write(
+        &self,
+        hash: &str,
+        renewed: &Session,
+        before: &Session,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        // The index keys carry the email: rewritten only when it changed.
+        if email_of(&renewed.identity) == email_of(&before.identity) {
+            registry::save_record(self.0, hash, renewed, now).await
+        } else {
+            registry::save(self.0, hash, renewed, now).await
+        }
+    }
+
+    async fn unwrite(&self, hash: &str, _: &Session) -> Result<(), StoreError> {
+        registry::remove(self.0, hash, None).await.map(|_| ())
+    }
 }
 
-/// What a re-validation came to.
+fn email_of(identity: &Identity) -> Option<&str> {
+    identity.email.as_deref()
+}
+
+/// What a session's re-validation came to.
 #[derive(Debug)]
-pub(super) enum Revalidation {
+pub(super) enum Outcome {
     Renewed(Rc<Session>),
     /// Left as it was (refresh already running here, issuer unreachable).
     Kept,
@@ -86,37 +116,17 @@ impl Sessions {
         if session.refresh.is_none() {
             return Due::No;
         }
-        due(every, session.validated, now, || {
-            let hash = id.hash();
-            self.refreshing.get(&hash, now).is_some() || self.backoff.get(&hash, now).is_some()
+        grant::due(every, session.validated, now, || {
+            self.grant.locks.busy(&id.hash(), now)
         })
     }
 
-    /// Encrypts a refresh token for storage in the session with this hash.
-    pub(super) fn seal_refresh(
-        &self,
-        hash: &str,
-        refresh: &str,
-        rng: &impl Random,
-    ) -> Option<String> {
-        let keys = &self.config.secrets.signing_keys;
-        keys.seal(REFRESH_KEY, hash, refresh, rng)
-    }
-
-    pub(super) fn open_refresh(&self, hash: &str, sealed: &str) -> Option<String> {
-        self.config
-            .secrets
-            .signing_keys
-            .open(REFRESH_KEY, hash, sealed)
-    }
-
     /// Runs work scheduled during a request, after its response.
-    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: &Task) {
-        if let Task::Revalidate { cookie } = task {
-            let keys = &self.config.secrets.signing_keys;
-            if let Some(id) = SessionId::from_cookie_value(cookie.expose(), keys) {
-                self.revalidate(env, cookie.expose(), &id).await;
-            }
+    pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: &SessionTask) {
+        let SessionTask::Revalidate { cookie } = task;
+        let keys = &self.config.secrets.signing_keys;
+        if let Some(id) = SessionId::from_cookie_value(cookie.expose(), keys) {
+            self.revalidate(env, cookie.expose(), &id).await;
         }
     }
 
@@ -125,140 +135,30 @@ impl Sessions {
         env: &Env<'_, I>,
         cookie: &str,
         id: &SessionId,
-    ) -> Revalidation {
+    ) -> Outcome {
         let hash = id.hash();
-        if self.refreshing.get(&hash, env.now).is_some() {
-            return Revalidation::Kept;
-        }
-        self.refreshing
-            .insert(&hash, (), env.now + REFRESH_MARKER, env.now);
-        let outcome = self
-            .refresh(
-                env,
-                &Target {
-                    cookie,
-                    id,
-                    hash: &hash,
-                },
-            )
-            .await;
-        self.refreshing.remove(&hash);
-        outcome
-    }
-
-    async fn refresh<I: Io>(&self, env: &Env<'_, I>, target: &Target<'_>) -> Revalidation {
-        let Target { cookie, id, hash } = *target;
-        let now = env.now;
-        let every = self.config.settings.revalidate_every.unwrap_or(u64::MAX);
-        let back_off = || {
-            self.backoff.insert(hash, (), now + BACKOFF, now);
-            Revalidation::Kept
+        let with = Refresher {
+            life: &self.grant,
+            client: &self.client,
+            keys: &self.config.secrets.signing_keys,
+            every: self.config.settings.revalidate_every.unwrap_or(u64::MAX),
         };
-        // The freshest copy: another isolate may have refreshed (or revoked) it already.
-        let current = match registry::load(env.store(), hash).await {
-            Ok(Some(session)) if session.is_live(now) => session,
-            Ok(_) => {
+        match grant::revalidate(&with, env, &Records(env.store()), &hash).await {
+            Revalidation::Renewed(session) => {
+                let session = Rc::new(session);
+                self.cache
+                    .insert(cookie, id.clone(), session.clone(), env.now);
+                Outcome::Renewed(session)
+            }
+            Revalidation::Kept => Outcome::Kept,
+            Revalidation::Gone => {
                 self.cache.remove(id);
-                return Revalidation::Revoked;
+                Outcome::Revoked
             }
-            Err(_) => return back_off(),
-        };
-        if now.saturating_sub(current.validated) < every {
-            return self.adopt(cookie, id, current, now);
-        }
-        let Some(refresh) = current
-            .refresh
-            .as_deref()
-            .and_then(|s| self.open_refresh(hash, s))
-        else {
-            let why = "no refresh token (does the issuer grant offline_access?)";
-            return self.end_refused(env, hash, &current, why).await;
-        };
-        let sub = &current.identity.sub;
-        let refreshed = match self
-            .client
-            .refresh(env.http(), env.signatures(), &refresh, sub, now)
-            .await
-        {
-            Ok(refreshed) => refreshed,
-            Err(ClientError::Refused(OidcError::TokenRefused { error, .. }))
-                if error == "invalid_grant" =>
-            {
-                // Someone else may have rotated the token between our read and now.
-                if let Ok(Some(again)) = registry::load(env.store(), hash).await {
-                    if again.refresh != current.refresh || again.validated != current.validated {
-                        return self.adopt(cookie, id, again, now);
-                    }
-                }
-                let why = "the issuer refused the refresh token (invalid_grant)";
-                return self.end_refused(env, hash, &current, why).await;
+            Revalidation::Refused { record, why } => {
+                self.end_refused(env, &hash, &record, &why).await
             }
-            Err(ClientError::Refused(e)) if e.disowns_grant() => {
-                return self
-                    .end_refused(env, hash, &current, &format!("after the refresh, {e}"))
-                    .await
-            }
-            Err(ClientError::Refused(e)) => {
-                env.log(audit_line(
-                    "revalidation_error",
-                    &current.host,
-                    &[("session", hash), ("detail", &e.to_string())],
-                ));
-                return back_off();
-            }
-            Err(ClientError::Unavailable(_)) => return back_off(),
-        };
-
-        let mut renewed = current.clone();
-        if let Some((claims, id_token)) = refreshed.vouched {
-            renewed.identity = claims.identity;
-            renewed.id_token = Some(id_token);
         }
-        // The issuer may rotate the refresh token; keep whichever is current.
-        if let Some(rotated) = &refreshed.refresh_token {
-            renewed.refresh = self.seal_refresh(hash, rotated.expose(), env.rng());
-        }
-        renewed.validated = now;
-        // A revoked session is never written back: not when it was revoked while the issuer
-        // was being asked (here, or elsewhere — the tombstone says so), and if a revoke
-        // lands between this check and the write, the write is undone.
-        match self.is_revoked(env, hash).await {
-            Ok(false) => {}
-            Ok(true) => return Revalidation::Revoked,
-            Err(_) => return back_off(),
-        }
-        let stored = if renewed.identity.email == current.identity.email {
-            registry::save_record(env.store(), hash, &renewed, now).await
-        } else {
-            registry::save(env.store(), hash, &renewed, now).await
-        };
-        if stored.is_err() {
-            return back_off();
-        }
-        if !matches!(self.is_revoked(env, hash).await, Ok(false)) {
-            let _ = registry::remove(env.store(), hash, None).await;
-            self.cache.remove(id);
-            return Revalidation::Revoked;
-        }
-        self.adopt(cookie, id, renewed, now)
-    }
-
-    /// Revoked here, or anywhere (a tombstone in KV).
-    async fn is_revoked<I: Io>(&self, env: &Env<'_, I>, hash: &str) -> Result<bool, StoreError> {
-        if self.revoked.get(hash, env.now).is_some() {
-            return Ok(true);
-        }
-        registry::is_revoked(env.store(), hash).await
-    }
-
-    /// Uses a re-validated session from now on (in this isolate's cache too).
-    fn adopt(&self, cookie: &str, id: &SessionId, session: Session, now: u64) -> Revalidation {
-        if self.revoked.get(&id.hash(), now).is_some() {
-            return Revalidation::Revoked;
-        }
-        let session = Rc::new(session);
-        self.cache.insert(cookie, id.clone(), session.clone(), now);
-        Revalidation::Renewed(session)
     }
 
     /// Ends a session the issuer no longer vouches for.
@@ -268,7 +168,7 @@ impl Sessions {
         hash: &str,
         session: &Session,
         why: &str,
-    ) -> Revalidation {
+    ) -> Outcome {
         if self.revoke(env, hash, None).await.is_err() {
             // Could not delete it: at least stop trusting it here.
             self.cache.remove_hash(hash);
@@ -283,24 +183,6 @@ impl Sessions {
                 ("reason", why),
             ],
         ));
-        Revalidation::Revoked
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn due_after_every_first_after_twice_never_while_busy() {
-        assert_eq!(due(60, 1000, 1059, || false), Due::No);
-        assert_eq!(due(60, 1000, 1060, || false), Due::Later);
-        assert_eq!(due(60, 1000, 1119, || false), Due::Later);
-        assert_eq!(due(60, 1000, 1120, || false), Due::Now);
-        assert_eq!(due(60, 1000, 5000, || true), Due::No);
-        assert_eq!(
-            due(60, 1000, 1010, || panic!("not asked when not due")),
-            Due::No
-        );
+        Outcome::Revoked
     }
 }

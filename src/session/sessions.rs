@@ -7,11 +7,11 @@ use std::rc::Rc;
 
 use super::index::Summary;
 use super::model::SESSION_FORMAT;
-use super::revalidate::Revalidation;
+use super::revalidate::{Outcome, REFRESH_KEY};
 use super::{registry, Session, SessionCache, SessionId};
-use crate::cache::TtlCache;
-use crate::context::{shorten_user_agent, Env, Io, Task};
+use crate::context::{shorten_user_agent, Env, Io, SessionTask, Task};
 use crate::cookies;
+use crate::grant::{Due, Lifecycle};
 use crate::model::Config;
 use crate::oidc::client::Vouched;
 use crate::oidc::Client;
@@ -30,14 +30,8 @@ pub struct Sessions {
     pub(super) config: Rc<Config>,
     pub(super) client: Rc<Client>,
     pub(super) cache: SessionCache,
-    /// Sessions (by hash) whose refresh is running in this isolate. A marker expires, so a
-    /// refresh whose `waitUntil` was abandoned cannot keep its session from being
-    /// re-validated again.
-    pub(super) refreshing: TtlCache<()>,
-    /// Sessions whose refresh failed for want of the issuer, until they may try again.
-    pub(super) backoff: TtlCache<()>,
-    /// Sessions revoked in this isolate: refused at once, and never written back.
-    pub(super) revoked: TtlCache<()>,
+    /// Sessions (by hash) revoked or being refreshed here, and their refresh tokens' key.
+    pub(super) grant: Lifecycle,
     /// Whether this isolate has logged that the issuer gives no refresh token.
     said_no_refresh: Cell<bool>,
 }
@@ -49,9 +43,7 @@ impl Sessions {
             config,
             client,
             cache,
-            refreshing: TtlCache::new(1024),
-            backoff: TtlCache::new(1024),
-            revoked: TtlCache::new(1024),
+            grant: Lifecycle::new(REFRESH_KEY),
             said_no_refresh: Cell::new(false),
         }
     }
@@ -117,7 +109,7 @@ impl Sessions {
             return Ok(None);
         };
         let hash = id.hash();
-        if self.revoked.get(&hash, env.now).is_some() {
+        if self.grant.revoked_here(&hash, env.now) {
             return Ok(None);
         }
         let Some(session) = registry::load(env.store(), &hash).await? else {
@@ -144,23 +136,21 @@ impl Sessions {
         };
         let cookie = cookie.unwrap_or_default();
         match self.revalidation_due(&found.session, &found.id, env.now) {
-            super::revalidate::Due::No => Ok(Some(found)),
-            super::revalidate::Due::Later => {
-                env.defer(Task::Revalidate {
+            Due::No => Ok(Some(found)),
+            Due::Later => {
+                env.defer(Task::Session(SessionTask::Revalidate {
                     cookie: Secret::new(cookie),
-                });
+                }));
                 Ok(Some(found))
             }
-            super::revalidate::Due::Now => {
-                Ok(match self.revalidate(env, cookie, &found.id).await {
-                    Revalidation::Renewed(session) => Some(Found {
-                        id: found.id,
-                        session,
-                    }),
-                    Revalidation::Kept => Some(found),
-                    Revalidation::Revoked => None,
-                })
-            }
+            Due::Now => Ok(match self.revalidate(env, cookie, &found.id).await {
+                Outcome::Renewed(session) => Some(Found {
+                    id: found.id,
+                    session,
+                }),
+                Outcome::Kept => Some(found),
+                Outcome::Revoked => None,
+            }),
         }
     }
 
@@ -178,7 +168,10 @@ impl Sessions {
             &self.config.settings.revalidate_every,
             &vouched.refresh_token,
         ) {
-            (Some(_), Some(token)) => self.seal_refresh(&hash, token.expose(), env.rng()),
+            (Some(_), Some(token)) => {
+                let keys = &self.config.secrets.signing_keys;
+                self.grant.seal(keys, &hash, token.expose(), env.rng())
+            }
             (Some(_), None) => {
                 if !self.said_no_refresh.replace(true) {
                     env.log(
@@ -257,26 +250,15 @@ impl Sessions {
         known: Option<&Summary>,
     ) -> Result<Option<Session>, StoreError> {
         let lifetime = self.config.settings.session_lifetime;
-        self.revoked.insert(hash, (), env.now + lifetime, env.now);
+        self.grant.mark_revoked(hash, env.now + lifetime, env.now);
         let removed = registry::revoke(env.store(), hash, known, env.now).await?;
         if let Some(session) = &removed {
-            self.revoke_at_issuer(env, hash, session).await;
+            let keys = &self.config.secrets.signing_keys;
+            let sealed = session.refresh.as_deref();
+            self.grant
+                .revoke_at_issuer(env, &self.client, keys, hash, sealed)
+                .await;
         }
         Ok(removed)
-    }
-
-    /// RFC 7009: the session's refresh token is revoked at the issuer too, when it offers
-    /// revocation, so the grant ends there as well.
-    async fn revoke_at_issuer<I: Io>(&self, env: &Env<'_, I>, hash: &str, session: &Session) {
-        let Some(token) = session
-            .refresh
-            .as_deref()
-            .and_then(|sealed| self.open_refresh(hash, sealed))
-        else {
-            return;
-        };
-        self.client
-            .revoke_refresh_token(env.http(), &token, env.now)
-            .await;
     }
 }

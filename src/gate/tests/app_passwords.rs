@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::*;
+use crate::context::AppPasswordTask;
 
 /// photos takes app passwords under `/api/**`; sonarr everywhere; grafana never.
 fn config(extra: Value) -> Value {
@@ -475,7 +476,7 @@ fn with_revalidate_every_each_gets_its_own_grant_and_a_refused_refresh_ends_it()
     plan(handled);
     let revalidate: Vec<Task> = tasks
         .into_iter()
-        .filter(|t| matches!(t, Task::RevalidateAppPassword { .. }))
+        .filter(|t| matches!(t, Task::AppPassword(AppPasswordTask::Revalidate { .. })))
         .collect();
     assert_eq!(revalidate.len(), 1);
     let refreshes = *w.issuer.refreshes.borrow();

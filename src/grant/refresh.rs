@@ -1,0 +1,215 @@
+//! Re-validation: with `revalidate_every`, a grant's refresh token is used every so often
+//! to confirm the person is still active at the issuer (and to pick up changed claims).
+//! If the issuer refuses it (`invalid_grant`: user disabled, grant revoked), or disowns
+//! the refreshed grant ([`OidcError::disowns_grant`]: the new ID token fails its checks,
+//! UserInfo refuses the new access token or names someone else), the owner ends it.
+//!
+//! - Within an isolate only one refresh per grant runs at a time ([`super::Locks`]); other
+//!   requests meanwhile are served with the grant as it is.
+//! - Before refreshing, the record is re-read from the store: another isolate may have
+//!   refreshed it already (then its result is used). On `invalid_grant` it is re-read once
+//!   more, and the grant is refused only if nobody else has rotated the token meanwhile.
+//! - If the issuer (or the store) cannot be reached, the grant keeps working and this
+//!   isolate waits [`super::lock::BACKOFF`] before trying again.
+//! - The renewed record is written back through [`super::tombstone::write_back`]: never
+//!   over a revocation.
+
+use super::tombstone::{write_back, WriteBack};
+use super::Lifecycle;
+use crate::context::{audit_line, Env, Io};
+use crate::oidc::client::Refreshed;
+use crate::oidc::{Client, ClientError, IdTokenClaims, OidcError};
+use crate::secret::{Secret, SigningKeys};
+use crate::store::StoreError;
+
+/// A stored credential backed by a grant, as the lifecycle needs to see it.
+pub trait GrantRecord: Clone {
+    /// What audit lines call the grant's ID (`session`, `app_password`).
+    const KIND: &'static str;
+    fn sub(&self) -> &str;
+    /// The host named in its audit lines.
+    fn host(&self) -> &str;
+    fn is_live(&self, now: u64) -> bool;
+    /// When the issuer last vouched for the person.
+    fn validated(&self) -> u64;
+    /// Its refresh token, encrypted.
+    fn sealed_refresh(&self) -> Option<&str>;
+    /// The record after a refresh: the issuer's new claims (and ID token) when it sent
+    /// them, the rotated refresh token (sealed) when it rotated, vouched for at `now`.
+    fn renewed(
+        &self,
+        vouched: Option<(IdTokenClaims, Secret)>,
+        sealed_refresh: Option<Option<String>>,
+        now: u64,
+    ) -> Self;
+}
+
+/// Where an owner keeps its records.
+#[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
+pub trait GrantStore {
+    type Record: GrantRecord;
+    /// The record (`None` when gone, revoked or unreadable).
+    async fn load(&self, grant: &str) -> Result<Option<Self::Record>, StoreError>;
+    /// Writes a renewed record at `now`; `before` is the one it replaces.
+    async fn write(
+        &self,
+        grant: &str,
+        renewed: &Self::Record,
+        before: &Self::Record,
+        now: u64,
+    ) -> Result<(), StoreError>;
+    /// Removes what a write put back when a revocation landed during it.
+    async fn unwrite(&self, grant: &str, record: &Self::Record) -> Result<(), StoreError>;
+}
+
+/// What a re-validation came to.
+#[derive(Debug)]
+pub enum Revalidation<R> {
+    /// The issuer vouched again (through this isolate, or another one meanwhile): use
+    /// this record from now on.
+    Renewed(R),
+    /// Left as it was: a refresh of it runs here already, or the issuer or the store
+    /// could not be asked (this isolate backs off).
+    Kept,
+    /// Gone: revoked (here or anywhere), expired, or no longer stored.
+    Gone,
+    /// The issuer no longer vouches for it: the owner ends it, for this reason.
+    Refused { record: R, why: String },
+}
+
+/// What a re-validation works with besides the store.
+pub struct Refresher<'a> {
+    pub life: &'a Lifecycle,
+    pub client: &'a Client,
+    pub keys: &'a SigningKeys,
+    /// `revalidate_every`, seconds.
+    pub every: u64,
+}
+
+/// Re-validates one grant, at most one at a time per grant in this isolate.
+pub async fn revalidate<I: Io, G: GrantStore>(
+    with: &Refresher<'_>,
+    env: &Env<'_, I>,
+    records: &G,
+    grant: &str,
+) -> Revalidation<G::Record> {
+    let locks = &with.life.locks;
+    if !locks.begin(grant, env.now) {
+        return Revalidation::Kept;
+    }
+    let outcome = refresh(with, env, records, grant).await;
+    locks.end(grant);
+    match outcome {
+        Revalidation::Renewed(_) if with.life.revoked_here(grant, env.now) => Revalidation::Gone,
+        outcome => outcome,
+    }
+}
+
+async fn refresh<I: Io, G: GrantStore>(
+    with: &Refresher<'_>,
+    env: &Env<'_, I>,
+    records: &G,
+    grant: &str,
+) -> Revalidation<G::Record> {
+    let now = env.now;
+    let back_off = || {
+        with.life.locks.back_off(grant, now);
+        Revalidation::Kept
+    };
+    // The freshest copy: another isolate may have refreshed (or revoked) it already.
+    let current = match records.load(grant).await {
+        Ok(Some(record)) if record.is_live(now) => record,
+        Ok(_) => return Revalidation::Gone,
+        Err(_) => return back_off(),
+    };
+    if now.saturating_sub(current.validated()) < with.every {
+        return Revalidation::Renewed(current);
+    }
+    let Some(token) = current
+        .sealed_refresh()
+        .and_then(|sealed| with.life.open(with.keys, grant, sealed))
+    else {
+        let why = "no refresh token (does the issuer grant offline_access?)".to_string();
+        return Revalidation::Refused {
+            record: current,
+            why,
+        };
+    };
+    let refreshed = match with
+        .client
+        .refresh(env.http(), env.signatures(), &token, current.sub(), now)
+        .await
+    {
+        Ok(refreshed) => refreshed,
+        Err(error) => return refused(env, records, grant, current, error, back_off).await,
+    };
+    let renewed = renew(with, env, grant, &current, refreshed);
+    let outcome = write_back(
+        || with.life.is_revoked(env, grant),
+        records.write(grant, &renewed, &current, now),
+        || records.unwrite(grant, &renewed),
+    )
+    .await;
+    match outcome {
+        WriteBack::Written => Revalidation::Renewed(renewed),
+        WriteBack::Revoked => Revalidation::Gone,
+        WriteBack::Failed => back_off(),
+    }
+}
+
+/// The record as the issuer's answer leaves it.
+fn renew<I: Io, R: GrantRecord>(
+    with: &Refresher<'_>,
+    env: &Env<'_, I>,
+    grant: &str,
+    current: &R,
+    refreshed: Refreshed,
+) -> R {
+    // The issuer may rotate the refresh token; keep whichever is current.
+    let sealed = refreshed.refresh_token.as_ref().map(|rotated| {
+        with.life
+            .seal(with.keys, grant, rotated.expose(), env.rng())
+    });
+    current.renewed(refreshed.vouched, sealed, env.now)
+}
+
+/// What an issuer's refusal means for the grant.
+async fn refused<I: Io, G: GrantStore>(
+    env: &Env<'_, I>,
+    records: &G,
+    grant: &str,
+    current: G::Record,
+    error: ClientError,
+    back_off: impl FnOnce() -> Revalidation<G::Record>,
+) -> Revalidation<G::Record> {
+    match error {
+        ClientError::Refused(OidcError::TokenRefused { error, .. }) if error == "invalid_grant" => {
+            // Someone else may have rotated the token between our read and now.
+            if let Ok(Some(again)) = records.load(grant).await {
+                if again.sealed_refresh() != current.sealed_refresh()
+                    || again.validated() != current.validated()
+                {
+                    return Revalidation::Renewed(again);
+                }
+            }
+            let why = "the issuer refused the refresh token (invalid_grant)".to_string();
+            Revalidation::Refused {
+                record: current,
+                why,
+            }
+        }
+        ClientError::Refused(e) if e.disowns_grant() => Revalidation::Refused {
+            record: current,
+            why: format!("after the refresh, {e}"),
+        },
+        ClientError::Refused(e) => {
+            env.log(audit_line(
+                "revalidation_error",
+                current.host(),
+                &[(G::Record::KIND, grant), ("detail", &e.to_string())],
+            ));
+            back_off()
+        }
+        ClientError::Unavailable(_) => back_off(),
+    }
+}

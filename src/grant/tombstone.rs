@@ -1,0 +1,176 @@
+//! Revocation that holds: a tombstone first, so a re-validation that read the record
+//! before cannot write it back unnoticed; then the record and its index keys. And the
+//! write-back every re-validation and "last used" update goes through, which checks the
+//! tombstone before and after it writes.
+
+use std::future::Future;
+
+use crate::session::index::{revoked_key, ttl_until, TOMBSTONE};
+use crate::store::{Entry, Store, StoreError};
+
+/// What a revocation removes: the grant's tombstone name (session hash, app-password ID),
+/// its record's key (and whether the record exists), its index keys, and when it would
+/// have expired (the tombstone lasts that long).
+#[derive(Debug, Clone)]
+pub struct Doomed<'a> {
+    pub grant: &'a str,
+    pub record_key: String,
+    pub record_exists: bool,
+    pub index_keys: Vec<String>,
+    pub expires: u64,
+}
+
+/// Revokes a grant for good: its tombstone, then its record and index keys. Where the
+/// deletes fail (KV down, or the Free plan's 1,000 deletes a day spent), the record is
+/// overwritten with the tombstone's value, which no reader accepts: revocation fails
+/// closed. A dead grant's missing record costs no delete.
+pub async fn revoke<S: Store>(store: &S, doomed: &Doomed<'_>, now: u64) -> Result<(), StoreError> {
+    let ttl = ttl_until(doomed.expires, now);
+    store
+        .put(&revoked_key(doomed.grant), Entry::new(TOMBSTONE, ttl))
+        .await?;
+    let deleted = async {
+        if doomed.record_exists {
+            store.delete(&doomed.record_key).await?;
+        }
+        for key in &doomed.index_keys {
+            store.delete(key).await?;
+        }
+        Ok::<(), StoreError>(())
+    };
+    if let Err(e) = deleted.await {
+        store
+            .put(&doomed.record_key, Entry::new(TOMBSTONE, ttl))
+            .await
+            .map_err(|_| e)?;
+    }
+    Ok(())
+}
+
+/// Whether a grant has a tombstone.
+pub async fn is_revoked<S: Store>(store: &S, grant: &str) -> Result<bool, StoreError> {
+    Ok(store.get(&revoked_key(grant)).await?.is_some())
+}
+
+/// What a write-back came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteBack {
+    Written,
+    /// Revoked before the write (nothing written), or during it (what was written undone).
+    Revoked,
+    /// The store failed; nothing is known to have been written.
+    Failed,
+}
+
+/// Writes an updated grant unless it was revoked meanwhile; a revocation that lands
+/// during the write undoes it. `revoked` asks (this isolate, then the tombstone); `write`
+/// writes; `undo` removes what was written.
+pub async fn write_back<R, W, U>(
+    revoked: impl Fn() -> R,
+    write: W,
+    undo: impl FnOnce() -> U,
+) -> WriteBack
+where
+    R: Future<Output = Result<bool, StoreError>>,
+    W: Future<Output = Result<(), StoreError>>,
+    U: Future<Output = Result<(), StoreError>>,
+{
+    match revoked().await {
+        Ok(false) => {}
+        Ok(true) => return WriteBack::Revoked,
+        Err(_) => return WriteBack::Failed,
+    }
+    if write.await.is_err() {
+        return WriteBack::Failed;
+    }
+    if !matches!(revoked().await, Ok(false)) {
+        let _ = undo().await;
+        return WriteBack::Revoked;
+    }
+    WriteBack::Written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn doomed(exists: bool) -> Doomed<'static> {
+        Doomed {
+            grant: "g1",
+            record_key: "record:g1".into(),
+            record_exists: exists,
+            index_keys: vec!["index:a:g1".into()],
+            expires: 1_000,
+        }
+    }
+
+    fn put(store: &MemoryStore, key: &str) {
+        pollster::block_on(store.put(key, Entry::new("x", 60))).unwrap();
+    }
+
+    #[test]
+    fn tombstone_then_record_and_index_keys() {
+        let store = MemoryStore::default();
+        put(&store, "record:g1");
+        put(&store, "index:a:g1");
+        pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
+        let records = store.records.borrow();
+        assert_eq!(records.keys().collect::<Vec<_>>(), ["revoked:g1"]);
+        assert_eq!(
+            records["revoked:g1"].1, 900,
+            "kept as long as the grant could live"
+        );
+    }
+
+    #[test]
+    fn fails_closed_when_deletes_fail() {
+        let store = MemoryStore::default();
+        put(&store, "record:g1");
+        store.failing.borrow_mut().push("delete");
+        pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
+        assert_eq!(store.records.borrow()["record:g1"].0, TOMBSTONE);
+    }
+
+    #[test]
+    fn a_missing_record_costs_no_delete() {
+        let store = MemoryStore::default();
+        pollster::block_on(revoke(&store, &doomed(false), 100)).unwrap();
+        assert_eq!(*store.deletes.borrow(), 1, "the index key only");
+    }
+
+    #[test]
+    fn write_back_checks_before_and_after() {
+        use std::cell::Cell;
+        let answers = [Ok(false), Ok(true)];
+        let asked = Cell::new(0);
+        let undone = Cell::new(false);
+        let outcome = pollster::block_on(write_back(
+            || {
+                let answer = answers[asked.get()].clone();
+                asked.set(asked.get() + 1);
+                async move { answer }
+            },
+            async { Ok(()) },
+            || {
+                undone.set(true);
+                async { Ok(()) }
+            },
+        ));
+        assert_eq!(outcome, WriteBack::Revoked);
+        assert!(undone.get(), "a revocation during the write undoes it");
+        let before = pollster::block_on(write_back(
+            || async { Ok(true) },
+            // Were it written, the outcome would be `Failed`.
+            async { Err(StoreError("nothing is written for a revoked grant".into())) },
+            || async { Ok(()) },
+        ));
+        assert_eq!(before, WriteBack::Revoked);
+        let failed = pollster::block_on(write_back(
+            || async { Ok(false) },
+            async { Err(StoreError("down".into())) },
+            || async { Ok(()) },
+        ));
+        assert_eq!(failed, WriteBack::Failed);
+    }
+}
