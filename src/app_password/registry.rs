@@ -1,33 +1,13 @@
-//! App passwords in KV, with their index keys:
-//!
-//! ```text
-//! app-password:<ID>              the record                      ID = the client ID (ap_…)
-//! user-app-password:<U>:<ID>     summary in metadata             U = SHA-256 of the person's sub
-//! revoked:<ID>                   a revoked app password's tombstone (shared with sessions)
-//! ```
-//! The record and its index key expire with the app password.
+//! App passwords in KV with their index keys (the layout: [`crate::store::keys`]): the
+//! record and its index key expire with the app password.
 
 use super::record::{AppPassword, Summary};
-use crate::crypto::{b64url, sha256};
 use crate::grant::{tombstone, Doomed};
-use crate::session::index::ttl_until as ttl;
+use crate::store::keys::{self, ttl_until as ttl};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
-pub const RECORD_PREFIX: &str = "app-password:";
-pub const USER_PREFIX: &str = "user-app-password:";
-
-pub fn record_key(id: &str) -> String {
-    format!("{RECORD_PREFIX}{id}")
-}
-
-/// The prefix of every index key of a person's app passwords.
-pub fn user_prefix(sub: &str) -> String {
-    format!("{USER_PREFIX}{}:", b64url(&sha256(sub.as_bytes())))
-}
-
-pub fn user_key(sub: &str, id: &str) -> String {
-    format!("{}{id}", user_prefix(sub))
-}
+pub use keys::{app_password_key as record_key, user_app_password_key as user_key};
+pub use keys::{user_app_password_prefix as user_prefix, USER_APP_PASSWORD_PREFIX as USER_PREFIX};
 
 /// Stores an app password and its index key.
 pub async fn save<S: Store>(store: &S, record: &AppPassword, now: u64) -> Result<(), StoreError> {
@@ -81,15 +61,20 @@ pub async fn revoke<S: Store>(
         (None, Some(k)) => (k.expires, k.sub.as_str()),
         (None, None) => return Ok(None),
     };
-    let doomed = Doomed {
+    tombstone::revoke(store, &doomed(id, sub, expires, record.is_some()), now).await?;
+    Ok(record)
+}
+
+/// What revoking an app password removes (`record_exists`: whether its record is known to
+/// be there).
+pub fn doomed<'a>(id: &'a str, sub: &str, expires: u64, record_exists: bool) -> Doomed<'a> {
+    Doomed {
         grant: id,
         record_key: record_key(id),
-        record_exists: record.is_some(),
+        record_exists,
         index_keys: vec![user_key(sub, id)],
         expires,
-    };
-    tombstone::revoke(store, &doomed, now).await?;
-    Ok(record)
+    }
 }
 
 /// Removes what a write put back after a revocation (record and index key).

@@ -13,8 +13,9 @@ use crate::error::GateError;
 use crate::http::Reply;
 use crate::model::Config;
 use crate::oidc::bearer;
-use crate::session::index::{self, Summary};
+use crate::session::index::Summary;
 use crate::session::{registry, Sessions};
+use crate::store::keys;
 
 /// `POST /.portcullis/admin/revoke` body: exactly one of these.
 #[derive(Debug, Deserialize)]
@@ -130,7 +131,7 @@ pub async fn revoke<I: Io>(
     if request
         .session
         .as_deref()
-        .is_some_and(|h| !index::is_session_hash(h))
+        .is_some_and(|h| !keys::is_session_hash(h))
     {
         return Err(GateError::BadRequest(
             "session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as the session list shows it)",

@@ -15,8 +15,9 @@ use crate::http::Reply;
 use crate::oidc::claims::LEEWAY;
 use crate::oidc::logout_token::MAX_AGE;
 use crate::oidc::{Client, PresentedError};
-use crate::session::index::{jti_key, Summary};
+use crate::session::index::Summary;
 use crate::session::{registry, Sessions};
+use crate::store::keys::jti_key;
 use crate::store::{Entry, Store};
 
 pub struct Backchannel {

@@ -1145,7 +1145,7 @@ mod app_passwords;
 fn plant_session(w: &World, record: &str) -> String {
     let id = crate::session::SessionId::generate(&SystemRandom).unwrap();
     let keys = crate::secret::SigningKeys::new(vec![SECRET.as_bytes().to_vec()]).unwrap();
-    let key = crate::session::index::session_key(&id.hash());
+    let key = crate::store::keys::session_key(&id.hash());
     w.store
         .records
         .borrow_mut()

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use crate::session::index::{revoked_key, ttl_until, TOMBSTONE};
+use crate::store::keys::{revoked_key, ttl_until, TOMBSTONE};
 use crate::store::{Entry, Store, StoreError};
 
 /// What a revocation removes: the grant's tombstone name (session hash, app-password ID),
@@ -25,24 +25,35 @@ pub struct Doomed<'a> {
 /// overwritten with the tombstone's value, which no reader accepts: revocation fails
 /// closed. A dead grant's missing record costs no delete.
 pub async fn revoke<S: Store>(store: &S, doomed: &Doomed<'_>, now: u64) -> Result<(), StoreError> {
-    let ttl = ttl_until(doomed.expires, now);
-    store
-        .put(&revoked_key(doomed.grant), Entry::new(TOMBSTONE, ttl))
-        .await?;
-    let deleted = async {
-        if doomed.record_exists {
-            store.delete(&doomed.record_key).await?;
-        }
-        for key in &doomed.index_keys {
-            store.delete(key).await?;
-        }
-        Ok::<(), StoreError>(())
-    };
-    if let Err(e) = deleted.await {
-        store
-            .put(&doomed.record_key, Entry::new(TOMBSTONE, ttl))
-            .await
-            .map_err(|_| e)?;
+    revoke_all(store, std::slice::from_ref(doomed), now).await
+}
+
+/// [`revoke`] for several grants at once (the owner's tools write them in two bulk
+/// operations): every tombstone first, then every record and index key.
+pub async fn revoke_all<S: Store>(
+    store: &S,
+    doomed: &[Doomed<'_>],
+    now: u64,
+) -> Result<(), StoreError> {
+    let ttl = |d: &Doomed| ttl_until(d.expires, now);
+    let tombstones: Vec<(String, Entry)> = doomed
+        .iter()
+        .map(|d| (revoked_key(d.grant), Entry::new(TOMBSTONE, ttl(d))))
+        .collect();
+    store.put_many(&tombstones).await?;
+    let keys: Vec<String> = doomed
+        .iter()
+        .flat_map(|d| {
+            let record = d.record_exists.then(|| d.record_key.clone());
+            record.into_iter().chain(d.index_keys.iter().cloned())
+        })
+        .collect();
+    if let Err(e) = store.delete_many(&keys).await {
+        let overwrite: Vec<(String, Entry)> = doomed
+            .iter()
+            .map(|d| (d.record_key.clone(), Entry::new(TOMBSTONE, ttl(d))))
+            .collect();
+        store.put_many(&overwrite).await.map_err(|_| e)?;
     }
     Ok(())
 }

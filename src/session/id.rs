@@ -28,7 +28,7 @@ impl SessionId {
 
     /// The KV key of this session's record.
     pub fn store_key(&self) -> String {
-        super::index::session_key(&self.hash())
+        crate::store::keys::session_key(&self.hash())
     }
 
     /// `id.mac`, signed with the current key.

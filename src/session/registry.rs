@@ -1,9 +1,10 @@
 //! Sessions together with their index keys: created, updated and removed as one, and
 //! found by user, by issuer session ID, or all at once.
 
-use super::index::{self, Summary};
+use super::index::Summary;
 use super::Session;
 use crate::grant::{tombstone, Doomed};
+use crate::store::keys;
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
 /// Stores a new (or re-validated) session and its index keys, all expiring with it. The
@@ -16,14 +17,14 @@ pub async fn save<S: Store>(
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
-    let ttl = index::ttl_until(session.expires, now);
+    let ttl = keys::ttl_until(session.expires, now);
     let metadata = Summary::of(session).to_metadata();
     let entry = Entry {
         metadata: Some(&metadata),
         ..Entry::new("", ttl)
     };
-    let user_key = index::user_key(&session.identity.sub, hash);
-    let sid_key = session.sid.as_ref().map(|sid| index::sid_key(sid, hash));
+    let user_key = keys::user_key(&session.identity.sub, hash);
+    let sid_key = session.sid.as_ref().map(|sid| keys::sid_key(sid, hash));
     let by_sid = async {
         match &sid_key {
             Some(key) => store.put(key, Entry::new("", ttl)).await,
@@ -46,10 +47,10 @@ pub async fn save_record<S: Store>(
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
-    let ttl = index::ttl_until(session.expires, now);
+    let ttl = keys::ttl_until(session.expires, now);
     let record = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
     store
-        .put(&index::session_key(hash), Entry::new(&record, ttl))
+        .put(&keys::session_key(hash), Entry::new(&record, ttl))
         .await
 }
 
@@ -76,7 +77,7 @@ async fn delete_keys<S: Store>(
 ) -> Result<(), StoreError> {
     let summary = record.map(Summary::of).or_else(|| known.cloned());
     if record.is_some() {
-        store.delete(&index::session_key(hash)).await?;
+        store.delete(&keys::session_key(hash)).await?;
     }
     for key in summary.iter().flat_map(|s| index_keys(hash, s)) {
         store.delete(&key).await?;
@@ -98,22 +99,27 @@ pub async fn revoke<S: Store>(
     let Some(summary) = record.as_ref().map(Summary::of).or_else(|| known.cloned()) else {
         return Ok(None);
     };
-    let doomed = Doomed {
-        grant: hash,
-        record_key: index::session_key(hash),
-        record_exists: record.is_some(),
-        index_keys: index_keys(hash, &summary),
-        expires: summary.expires,
-    };
-    tombstone::revoke(store, &doomed, now).await?;
+    tombstone::revoke(store, &doomed(hash, &summary, record.is_some()), now).await?;
     Ok(record)
+}
+
+/// What revoking a session removes, as its summary names it (`record_exists`: whether its
+/// record is known to be there; deleting a missing one would cost a delete for nothing).
+pub fn doomed<'a>(hash: &'a str, summary: &Summary, record_exists: bool) -> Doomed<'a> {
+    Doomed {
+        grant: hash,
+        record_key: keys::session_key(hash),
+        record_exists,
+        index_keys: index_keys(hash, summary),
+        expires: summary.expires,
+    }
 }
 
 /// A session's index keys, as its summary names them.
 fn index_keys(hash: &str, summary: &Summary) -> Vec<String> {
-    let mut keys = vec![index::user_key(&summary.sub, hash)];
+    let mut keys = vec![keys::user_key(&summary.sub, hash)];
     if let Some(sid) = &summary.sid {
-        keys.push(index::sid_key(sid, hash));
+        keys.push(keys::sid_key(sid, hash));
     }
     keys
 }
@@ -121,14 +127,14 @@ fn index_keys(hash: &str, summary: &Summary) -> Vec<String> {
 /// Reads a session record (`None` when gone or unreadable).
 pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, StoreError> {
     Ok(store
-        .get(&index::session_key(hash))
+        .get(&keys::session_key(hash))
         .await?
         .and_then(|record| serde_json::from_str(&record).ok()))
 }
 
 /// The sessions of one user: `(session hash, summary)`, oldest first.
 pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<(String, Summary)>, StoreError> {
-    listed(store, &index::user_prefix(sub))
+    listed(store, &keys::user_prefix(sub))
         .await
         .map(|mut list| {
             list.retain(|(_, s)| s.is_of(sub));
@@ -154,15 +160,15 @@ pub async fn with_email<S: Store>(
 
 /// Every session in the index.
 pub async fn all<S: Store>(store: &S) -> Result<Vec<(String, Summary)>, StoreError> {
-    listed(store, index::USER_PREFIX).await
+    listed(store, keys::USER_PREFIX).await
 }
 
 /// The sessions carrying an issuer session ID.
 pub async fn with_sid<S: Store>(store: &S, sid: &str) -> Result<Vec<String>, StoreError> {
-    Ok(list_all(store, &index::sid_prefix(sid))
+    Ok(list_all(store, &keys::sid_prefix(sid))
         .await?
         .iter()
-        .filter_map(|k| index::session_hash_of(&k.name).map(String::from))
+        .filter_map(|k| keys::session_hash_of(&k.name).map(String::from))
         .collect())
 }
 
@@ -171,7 +177,7 @@ async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<(String, Summar
         .await?
         .into_iter()
         .filter_map(|k| {
-            let hash = index::session_hash_of(&k.name)?.to_string();
+            let hash = keys::session_hash_of(&k.name)?.to_string();
             Some((hash, Summary::from_metadata(k.metadata.as_deref())?))
         })
         .collect();
@@ -256,7 +262,7 @@ mod tests {
         pollster::block_on(async {
             let s = session("alice", Some("op"), 1);
             save(&store, &h(9), &s, 1).await.unwrap();
-            store.delete(&index::session_key(&h(9))).await.unwrap();
+            store.delete(&keys::session_key(&h(9))).await.unwrap();
             let listed = of_user(&store, "alice").await.unwrap();
             assert!(remove(&store, &h(9), Some(&listed[0].1))
                 .await

@@ -1,14 +1,23 @@
-//! `portcullis revoke` (`scripts/revoke`): lists and deletes sessions and app passwords
+//! `portcullis revoke` (`scripts/revoke`): lists and revokes sessions and app passwords
 //! straight in the `SESSIONS` namespace through `wrangler kv`, for an owner with
-//! Cloudflare credentials but no `ADMIN_TOKEN`. The key layout is the worker's own
-//! (`session::index`, `app_password::registry`).
+//! Cloudflare credentials but no `ADMIN_TOKEN`. It revokes through the worker's own code
+//! (`grant::tombstone::revoke_all` over the [`Store`] below), so the keys, tombstones and
+//! their order are the worker's.
 
+use std::future::Future;
+use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::task::{Context, Poll, Waker};
 
 use portcullis::app_password::{credential, registry as passwords, Summary as PasswordSummary};
 use portcullis::config::{MAX_APP_PASSWORD_LIFETIME, MAX_SESSION_LIFETIME};
+use portcullis::grant::tombstone;
+use portcullis::grant::Doomed;
 use portcullis::pages::utc;
-use portcullis::session::index::{self, Summary};
+use portcullis::session::index::Summary;
+use portcullis::session::registry as sessions;
+use portcullis::store::keys;
+use portcullis::store::{Entry, ListPage, Listed, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 const USAGE: &str =
@@ -75,7 +84,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     // Both become parts of KV keys (and a tombstone is written for each): only their own
     // forms are taken.
     if let Some(hash) = &a.session {
-        if !index::is_session_hash(hash) {
+        if !keys::is_session_hash(hash) {
             return Err(format!(
                 "--session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as \
                  --list and the sessions page show it), not {hash:?}"
@@ -158,8 +167,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         return finish(&a, Vec::new(), &found_passwords);
     }
     let prefix = match &a.sub {
-        Some(sub) => index::user_prefix(sub),
-        None => index::USER_PREFIX.to_string(),
+        Some(sub) => keys::user_prefix(sub),
+        None => keys::USER_PREFIX.to_string(),
     };
     let listed: Vec<ListedKey> = serde_json::from_str(&wrangler(
         &["key", "list", "--prefix", &prefix],
@@ -169,7 +178,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     let sessions: Vec<(String, &str, Summary)> = listed
         .iter()
         .filter_map(|k| {
-            let hash = index::session_hash_of(&k.name)?.to_string();
+            let hash = keys::session_hash_of(&k.name)?.to_string();
             let metadata = k.metadata.as_ref().map(|m| m.to_string());
             let summary = Summary::from_metadata(metadata.as_deref())?;
             Some((hash, k.name.as_str(), summary))
@@ -238,38 +247,30 @@ fn finish(
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| e.to_string())?
         .as_secs();
-    let mut tombstones: Vec<KvPut> = Vec::new();
-    let mut keys: Vec<String> = Vec::new();
+    // Listed ones as their summaries name them; one named but not listed (not in the index
+    // yet) by its record alone, with a tombstone for as long as any could last. Records
+    // are deleted without being read first, as the old listing may lag.
+    let mut doomed: Vec<Doomed> = Vec::new();
     for (p, index_key) in found_passwords {
-        tombstones.push(KvPut::tombstone(&p.id, p.expires, now));
-        keys.push(passwords::record_key(&p.id));
-        keys.push(index_key.clone());
+        doomed.push(listed(
+            passwords::doomed(&p.id, &p.sub, p.expires, true),
+            index_key,
+        ));
     }
     if let (Some(id), true) = (&a.app_password, found_passwords.is_empty()) {
-        // Not in the index (yet): the record alone, and a tombstone for as long as any
-        // app password could last (its own expiry is not known here).
-        tombstones.push(KvPut::tombstone(id, now + UNKNOWN_EXPIRY, now));
-        keys.push(passwords::record_key(id));
+        doomed.push(unlisted(id, passwords::record_key(id), now));
     }
     for (hash, index_key, s) in &sessions {
-        tombstones.push(KvPut::tombstone(hash, s.expires, now));
-        keys.push(index::session_key(hash));
-        keys.push(index_key.clone());
-        if let Some(sid) = &s.sid {
-            keys.push(index::sid_key(sid, hash));
-        }
+        doomed.push(listed(sessions::doomed(hash, s, true), index_key));
     }
     if let (Some(hash), true) = (&a.session, sessions.is_empty()) {
-        tombstones.push(KvPut::tombstone(hash, now + UNKNOWN_EXPIRY, now));
-        keys.push(index::session_key(hash));
+        doomed.push(unlisted(hash, keys::session_key(hash), now));
     }
-    // Tombstones first, as the worker revokes: if writing them fails, nothing is deleted
-    // and the command can be run again.
-    if !tombstones.is_empty() {
-        bulk(a, "put", &tombstones)?;
-    }
-    if !keys.is_empty() {
-        bulk(a, "delete", &keys)?;
+    if !doomed.is_empty() {
+        let kv = WranglerKv {
+            options: &a.wrangler,
+        };
+        now_or_never(tombstone::revoke_all(&kv, &doomed, now))?.map_err(|e| e.0)?;
     }
     println!(
         "Revoked {} session(s) and {} app password(s).",
@@ -277,6 +278,26 @@ fn finish(
         found_passwords.len()
     );
     Ok(true)
+}
+
+/// The index key as listed goes too: a summary shortened to fit KV's metadata limit may
+/// name a shorter `sub` than the one the key was made from.
+fn listed<'a>(mut doomed: Doomed<'a>, index_key: &str) -> Doomed<'a> {
+    if !doomed.index_keys.iter().any(|k| k == index_key) {
+        doomed.index_keys.push(index_key.to_string());
+    }
+    doomed
+}
+
+/// A session or app password named on the command line but not found in the index.
+fn unlisted(grant: &str, record_key: String, now: u64) -> Doomed<'_> {
+    Doomed {
+        grant,
+        record_key,
+        record_exists: true,
+        index_keys: Vec::new(),
+        expires: now + UNKNOWN_EXPIRY,
+    }
 }
 
 /// How long a tombstone is kept for a session or app password that is not in the index,
@@ -287,42 +308,132 @@ const UNKNOWN_EXPIRY: u64 = if MAX_SESSION_LIFETIME > MAX_APP_PASSWORD_LIFETIME 
     MAX_APP_PASSWORD_LIFETIME
 };
 
+/// Runs a future of [`WranglerKv`], whose operations finish before they return.
+fn now_or_never<F: Future>(future: F) -> Result<F::Output, String> {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => Err("a KV operation did not finish".into()),
+    }
+}
+
+/// The `SESSIONS` namespace through `wrangler kv`: one command per operation, and one
+/// `wrangler kv bulk` command for several writes or deletes.
+struct WranglerKv<'a> {
+    /// `--binding SESSIONS`, `--config`, `--env`, `--persist-to`, `--local`/`--remote`.
+    options: &'a [String],
+}
+
+/// `wrangler kv key get` prints this for a key that does not exist (and exits 0).
+const NOT_FOUND: &str = "Value not found\n";
+
+impl Store for WranglerKv<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let value = wrangler(&["key", "get", key], self.options).map_err(StoreError)?;
+        Ok((value != NOT_FOUND).then_some(value))
+    }
+
+    async fn put(&self, key: &str, entry: Entry<'_>) -> Result<(), StoreError> {
+        self.put_many(&[(key.to_string(), entry)]).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_many(&[key.to_string()]).await
+    }
+
+    async fn list(&self, prefix: &str, _: Option<&str>) -> Result<ListPage, StoreError> {
+        let listed =
+            wrangler(&["key", "list", "--prefix", prefix], self.options).map_err(StoreError)?;
+        let keys: Vec<ListedKey> = serde_json::from_str(&listed)
+            .map_err(|e| StoreError(format!("wrangler kv key list printed something else: {e}")))?;
+        let keys = keys
+            .into_iter()
+            .map(|k| Listed {
+                name: k.name,
+                metadata: k.metadata.map(|m| m.to_string()),
+            })
+            .collect();
+        Ok(ListPage { keys, cursor: None })
+    }
+
+    async fn put_many(&self, entries: &[(String, Entry<'_>)]) -> Result<(), StoreError> {
+        let entries: Vec<KvPut> = entries.iter().map(KvPut::of).collect::<Result<_, _>>()?;
+        bulk(self.options, "put", &entries).map_err(StoreError)
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        bulk(self.options, "delete", &keys).map_err(StoreError)
+    }
+}
+
 /// One entry of a `wrangler kv bulk put` file.
 #[derive(Serialize)]
 struct KvPut {
     key: String,
-    value: &'static str,
+    value: String,
     expiration_ttl: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<serde_json::Value>,
 }
 
 impl KvPut {
-    /// The tombstone of a session (by its hash) or app password (by its ID), kept until
-    /// what it revokes would have expired, as the worker keeps it.
-    fn tombstone(id: &str, expires: u64, now: u64) -> Self {
-        KvPut {
-            key: index::revoked_key(id),
-            value: index::TOMBSTONE,
-            expiration_ttl: index::ttl_until(expires, now),
-        }
+    fn of((key, entry): &(String, Entry<'_>)) -> Result<Self, StoreError> {
+        let metadata = entry
+            .metadata
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| StoreError(format!("metadata of {key}: {e}")))?;
+        Ok(KvPut {
+            key: key.clone(),
+            value: entry.value.to_string(),
+            expiration_ttl: entry.ttl.max(60),
+            metadata,
+        })
     }
 }
 
-/// `wrangler kv bulk put|delete` with `entries` as its JSON file.
-fn bulk(a: &Args, verb: &str, entries: &impl Serialize) -> Result<(), String> {
-    let file = std::env::temp_dir().join(format!(
-        "portcullis-revoke-{verb}-{}.json",
-        std::process::id()
-    ));
+/// `wrangler kv bulk put|delete` with `entries` as its JSON file, written in a directory
+/// only this user can read (the file names keys; nothing else may replace it meanwhile).
+fn bulk(options: &[String], verb: &str, entries: &impl Serialize) -> Result<(), String> {
+    let dir = private_dir()?;
+    let file = dir.join(format!("{verb}.json"));
     let text = serde_json::to_string(entries).map_err(|e| e.to_string())?;
-    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let path = file.to_string_lossy().to_string();
-    let mut args = vec!["bulk", verb, path.as_str()];
-    if verb == "delete" {
-        args.push("--force");
-    }
-    let done = wrangler(&args, &a.wrangler);
-    let _ = std::fs::remove_file(&file);
-    done.map(|_| ())
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    let done = written
+        .map_err(|e| format!("{}: {e}", file.display()))
+        .and_then(|()| {
+            let path = file.to_string_lossy().to_string();
+            let mut args = vec!["bulk", verb, path.as_str()];
+            if verb == "delete" {
+                args.push("--force");
+            }
+            wrangler(&args, options).map(|_| ())
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    done
+}
+
+/// A new directory under the temporary directory with an unpredictable name, readable by
+/// this user alone.
+fn private_dir() -> Result<std::path::PathBuf, String> {
+    let mut random = [0u8; 16];
+    getrandom::getrandom(&mut random).map_err(|e| e.to_string())?;
+    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("portcullis-revoke-{name}"));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 #[cfg(test)]
@@ -362,18 +473,35 @@ mod tests {
     }
 
     #[test]
-    fn a_tombstone_lasts_as_long_as_what_it_revokes() {
-        let t = KvPut::tombstone("h", 10_000, 1_000);
+    fn bulk_entries_are_what_wrangler_reads() {
+        let put = KvPut::of(&("revoked:h".to_string(), Entry::new("revoked", 1000))).unwrap();
         assert_eq!(
-            (t.key.as_str(), t.value, t.expiration_ttl),
-            ("revoked:h", "revoked", 9_000)
-        );
-        // KV's minimum, for one about to expire (or already expired).
-        assert_eq!(KvPut::tombstone("h", 1_010, 1_000).expiration_ttl, 60);
-        assert_eq!(KvPut::tombstone("h", 0, 1_000).expiration_ttl, 60);
-        assert_eq!(
-            serde_json::to_string(&[KvPut::tombstone("h", 2_000, 1_000)]).unwrap(),
+            serde_json::to_string(&[put]).unwrap(),
             r#"[{"key":"revoked:h","value":"revoked","expiration_ttl":1000}]"#
         );
+        let short = KvPut::of(&("k".to_string(), Entry::new("v", 5))).unwrap();
+        assert_eq!(short.expiration_ttl, 60, "KV's minimum");
+    }
+
+    #[test]
+    fn an_unlisted_one_is_tombstoned_for_as_long_as_any_could_last() {
+        let d = unlisted("h", keys::session_key("h"), 1_000);
+        assert_eq!(d.expires, 1_000 + UNKNOWN_EXPIRY);
+        assert!(d.record_exists && d.index_keys.is_empty());
+    }
+
+    #[test]
+    fn bulk_files_go_to_a_private_directory() {
+        let a = private_dir().unwrap();
+        let b = private_dir().unwrap();
+        assert_ne!(a, b, "unpredictable");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&a).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        std::fs::remove_dir_all(a).unwrap();
+        std::fs::remove_dir_all(b).unwrap();
     }
 }

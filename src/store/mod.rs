@@ -1,6 +1,8 @@
 //! The key-value store sessions live in. The Worker implements it on Workers KV;
 //! [`MemoryStore`] serves the native tests.
 
+pub mod keys;
+
 use std::future::Future;
 use std::task::Poll;
 
@@ -13,6 +15,23 @@ pub trait Store {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// One page of the keys starting with `prefix`, with their metadata.
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, StoreError>;
+
+    /// Writes several keys, in order, stopping at the first failure. A store with a bulk
+    /// operation (the owner's tools over `wrangler kv bulk`) writes them in one.
+    async fn put_many(&self, entries: &[(String, Entry<'_>)]) -> Result<(), StoreError> {
+        for (key, entry) in entries {
+            self.put(key, *entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes several keys, in order, stopping at the first failure.
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A value to store: it expires after `ttl` seconds (Workers KV accepts 60 or more);
