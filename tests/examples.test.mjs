@@ -1,5 +1,5 @@
-// The README's example configurations, run for real: each examples/*.toml is validated by
-// scripts/check-config, its PORTCULLIS block must appear verbatim in the README, and the
+// The example configurations, run for real: each examples/*.toml is validated by
+// scripts/check-config, its PORTCULLIS block must appear verbatim in docs/examples.md, and the
 // behaviour its section promises is exercised against the worker (issuer and origins
 // swapped for the local ones, service-token hashes for fresh ones).
 import { test } from 'node:test';
@@ -15,13 +15,13 @@ import { createAppPassword } from './support/app-passwords.mjs';
 
 const run = promisify(execFile);
 const JSON_ACCEPT = { accept: 'application/json' };
-const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+const readme = await readFile(path.join(ROOT, 'docs/examples.md'), 'utf8');
 
 async function example(name) {
   const file = path.join(ROOT, 'examples', name);
   const text = await readFile(file, 'utf8');
   const block = text.slice(text.indexOf('[vars.PORTCULLIS]')).trim();
-  assert.ok(readme.includes(block), `README shows examples/${name} verbatim`);
+  assert.ok(readme.includes(block), `docs/examples.md shows examples/${name} verbatim`);
   const summary = (await run(path.join(ROOT, 'scripts/check-config'), [file], { cwd: ROOT })).stdout;
   assert.match(summary, /configuration is valid/);
   const config = JSON.parse((await run(path.join(ROOT, 'scripts/check-config'), [file, '--json'], { cwd: ROOT })).stdout);
