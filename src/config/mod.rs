@@ -235,184 +235,38 @@ fn required<'a>(
     }
 }
 
-fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
-    let issuer =
-        required(p, &raw.issuer, "issuer", "\"https://id.example.com\"").and_then(|text| {
-            match names::web_url(text, "https://id.example.com") {
-                Ok(_) => Some(text.to_string()),
-                Err(e) => {
-                    p.add("PORTCULLIS.issuer", e);
-                    None
-                }
-            }
-        });
-    let discovery_url = issuer.as_deref().and_then(|issuer| {
-        // OpenID Connect Discovery §4: append to the issuer, keeping any path it has.
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        Url::parse(&url).ok()
-    });
+/// The whole configuration, as a table of small checks: each reads its keys, adds what is
+/// wrong to `p`, and gives its part of the settings. Every problem is reported, not just
+/// the first.
+fn validate(mut raw: RawSettings, p: &mut Problems) -> Option<Settings> {
+    let issuer = issuer(p, &raw.issuer);
+    let discovery_url = issuer.as_deref().and_then(discovery_url);
     let client_id = required(p, &raw.client_id, "client_id", "\"portcullis\"").map(str::to_string);
     // OpenID Connect Core §3.1.3.7 step 3: an ID token naming an audience the client does
     // not trust is refused; some issuers add their own (Zitadel: the project's ID).
     let id_token_audiences = app::non_empty_list(
         p,
         "PORTCULLIS.id_token_audiences",
-        raw.id_token_audiences,
+        raw.id_token_audiences.take(),
         "\"170086774599581953\"",
     );
-
-    let mut scopes = vec!["openid".to_string()];
     let scopes_configured = raw.scopes.is_some();
-    let given = raw
-        .scopes
-        .unwrap_or_else(|| ["profile", "email", "groups"].map(String::from).to_vec());
-    for (i, scope) in given.iter().enumerate() {
-        if scope.is_empty()
-            || scope
-                .chars()
-                .any(|c| c.is_whitespace() || c == '"' || c == '\\')
-        {
-            p.add(
-                format!("PORTCULLIS.scopes[{i}]"),
-                format!("\"{scope}\" is not a scope; write one scope per string, e.g. [\"openid\", \"email\"]"),
-            );
-        } else if !scopes.contains(scope) {
-            scopes.push(scope.clone());
-        }
-    }
-
-    let session_lifetime = duration_setting(
-        p,
-        raw.session_lifetime.as_deref(),
-        "session_lifetime",
-        7 * 86_400,
-        MIN_SESSION_LIFETIME,
-        MAX_SESSION_LIFETIME,
-    );
-    let session_cache = duration_setting(
-        p,
-        raw.session_cache.as_deref(),
-        "session_cache",
-        30,
-        0,
-        MAX_SESSION_CACHE,
-    );
-
-    // Re-validation uses refresh tokens; `offline_access` is added to the request at login
-    // when the issuer lists it (see `PendingLogin::authorize_url`).
-    let revalidate_every = raw.revalidate_every.as_deref().and_then(|text| {
-        duration_setting(
-            p,
-            Some(text),
-            "revalidate_every",
-            0,
-            MIN_REVALIDATE,
-            MAX_SESSION_LIFETIME,
-        )
-    });
-
-    let app_password_lifetime = duration_setting(
-        p,
-        raw.app_password_lifetime.as_deref(),
-        "app_password_lifetime",
-        DEFAULT_APP_PASSWORD_LIFETIME,
-        MIN_APP_PASSWORD_LIFETIME,
-        MAX_APP_PASSWORD_LIFETIME,
-    );
-    let max_app_passwords = match raw.max_app_passwords {
-        None => Some(DEFAULT_MAX_APP_PASSWORDS),
-        Some(n) if (1..=MAX_MAX_APP_PASSWORDS as i64).contains(&n) => usize::try_from(n).ok(),
-        Some(n) => {
-            p.add(
-                "PORTCULLIS.max_app_passwords",
-                format!("{n} is out of range; give a number from 1 to {MAX_MAX_APP_PASSWORDS} (app passwords per person)"),
-            );
-            None
-        }
-    };
-
+    let scopes = scopes(p, raw.scopes.as_deref());
+    let lifetimes = lifetimes(p, &raw);
+    let max_app_passwords = max_app_passwords(p, raw.max_app_passwords);
     let user_claim =
         user_claim(p, "PORTCULLIS.user_claim", raw.user_claim.as_deref()).unwrap_or_default();
-    let groups_claim = raw.groups_claim.unwrap_or_else(|| "groups".into());
-    if groups_claim.trim().is_empty() {
-        p.add(
-            "PORTCULLIS.groups_claim",
-            "is empty; name the ID-token claim that lists groups, e.g. \"groups\"",
-        );
-    }
-
-    let cookie_domain = raw.cookie_domain.as_deref().and_then(|d| {
-        if d.starts_with('.') {
-            p.add(
-                "PORTCULLIS.cookie_domain",
-                format!(
-                    "\"{d}\" starts with a dot; write \"{}\"",
-                    d.trim_start_matches('.')
-                ),
-            );
-            return None;
-        }
-        names::host_name(d)
-            .map_err(|e| p.add("PORTCULLIS.cookie_domain", e))
-            .ok()
-    });
-
-    let auth_host = raw.auth_host.as_deref().and_then(|h| {
-        let host = names::host_name(h)
-            .map_err(|e| p.add("PORTCULLIS.auth_host", e))
-            .ok()?;
-        match &cookie_domain {
-            None => {
-                if raw.cookie_domain.is_none() {
-                    p.add(
-                        "PORTCULLIS.auth_host",
-                        "needs cookie_domain: the session made on the auth host must be shared \
-                         with the apps; set cookie_domain = \"example.com\" or remove auth_host",
-                    );
-                }
-                None
-            }
-            Some(domain) if !names::is_within(&host, domain) => {
-                p.add(
-                    "PORTCULLIS.auth_host",
-                    format!(
-                        "{host} is not within cookie_domain {domain}; use a host under {domain}"
-                    ),
-                );
-                None
-            }
-            Some(_) => Some(host),
-        }
-    });
-
-    let service_tokens = validate_service_tokens(p, raw.service_tokens.unwrap_or_default());
-    let mut apps: Vec<App> = Vec::new();
-    match raw.apps {
-        None => p.add(
-            "PORTCULLIS.apps",
-            "is required: add at least one [[vars.PORTCULLIS.apps]] with host = \"photos.example.com\"",
-        ),
-        Some(list) if list.is_empty() => p.add(
-            "PORTCULLIS.apps",
-            "is empty: add at least one [[vars.PORTCULLIS.apps]] with host = \"photos.example.com\"",
-        ),
-        Some(list) => {
-            for (i, app) in list.into_iter().enumerate() {
-                let shared = Shared {
-                    cookie_domain: cookie_domain.as_deref(),
-                    service_tokens: &service_tokens,
-                    user_claim,
-                };
-                if let Some(app) = validate_app(p, i, app, &shared, &apps) {
-                    apps.push(app);
-                }
-            }
-        }
-    }
-
+    let groups_claim = groups_claim(p, raw.groups_claim.as_deref());
+    let cookie_domain = cookie_domain(p, raw.cookie_domain.as_deref());
+    let auth_host = auth_host(p, &raw, cookie_domain.as_deref());
+    let service_tokens = validate_service_tokens(p, raw.service_tokens.take().unwrap_or_default());
+    let shared = Shared {
+        cookie_domain: cookie_domain.as_deref(),
+        service_tokens: &service_tokens,
+        user_claim,
+    };
+    let apps = apps(p, raw.apps.take(), &shared);
+    let (session_lifetime, session_cache, revalidate_every, app_password_lifetime) = lifetimes;
     Some(Settings {
         issuer: issuer?,
         discovery_url: discovery_url?,
@@ -431,6 +285,193 @@ fn validate(raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         app_password_lifetime: app_password_lifetime?,
         max_app_passwords: max_app_passwords?,
     })
+}
+
+/// `issuer`: required, an https URL (http only for loopback).
+fn issuer(p: &mut Problems, raw: &Option<String>) -> Option<String> {
+    let text = required(p, raw, "issuer", "\"https://id.example.com\"")?;
+    match names::web_url(text, "https://id.example.com") {
+        Ok(_) => Some(text.to_string()),
+        Err(e) => {
+            p.add("PORTCULLIS.issuer", e);
+            None
+        }
+    }
+}
+
+/// OpenID Connect Discovery §4: the document's URL is the issuer's with
+/// `/.well-known/openid-configuration` appended, keeping any path it has.
+fn discovery_url(issuer: &str) -> Option<Url> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    Url::parse(&url).ok()
+}
+
+/// `scopes`: `openid` first, then the configured ones (or the defaults), each once.
+fn scopes(p: &mut Problems, raw: Option<&[String]>) -> Vec<String> {
+    let mut scopes = vec!["openid".to_string()];
+    let defaults = ["profile", "email", "groups"].map(String::from);
+    let given = raw.unwrap_or(&defaults);
+    for (i, scope) in given.iter().enumerate() {
+        if scope.is_empty()
+            || scope
+                .chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+        {
+            p.add(
+                format!("PORTCULLIS.scopes[{i}]"),
+                format!("\"{scope}\" is not a scope; write one scope per string, e.g. [\"openid\", \"email\"]"),
+            );
+        } else if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    scopes
+}
+
+/// `session_lifetime`, `session_cache`, `revalidate_every` and `app_password_lifetime`.
+type Lifetimes = (Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+
+fn lifetimes(p: &mut Problems, raw: &RawSettings) -> Lifetimes {
+    let session_lifetime = duration_setting(
+        p,
+        raw.session_lifetime.as_deref(),
+        "session_lifetime",
+        7 * 86_400,
+        MIN_SESSION_LIFETIME,
+        MAX_SESSION_LIFETIME,
+    );
+    let session_cache = duration_setting(
+        p,
+        raw.session_cache.as_deref(),
+        "session_cache",
+        30,
+        0,
+        MAX_SESSION_CACHE,
+    );
+    // Re-validation uses refresh tokens; `offline_access` is added to the request at login
+    // when the issuer lists it (see `PendingLogin::authorize_url`).
+    let revalidate_every = raw.revalidate_every.as_deref().and_then(|text| {
+        duration_setting(
+            p,
+            Some(text),
+            "revalidate_every",
+            0,
+            MIN_REVALIDATE,
+            MAX_SESSION_LIFETIME,
+        )
+    });
+    let app_password_lifetime = duration_setting(
+        p,
+        raw.app_password_lifetime.as_deref(),
+        "app_password_lifetime",
+        DEFAULT_APP_PASSWORD_LIFETIME,
+        MIN_APP_PASSWORD_LIFETIME,
+        MAX_APP_PASSWORD_LIFETIME,
+    );
+    (
+        session_lifetime,
+        session_cache,
+        revalidate_every,
+        app_password_lifetime,
+    )
+}
+
+/// `max_app_passwords`: per person, 1 to [`MAX_MAX_APP_PASSWORDS`].
+fn max_app_passwords(p: &mut Problems, raw: Option<i64>) -> Option<usize> {
+    match raw {
+        None => Some(DEFAULT_MAX_APP_PASSWORDS),
+        Some(n) if (1..=MAX_MAX_APP_PASSWORDS as i64).contains(&n) => usize::try_from(n).ok(),
+        Some(n) => {
+            p.add(
+                "PORTCULLIS.max_app_passwords",
+                format!("{n} is out of range; give a number from 1 to {MAX_MAX_APP_PASSWORDS} (app passwords per person)"),
+            );
+            None
+        }
+    }
+}
+
+/// `groups_claim`: the ID-token claim that lists groups (default `groups`).
+fn groups_claim(p: &mut Problems, raw: Option<&str>) -> String {
+    let groups_claim = raw.unwrap_or("groups").to_string();
+    if groups_claim.trim().is_empty() {
+        p.add(
+            "PORTCULLIS.groups_claim",
+            "is empty; name the ID-token claim that lists groups, e.g. \"groups\"",
+        );
+    }
+    groups_claim
+}
+
+/// `cookie_domain`: a host name, written without a leading dot.
+fn cookie_domain(p: &mut Problems, raw: Option<&str>) -> Option<String> {
+    let d = raw?;
+    if d.starts_with('.') {
+        p.add(
+            "PORTCULLIS.cookie_domain",
+            format!(
+                "\"{d}\" starts with a dot; write \"{}\"",
+                d.trim_start_matches('.')
+            ),
+        );
+        return None;
+    }
+    names::host_name(d)
+        .map_err(|e| p.add("PORTCULLIS.cookie_domain", e))
+        .ok()
+}
+
+/// `auth_host`: a host within `cookie_domain`, which it needs.
+fn auth_host(p: &mut Problems, raw: &RawSettings, cookie_domain: Option<&str>) -> Option<String> {
+    let host = names::host_name(raw.auth_host.as_deref()?)
+        .map_err(|e| p.add("PORTCULLIS.auth_host", e))
+        .ok()?;
+    match cookie_domain {
+        None => {
+            if raw.cookie_domain.is_none() {
+                p.add(
+                    "PORTCULLIS.auth_host",
+                    "needs cookie_domain: the session made on the auth host must be shared \
+                     with the apps; set cookie_domain = \"example.com\" or remove auth_host",
+                );
+            }
+            None
+        }
+        Some(domain) if !names::is_within(&host, domain) => {
+            p.add(
+                "PORTCULLIS.auth_host",
+                format!("{host} is not within cookie_domain {domain}; use a host under {domain}"),
+            );
+            None
+        }
+        Some(_) => Some(host),
+    }
+}
+
+/// `apps`: at least one, each checked against the ones before it.
+fn apps(p: &mut Problems, raw: Option<Vec<RawApp>>, shared: &Shared) -> Vec<App> {
+    let mut apps: Vec<App> = Vec::new();
+    match raw {
+        None => p.add(
+            "PORTCULLIS.apps",
+            "is required: add at least one [[vars.PORTCULLIS.apps]] with host = \"photos.example.com\"",
+        ),
+        Some(list) if list.is_empty() => p.add(
+            "PORTCULLIS.apps",
+            "is empty: add at least one [[vars.PORTCULLIS.apps]] with host = \"photos.example.com\"",
+        ),
+        Some(list) => {
+            for (i, app) in list.into_iter().enumerate() {
+                if let Some(app) = validate_app(p, i, app, shared, &apps) {
+                    apps.push(app);
+                }
+            }
+        }
+    }
+    apps
 }
 
 /// `user_claim` (top level, or per app).
