@@ -163,6 +163,7 @@ pub(super) struct Shared<'a> {
     pub user_claim: UserClaim,
 }
 
+/// One `[[vars.PORTCULLIS.apps]]` entry, checked against the ones before it.
 pub(super) fn validate_app(
     p: &mut Problems,
     i: usize,
@@ -170,13 +171,69 @@ pub(super) fn validate_app(
     shared: &Shared<'_>,
     earlier: &[App],
 ) -> Option<App> {
-    let Shared {
-        cookie_domain,
-        service_tokens,
-        user_claim,
-    } = *shared;
     let key = |field: &str| format!("PORTCULLIS.apps[{i}].{field}");
-    let Some(host_text) = raw.host.as_deref().filter(|h| !h.trim().is_empty()) else {
+    let host = app_host(p, &key, raw.host.as_deref(), shared.cookie_domain, earlier)?;
+    let origin = match raw.origin.as_deref() {
+        None => None,
+        Some(text) => Some(origin(p, &key, text)?),
+    };
+    let allow = allow_rules(
+        p,
+        &key,
+        raw.allow_groups,
+        raw.allow_emails,
+        raw.allow_email_domains,
+    );
+    let public_paths = patterns(p, &key("public_paths"), raw.public_paths);
+    let api_paths = patterns(p, &key("api_paths"), raw.api_paths);
+    let service_tokens = app_service_tokens(p, &key, raw.service_tokens, shared.service_tokens);
+    let accept_bearer = raw.accept_bearer.unwrap_or(false);
+    let bearer_audiences = non_empty_list(
+        p,
+        &key("bearer_audiences"),
+        raw.bearer_audiences,
+        "\"https://api.example.com\"",
+    );
+    if !bearer_audiences.is_empty() && !accept_bearer {
+        p.add(
+            key("bearer_audiences"),
+            "has no effect without accept_bearer = true; set it or remove bearer_audiences",
+        );
+    }
+    let app_passwords = raw.app_passwords.unwrap_or(false);
+    let app_password_paths = patterns(p, &key("app_password_paths"), raw.app_password_paths);
+    if !app_password_paths.is_empty() && !app_passwords {
+        p.add(
+            key("app_password_paths"),
+            "has no effect without app_passwords = true; set it or remove app_password_paths",
+        );
+    }
+    let user_claim = super::user_claim(p, &key("user_claim"), raw.user_claim.as_deref())
+        .unwrap_or(shared.user_claim);
+    Some(App {
+        host,
+        origin,
+        allow,
+        public_paths,
+        api_paths,
+        service_tokens,
+        accept_bearer,
+        bearer_audiences,
+        user_claim,
+        app_passwords,
+        app_password_paths,
+    })
+}
+
+/// `host`: required, a host name, once per configuration, within `cookie_domain`.
+fn app_host(
+    p: &mut Problems,
+    key: &impl Fn(&str) -> String,
+    raw: Option<&str>,
+    cookie_domain: Option<&str>,
+    earlier: &[App],
+) -> Option<String> {
+    let Some(host_text) = raw.filter(|h| !h.trim().is_empty()) else {
         p.add(
             key("host"),
             "is required: every app needs host = \"photos.example.com\"",
@@ -201,33 +258,42 @@ pub(super) fn validate_app(
             );
         }
     }
-    let origin = match raw.origin.as_deref() {
-        None => None,
-        Some(text) => {
-            let url = names::web_url(text, "https://photos-origin.example.com")
-                .map_err(|e| p.add(key("origin"), e))
-                .ok()?;
-            if url.path() != "/" {
-                p.add(
-                    key("origin"),
-                    format!("\"{text}\" has a path; give only scheme, host and port: requests keep their own path"),
-                );
-                return None;
-            }
-            Some(Origin::of(&url))
-        }
-    };
+    Some(host)
+}
 
+/// `origin`: scheme, host and port only.
+fn origin(p: &mut Problems, key: &impl Fn(&str) -> String, text: &str) -> Option<Origin> {
+    let url = names::web_url(text, "https://photos-origin.example.com")
+        .map_err(|e| p.add(key("origin"), e))
+        .ok()?;
+    if url.path() != "/" {
+        p.add(
+            key("origin"),
+            format!("\"{text}\" has a path; give only scheme, host and port: requests keep their own path"),
+        );
+        return None;
+    }
+    Some(Origin::of(&url))
+}
+
+/// `allow_groups`, `allow_emails` and `allow_email_domains`.
+fn allow_rules(
+    p: &mut Problems,
+    key: &impl Fn(&str) -> String,
+    groups: Option<Vec<String>>,
+    emails: Option<Vec<String>>,
+    email_domains: Option<Vec<String>>,
+) -> AllowRules {
     let groups = non_empty_list(
         p,
         &key("allow_groups"),
-        raw.allow_groups,
+        groups,
         "allow_groups = [\"family\"]",
     );
     let emails = checked_list(
         p,
         &key("allow_emails"),
-        raw.allow_emails,
+        emails,
         "\"grandma@example.org\"",
         |e| match e.split_once('@') {
             Some((local, domain)) if !local.is_empty() && names::host_name(domain).is_ok() => {
@@ -239,7 +305,7 @@ pub(super) fn validate_app(
     let email_domains = checked_list(
         p,
         &key("allow_email_domains"),
-        raw.allow_email_domains,
+        email_domains,
         "\"example.com\"",
         |d| match names::host_name(d.trim_start_matches('@')) {
             Ok(domain) if !d.starts_with('@') => Ok(domain),
@@ -247,16 +313,23 @@ pub(super) fn validate_app(
             Err(e) => Err(e),
         },
     );
-    let public_paths = patterns(p, &key("public_paths"), raw.public_paths);
-    let api_paths = patterns(p, &key("api_paths"), raw.api_paths);
+    AllowRules {
+        groups,
+        emails,
+        email_domains,
+    }
+}
+
+/// `service_tokens`: names of tokens defined at the top level.
+fn app_service_tokens(
+    p: &mut Problems,
+    key: &impl Fn(&str) -> String,
+    names: Option<Vec<String>>,
+    defined: &[ServiceToken],
+) -> Vec<String> {
     let mut tokens = Vec::new();
-    for (j, name) in raw
-        .service_tokens
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        if service_tokens.iter().any(|t| t.name == name) {
+    for (j, name) in names.unwrap_or_default().into_iter().enumerate() {
+        if defined.iter().any(|t| t.name == name) {
             tokens.push(name);
         } else {
             p.add(
@@ -265,43 +338,5 @@ pub(super) fn validate_app(
             );
         }
     }
-    let accept_bearer = raw.accept_bearer.unwrap_or(false);
-    let bearer_audiences = non_empty_list(
-        p,
-        &key("bearer_audiences"),
-        raw.bearer_audiences,
-        "\"https://api.example.com\"",
-    );
-    if !bearer_audiences.is_empty() && !accept_bearer {
-        p.add(
-            key("bearer_audiences"),
-            "has no effect without accept_bearer = true; set it or remove bearer_audiences",
-        );
-    }
-    let app_passwords = raw.app_passwords.unwrap_or(false);
-    let app_password_paths = patterns(p, &key("app_password_paths"), raw.app_password_paths);
-    if !app_password_paths.is_empty() && !app_passwords {
-        p.add(
-            key("app_password_paths"),
-            "has no effect without app_passwords = true; set it or remove app_password_paths",
-        );
-    }
-    Some(App {
-        host,
-        origin,
-        allow: AllowRules {
-            groups,
-            emails,
-            email_domains,
-        },
-        public_paths,
-        api_paths,
-        service_tokens: tokens,
-        accept_bearer,
-        bearer_audiences,
-        user_claim: super::user_claim(p, &key("user_claim"), raw.user_claim.as_deref())
-            .unwrap_or(user_claim),
-        app_passwords,
-        app_password_paths,
-    })
+    tokens
 }
