@@ -50,9 +50,45 @@ fn dev_vars(path: &str) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
-/// True when the configuration is valid.
-pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
-    let args = parse_args(args)?;
+/// The secrets known here: from `--dev-vars`, then the environment.
+struct Secrets(Vec<(String, String)>);
+
+impl Secrets {
+    fn read(dev_vars_path: Option<&str>) -> Result<Self, String> {
+        let mut secrets: Vec<(String, String)> = match dev_vars_path {
+            Some(path) => dev_vars(path)?,
+            None => Vec::new(),
+        };
+        for name in [
+            "SESSION_SECRET",
+            "OIDC_CLIENT_SECRET",
+            "ASSERTION_KEY",
+            "ADMIN_TOKEN",
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                secrets.retain(|(k, _)| k != name);
+                secrets.push((name.into(), value));
+            }
+        }
+        Ok(Secrets(secrets))
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Whether the secrets were given at all (`SESSION_SECRET` is required).
+    fn known(&self) -> bool {
+        self.get("SESSION_SECRET").is_some()
+    }
+}
+
+/// The `[vars.PORTCULLIS]` table (as JSON) and whether a `SESSIONS` KV binding is declared,
+/// in the file or its `[env.NAME]` section.
+fn read_config(args: &Args) -> Result<(Option<serde_json::Value>, bool), String> {
     let text = std::fs::read_to_string(&args.path).map_err(|e| format!("{}: {e}", args.path))?;
     let doc: toml::Table = text
         .parse()
@@ -70,8 +106,6 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         .and_then(|v| v.get("PORTCULLIS"))
         .map(|v| serde_json::to_value(v).map_err(|e| e.to_string()))
         .transpose()?;
-
-    let mut problems: Vec<ConfigError> = Vec::new();
     let has_kv = scope
         .get("kv_namespaces")
         .and_then(toml::Value::as_array)
@@ -79,35 +113,21 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
             list.iter()
                 .any(|ns| ns.get("binding").and_then(toml::Value::as_str) == Some("SESSIONS"))
         });
+    Ok((portcullis, has_kv))
+}
+
+/// True when the configuration is valid.
+pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
+    let args = parse_args(args)?;
+    let (portcullis, has_kv) = read_config(&args)?;
+    let secrets = Secrets::read(args.dev_vars.as_deref())?;
+    let mut problems: Vec<ConfigError> = Vec::new();
     if !has_kv {
         problems.push(ConfigError {
             key: "SESSIONS".into(),
             problem: "KV binding is missing; add [[kv_namespaces]] with binding = \"SESSIONS\" (create one with `npx wrangler kv namespace create SESSIONS`)".into(),
         });
     }
-
-    let mut secrets: Vec<(String, String)> = Vec::new();
-    if let Some(path) = &args.dev_vars {
-        secrets = dev_vars(path)?;
-    }
-    for name in [
-        "SESSION_SECRET",
-        "OIDC_CLIENT_SECRET",
-        "ASSERTION_KEY",
-        "ADMIN_TOKEN",
-    ] {
-        if let Ok(value) = std::env::var(name) {
-            secrets.retain(|(k, _)| k != name);
-            secrets.push((name.into(), value));
-        }
-    }
-    let secret = |name: &str| {
-        secrets
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-
     let settings = match Settings::parse(portcullis.as_ref()) {
         Ok(settings) => Some(settings),
         Err(ConfigErrors(e)) => {
@@ -115,38 +135,25 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
             None
         }
     };
-    let secrets_known = secret("SESSION_SECRET").is_some();
-    if secrets_known {
+    if secrets.known() {
         let inputs = Inputs {
             portcullis: portcullis.clone(),
-            oidc_client_secret: secret("OIDC_CLIENT_SECRET"),
-            session_secret: secret("SESSION_SECRET"),
-            assertion_key: secret("ASSERTION_KEY"),
-            admin_token: secret("ADMIN_TOKEN"),
+            oidc_client_secret: secrets.get("OIDC_CLIENT_SECRET"),
+            session_secret: secrets.get("SESSION_SECRET"),
+            assertion_key: secrets.get("ASSERTION_KEY"),
+            admin_token: secrets.get("ADMIN_TOKEN"),
         };
         if let Err(ConfigErrors(e)) = Config::from_inputs(&inputs) {
             // Settings problems are already listed; add only the secrets' own.
             problems.extend(e.into_iter().filter(|p| !p.key.starts_with("PORTCULLIS")));
         }
     }
-    // The Worker finds a private part that does not belong to the public one only when it
-    // signs; here it is found before deploying.
-    let assertion_key = secret("ASSERTION_KEY").map(|k| AssertionKey::from_jwk(&k));
+    let assertion_key = secrets
+        .get("ASSERTION_KEY")
+        .map(|k| AssertionKey::from_jwk(&k));
     if let Some(Ok(key)) = &assertion_key {
-        if let Err(e) = key.self_test() {
-            let fix = "generate a new key with `scripts/assertion-key`";
-            let problem = if e.0.contains(fix) {
-                e.0
-            } else {
-                format!("cannot sign ({}); {fix}", e.0)
-            };
-            problems.push(ConfigError {
-                key: "ASSERTION_KEY".into(),
-                problem,
-            });
-        }
+        problems.extend(assertion_key_problem(key));
     }
-
     if !problems.is_empty() {
         println!("Portcullis is misconfigured ({}):", args.path);
         for p in &problems {
@@ -160,6 +167,34 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         return Ok(true);
     }
     println!("{}: configuration is valid.", args.path);
+    print_settings(&s);
+    for app in &s.apps {
+        print_app(app, &s.client_id);
+    }
+    print_app_passwords(&s);
+    print_registration(&s);
+    print_secrets(&secrets, assertion_key);
+    Ok(true)
+}
+
+/// The Worker finds a private part that does not belong to the public one only when it
+/// signs; here it is found before deploying.
+fn assertion_key_problem(key: &AssertionKey) -> Option<ConfigError> {
+    let e = key.self_test().err()?;
+    let fix = "generate a new key with `scripts/assertion-key`";
+    let problem = if e.0.contains(fix) {
+        e.0
+    } else {
+        format!("cannot sign ({}); {fix}", e.0)
+    };
+    Some(ConfigError {
+        key: "ASSERTION_KEY".into(),
+        problem,
+    })
+}
+
+/// The top-level settings.
+fn print_settings(s: &Settings) {
     println!("  issuer            {}", s.issuer);
     println!("  client_id         {}", s.client_id);
     if !s.id_token_audiences.is_empty() {
@@ -196,76 +231,82 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         None => println!("  session cookie    per host"),
     }
     println!("  apps:");
-    for app in &s.apps {
-        let origin = app
-            .origin
-            .as_ref()
-            .map_or("the zone's origin (same URL)", |o| o.as_str());
-        println!("    {} -> {origin}", app.host);
-        let a = &app.allow;
-        if a.is_open() {
-            println!("      access          every user the issuer lets in (no allow_* rule)");
-        } else {
-            let mut rules = Vec::new();
-            if !a.groups.is_empty() {
-                rules.push(format!("groups {}", a.groups.join(", ")));
-            }
-            if !a.emails.is_empty() {
-                rules.push(format!("verified emails {}", a.emails.join(", ")));
-            }
-            if !a.email_domains.is_empty() {
-                rules.push(format!(
-                    "verified email domains {}",
-                    a.email_domains.join(", ")
-                ));
-            }
-            println!("      access          {}", rules.join("; "));
+}
+
+/// One app: where it goes, who may enter, which clients it takes.
+fn print_app(app: &portcullis::model::App, client_id: &str) {
+    let origin = app
+        .origin
+        .as_ref()
+        .map_or("the zone's origin (same URL)", |o| o.as_str());
+    println!("    {} -> {origin}", app.host);
+    let a = &app.allow;
+    if a.is_open() {
+        println!("      access          every user the issuer lets in (no allow_* rule)");
+    } else {
+        let mut rules = Vec::new();
+        if !a.groups.is_empty() {
+            rules.push(format!("groups {}", a.groups.join(", ")));
         }
-        let user = match app.user_claim {
+        if !a.emails.is_empty() {
+            rules.push(format!("verified emails {}", a.emails.join(", ")));
+        }
+        if !a.email_domains.is_empty() {
+            rules.push(format!(
+                "verified email domains {}",
+                a.email_domains.join(", ")
+            ));
+        }
+        println!("      access          {}", rules.join("; "));
+    }
+    let user = match app.user_claim {
             UserClaim::Email => "email (the verified email; sub when there is none)",
             UserClaim::Sub => "sub (the issuer's stable ID for the person)",
             UserClaim::PreferredUsername => "preferred_username — WARNING: people can edit it at most issuers (Pocket ID included), so someone could choose which account this app maps them to",
         };
-        println!("      user header     {user}");
-        let list = |patterns: &[portcullis::path::PathPattern]| {
-            patterns
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if !app.public_paths.is_empty() {
-            println!(
-                "      public paths    {} (no login, no identity headers)",
-                list(&app.public_paths)
-            );
-        }
-        if !app.api_paths.is_empty() {
-            println!(
-                "      API paths       {} (401 instead of a login redirect)",
-                list(&app.api_paths)
-            );
-        }
-        if !app.service_tokens.is_empty() {
-            println!("      service tokens  {}", app.service_tokens.join(", "));
-        }
-        if app.app_passwords {
-            let paths = if app.app_password_paths.is_empty() {
-                "the whole app".to_string()
-            } else {
-                list(&app.app_password_paths)
-            };
-            println!("      app passwords   accepted on {paths}");
-        }
-        if app.accept_bearer {
-            let mut audiences = vec![s.client_id.clone()];
-            audiences.extend(app.bearer_audiences.iter().cloned());
-            println!(
-                "      bearer tokens   accepted from the issuer (aud: {})",
-                audiences.join(", ")
-            );
-        }
+    println!("      user header     {user}");
+    let list = |patterns: &[portcullis::path::PathPattern]| {
+        patterns
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !app.public_paths.is_empty() {
+        println!(
+            "      public paths    {} (no login, no identity headers)",
+            list(&app.public_paths)
+        );
     }
+    if !app.api_paths.is_empty() {
+        println!(
+            "      API paths       {} (401 instead of a login redirect)",
+            list(&app.api_paths)
+        );
+    }
+    if !app.service_tokens.is_empty() {
+        println!("      service tokens  {}", app.service_tokens.join(", "));
+    }
+    if app.app_passwords {
+        let paths = if app.app_password_paths.is_empty() {
+            "the whole app".to_string()
+        } else {
+            list(&app.app_password_paths)
+        };
+        println!("      app passwords   accepted on {paths}");
+    }
+    if app.accept_bearer {
+        let mut audiences = vec![client_id.to_string()];
+        audiences.extend(app.bearer_audiences.iter().cloned());
+        println!(
+            "      bearer tokens   accepted from the issuer (aud: {})",
+            audiences.join(", ")
+        );
+    }
+}
+
+/// The app-password limits, when any app takes them.
+fn print_app_passwords(s: &Settings) {
     if s.apps.iter().any(|a| a.app_passwords) {
         println!(
             "  app passwords     at most {} per person, each for at most {}{}",
@@ -280,6 +321,10 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     } else {
         println!("  app passwords     off (no app has app_passwords = true)");
     }
+}
+
+/// What to register at the issuer.
+fn print_registration(s: &Settings) {
     let callback_hosts: Vec<&str> = match &s.auth_host {
         Some(h) => vec![h.as_str()],
         None => s.apps.iter().map(|a| a.host.as_str()).collect(),
@@ -291,6 +336,12 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     for h in &callback_hosts {
         println!("    post-logout redirect    https://{h}/.portcullis/signed-out");
     }
+}
+
+/// The assertion key, the admin API and the secrets.
+fn print_secrets(secrets: &Secrets, assertion_key: Option<Result<AssertionKey, String>>) {
+    let secrets_known = secrets.known();
+    let secret = |name: &str| secrets.get(name);
     match assertion_key {
         Some(Ok(key)) => println!(
             "  assertion         Portcullis-Assertion signed with {} (kid {}); keys at /.portcullis/jwks.json",
@@ -318,5 +369,4 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     } else {
         println!("  secrets           not checked here: set them with `npx wrangler secret put SESSION_SECRET` (and OIDC_CLIENT_SECRET for a confidential client), or pass --dev-vars FILE");
     }
-    Ok(true)
 }
