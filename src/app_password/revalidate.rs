@@ -9,18 +9,12 @@ use super::passwords::{revoked_line, AppPasswords};
 use super::record::AppPassword;
 use super::registry;
 use crate::context::{Env, Io};
-use crate::grant::refresh::Refresher;
+use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
 use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
-use crate::oidc::IdTokenClaims;
-use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 
 impl GrantRecord for AppPassword {
     const KIND: &'static str = "app_password";
-
-    fn sub(&self) -> &str {
-        &self.identity.sub
-    }
 
     fn host(&self) -> &str {
         &self.app
@@ -30,29 +24,20 @@ impl GrantRecord for AppPassword {
         AppPassword::is_live(self, now)
     }
 
-    fn validated(&self) -> u64 {
-        self.validated
+    fn state(&self) -> GrantState<'_> {
+        GrantState {
+            identity: &self.identity,
+            validated: self.validated,
+            refresh: &self.refresh,
+        }
     }
 
-    fn sealed_refresh(&self) -> Option<&str> {
-        self.refresh.as_deref()
-    }
-
-    fn renewed(
-        &self,
-        vouched: Option<(IdTokenClaims, Secret)>,
-        sealed_refresh: Option<Option<String>>,
-        now: u64,
-    ) -> Self {
-        let mut renewed = self.clone();
-        if let Some((claims, _)) = vouched {
-            renewed.identity = claims.identity;
+    fn state_mut(&mut self) -> GrantStateMut<'_> {
+        GrantStateMut {
+            identity: &mut self.identity,
+            validated: &mut self.validated,
+            refresh: &mut self.refresh,
         }
-        if let Some(sealed) = sealed_refresh {
-            renewed.refresh = sealed;
-        }
-        renewed.validated = now;
-        renewed
     }
 }
 

@@ -17,6 +17,7 @@
 use super::tombstone::{write_back, WriteBack};
 use super::Lifecycle;
 use crate::context::{audit_line, Env, Io};
+use crate::identity::Identity;
 use crate::oidc::client::Refreshed;
 use crate::oidc::{Client, ClientError, IdTokenClaims, OidcError};
 use crate::secret::{Secret, SigningKeys};
@@ -26,14 +27,28 @@ use crate::store::StoreError;
 pub trait GrantRecord: Clone {
     /// What audit lines call the grant's ID (`session`, `app_password`).
     const KIND: &'static str;
-    fn sub(&self) -> &str;
     /// The host named in its audit lines.
     fn host(&self) -> &str;
     fn is_live(&self, now: u64) -> bool;
-    /// When the issuer last vouched for the person.
-    fn validated(&self) -> u64;
-    /// Its refresh token, encrypted.
-    fn sealed_refresh(&self) -> Option<&str>;
+    /// What every grant keeps: whom it is for, when the issuer last vouched for them, and
+    /// its refresh token (encrypted).
+    fn state(&self) -> GrantState<'_>;
+    fn state_mut(&mut self) -> GrantStateMut<'_>;
+    /// Keeps the ID token a refresh brought (a session sends it back at logout).
+    fn keep_id_token(&mut self, _id_token: Secret) {}
+
+    fn sub(&self) -> &str {
+        &self.state().identity.sub
+    }
+
+    fn validated(&self) -> u64 {
+        self.state().validated
+    }
+
+    fn sealed_refresh(&self) -> Option<&str> {
+        self.state().refresh.as_deref()
+    }
+
     /// The record after a refresh: the issuer's new claims (and ID token) when it sent
     /// them, the rotated refresh token (sealed) when it rotated, vouched for at `now`.
     fn renewed(
@@ -41,7 +56,33 @@ pub trait GrantRecord: Clone {
         vouched: Option<(IdTokenClaims, Secret)>,
         sealed_refresh: Option<Option<String>>,
         now: u64,
-    ) -> Self;
+    ) -> Self {
+        let mut renewed = self.clone();
+        if let Some((claims, id_token)) = vouched {
+            *renewed.state_mut().identity = claims.identity;
+            renewed.keep_id_token(id_token);
+        }
+        let state = renewed.state_mut();
+        if let Some(sealed) = sealed_refresh {
+            *state.refresh = sealed;
+        }
+        *state.validated = now;
+        renewed
+    }
+}
+
+/// The fields every grant-backed record has.
+pub struct GrantState<'a> {
+    pub identity: &'a Identity,
+    pub validated: u64,
+    pub refresh: &'a Option<String>,
+}
+
+/// The same fields, to update.
+pub struct GrantStateMut<'a> {
+    pub identity: &'a mut Identity,
+    pub validated: &'a mut u64,
+    pub refresh: &'a mut Option<String>,
 }
 
 /// Where an owner keeps its records.

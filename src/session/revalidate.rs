@@ -11,10 +11,9 @@ use std::rc::Rc;
 use super::sessions::Sessions;
 use super::{registry, Session, SessionId};
 use crate::context::{audit_line, Env, Io, SessionTask};
-use crate::grant::refresh::Refresher;
+use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
 use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
 use crate::identity::Identity;
-use crate::oidc::IdTokenClaims;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 
@@ -24,10 +23,6 @@ pub(super) const REFRESH_KEY: &str = "portcullis refresh token key v1";
 impl GrantRecord for Session {
     const KIND: &'static str = "session";
 
-    fn sub(&self) -> &str {
-        &self.identity.sub
-    }
-
     fn host(&self) -> &str {
         &self.host
     }
@@ -36,30 +31,24 @@ impl GrantRecord for Session {
         Session::is_live(self, now)
     }
 
-    fn validated(&self) -> u64 {
-        self.validated
+    fn state(&self) -> GrantState<'_> {
+        GrantState {
+            identity: &self.identity,
+            validated: self.validated,
+            refresh: &self.refresh,
+        }
     }
 
-    fn sealed_refresh(&self) -> Option<&str> {
-        self.refresh.as_deref()
+    fn state_mut(&mut self) -> GrantStateMut<'_> {
+        GrantStateMut {
+            identity: &mut self.identity,
+            validated: &mut self.validated,
+            refresh: &mut self.refresh,
+        }
     }
 
-    fn renewed(
-        &self,
-        vouched: Option<(IdTokenClaims, Secret)>,
-        sealed_refresh: Option<Option<String>>,
-        now: u64,
-    ) -> Self {
-        let mut renewed = self.clone();
-        if let Some((claims, id_token)) = vouched {
-            renewed.identity = claims.identity;
-            renewed.id_token = Some(id_token);
-        }
-        if let Some(sealed) = sealed_refresh {
-            renewed.refresh = sealed;
-        }
-        renewed.validated = now;
-        renewed
+    fn keep_id_token(&mut self, id_token: Secret) {
+        self.id_token = Some(id_token);
     }
 }
 
