@@ -15,7 +15,7 @@ use super::revalidate::{Outcome, Records};
 use crate::cache::TtlCache;
 use crate::context::{audit_line, AppPasswordTask, Env, Io, Task};
 use crate::crypto::{b64url, ct_eq, sha256};
-use crate::grant::{tombstone, Due, Lifecycle, WriteBack};
+use crate::grant::{tombstone, Due, GrantStore, Lifecycle, WriteBack};
 use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
@@ -377,8 +377,8 @@ impl AppPasswords {
         let records = Records(env.store());
         let written = tombstone::write_back(
             || self.grant.is_revoked(env, id),
-            registry::save(env.store(), &record, now),
-            || crate::grant::GrantStore::unwrite(&records, id, &record),
+            records.write(id, &record, &record, now),
+            || records.unwrite(id, &record),
         )
         .await;
         match written {

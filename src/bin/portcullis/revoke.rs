@@ -129,6 +129,14 @@ struct ListedKey {
     metadata: Option<serde_json::Value>,
 }
 
+/// Every key under `prefix`, with its metadata.
+fn list(a: &Args, prefix: &str) -> Result<Vec<Listed>, String> {
+    let kv = WranglerKv {
+        options: &a.wrangler,
+    };
+    Ok(now_or_never(kv.list(prefix, None))?.map_err(|e| e.0)?.keys)
+}
+
 /// The app passwords the arguments name: `(summary, index key)`.
 fn app_passwords(a: &Args) -> Result<Vec<(PasswordSummary, String)>, String> {
     if a.session.is_some() {
@@ -138,15 +146,10 @@ fn app_passwords(a: &Args) -> Result<Vec<(PasswordSummary, String)>, String> {
         Some(sub) => passwords::user_prefix(sub),
         None => passwords::USER_PREFIX.to_string(),
     };
-    let listed: Vec<ListedKey> = serde_json::from_str(&wrangler(
-        &["key", "list", "--prefix", &prefix],
-        &a.wrangler,
-    )?)
-    .map_err(|e| format!("wrangler kv key list printed something else: {e}"))?;
-    Ok(listed
+    Ok(list(a, &prefix)?
         .into_iter()
         .filter_map(|k| {
-            let summary: PasswordSummary = serde_json::from_value(k.metadata?).ok()?;
+            let summary: PasswordSummary = serde_json::from_str(&k.metadata?).ok()?;
             Some((summary, k.name))
         })
         .filter(|(s, _)| {
@@ -170,17 +173,12 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         Some(sub) => keys::user_prefix(sub),
         None => keys::USER_PREFIX.to_string(),
     };
-    let listed: Vec<ListedKey> = serde_json::from_str(&wrangler(
-        &["key", "list", "--prefix", &prefix],
-        &a.wrangler,
-    )?)
-    .map_err(|e| format!("wrangler kv key list printed something else: {e}"))?;
+    let listed = list(&a, &prefix)?;
     let sessions: Vec<(String, &str, Summary)> = listed
         .iter()
         .filter_map(|k| {
             let hash = keys::session_hash_of(&k.name)?.to_string();
-            let metadata = k.metadata.as_ref().map(|m| m.to_string());
-            let summary = Summary::from_metadata(metadata.as_deref())?;
+            let summary = Summary::from_metadata(k.metadata.as_deref())?;
             Some((hash, k.name.as_str(), summary))
         })
         .filter(|(_, _, s)| a.sub.as_ref().is_none_or(|sub| s.is_of(sub)))
