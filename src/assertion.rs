@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::{b64url, b64url_decode};
 use crate::identity::Identity;
-use crate::oidc::jwks::{self, Alg, Jwk};
-use crate::oidc::signature::{PrivateJwk, SignatureCheck, Signer};
+use crate::jose::jwks::{self, Alg, Jwk};
+use crate::jose::signature::{PrivateJwk, SignatureCheck, Signer};
 
 /// How long an assertion is valid.
 pub const ASSERTION_LIFETIME: u64 = 300;
@@ -185,7 +185,7 @@ impl AssertionKey {
             ..Default::default()
         };
         let signing = self.sign(
-            &crate::oidc::signature::RustCrypto,
+            &crate::jose::signature::RustCrypto,
             "https://check-config/.portcullis",
             "check-config",
             &sample,
@@ -234,9 +234,9 @@ pub fn generate(alg: &str, rng: &impl crate::crypto::Random) -> Result<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::jwks::testing::{ed25519_pair, es256_pair};
-    use crate::oidc::jwks::KeySet;
-    use crate::oidc::signature::RustCrypto;
+    use crate::jose::jwks::testing::{ed25519_pair, es256_pair};
+    use crate::jose::jwks::KeySet;
+    use crate::jose::signature::RustCrypto;
 
     fn sign(
         key: &AssertionKey,

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use crate::crypto::Random;
 use crate::http::HttpClient;
-use crate::oidc::signature::{SignatureCheck, Signer};
+use crate::jose::signature::{SignatureCheck, Signer};
 use crate::request::RequestHead;
 use crate::router::Route;
 use crate::secret::Secret;

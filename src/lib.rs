@@ -32,6 +32,9 @@ pub mod gate;
 pub mod grant;
 pub mod http;
 pub mod identity;
+pub mod jose;
+#[cfg(test)]
+mod layering;
 pub mod login;
 pub mod model;
 pub mod oidc;

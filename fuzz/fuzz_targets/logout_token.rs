@@ -4,9 +4,9 @@
 use jwt_compact::alg::Ed25519;
 use jwt_compact::{AlgorithmExt, Claims, Header};
 use libfuzzer_sys::fuzz_target;
-use portcullis::oidc::jwks::{verify, KeySet};
+use portcullis::jose::jwks::{verify, KeySet};
 use portcullis::oidc::logout_token;
-use portcullis::oidc::signature::RustCrypto;
+use portcullis::jose::signature::RustCrypto;
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
 

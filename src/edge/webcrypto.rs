@@ -7,8 +7,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
 use super::fetch::js_error;
-use crate::oidc::jwks::{Alg, Jwk};
-use crate::oidc::signature::{PrivateJwk, SignatureCheck, Signer};
+use crate::jose::jwks::{Alg, Jwk};
+use crate::jose::signature::{PrivateJwk, SignatureCheck, Signer};
 
 pub struct WebCrypto;
 

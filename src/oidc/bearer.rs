@@ -4,8 +4,8 @@
 //! time claims) and `sub`.
 
 use super::claims::{Audience, ClaimError, Claims, Expect};
-use super::jwks::VerifiedJws;
 use crate::identity::Identity;
+use crate::jose::jwks::VerifiedJws;
 
 /// The bearer token's value from an `Authorization` header, if it is one.
 pub fn from_header(authorization: &str) -> Option<&str> {
@@ -65,8 +65,8 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::super::claims::LEEWAY;
-    use super::super::jwks::{self, testing::*, KeySet};
     use super::*;
+    use crate::jose::jwks::{self, testing::*, KeySet};
     use serde_json::{json, Value};
 
     const NOW: u64 = 1_800_000_000;

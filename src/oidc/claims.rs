@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::jwks::VerifiedJws;
 use crate::identity::Identity;
+use crate::jose::jwks::VerifiedJws;
 
 /// Allowed clock difference between Portcullis and the issuer, in seconds, for every time
 /// claim of every kind of token.

@@ -10,12 +10,12 @@ use super::claims::ClaimError;
 use super::id_token::{self, Expected, IdTokenClaims, IdTokenError};
 use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, VerifyError};
-use super::signature::SignatureCheck;
 use super::token::{self, ClientAuth, TokenResponse};
 use super::userinfo;
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::identity::Identity;
+use crate::jose::signature::SignatureCheck;
 use crate::model::Config;
 use crate::secret::Secret;
 
@@ -383,7 +383,7 @@ impl Client {
         check: &impl SignatureCheck,
         token: &str,
         now: u64,
-    ) -> Result<super::jwks::VerifiedJws, PresentedError> {
+    ) -> Result<crate::jose::jwks::VerifiedJws, PresentedError> {
         self.provider
             .verify(http, check, token, Source::Client, now)
             .await

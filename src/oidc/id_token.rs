@@ -3,9 +3,9 @@
 use std::fmt;
 
 use super::claims::{Audience, Carried, ClaimError, Claims, Expect, LEEWAY};
-use super::jwks::{JwsError, VerifiedJws};
 use crate::crypto::ct_eq;
 use crate::identity::Identity;
+use crate::jose::jwks::{JwsError, VerifiedJws};
 
 /// What the ID token must match.
 #[derive(Debug, Clone)]
@@ -131,8 +131,8 @@ fn numeric_date(value: &serde_json::Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::super::claims::LEEWAY;
-    use super::super::jwks::{self, testing::*, KeySet};
     use super::*;
+    use crate::jose::jwks::{self, testing::*, KeySet};
     use serde_json::json;
     use serde_json::Value;
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::claims::{Audience, ClaimError, Claims, Expect};
-use super::jwks::VerifiedJws;
+use crate::jose::jwks::VerifiedJws;
 
 /// The logout event's member name in the `events` claim.
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -100,8 +100,8 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::super::claims::LEEWAY;
-    use super::super::jwks::{self, testing::*, KeySet};
     use super::*;
+    use crate::jose::jwks::{self, testing::*, KeySet};
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;

@@ -6,11 +6,9 @@ pub mod claims;
 pub mod client;
 pub mod discovery;
 pub mod id_token;
-pub mod jwks;
 pub mod login;
 pub mod logout_token;
 pub mod provider;
-pub mod signature;
 pub mod token;
 pub mod userinfo;
 

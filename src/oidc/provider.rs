@@ -5,11 +5,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::jwks::{self, JwsError, KeySet, VerifiedJws};
-use super::signature::SignatureCheck;
 use super::{OidcError, ProviderMetadata};
 use crate::cache::TtlCache;
 use crate::http::{HttpClient, HttpRequest};
+use crate::jose::jwks::{self, JwsError, KeySet, VerifiedJws};
+use crate::jose::signature::SignatureCheck;
 
 /// Discovery and keys are refreshed after this many seconds...
 const FRESH_FOR: u64 = 3_600;
@@ -225,10 +225,10 @@ pub enum VerifyError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::jwks::testing::*;
     use super::*;
     use crate::http::{HttpError, HttpResponse};
-    use crate::oidc::signature::RustCrypto;
+    use crate::jose::jwks::testing::*;
+    use crate::jose::signature::RustCrypto;
     use serde_json::json;
     use std::cell::Cell;
 

@@ -537,7 +537,7 @@ pub(crate) mod testing {
 
     /// [`verify`] with RustCrypto, run to completion.
     pub fn verify_now(token: &str, keys: &KeySet) -> Result<VerifiedJws, JwsError> {
-        pollster::block_on(verify(token, keys, &crate::oidc::signature::RustCrypto))
+        pollster::block_on(verify(token, keys, &crate::jose::signature::RustCrypto))
     }
 
     /// A token with an arbitrary header and signature, for malformed-token tests.

@@ -4,7 +4,7 @@
 //! no RSA or elliptic-curve arithmetic), native builds and tests use RustCrypto.
 //!
 //! Everything else about a token (which algorithms, which key, its size, the signature's
-//! length, the claims) is decided in [`super::jwks`] and [`crate::assertion`] before a
+//! length, the claims) is decided in [`super::jwks`] and the identity assertion (`assertion.rs`) before a
 //! backend is asked.
 
 use std::fmt;
@@ -35,7 +35,7 @@ pub struct PrivateJwk {
 }
 
 impl PrivateJwk {
-    /// `jwk` must hold a key of `alg`'s type; [`crate::assertion`] builds it so.
+    /// `jwk` must hold a key of `alg`'s type; the identity assertion (`assertion.rs`) builds it so.
     pub(crate) fn new(alg: Alg, jwk: String) -> Self {
         Self {
             alg,
