@@ -193,16 +193,18 @@ pub async fn read_body(req: &Request, limit: usize) -> Result<String, BodyError>
 }
 
 thread_local! {
-    /// The standard header sets, built once per isolate and copied for each reply.
-    static TEMPLATES: RefCell<Vec<(Standard, Headers)>> = const { RefCell::new(Vec::new()) };
+    /// The standard header sets, built once per isolate and copied for each reply; keyed by
+    /// the content security policy too, since a misconfigured gate's replies carry another
+    /// one than a working gate's (a template must not keep the first reply's policy).
+    static TEMPLATES: RefCell<Vec<(Standard, String, Headers)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn standard_headers(standard: Standard, csp: &str) -> worker::Result<Headers> {
     let cached = TEMPLATES.with(|t| {
         t.borrow()
             .iter()
-            .find(|(s, _)| *s == standard)
-            .map(|(_, h)| h.clone())
+            .find(|(s, c, _)| *s == standard && c == csp)
+            .map(|(_, _, h)| h.clone())
     });
     let template = match cached {
         Some(template) => template,
@@ -212,7 +214,10 @@ fn standard_headers(standard: Standard, csp: &str) -> worker::Result<Headers> {
                 template.set(name, value)?;
             }
             template.set("content-security-policy", csp)?;
-            TEMPLATES.with(|t| t.borrow_mut().push((standard, template.clone())));
+            TEMPLATES.with(|t| {
+                t.borrow_mut()
+                    .push((standard, csp.to_string(), template.clone()))
+            });
             template
         }
     };
