@@ -17,15 +17,97 @@ use crate::session::index::Summary;
 use crate::session::{registry, Sessions};
 use crate::store::keys;
 
-/// `POST /.portcullis/admin/revoke` body: exactly one of these.
+/// `POST /.portcullis/admin/revoke` body, as sent: exactly one of these, nothing else.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RevokeRequest {
+struct RevokeBody {
     sub: Option<String>,
     email: Option<String>,
     session: Option<String>,
     app_password: Option<String>,
     all: Option<bool>,
+}
+
+/// What the admin asked to revoke. A session hash and an app-password ID become parts of
+/// KV keys, so each is taken only in its own form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RevokeTarget {
+    /// A person's sessions and app passwords, by `sub`.
+    Sub(String),
+    /// Everyone's with this email address.
+    Email(String),
+    Session(String),
+    AppPassword(String),
+    /// Every session and app password.
+    All,
+}
+
+impl RevokeTarget {
+    fn parse(body: &str) -> Result<Self, GateError> {
+        let body: RevokeBody = serde_json::from_str(body).map_err(|_| {
+            GateError::BadRequest(
+                "expected JSON: {\"sub\"}, {\"email\"}, {\"session\"}, {\"app_password\"} or {\"all\": true}",
+            )
+        })?;
+        let target = match body {
+            RevokeBody {
+                sub: Some(sub),
+                email: None,
+                session: None,
+                app_password: None,
+                all: None,
+            } => RevokeTarget::Sub(sub),
+            RevokeBody {
+                sub: None,
+                email: Some(email),
+                session: None,
+                app_password: None,
+                all: None,
+            } => RevokeTarget::Email(email),
+            RevokeBody {
+                sub: None,
+                email: None,
+                session: Some(hash),
+                app_password: None,
+                all: None,
+            } => RevokeTarget::Session(hash),
+            RevokeBody {
+                sub: None,
+                email: None,
+                session: None,
+                app_password: Some(id),
+                all: None,
+            } => RevokeTarget::AppPassword(id),
+            RevokeBody {
+                sub: None,
+                email: None,
+                session: None,
+                app_password: None,
+                all: Some(true),
+            } => RevokeTarget::All,
+            RevokeBody {
+                sub: None,
+                email: None,
+                session: None,
+                app_password: None,
+                all: Some(false),
+            } => return Err(GateError::BadRequest("all takes true: {\"all\": true}")),
+            _ => {
+                return Err(GateError::BadRequest(
+                    "give exactly one of sub, email, session, app_password, all",
+                ))
+            }
+        };
+        match &target {
+            RevokeTarget::Session(hash) if !keys::is_session_hash(hash) => Err(GateError::BadRequest(
+                "session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as the session list shows it)",
+            )),
+            RevokeTarget::AppPassword(id) if !credential::is_id(id) => Err(GateError::BadRequest(
+                "app_password takes an app password's ID (ap_ and 24 lower-case hex digits, as the list shows it)",
+            )),
+            _ => Ok(target),
+        }
+    }
 }
 
 /// The admin API answers a wrong token the same way whatever was asked; the comparison
@@ -100,6 +182,35 @@ pub async fn list_app_passwords<I: Io>(
     Ok(Reply::json(200, &json!({ "app_passwords": list })))
 }
 
+/// The app passwords a revocation reaches: by person or all, every one of theirs; or the
+/// one named. Returns how many were revoked.
+async fn revoke_app_passwords<I: Io>(
+    ctx: &Ctx<'_, I>,
+    app_passwords: &AppPasswords,
+    target: &RevokeTarget,
+) -> Result<usize, GateError> {
+    let store = ctx.env.store();
+    let listed: Vec<AppPasswordSummary> = match target {
+        RevokeTarget::Sub(sub) => app_password_registry::of_user(store, sub).await?,
+        RevokeTarget::Email(email) => app_password_registry::with_email(store, email).await?,
+        RevokeTarget::All => app_password_registry::all(store).await?,
+        RevokeTarget::Session(_) | RevokeTarget::AppPassword(_) => Vec::new(),
+    };
+    let mut revoked = app_passwords
+        .revoke_listed(&ctx.env, &listed, "admin")
+        .await?;
+    if let RevokeTarget::AppPassword(id) = target {
+        if app_passwords.revoke(&ctx.env, id, None).await? {
+            revoked += 1;
+            ctx.audit(
+                "app_password_revoked",
+                &[("app_password", id), ("by", "admin")],
+            );
+        }
+    }
+    Ok(revoked)
+}
+
 /// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}`,
 /// `{"app_password"}` or `{"all": true}`; by person or all, app passwords go too.
 pub async fn revoke<I: Io>(
@@ -109,75 +220,15 @@ pub async fn revoke<I: Io>(
     app_passwords: &AppPasswords,
 ) -> Result<Reply, GateError> {
     check(ctx, config)?;
-    let body = ctx.head.body.as_deref().unwrap_or_default();
-    let request: RevokeRequest = serde_json::from_str(body).map_err(|_| {
-        GateError::BadRequest(
-            "expected JSON: {\"sub\"}, {\"email\"}, {\"session\"}, {\"app_password\"} or {\"all\": true}",
-        )
-    })?;
-    let given = [
-        request.sub.is_some(),
-        request.email.is_some(),
-        request.session.is_some(),
-        request.app_password.is_some(),
-        request.all.is_some(),
-    ];
-    if given.iter().filter(|g| **g).count() != 1 {
-        return Err(GateError::BadRequest(
-            "give exactly one of sub, email, session, app_password, all",
-        ));
-    }
-    // Both become parts of KV keys: only their own forms are taken.
-    if request
-        .session
-        .as_deref()
-        .is_some_and(|h| !keys::is_session_hash(h))
-    {
-        return Err(GateError::BadRequest(
-            "session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as the session list shows it)",
-        ));
-    }
-    if request
-        .app_password
-        .as_deref()
-        .is_some_and(|id| !credential::is_id(id))
-    {
-        return Err(GateError::BadRequest(
-            "app_password takes an app password's ID (ap_ and 24 lower-case hex digits, as the list shows it)",
-        ));
-    }
+    let target = RevokeTarget::parse(ctx.head.body.as_deref().unwrap_or_default())?;
+    let passwords_revoked = revoke_app_passwords(ctx, app_passwords, &target).await?;
     let store = ctx.env.store();
-    let passwords: Vec<AppPasswordSummary> = if let Some(sub) = &request.sub {
-        app_password_registry::of_user(store, sub).await?
-    } else if let Some(email) = &request.email {
-        app_password_registry::with_email(store, email).await?
-    } else if request.all == Some(true) {
-        app_password_registry::all(store).await?
-    } else {
-        Vec::new()
-    };
-    let mut passwords_revoked = app_passwords
-        .revoke_listed(&ctx.env, &passwords, "admin")
-        .await?;
-    if let Some(id) = &request.app_password {
-        if app_passwords.revoke(&ctx.env, id, None).await? {
-            passwords_revoked += 1;
-            ctx.audit(
-                "app_password_revoked",
-                &[("app_password", id), ("by", "admin")],
-            );
-        }
-    }
-    let targets = if let Some(sub) = &request.sub {
-        known(registry::of_user(store, sub).await?)
-    } else if let Some(email) = &request.email {
-        known(registry::with_email(store, email).await?)
-    } else if let Some(hash) = &request.session {
-        vec![(hash.clone(), None)]
-    } else if request.all == Some(true) {
-        known(registry::all(store).await?)
-    } else {
-        Vec::new()
+    let targets = match &target {
+        RevokeTarget::Sub(sub) => known(registry::of_user(store, sub).await?),
+        RevokeTarget::Email(email) => known(registry::with_email(store, email).await?),
+        RevokeTarget::Session(hash) => vec![(hash.clone(), None)],
+        RevokeTarget::All => known(registry::all(store).await?),
+        RevokeTarget::AppPassword(_) => Vec::new(),
     };
     let mut revoked = 0;
     for (hash, summary) in &targets {
@@ -196,4 +247,40 @@ pub async fn revoke<I: Io>(
         200,
         &json!({ "revoked": revoked + passwords_revoked }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoke_body_names_exactly_one_target() {
+        let hash = "A".repeat(43);
+        assert_eq!(
+            RevokeTarget::parse(r#"{"sub":"u1"}"#),
+            Ok(RevokeTarget::Sub("u1".into()))
+        );
+        assert_eq!(
+            RevokeTarget::parse(r#"{"all":true}"#),
+            Ok(RevokeTarget::All)
+        );
+        assert_eq!(
+            RevokeTarget::parse(&format!(r#"{{"session":"{hash}"}}"#)),
+            Ok(RevokeTarget::Session(hash))
+        );
+        for bad in [
+            r#"{"all":false}"#,
+            r#"{}"#,
+            r#"{"sub":"a","email":"b@example.com"}"#,
+            r#"{"sub":"a","admin":true}"#,
+            r#"{"session":"short"}"#,
+            r#"{"app_password":"ap_XYZ"}"#,
+            "not json",
+        ] {
+            assert!(
+                matches!(RevokeTarget::parse(bad), Err(GateError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
 }
