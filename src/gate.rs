@@ -19,7 +19,7 @@ use crate::oidc::Client;
 use crate::proxy::ProxyPlan;
 use crate::request::RequestHead;
 use crate::return_to;
-use crate::router::{self, Endpoint, Route, PREFIX};
+use crate::router::{self, Endpoint, Method, Route, PREFIX};
 use crate::session::Sessions;
 
 /// What the edge should do.
@@ -81,12 +81,13 @@ impl Gate {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    pub async fn handle<I: Io>(&self, head: &RequestHead, io: &I, now: u64) -> Handled {
-        let route = router::route(&self.config.settings, head);
+    pub async fn handle<I: Io>(
+        &self,
+        head: &RequestHead,
+        route: Route<'_>,
+        io: &I,
+        now: u64,
+    ) -> Handled {
         let ctx = Ctx::new(Env::new(io, now), head, route);
         let outcome = match self.dispatch(&ctx).await {
             Ok(outcome) => outcome,
@@ -150,93 +151,95 @@ impl Gate {
         Ok(Outcome::Reply(reply))
     }
 
-    /// Portcullis's own endpoints.
+    /// Portcullis's own endpoints: a path that names none is 404 whatever the method; a
+    /// method the endpoint's row does not list is 405.
     async fn endpoint<I: Io>(
         &self,
         ctx: &Ctx<'_, I>,
         endpoint: Endpoint,
     ) -> Result<Answer, GateError> {
+        if endpoint == Endpoint::Unknown {
+            return Err(GateError::NotFound);
+        }
+        let method = endpoint
+            .takes(&ctx.head.method)
+            .ok_or(GateError::MethodNotAllowed)?;
         let head = ctx.head;
-        let get = head.method == "GET" || head.method == "HEAD";
-        let post = head.method == "POST";
         let sessions = &self.sessions;
-        let reply = match endpoint {
-            Endpoint::Login if get => {
+        let reply = match (endpoint, method) {
+            (Endpoint::Login, _) => {
                 let back = return_to::resolve(head.query("rd").as_deref(), &head.url, &self.config);
                 // "Sign in as someone else" asks the issuer to show its login again.
                 let prompt = head.query("switch").is_some().then_some("login");
                 self.login.start(ctx, back, prompt).await
             }
-            Endpoint::Callback if get => self.login.callback(ctx).await,
-            Endpoint::Logout if get || post => self.login.logout(ctx).await,
-            Endpoint::SignedOut if get => Ok(self.login.signed_out(ctx)),
-            Endpoint::Me if get => account::me(ctx, sessions).await,
-            Endpoint::Account if get => {
+            (Endpoint::Callback, _) => self.login.callback(ctx).await,
+            (Endpoint::Logout, _) => self.login.logout(ctx).await,
+            (Endpoint::SignedOut, _) => Ok(self.login.signed_out(ctx)),
+            (Endpoint::Me, _) => account::me(ctx, sessions).await,
+            (Endpoint::Account, _) => {
                 return account::page(ctx, &self.config, sessions, &self.app_passwords).await
             }
             // The former sessions page: its address keeps working.
-            Endpoint::Sessions if get => Ok(Reply::redirect(Endpoint::Account.path())),
-            Endpoint::Sessions if post => account::act(ctx, sessions).await,
-            Endpoint::AppPasswords if post => {
+            (Endpoint::Sessions, Method::Get) => Ok(Reply::redirect(Endpoint::Account.path())),
+            (Endpoint::Sessions, Method::Post) => account::act(ctx, sessions).await,
+            (Endpoint::AppPasswords, _) => {
                 return account::create(ctx, &self.config, sessions, &self.app_passwords).await;
             }
-            Endpoint::AppPasswordsRevoke if post => {
+            (Endpoint::AppPasswordsRevoke, _) => {
                 account::revoke_app_password(ctx, sessions, &self.app_passwords).await
             }
-            Endpoint::AdminSessions if get => admin::list(ctx, &self.config).await,
-            Endpoint::AdminAppPasswords if get => {
+            (Endpoint::AdminSessions, _) => admin::list(ctx, &self.config).await,
+            (Endpoint::AdminAppPasswords, _) => {
                 admin::list_app_passwords(ctx, &self.config, &self.app_passwords).await
             }
-            Endpoint::AdminRevoke if post => {
+            (Endpoint::AdminRevoke, _) => {
                 admin::revoke(ctx, &self.config, sessions, &self.app_passwords).await
             }
-            Endpoint::BackchannelLogout if post => self.backchannel.logout(ctx).await,
-            Endpoint::Jwks if get => {
+            (Endpoint::BackchannelLogout, _) => self.backchannel.logout(ctx).await,
+            (Endpoint::Jwks, _) => {
                 match &self.config.secrets.assertion_key {
                     Some(key) => Ok(Reply::json(200, &key.jwks())
                         .with_header("access-control-allow-origin", "*")),
                     None => Err(GateError::NotFound),
                 }
             }
-            Endpoint::Unknown => Err(GateError::NotFound),
-            _ => Err(GateError::MethodNotAllowed),
+            (Endpoint::Unknown, _) => Err(GateError::NotFound),
         };
         reply.map(Answer::Reply)
     }
 
     /// The error boundary for a request the core handled.
     fn fail<I: Io>(&self, ctx: &Ctx<'_, I>, error: &GateError) -> Reply {
-        let api = matches!(ctx.route, Route::Endpoint(e) if e.is_api());
-        let (reply, log) = respond(ctx.head, error, api, ctx.retry());
+        let (reply, log) = respond(ctx.head, error, ctx.route.is_api(), ctx.retry());
         if let Some(line) = log {
             ctx.env.log(line);
         }
         reply
     }
 
+    /// What a request is for: computed once per request, by the edge, and handed to
+    /// [`Gate::handle`] and the error boundary.
+    pub fn route<'g>(&'g self, head: &RequestHead) -> Route<'g> {
+        router::route(&self.config.settings, head)
+    }
+
     /// Whether the edge should read this request's body: only a POST to one of the
-    /// endpoints that take one (forms, the admin API's JSON, back-channel logout).
-    pub fn takes_body(&self, head: &RequestHead) -> bool {
-        head.method == "POST"
-            && matches!(
-                router::route(&self.config.settings, head),
-                Route::Endpoint(
-                    Endpoint::Logout
-                        | Endpoint::Sessions
-                        | Endpoint::AppPasswords
-                        | Endpoint::AppPasswordsRevoke
-                        | Endpoint::AdminRevoke
-                        | Endpoint::BackchannelLogout
-                )
-            )
+    /// endpoints whose row says it takes one (forms, the admin API's JSON, back-channel
+    /// logout).
+    pub fn takes_body(route: Route<'_>, head: &RequestHead) -> bool {
+        matches!(route, Route::Endpoint(e) if e.reads_body(&head.method))
     }
 
     /// The error boundary for what the edge itself meets (a body too large, an origin
     /// that cannot be reached); returns the reply and the line to log.
-    pub fn edge_error(&self, head: &RequestHead, error: GateError) -> (Reply, Option<String>) {
-        let api =
-            matches!(router::route(&self.config.settings, head), Route::Endpoint(e) if e.is_api());
-        respond(head, &error, api, None)
+    pub fn edge_error(
+        &self,
+        head: &RequestHead,
+        route: Route<'_>,
+        error: GateError,
+    ) -> (Reply, Option<String>) {
+        respond(head, &error, route.is_api(), None)
     }
 }
 

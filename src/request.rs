@@ -197,11 +197,6 @@ impl RequestHead {
                 .any(|w| w.eq_ignore_ascii_case(b"text/html"))
         })
     }
-
-    pub fn is_websocket(&self) -> bool {
-        self.header("upgrade")
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-    }
 }
 
 #[cfg(test)]

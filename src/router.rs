@@ -36,38 +36,199 @@ pub enum Endpoint {
     Unknown,
 }
 
+/// How an endpoint may be called. `HEAD` is answered as `GET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    /// The method of a request, if it is one an endpoint can take.
+    pub fn of(method: &str) -> Option<Self> {
+        match method {
+            "GET" | "HEAD" => Some(Method::Get),
+            "POST" => Some(Method::Post),
+            _ => None,
+        }
+    }
+}
+
+/// What an endpoint answers, its errors included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answers {
+    /// Pages for people (or JSON when the client asks for it).
+    Html,
+    /// JSON, for programs.
+    Json,
+}
+
+/// Which hosts serve an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosts {
+    /// Every host Portcullis serves: each app's, and the auth host.
+    Every,
+}
+
+/// One endpoint's facts.
+#[derive(Debug)]
+pub struct Spec {
+    pub endpoint: Endpoint,
+    /// Its path, under [`PREFIX`].
+    pub path: &'static str,
+    pub methods: &'static [Method],
+    /// Whether a `POST` to it carries a body the edge must read (a form, JSON, a token).
+    pub body: bool,
+    pub answers: Answers,
+    pub hosts: Hosts,
+}
+
+const fn spec(
+    endpoint: Endpoint,
+    path: &'static str,
+    methods: &'static [Method],
+    body: bool,
+    answers: Answers,
+) -> Spec {
+    Spec {
+        endpoint,
+        path,
+        methods,
+        body,
+        answers,
+        hosts: Hosts::Every,
+    }
+}
+
+use Answers::{Html, Json};
+use Method::{Get, Post};
+
+/// Every endpoint of Portcullis, in one table.
+pub const ENDPOINTS: [Spec; 14] = [
+    spec(Endpoint::Login, "/.portcullis/login", &[Get], false, Html),
+    spec(
+        Endpoint::Callback,
+        "/.portcullis/callback",
+        &[Get],
+        false,
+        Html,
+    ),
+    spec(
+        Endpoint::Logout,
+        "/.portcullis/logout",
+        &[Get, Post],
+        true,
+        Html,
+    ),
+    spec(
+        Endpoint::SignedOut,
+        "/.portcullis/signed-out",
+        &[Get],
+        false,
+        Html,
+    ),
+    spec(Endpoint::Me, "/.portcullis/me", &[Get], false, Json),
+    spec(
+        Endpoint::Jwks,
+        "/.portcullis/jwks.json",
+        &[Get],
+        false,
+        Json,
+    ),
+    spec(
+        Endpoint::Account,
+        "/.portcullis/account",
+        &[Get],
+        false,
+        Html,
+    ),
+    spec(
+        Endpoint::Sessions,
+        "/.portcullis/sessions",
+        &[Get, Post],
+        true,
+        Html,
+    ),
+    spec(
+        Endpoint::AppPasswords,
+        "/.portcullis/app-passwords",
+        &[Post],
+        true,
+        Html,
+    ),
+    spec(
+        Endpoint::AppPasswordsRevoke,
+        "/.portcullis/app-passwords/revoke",
+        &[Post],
+        true,
+        Html,
+    ),
+    spec(
+        Endpoint::AdminAppPasswords,
+        "/.portcullis/admin/app-passwords",
+        &[Get],
+        false,
+        Json,
+    ),
+    spec(
+        Endpoint::AdminSessions,
+        "/.portcullis/admin/sessions",
+        &[Get],
+        false,
+        Json,
+    ),
+    spec(
+        Endpoint::AdminRevoke,
+        "/.portcullis/admin/revoke",
+        &[Post],
+        true,
+        Json,
+    ),
+    spec(
+        Endpoint::BackchannelLogout,
+        "/.portcullis/backchannel-logout",
+        &[Post],
+        true,
+        Json,
+    ),
+];
+
+/// What a path under [`PREFIX`] that names no endpoint is: 404 for any method.
+const UNKNOWN: Spec = Spec {
+    endpoint: Endpoint::Unknown,
+    path: PREFIX,
+    methods: &[],
+    body: false,
+    answers: Html,
+    hosts: Hosts::Every,
+};
+
 impl Endpoint {
+    /// Its row of [`ENDPOINTS`].
+    pub fn spec(self) -> &'static Spec {
+        ENDPOINTS
+            .iter()
+            .find(|s| s.endpoint == self)
+            .unwrap_or(&UNKNOWN)
+    }
+
     /// Endpoints for programs rather than people: errors are answered in JSON.
     pub fn is_api(self) -> bool {
-        matches!(
-            self,
-            Endpoint::AdminSessions
-                | Endpoint::AdminAppPasswords
-                | Endpoint::AdminRevoke
-                | Endpoint::BackchannelLogout
-                | Endpoint::Me
-                | Endpoint::Jwks
-        )
+        self.spec().answers == Json
+    }
+
+    /// The method, if this endpoint takes it.
+    pub fn takes(self, method: &str) -> Option<Method> {
+        Method::of(method).filter(|m| self.spec().methods.contains(m))
+    }
+
+    /// Whether the edge reads the body of a request to it with this method.
+    pub fn reads_body(self, method: &str) -> bool {
+        self.spec().body && self.takes(method) == Some(Post)
     }
 
     pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Login => "/.portcullis/login",
-            Endpoint::Callback => "/.portcullis/callback",
-            Endpoint::Logout => "/.portcullis/logout",
-            Endpoint::SignedOut => "/.portcullis/signed-out",
-            Endpoint::Me => "/.portcullis/me",
-            Endpoint::Jwks => "/.portcullis/jwks.json",
-            Endpoint::Account => "/.portcullis/account",
-            Endpoint::Sessions => "/.portcullis/sessions",
-            Endpoint::AppPasswords => "/.portcullis/app-passwords",
-            Endpoint::AppPasswordsRevoke => "/.portcullis/app-passwords/revoke",
-            Endpoint::AdminAppPasswords => "/.portcullis/admin/app-passwords",
-            Endpoint::AdminSessions => "/.portcullis/admin/sessions",
-            Endpoint::AdminRevoke => "/.portcullis/admin/revoke",
-            Endpoint::BackchannelLogout => "/.portcullis/backchannel-logout",
-            Endpoint::Unknown => PREFIX,
-        }
+        self.spec().path
     }
 }
 
@@ -80,6 +241,13 @@ pub enum Route<'c> {
     UnknownHost,
 }
 
+impl Route<'_> {
+    /// Whether errors on this route are answered in JSON whatever the client accepts.
+    pub fn is_api(&self) -> bool {
+        matches!(self, Route::Endpoint(e) if e.is_api())
+    }
+}
+
 pub fn route<'c>(settings: &'c Settings, head: &RequestHead) -> Route<'c> {
     let host = head.host();
     if !settings.serves_host(host) {
@@ -87,23 +255,10 @@ pub fn route<'c>(settings: &'c Settings, head: &RequestHead) -> Route<'c> {
     }
     let path = head.url.path();
     if path == PREFIX.trim_end_matches('/') || path.starts_with(PREFIX) {
-        let endpoint = match &path[PREFIX.len().min(path.len())..] {
-            "login" => Endpoint::Login,
-            "callback" => Endpoint::Callback,
-            "logout" => Endpoint::Logout,
-            "signed-out" => Endpoint::SignedOut,
-            "me" => Endpoint::Me,
-            "jwks.json" => Endpoint::Jwks,
-            "account" => Endpoint::Account,
-            "sessions" => Endpoint::Sessions,
-            "app-passwords" => Endpoint::AppPasswords,
-            "app-passwords/revoke" => Endpoint::AppPasswordsRevoke,
-            "admin/app-passwords" => Endpoint::AdminAppPasswords,
-            "admin/sessions" => Endpoint::AdminSessions,
-            "admin/revoke" => Endpoint::AdminRevoke,
-            "backchannel-logout" => Endpoint::BackchannelLogout,
-            _ => Endpoint::Unknown,
-        };
+        let endpoint = ENDPOINTS
+            .iter()
+            .find(|s| s.path == path)
+            .map_or(Endpoint::Unknown, |s| s.endpoint);
         return Route::Endpoint(endpoint);
     }
     match settings.app(host) {
@@ -139,6 +294,27 @@ mod tests {
 
     fn at(url: &str) -> RequestHead {
         RequestHead::new("GET", Url::parse(url).unwrap(), vec![])
+    }
+
+    #[test]
+    fn the_table_names_each_endpoint_once_under_the_prefix() {
+        for (i, row) in ENDPOINTS.iter().enumerate() {
+            assert!(row.path.starts_with(PREFIX), "{row:?}");
+            assert!(!row.methods.is_empty(), "{row:?}");
+            assert_eq!(row.endpoint.spec().path, row.path);
+            for other in &ENDPOINTS[i + 1..] {
+                assert!(other.endpoint != row.endpoint && other.path != row.path);
+            }
+            // A body is read only for a POST.
+            assert!(!row.body || row.methods.contains(&Method::Post), "{row:?}");
+        }
+        assert!(Endpoint::Logout.reads_body("POST"));
+        assert!(!Endpoint::Logout.reads_body("GET"));
+        assert!(!Endpoint::Me.reads_body("POST"), "not a method it takes");
+        assert_eq!(Endpoint::Me.takes("HEAD"), Some(Method::Get));
+        assert_eq!(Endpoint::Me.takes("PUT"), None);
+        assert_eq!(Endpoint::Unknown.takes("GET"), None);
+        assert_eq!(Endpoint::Unknown.path(), PREFIX);
     }
 
     #[test]

@@ -168,13 +168,14 @@ async fn respond(
             return fetch::reply(reply, &content_security_policy(None)).map(JsValue::from);
         }
     };
+    let route = gate.route(&head);
     // A body is read only for the endpoints that take one, and never past the limit.
-    if gate.takes_body(&head) {
+    if Gate::takes_body(route, &head) {
         match fetch::read_body(&req, MAX_BODY).await {
             Ok(body) => head.body = Some(body),
             Err(fetch::BodyError::Unreadable) => {}
             Err(fetch::BodyError::TooLarge) => {
-                let (reply, log) = gate.edge_error(&head, GateError::PayloadTooLarge);
+                let (reply, log) = gate.edge_error(&head, route, GateError::PayloadTooLarge);
                 log.into_iter().for_each(|line| console_log!("{line}"));
                 return fetch::reply(reply, &gate.csp).map(JsValue::from);
             }
@@ -182,7 +183,7 @@ async fn respond(
     }
     let store = kv::KvSessions::new(&env);
     let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom);
-    let handled = gate.handle(&head, &io, at).await;
+    let handled = gate.handle(&head, route, &io, at).await;
     for line in &handled.log {
         console_log!("{line}");
     }
@@ -277,7 +278,9 @@ fn unreachable_origin(
         .map(|url| RequestHead::new(&req.method(), url, vec![("accept".into(), accept)]));
     match (state.as_deref(), head) {
         (Some(State::Ready(gate)), Some(head)) => {
-            let (reply, log) = gate.edge_error(&head, error);
+            // The fail hook has only the request: its route is computed again, on this
+            // error path alone.
+            let (reply, log) = gate.edge_error(&head, gate.route(&head), error);
             log.into_iter().for_each(|line| console_error!("{line}"));
             fetch::reply(reply, &gate.csp).map(JsValue::from)
         }

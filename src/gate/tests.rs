@@ -328,7 +328,8 @@ impl World {
     /// Handles a request at `now`; also returns the background tasks it scheduled.
     fn handle_at(&self, head: &RequestHead, now: u64) -> (Handled, Vec<Task>) {
         let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom);
-        let mut handled = pollster::block_on(self.gate.handle(head, &io, now));
+        let route = self.gate.route(head);
+        let mut handled = pollster::block_on(self.gate.handle(head, route, &io, now));
         let tasks = std::mem::take(&mut handled.tasks);
         (handled, tasks)
     }

@@ -26,11 +26,6 @@ impl SessionId {
         crypto::b64url(&crypto::sha256(&self.0))
     }
 
-    /// The KV key of this session's record.
-    pub fn store_key(&self) -> String {
-        crate::store::keys::session_key(&self.hash())
-    }
-
     /// `id.mac`, signed with the current key.
     pub fn to_cookie_value(&self, keys: &SigningKeys) -> String {
         let mac = crypto::hmac_sha256(keys.current(), MAC_PURPOSE, &self.0);
@@ -90,10 +85,11 @@ mod tests {
     fn cookie_round_trip() {
         let (id, value) = issued();
         assert_eq!(read(&value, K1), Some(id.clone()));
-        assert!(id.store_key().starts_with("session:"));
-        assert_eq!(id.store_key().len(), "session:".len() + 43);
+        let key = crate::store::keys::session_key(&id.hash());
+        assert!(key.starts_with("session:"));
+        assert_eq!(key.len(), "session:".len() + 43);
         assert!(
-            !id.store_key().contains(&value[..43]),
+            !key.contains(&value[..43]),
             "KV key must not contain the raw ID"
         );
     }
