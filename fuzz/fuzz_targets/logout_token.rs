@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(jws) = pollster::block_on(verify(&token, keys, &RustCrypto)) {
         if let Ok(c) = logout_token::validate(&jws, "https://id.example.com", "portcullis", 1_800_000_000) {
-            assert!(c.sub.is_some() || c.sid.is_some());
+            assert!(c.subject.sub().is_some() || c.subject.sid().is_some());
             assert!(!c.jti.is_empty());
         }
         let _ = portcullis::oidc::bearer::is_access_token(&jws);

@@ -13,7 +13,7 @@ use crate::crypto::{b64url, sha256};
 use crate::error::GateError;
 use crate::http::Reply;
 use crate::oidc::claims::LEEWAY;
-use crate::oidc::logout_token::MAX_AGE;
+use crate::oidc::logout_token::{LogoutSubject, MAX_AGE};
 use crate::oidc::{Client, PresentedError};
 use crate::session::index::Summary;
 use crate::session::{registry, Sessions};
@@ -44,8 +44,6 @@ impl Backchannel {
 
     /// `POST /.portcullis/backchannel-logout` with a `logout_token` from the issuer.
     pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
-        let now = ctx.now();
-        let store = ctx.env.store();
         let invalid = GateError::InvalidLogoutToken;
         let token = ctx
             .head
@@ -53,39 +51,75 @@ impl Backchannel {
             .ok_or_else(|| invalid("no logout_token".into()))?;
         let claims = self
             .client
-            .logout_token(ctx.env.http(), ctx.env.signatures(), &token, now)
+            .logout_token(ctx.env.http(), ctx.env.signatures(), &token, ctx.now())
             .await
             .map_err(|e| match e {
                 PresentedError::Unavailable(e) => GateError::IssuerUnavailable(e),
                 PresentedError::Invalid(why) => invalid(why),
             })?;
+        self.refuse_replay(ctx, &claims.jti).await?;
+        let subject = &claims.subject;
+        let revoked = self.end_sessions(ctx, subject).await?;
+        // By `sub` alone (the person's every session at the issuer), their app passwords
+        // end too; by `sid` they do not: they belong to no one browser session.
+        let app_passwords = match subject {
+            LogoutSubject::Person { sub } => {
+                self.app_passwords
+                    .revoke_of_user(&ctx.env, sub, "backchannel")
+                    .await?
+            }
+            LogoutSubject::Session { .. } | LogoutSubject::SessionOf { .. } => 0,
+        };
+        let sid_hash = subject
+            .sid()
+            .map(|s| b64url(&sha256(s.as_bytes())))
+            .unwrap_or_default();
+        ctx.audit(
+            "backchannel_logout",
+            &[
+                ("sub", subject.sub().unwrap_or_default()),
+                ("sid_hash", &sid_hash),
+                ("revoked", &revoked.to_string()),
+                ("app_passwords_revoked", &app_passwords.to_string()),
+            ],
+        );
+        Ok(Reply::json(200, &json!({})))
+    }
 
-        // A replayed token is refused (in this isolate at once; elsewhere once KV has it).
-        let key = jti_key(&claims.jti);
+    /// A replayed token is refused (in this isolate at once; elsewhere once KV has it).
+    async fn refuse_replay<I: Io>(&self, ctx: &Ctx<'_, I>, jti: &str) -> Result<(), GateError> {
+        let (now, store) = (ctx.now(), ctx.env.store());
+        let key = jti_key(jti);
         if self.seen.get(&key, now).is_some() || store.get(&key).await?.is_some() {
-            return Err(invalid("jti was already used".into()));
+            return Err(GateError::InvalidLogoutToken("jti was already used".into()));
         }
         let remember = MAX_AGE + LEEWAY;
         store.put(&key, Entry::new("1", remember)).await?;
         self.seen.insert(&key, (), now + remember, now);
+        Ok(())
+    }
 
-        // By sid when given (that issuer session only), else every session of sub.
-        let targets: Vec<(String, Option<Summary>)> = match (&claims.sid, &claims.sub) {
-            (Some(sid), _) => registry::with_sid(store, sid)
-                .await?
-                .into_iter()
-                .map(|h| (h, None))
-                .collect(),
-            (None, Some(sub)) => registry::of_user(store, sub)
-                .await?
-                .into_iter()
-                .map(|(h, s)| (h, Some(s)))
-                .collect(),
-            (None, None) => Vec::new(),
+    /// Ends the sessions the token names: by `sid` that issuer session only (and only if
+    /// it is the named person's), else every session of `sub`. Returns how many ended.
+    async fn end_sessions<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        subject: &LogoutSubject,
+    ) -> Result<usize, GateError> {
+        let store = ctx.env.store();
+        let targets: Vec<(String, Option<Summary>)> = match subject {
+            LogoutSubject::Session { sid } | LogoutSubject::SessionOf { sid, .. } => {
+                let hashes = registry::with_sid(store, sid).await?;
+                hashes.into_iter().map(|h| (h, None)).collect()
+            }
+            LogoutSubject::Person { sub } => {
+                let listed = registry::of_user(store, sub).await?;
+                listed.into_iter().map(|(h, s)| (h, Some(s))).collect()
+            }
         };
         let mut revoked = 0usize;
         for (hash, summary) in &targets {
-            if let (Some(sub), None) = (&claims.sub, summary) {
+            if let LogoutSubject::SessionOf { sub, .. } = subject {
                 // With both sid and sub, the session must belong to sub.
                 let session = registry::load(store, hash).await?;
                 if session.is_some_and(|s| s.identity.sub != *sub) {
@@ -100,29 +134,6 @@ impl Backchannel {
                 revoked += 1;
             }
         }
-        // By `sub` (the user's every session at the issuer), their app passwords end too;
-        // by `sid` they do not: they belong to no one browser session.
-        let mut app_passwords = 0usize;
-        if let (None, Some(sub)) = (&claims.sid, &claims.sub) {
-            app_passwords = self
-                .app_passwords
-                .revoke_of_user(&ctx.env, sub, "backchannel")
-                .await?;
-        }
-        let sid_hash = claims
-            .sid
-            .as_deref()
-            .map(|s| b64url(&sha256(s.as_bytes())))
-            .unwrap_or_default();
-        ctx.audit(
-            "backchannel_logout",
-            &[
-                ("sub", claims.sub.as_deref().unwrap_or_default()),
-                ("sid_hash", &sid_hash),
-                ("revoked", &revoked.to_string()),
-                ("app_passwords_revoked", &app_passwords.to_string()),
-            ],
-        );
-        Ok(Reply::json(200, &json!({})))
+        Ok(revoked)
     }
 }

@@ -13,12 +13,39 @@ pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel
 /// Logout tokens older than this are refused; replayed `jti`s are remembered this long.
 pub const MAX_AGE: u64 = 600;
 
-/// Who is to be logged out.
+/// Who is to be logged out, and the token's ID (for replay defence).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogoutClaims {
-    pub sub: Option<String>,
-    pub sid: Option<String>,
+    pub subject: LogoutSubject,
     pub jti: String,
+}
+
+/// §2.4: a logout token names an issuer session (`sid`), a person (`sub`), or both; never
+/// neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutSubject {
+    /// That issuer session only.
+    Session { sid: String },
+    /// That issuer session, which must belong to this person.
+    SessionOf { sid: String, sub: String },
+    /// Every session of the person.
+    Person { sub: String },
+}
+
+impl LogoutSubject {
+    pub fn sub(&self) -> Option<&str> {
+        match self {
+            LogoutSubject::SessionOf { sub, .. } | LogoutSubject::Person { sub } => Some(sub),
+            LogoutSubject::Session { .. } => None,
+        }
+    }
+
+    pub fn sid(&self) -> Option<&str> {
+        match self {
+            LogoutSubject::Session { sid } | LogoutSubject::SessionOf { sid, .. } => Some(sid),
+            LogoutSubject::Person { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +103,12 @@ pub fn validate(
     }
     .check(&claims)?;
     // 4. A sub claim, a sid claim, or both.
-    let (sub, sid) = (text("sub"), text("sid"));
-    if sub.is_none() && sid.is_none() {
-        return Err(LogoutTokenError::NoSubject);
-    }
+    let subject = match (text("sid"), text("sub")) {
+        (Some(sid), Some(sub)) => LogoutSubject::SessionOf { sid, sub },
+        (Some(sid), None) => LogoutSubject::Session { sid },
+        (None, Some(sub)) => LogoutSubject::Person { sub },
+        (None, None) => return Err(LogoutTokenError::NoSubject),
+    };
     // 5. The events claim holds the back-channel logout event, whose value is a JSON object.
     let event = claims
         .all
@@ -94,7 +123,7 @@ pub fn validate(
     }
     // 7. A jti, to refuse replays (checked by the caller against the ones seen).
     let jti = text("jti").ok_or(LogoutTokenError::Jti)?;
-    Ok(LogoutClaims { sub, sid, jti })
+    Ok(LogoutClaims { subject, jti })
 }
 
 #[cfg(test)]
@@ -136,11 +165,23 @@ mod tests {
     fn accepts() {
         let c = check(good()).unwrap();
         assert_eq!(
-            (c.sub.as_deref(), c.sid.as_deref(), c.jti.as_str()),
+            (c.subject.sub(), c.subject.sid(), c.jti.as_str()),
             (Some("alice-1"), Some("op-sid"), "j-1")
         );
-        assert!(with("sub", None).is_ok(), "sid alone");
-        assert!(with("sid", None).is_ok(), "sub alone");
+        assert_eq!(
+            with("sub", None).unwrap().subject,
+            LogoutSubject::Session {
+                sid: "op-sid".into()
+            },
+            "sid alone"
+        );
+        assert_eq!(
+            with("sid", None).unwrap().subject,
+            LogoutSubject::Person {
+                sub: "alice-1".into()
+            },
+            "sub alone"
+        );
         assert!(with("exp", None).is_ok(), "exp is optional");
     }
 
