@@ -188,6 +188,39 @@ pub fn plan(
     identity: Option<&Identity>,
     forward: &Forward,
 ) -> ProxyPlan {
+    let mut remove = removed(head, forward);
+    let mut set: Vec<(&'static str, String)> = Vec::with_capacity(12);
+    let mut kept_cookies = String::new();
+    for value in head.all("cookie") {
+        cookies::strip_own(value, &mut kept_cookies);
+    }
+    if !kept_cookies.is_empty() {
+        set.push(("cookie", kept_cookies));
+    }
+    if let Some(id) = identity {
+        push_identity(&mut set, id, forward.user.as_deref());
+    }
+    if let Some(label) = &forward.credential {
+        set.push(("x-auth-request-credential", header_value(label)));
+    }
+    if let Some(assertion) = &forward.assertion {
+        set.push((ASSERTION_HEADER, assertion.clone()));
+    }
+    push_forwarded(&mut set, head);
+    // `Headers.set` replaces every value of a name, so a header that is set need not be
+    // deleted first: one call fewer per request (e.g. `Cookie` when app cookies remain).
+    remove.retain(|name| !set.iter().any(|(set_name, _)| name == set_name));
+    ProxyPlan {
+        url: upstream_url(&head.url, app),
+        remove,
+        set,
+    }
+}
+
+/// The client's headers that must not reach the app: every spoofable identity or
+/// forwarding header, the `Cookie` (re-set without Portcullis's cookies), and the
+/// `Authorization` that carried a Portcullis credential.
+fn removed(head: &RequestHead, forward: &Forward) -> Vec<String> {
     let mut remove: Vec<String> = head
         .headers()
         .map(|(name, _)| name)
@@ -199,67 +232,52 @@ pub fn plan(
         .map(String::from)
         .collect();
     remove.dedup();
+    remove
+}
 
-    let mut set: Vec<(&'static str, String)> = Vec::with_capacity(12);
-    let mut kept_cookies = String::new();
-    for value in head.all("cookie") {
-        cookies::strip_own(value, &mut kept_cookies);
-    }
-    if !kept_cookies.is_empty() {
-        set.push(("cookie", kept_cookies));
-    }
-
-    if let Some(id) = identity {
-        let groups = groups_value(&id.groups);
-        let user = forward
-            .user
-            .as_deref()
-            .map(header_value)
-            .unwrap_or_default();
-        // Only what the issuer vouches for: an email it has verified, and never a name in
-        // the form reserved for service tokens.
-        let email = id
-            .email
-            .as_deref()
-            .filter(|_| id.email_verified)
-            .map(header_value)
-            .unwrap_or_default();
-        let username = id
-            .preferred_username
-            .as_deref()
-            .filter(|name| !is_service_name(name))
-            .map(header_value)
-            .unwrap_or_default();
-        let name = id.name.as_deref().map(header_value).unwrap_or_default();
-        // Most values go under two names: the second takes the value itself, not a copy.
-        for (header, second, value) in [
-            ("x-auth-request-user", Some("remote-user"), user),
-            ("x-auth-request-email", Some("remote-email"), email),
-            ("x-auth-request-groups", Some("remote-groups"), groups),
-            ("x-auth-request-preferred-username", None, username),
-            ("remote-name", None, name),
-        ] {
-            if value.is_empty() {
-                continue;
+/// The identity headers, each value encoded by [`header_value`].
+fn push_identity(set: &mut Vec<(&'static str, String)>, id: &Identity, user: Option<&str>) {
+    let groups = groups_value(&id.groups);
+    let user = user.map(header_value).unwrap_or_default();
+    // Only what the issuer vouches for: an email it has verified, and never a name in
+    // the form reserved for service tokens.
+    let email = id
+        .email
+        .as_deref()
+        .filter(|_| id.email_verified)
+        .map(header_value)
+        .unwrap_or_default();
+    let username = id
+        .preferred_username
+        .as_deref()
+        .filter(|name| !is_service_name(name))
+        .map(header_value)
+        .unwrap_or_default();
+    let name = id.name.as_deref().map(header_value).unwrap_or_default();
+    // Most values go under two names: the second takes the value itself, not a copy.
+    for (header, second, value) in [
+        ("x-auth-request-user", Some("remote-user"), user),
+        ("x-auth-request-email", Some("remote-email"), email),
+        ("x-auth-request-groups", Some("remote-groups"), groups),
+        ("x-auth-request-preferred-username", None, username),
+        ("remote-name", None, name),
+    ] {
+        if value.is_empty() {
+            continue;
+        }
+        match second {
+            Some(second) => {
+                set.push((header, value.clone()));
+                set.push((second, value));
             }
-            match second {
-                Some(second) => {
-                    set.push((header, value.clone()));
-                    set.push((second, value));
-                }
-                None => set.push((header, value)),
-            }
+            None => set.push((header, value)),
         }
     }
+}
 
-    if let Some(label) = &forward.credential {
-        set.push(("x-auth-request-credential", header_value(label)));
-    }
-    if let Some(assertion) = &forward.assertion {
-        set.push((ASSERTION_HEADER, assertion.clone()));
-    }
-
-    // The client address as Cloudflare saw it, never a client-supplied chain.
+/// Where the request came from: the client address as Cloudflare saw it (never a
+/// client-supplied chain), the scheme and the host.
+fn push_forwarded(set: &mut Vec<(&'static str, String)>, head: &RequestHead) {
     if let Some(ip) = head.header("cf-connecting-ip") {
         let ip = header_value(ip);
         set.push(("x-forwarded-for", ip.clone()));
@@ -270,16 +288,6 @@ pub fn plan(
         "x-forwarded-host",
         head.url[Position::BeforeHost..Position::AfterPort].to_string(),
     ));
-
-    // `Headers.set` replaces every value of a name, so a header that is set need not be
-    // deleted first: one call fewer per request (e.g. `Cookie` when app cookies remain).
-    remove.retain(|name| !set.iter().any(|(set_name, _)| name == set_name));
-
-    ProxyPlan {
-        url: upstream_url(&head.url, app),
-        remove,
-        set,
-    }
 }
 
 /// The origin's `Set-Cookie` values without any for a Portcullis cookie name (an app must
