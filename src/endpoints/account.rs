@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::Answer;
-use crate::app_password::{record, AppPasswords, NewAppPassword};
+use crate::app_password::{record, AppPasswords, NewAppPassword, Summary as AppPasswordSummary};
 use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
 use crate::crypto::ct_eq;
@@ -15,6 +15,7 @@ use crate::http::Reply;
 use crate::login::RECENT_LOGIN;
 use crate::model::{App, Config};
 use crate::pages::{self, AccountPage, AppPasswordRow, SessionRow};
+use crate::request::RequestHead;
 use crate::router::Endpoint;
 use crate::session::index::Summary;
 use crate::session::{registry, Found, Sessions};
@@ -82,29 +83,7 @@ pub async fn page<I: Io>(
     let passwords = app_passwords.of_user(&ctx.env, &identity.sub).await?;
     let accept = head.header("accept").unwrap_or_default();
     if accept.contains("application/json") && !accept.contains("text/html") {
-        let sessions: Vec<_> = listed
-            .iter()
-            .map(|(hash, s)| {
-                json!({
-                    "session_id_hash": hash, "host": s.host, "created": s.created,
-                    "expires": s.expires, "user_agent": s.user_agent, "current": *hash == current,
-                })
-            })
-            .collect();
-        let passwords: Vec<_> = passwords
-            .iter()
-            .map(|p| {
-                json!({
-                    "id": p.id, "label": p.label, "app": p.app, "created": p.created,
-                    "expires": p.expires, "last_used": p.last_used,
-                })
-            })
-            .collect();
-        return Ok(Reply::json(
-            200,
-            &json!({ "sessions": sessions, "app_passwords": passwords }),
-        )
-        .into());
+        return Ok(account_json(&listed, &passwords, &current).into());
     }
     let rows: Vec<SessionRow<'_>> = listed
         .iter()
@@ -131,8 +110,54 @@ pub async fn page<I: Io>(
     let creatable: Vec<&str> = creatable(config, &found)
         .map(|app| app.host.as_str())
         .collect();
-    // The form posts where the login it may need can come back: the auth host, if set.
-    let create_action = match &config.settings.auth_host {
+    let csrf = sessions.derive(&found.id, ACCOUNT_CSRF);
+    let page = pages::account(&AccountPage {
+        host: head.host(),
+        user: identity.user(),
+        sessions: &rows,
+        app_passwords: &password_rows,
+        creatable: &creatable,
+        create_action: &create_action(config, head),
+        max_lifetime: &format_duration(config.settings.app_password_lifetime),
+        csrf: &csrf,
+    });
+    Ok(Reply::html(200, page).into())
+}
+
+/// The account page as JSON: the person's sessions (which one is this) and app passwords.
+fn account_json(
+    listed: &[(String, Summary)],
+    passwords: &[AppPasswordSummary],
+    current: &str,
+) -> Reply {
+    let sessions: Vec<_> = listed
+        .iter()
+        .map(|(hash, s)| {
+            json!({
+                "session_id_hash": hash, "host": s.host, "created": s.created,
+                "expires": s.expires, "user_agent": s.user_agent, "current": *hash == current,
+            })
+        })
+        .collect();
+    let passwords: Vec<_> = passwords
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id, "label": p.label, "app": p.app, "created": p.created,
+                "expires": p.expires, "last_used": p.last_used,
+            })
+        })
+        .collect();
+    Reply::json(
+        200,
+        &json!({ "sessions": sessions, "app_passwords": passwords }),
+    )
+}
+
+/// Where the creation form posts: where the login it may need can come back to, the auth
+/// host if one is set.
+fn create_action(config: &Config, head: &RequestHead) -> String {
+    match &config.settings.auth_host {
         Some(auth) if auth != head.host() => {
             let mut url = head.url.clone();
             let _ = url.set_host(Some(auth));
@@ -141,19 +166,7 @@ pub async fn page<I: Io>(
             url.to_string()
         }
         _ => Endpoint::AppPasswords.path().to_string(),
-    };
-    let csrf = sessions.derive(&found.id, ACCOUNT_CSRF);
-    let page = pages::account(&AccountPage {
-        host: head.host(),
-        user: identity.user(),
-        sessions: &rows,
-        app_passwords: &password_rows,
-        creatable: &creatable,
-        create_action: &create_action,
-        max_lifetime: &format_duration(config.settings.app_password_lifetime),
-        csrf: &csrf,
-    });
-    Ok(Reply::html(200, page).into())
+    }
 }
 
 /// The apps this person may create app passwords for.
