@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 use url::Url;
 
-use crate::model::{App, Config, Secrets, Settings, UserClaim};
+use crate::model::{App, Config, Scopes, Secrets, Settings, UserClaim};
 use app::{validate_app, validate_service_tokens, RawApp, RawServiceToken, Shared};
 pub use duration::{format_duration, parse_duration};
 pub use names::{is_loopback, is_within, plain_authority};
@@ -250,8 +250,10 @@ fn validate(mut raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         raw.id_token_audiences.take(),
         "\"170086774599581953\"",
     );
-    let scopes_configured = raw.scopes.is_some();
-    let scopes = scopes(p, raw.scopes.as_deref());
+    let scopes = match raw.scopes.as_deref() {
+        Some(given) => Scopes::Configured(scopes(p, given)),
+        None => Scopes::Defaults(scopes(p, &["profile", "email", "groups"].map(String::from))),
+    };
     let lifetimes = lifetimes(p, &raw);
     let max_app_passwords = max_app_passwords(p, raw.max_app_passwords);
     let user_claim =
@@ -273,7 +275,6 @@ fn validate(mut raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         client_id: client_id?,
         id_token_audiences,
         scopes,
-        scopes_configured,
         session_lifetime: session_lifetime?,
         session_cache: session_cache?,
         revalidate_every,
@@ -309,11 +310,9 @@ fn discovery_url(issuer: &str) -> Option<Url> {
     Url::parse(&url).ok()
 }
 
-/// `scopes`: `openid` first, then the configured ones (or the defaults), each once.
-fn scopes(p: &mut Problems, raw: Option<&[String]>) -> Vec<String> {
+/// `scopes`: `openid` first, then the given ones, each once.
+fn scopes(p: &mut Problems, given: &[String]) -> Vec<String> {
     let mut scopes = vec!["openid".to_string()];
-    let defaults = ["profile", "email", "groups"].map(String::from);
-    let given = raw.unwrap_or(&defaults);
     for (i, scope) in given.iter().enumerate() {
         if scope.is_empty()
             || scope

@@ -28,11 +28,7 @@ pub struct Settings {
     pub client_id: String,
     /// Audiences besides `client_id` an ID token may also name (`id_token_audiences`).
     pub id_token_audiences: Vec<String>,
-    /// Always begins with `openid`.
-    pub scopes: Vec<String>,
-    /// `scopes` was configured: sent as it is. Otherwise `scopes` holds the defaults, and
-    /// each goes only to an issuer that lists it (or lists no scopes).
-    pub scopes_configured: bool,
+    pub scopes: Scopes,
     pub session_lifetime: u64,
     pub session_cache: u64,
     /// Re-validate sessions against the issuer (refresh token) this often; `None`: never.
@@ -69,5 +65,27 @@ impl Settings {
     /// Hosts on which Portcullis's own endpoints answer.
     pub fn serves_host(&self, host: &str) -> bool {
         self.app(host).is_some() || self.auth_host.as_deref() == Some(host)
+    }
+}
+
+/// The scopes a login asks for; either way the list begins with `openid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scopes {
+    /// `scopes` was configured: sent as it is.
+    Configured(Vec<String>),
+    /// Not configured: the defaults, each sent only to an issuer that lists it (or lists
+    /// no scopes).
+    Defaults(Vec<String>),
+}
+
+impl Scopes {
+    pub fn all(&self) -> &[String] {
+        match self {
+            Scopes::Configured(list) | Scopes::Defaults(list) => list,
+        }
+    }
+
+    pub fn is_configured(&self) -> bool {
+        matches!(self, Scopes::Configured(_))
     }
 }

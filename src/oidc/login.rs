@@ -151,14 +151,16 @@ impl PendingLogin {
 /// `revalidate_every`, also `offline_access` (for a refresh token) when the issuer lists
 /// it. An issuer that gives a refresh token without it (Pocket ID does) is used as it is.
 fn scopes(metadata: &ProviderMetadata, settings: &Settings) -> String {
+    let configured = settings.scopes.is_configured();
     let mut scopes: Vec<&str> = settings
         .scopes
+        .all()
         .iter()
         .map(String::as_str)
-        .filter(|s| settings.scopes_configured || *s == "openid" || metadata.offers_scope(s))
+        .filter(|s| configured || *s == "openid" || metadata.offers_scope(s))
         .collect();
     let wanted = settings.revalidate_every.is_some()
-        && !settings.scopes.iter().any(|s| s == "offline_access")
+        && !settings.scopes.all().iter().any(|s| s == "offline_access")
         && metadata.offers_scope("offline_access");
     if wanted {
         scopes.push("offline_access");

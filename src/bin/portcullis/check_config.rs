@@ -203,12 +203,12 @@ fn print_settings(s: &Settings) {
             s.id_token_audiences.join(", ")
         );
     }
-    if s.scopes_configured {
-        println!("  scopes            {}", s.scopes.join(" "));
+    if s.scopes.is_configured() {
+        println!("  scopes            {}", s.scopes.all().join(" "));
     } else {
         println!(
             "  scopes            {} (the defaults: each only if the issuer lists it)",
-            s.scopes.join(" ")
+            s.scopes.all().join(" ")
         );
     }
     println!(
