@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::app_password::{AppPasswords, NewAppPassword};
@@ -25,6 +26,18 @@ use crate::session::{SessionId, Sessions};
 /// Pending-login cookies tolerated before a new login clears them (abandoned logins must
 /// not pile up into an oversized `Cookie` header).
 pub const MAX_PENDING_LOGINS: usize = 4;
+/// What a login is for besides signing in, carried through the issuer in the sealed
+/// pending-login cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginPurpose {
+    /// Create this app password once the person has signed in again.
+    AppPassword(NewAppPassword),
+}
+
+/// A login started by this part.
+type Pending = PendingLogin<LoginPurpose>;
+
 /// The purpose of the CSRF token that confirms a sign-out.
 pub const LOGOUT_CSRF: &str = "portcullis logout csrf v1";
 /// Creating an app password needs an authentication at the issuer at most this old.
@@ -139,7 +152,7 @@ impl Login {
             }
         }
         let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
-        let pending = PendingLogin::new(ctx.env.rng(), return_to, redirect_uri, ctx.now())?;
+        let pending = Pending::new(ctx.env.rng(), return_to, redirect_uri, ctx.now())?;
         self.to_issuer(ctx, &pending, prompt).await
     }
 
@@ -167,9 +180,9 @@ impl Login {
         }
         let back = format!("{}{}", head.origin(), Endpoint::Account.path());
         let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
-        let mut pending = PendingLogin::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
+        let mut pending = Pending::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
         pending.max_age = Some(RECENT_LOGIN);
-        pending.purpose = serde_json::to_string(request).ok();
+        pending.purpose = Some(LoginPurpose::AppPassword(request.clone()));
         self.to_issuer(ctx, &pending, reauthenticate.then_some("login"))
             .await
     }
@@ -178,7 +191,7 @@ impl Login {
     async fn to_issuer<I: Io>(
         &self,
         ctx: &Ctx<'_, I>,
-        pending: &PendingLogin,
+        pending: &Pending,
         prompt: Option<&str>,
     ) -> Result<Reply, GateError> {
         let head = ctx.head;
@@ -232,7 +245,7 @@ impl Login {
             return Err(GateError::LoginStateMissing);
         };
         let keys = &self.config.secrets.signing_keys;
-        let pending = match PendingLogin::open(value, keys, &state, ctx.now()) {
+        let pending = match Pending::open(value, keys, &state, ctx.now()) {
             Ok(pending) => pending,
             Err(PendingError::Expired) => return Err(GateError::LoginExpired),
             Err(_) => return Err(GateError::LoginStateInvalid),
@@ -268,9 +281,9 @@ impl Login {
                 ctx.now(),
             )
             .await?;
-        if let Some(purpose) = &pending.purpose {
+        if let Some(LoginPurpose::AppPassword(request)) = &pending.purpose {
             return self
-                .create_app_password(ctx, purpose, &pending, vouched)
+                .create_app_password(ctx, request, &pending, vouched)
                 .await;
         }
         let id = SessionId::generate(ctx.env.rng())?;
@@ -298,13 +311,11 @@ impl Login {
     async fn create_app_password<I: Io>(
         &self,
         ctx: &Ctx<'_, I>,
-        purpose: &str,
-        pending: &PendingLogin,
+        request: &NewAppPassword,
+        pending: &Pending,
         vouched: Vouched,
     ) -> Result<Reply, GateError> {
         let now = ctx.now();
-        let request: NewAppPassword =
-            serde_json::from_str(purpose).map_err(|_| GateError::LoginStateInvalid)?;
         let claims = &vouched.claims;
         let fresh = claims.authenticated_within(pending.max_age.unwrap_or(RECENT_LOGIN), now);
         let session = self
@@ -329,7 +340,7 @@ impl Login {
         let refresh = vouched.refresh_token.as_ref();
         let created = self
             .app_passwords
-            .create(&ctx.env, &claims.identity, &request, refresh)
+            .create(&ctx.env, &claims.identity, request, refresh)
             .await?;
         // Without re-validation the grant is not needed: end it at the issuer.
         if let (None, Some(token)) = (self.config.settings.revalidate_every, refresh) {

@@ -12,6 +12,9 @@ use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, VerifyError};
 use super::token::{self, ClientAuth, TokenResponse};
 use super::userinfo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::identity::Identity;
@@ -93,10 +96,10 @@ impl Client {
     }
 
     /// The authorization request (OIDC Core §3.1.2.1) for a login.
-    pub async fn authorize_url(
+    pub async fn authorize_url<P: Serialize + DeserializeOwned>(
         &self,
         http: &impl HttpClient,
-        pending: &PendingLogin,
+        pending: &PendingLogin<P>,
         prompt: Option<&str>,
         now: u64,
     ) -> Result<String, OidcError> {
@@ -108,12 +111,12 @@ impl Client {
 
     /// Redeems an authorization code (OIDC Core §3.1.3) and validates the ID token
     /// (§3.1.3.7) against the login's nonce.
-    pub async fn exchange_code(
+    pub async fn exchange_code<P: Serialize + DeserializeOwned>(
         &self,
         http: &impl HttpClient,
         check: &impl SignatureCheck,
         code: &str,
-        pending: &PendingLogin,
+        pending: &PendingLogin<P>,
         now: u64,
     ) -> Result<Vouched, ClientError> {
         let verifier = pending.verifier.expose();

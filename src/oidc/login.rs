@@ -18,8 +18,10 @@ const MAC_PURPOSE: &str = "portcullis pending login v1";
 /// Characters of `state` used in the cookie name (enough to tell parallel logins apart).
 const NAME_CHARS: usize = 16;
 
+/// A login on its way through the issuer, kept in a sealed cookie. `P` is what the login
+/// is for besides signing in (the part that starts it names its own type; `()` for none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingLogin {
+pub struct PendingLogin<P = ()> {
     pub state: Secret,
     pub nonce: Secret,
     /// PKCE code verifier.
@@ -32,10 +34,10 @@ pub struct PendingLogin {
     /// an `auth_time` no older than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
-    /// What the login is for besides signing in, as the part that started it encoded it
-    /// (creating an app password); covered by the cookie's MAC like everything here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub purpose: Option<String>,
+    /// What the login is for besides signing in (creating an app password), as a typed
+    /// value; covered by the cookie's MAC like everything here.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<P>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +49,23 @@ pub enum PendingError {
     Expired,
 }
 
+fn none<P>() -> Option<P> {
+    None
+}
+
 impl PendingLogin {
+    /// Cookie name for the login with this `state` (whatever the login is for).
+    pub fn cookie_name_for(state: &str) -> Option<String> {
+        let short: String = state.chars().take(NAME_CHARS).collect();
+        let valid = short.len() == NAME_CHARS
+            && short
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        valid.then(|| format!("{LOGIN_PREFIX}{short}"))
+    }
+}
+
+impl<P: Serialize + serde::de::DeserializeOwned> PendingLogin<P> {
     pub fn new(
         rng: &impl Random,
         return_to: String,
@@ -66,18 +84,9 @@ impl PendingLogin {
         })
     }
 
-    /// Cookie name for the login with this `state`.
-    pub fn cookie_name_for(state: &str) -> Option<String> {
-        let short: String = state.chars().take(NAME_CHARS).collect();
-        let valid = short.len() == NAME_CHARS
-            && short
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        valid.then(|| format!("{LOGIN_PREFIX}{short}"))
-    }
-
     pub fn cookie_name(&self) -> String {
-        Self::cookie_name_for(self.state.expose()).unwrap_or_else(|| LOGIN_PREFIX.to_string())
+        PendingLogin::cookie_name_for(self.state.expose())
+            .unwrap_or_else(|| LOGIN_PREFIX.to_string())
     }
 
     /// `payload.mac`, payload being the base64url JSON of this login.
@@ -103,7 +112,7 @@ impl PendingLogin {
             return Err(PendingError::Invalid);
         }
         let json = crypto::b64url_decode(payload).ok_or(PendingError::Invalid)?;
-        let login: PendingLogin =
+        let login: PendingLogin<P> =
             serde_json::from_slice(&json).map_err(|_| PendingError::Invalid)?;
         if !crypto::ct_eq(login.state.expose().as_bytes(), state.as_bytes()) {
             return Err(PendingError::Invalid);
@@ -184,7 +193,7 @@ mod tests {
         SigningKeys::new(vec![b"0123456789abcdef0123456789abcdef".to_vec()]).unwrap()
     }
 
-    fn login() -> PendingLogin {
+    fn login() -> PendingLogin<()> {
         PendingLogin::new(
             &CountingRandom::default(),
             "https://photos.example.com/album/1".into(),
@@ -192,6 +201,26 @@ mod tests {
             1_000,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_purpose_travels_typed_in_the_sealed_cookie() {
+        let mut l = PendingLogin::<Vec<u32>>::new(
+            &crate::crypto::SystemRandom,
+            "https://a/".into(),
+            "https://a/cb".into(),
+            1_000,
+        )
+        .unwrap();
+        l.purpose = Some(vec![7, 8]);
+        let sealed = l.seal(&keys());
+        let back = PendingLogin::<Vec<u32>>::open(&sealed, &keys(), l.state.expose(), 1_100);
+        assert_eq!(back.unwrap().purpose, Some(vec![7, 8]));
+        // Read as another purpose, the same cookie is refused, not misread.
+        assert_eq!(
+            PendingLogin::<bool>::open(&sealed, &keys(), l.state.expose(), 1_100),
+            Err(PendingError::Invalid)
+        );
     }
 
     #[test]
@@ -212,14 +241,14 @@ mod tests {
             43,
             "RFC 7636: 43 to 128 characters"
         );
-        let b = PendingLogin::new(
+        let b = PendingLogin::<()>::new(
             &crate::crypto::SystemRandom,
             String::new(),
             String::new(),
             0,
         )
         .unwrap();
-        let c = PendingLogin::new(
+        let c = PendingLogin::<()>::new(
             &crate::crypto::SystemRandom,
             String::new(),
             String::new(),
@@ -239,29 +268,29 @@ mod tests {
         let l = login();
         let sealed = l.seal(&keys());
         assert_eq!(
-            PendingLogin::open(&sealed, &keys(), l.state.expose(), 1_100),
+            PendingLogin::<()>::open(&sealed, &keys(), l.state.expose(), 1_100),
             Ok(l.clone())
         );
         assert_eq!(
-            PendingLogin::open(&sealed, &keys(), "other-state", 1_100),
+            PendingLogin::<()>::open(&sealed, &keys(), "other-state", 1_100),
             Err(PendingError::Invalid)
         );
         assert_eq!(
-            PendingLogin::open(&sealed, &keys(), l.state.expose(), 1_000 + LOGIN_TTL),
+            PendingLogin::<()>::open(&sealed, &keys(), l.state.expose(), 1_000 + LOGIN_TTL),
             Err(PendingError::Expired)
         );
         let other = SigningKeys::new(vec![b"fedcba9876543210fedcba9876543210".to_vec()]).unwrap();
         assert_eq!(
-            PendingLogin::open(&sealed, &other, l.state.expose(), 1_100),
+            PendingLogin::<()>::open(&sealed, &other, l.state.expose(), 1_100),
             Err(PendingError::Invalid)
         );
         let tampered = format!("x{sealed}");
         assert_eq!(
-            PendingLogin::open(&tampered, &keys(), l.state.expose(), 1_100),
+            PendingLogin::<()>::open(&tampered, &keys(), l.state.expose(), 1_100),
             Err(PendingError::Invalid)
         );
         assert_eq!(
-            PendingLogin::open("garbage", &keys(), l.state.expose(), 1_100),
+            PendingLogin::<()>::open("garbage", &keys(), l.state.expose(), 1_100),
             Err(PendingError::Invalid)
         );
     }
