@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::claims::ClaimError;
-use super::id_token::{self, Expected, IdTokenClaims, IdTokenError};
+use super::id_token::{self, Binding, Expected, IdTokenClaims, IdTokenError};
 use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, VerifyError};
 use super::token::{self, ClientAuth, TokenResponse};
@@ -139,8 +139,9 @@ impl Client {
                 http,
                 check,
                 &id_token,
-                Some(pending.nonce.expose()),
-                None,
+                Binding::Login {
+                    nonce: pending.nonce.expose(),
+                },
                 now,
             )
             .await?;
@@ -173,7 +174,13 @@ impl Client {
         let vouched = match tokens.id_token {
             Some(id_token) => {
                 let claims = self
-                    .id_token(http, check, &id_token, None, Some(sub), now)
+                    .id_token(
+                        http,
+                        check,
+                        &id_token,
+                        Binding::Refresh { subject: sub },
+                        now,
+                    )
                     .await?;
                 let claims = self
                     .with_userinfo(http, claims, tokens.access_token.as_ref(), now)
@@ -287,8 +294,7 @@ impl Client {
         http: &impl HttpClient,
         check: &impl SignatureCheck,
         token: &Secret,
-        nonce: Option<&str>,
-        subject: Option<&str>,
+        binding: Binding<'_>,
         now: u64,
     ) -> Result<IdTokenClaims, ClientError> {
         let s = &self.config.settings;
@@ -302,8 +308,7 @@ impl Client {
                 issuer: &s.issuer,
                 client_id: &s.client_id,
                 trusted_audiences: &s.id_token_audiences,
-                nonce,
-                subject,
+                binding,
                 groups_claim: &s.groups_claim,
                 now,
             },

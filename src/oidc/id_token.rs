@@ -14,12 +14,18 @@ pub struct Expected<'a> {
     pub client_id: &'a str,
     /// Audiences besides the client an ID token may name (`id_token_audiences`).
     pub trusted_audiences: &'a [String],
-    /// The login's nonce; `None` for an ID token from a refresh (§12.2), which instead
-    /// must name the same `subject`.
-    pub nonce: Option<&'a str>,
-    pub subject: Option<&'a str>,
+    /// What ties the token to this relying party's request.
+    pub binding: Binding<'a>,
     pub groups_claim: &'a str,
     pub now: u64,
+}
+
+/// What an ID token must be bound to: the login's nonce (§3.1.3.7 step 11), or, for one
+/// from a refresh (§12.2, which carries no nonce), the subject of the grant refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding<'a> {
+    Login { nonce: &'a str },
+    Refresh { subject: &'a str },
 }
 
 /// The claims Portcullis keeps from a valid ID token.
@@ -93,7 +99,7 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
     .check(&claims)?;
 
     // 11. `nonce` MUST be present and equal the one sent in the authentication request.
-    if let Some(sent) = expected.nonce {
+    if let Binding::Login { nonce: sent } = expected.binding {
         let nonce = claims.text("nonce").ok_or(IdTokenError::Nonce)?;
         if !ct_eq(nonce.as_bytes(), sent.as_bytes()) {
             return Err(IdTokenError::Nonce);
@@ -103,7 +109,7 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
     // §2: `sub` is REQUIRED, a locally unique identifier for the user; after a refresh
     // (§12.2) it must be the same user.
     let sub = claims.sub.ok_or(ClaimError::Subject)?;
-    if expected.subject.is_some_and(|want| want != sub) {
+    if matches!(expected.binding, Binding::Refresh { subject } if subject != sub) {
         return Err(ClaimError::Subject.into());
     }
 
@@ -144,8 +150,9 @@ mod tests {
             issuer: ISS,
             client_id: "portcullis",
             trusted_audiences: &[],
-            nonce: Some("n-0S6_WzA2Mj"),
-            subject: None,
+            binding: Binding::Login {
+                nonce: "n-0S6_WzA2Mj",
+            },
             groups_claim: "groups",
             now: NOW,
         }
@@ -393,14 +400,12 @@ mod tests {
         let token = sign_rs256(rsa_key(0), Some("rsa-0"), &without("nonce"));
         let jws = jwks::testing::verify_now(&token, &keys()).unwrap();
         let refreshed = Expected {
-            nonce: None,
-            subject: Some("user-1"),
+            binding: Binding::Refresh { subject: "user-1" },
             ..expected()
         };
         assert!(validate(&jws, &refreshed).is_ok());
         let other = Expected {
-            nonce: None,
-            subject: Some("user-2"),
+            binding: Binding::Refresh { subject: "user-2" },
             ..expected()
         };
         assert_eq!(
