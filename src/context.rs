@@ -9,7 +9,7 @@ use crate::http::HttpClient;
 use crate::jose::signature::{SignatureCheck, Signer};
 use crate::request::RequestHead;
 use crate::router::Route;
-use crate::secret::Secret;
+use crate::secret::SessionCookie;
 use crate::store::Store;
 
 /// The I/O the core may use: the session store, outbound HTTP (the issuer), signature
@@ -77,7 +77,7 @@ pub enum Task {
 pub enum SessionTask {
     /// Re-validate the session of this session cookie (its value, as sent and verified)
     /// with the issuer.
-    Revalidate { cookie: Secret },
+    Revalidate { cookie: SessionCookie },
 }
 
 /// After-response work of the app-passwords part.

@@ -1,17 +1,51 @@
-//! Secret values. Their `Debug` output is `[redacted]`, so a secret that ends up in a log
-//! line or a panic message does not leak.
+//! Secret values, one type per kind of credential: a refresh token cannot be passed where
+//! an ID token or the client secret is wanted. Every kind shares one implementation: its
+//! `Debug` output is `[redacted]`, so a secret that ends up in a log line or a panic
+//! message does not leak, and equality is compared in constant time.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A secret string (e.g. the OIDC client secret).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// The kinds of secret, as type markers.
+pub mod kind {
+    /// The OIDC client secret (`OIDC_CLIENT_SECRET`).
+    pub enum ClientSecret {}
+    /// The admin API's bearer token (`ADMIN_TOKEN`).
+    pub enum AdminToken {}
+    /// An ID token from the issuer (kept for `id_token_hint`).
+    pub enum IdToken {}
+    /// An access token from the issuer.
+    pub enum AccessToken {}
+    /// A refresh token from the issuer.
+    pub enum RefreshToken {}
+    /// A login's `state`, `nonce` or PKCE verifier.
+    pub enum LoginValue {}
+    /// A session cookie's value.
+    pub enum SessionCookie {}
+    /// A service token's or an app password's secret part.
+    pub enum ClientCredential {}
+    /// A private JSON Web Key.
+    pub enum PrivateKey {}
+}
 
-impl Secret {
+/// A secret string of kind `K`.
+pub struct Secret<K>(String, PhantomData<fn() -> K>);
+
+pub type ClientSecret = Secret<kind::ClientSecret>;
+pub type AdminToken = Secret<kind::AdminToken>;
+pub type IdToken = Secret<kind::IdToken>;
+pub type AccessToken = Secret<kind::AccessToken>;
+pub type RefreshToken = Secret<kind::RefreshToken>;
+pub type LoginValue = Secret<kind::LoginValue>;
+pub type SessionCookie = Secret<kind::SessionCookie>;
+pub type ClientCredential = Secret<kind::ClientCredential>;
+pub type PrivateKey = Secret<kind::PrivateKey>;
+
+impl<K> Secret<K> {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(value.into(), PhantomData)
     }
 
     /// The secret itself; call only where it is sent or used as key material.
@@ -20,22 +54,38 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl<K> Clone for Secret<K> {
+    fn clone(&self) -> Self {
+        Self::new(self.0.clone())
+    }
+}
+
+/// Constant time in the length compared, so a comparison reveals nothing of where two
+/// secrets differ.
+impl<K> PartialEq for Secret<K> {
+    fn eq(&self, other: &Self) -> bool {
+        crate::crypto::ct_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl<K> Eq for Secret<K> {}
+
+impl<K> fmt::Debug for Secret<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
 }
 
 // Stored secrets (e.g. the ID token kept for logout) serialize as plain strings.
-impl Serialize for Secret {
+impl<K> Serialize for Secret<K> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
     }
 }
 
-impl<'de> Deserialize<'de> for Secret {
+impl<'de, K> Deserialize<'de> for Secret<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
+        String::deserialize(deserializer).map(Secret::new)
     }
 }
 
@@ -112,8 +162,11 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_secret() {
-        let s = Secret::new("hunter2");
+        let s = RefreshToken::new("hunter2");
         assert_eq!(format!("{s:?}"), "[redacted]");
+        assert_eq!(s, RefreshToken::new("hunter2"));
+        assert_ne!(s, RefreshToken::new("hunter3"));
+        assert_ne!(s, RefreshToken::new("hunter"));
         let k = SigningKeys::new(vec![b"0123456789abcdef0123456789abcdef".to_vec()]).unwrap();
         assert!(!format!("{k:?}").contains("0123"));
     }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use crate::crypto::{ct_eq, random_bytes, random_token, sha256, Random};
 use crate::model::{App, ServiceToken};
 use crate::request::RequestHead;
-use crate::secret::Secret;
+use crate::secret::ClientCredential;
 
 pub const CLIENT_ID_HEADER: &str = "portcullis-client-id";
 pub const CLIENT_SECRET_HEADER: &str = "portcullis-client-secret";
@@ -22,7 +22,7 @@ pub struct NewToken {
     /// `<name>.<8 hex digits>`.
     pub client_id: String,
     /// 256 random bits, base64url; shown once, never stored.
-    pub secret: Secret,
+    pub secret: ClientCredential,
     /// What `secret_sha256` in the configuration holds.
     pub secret_sha256: String,
 }
@@ -41,7 +41,7 @@ impl NewToken {
             name: name.to_string(),
             client_id: format!("{name}.{}", hex(&suffix)),
             secret_sha256: hex(&sha256(secret.as_bytes())),
-            secret: Secret::new(secret),
+            secret: ClientCredential::new(secret),
         })
     }
 }
@@ -54,7 +54,7 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presented {
     pub client_id: String,
-    secret: Secret,
+    secret: ClientCredential,
     /// Sent as `Authorization: Basic` (removed upstream only then).
     pub via_basic: bool,
 }
@@ -76,7 +76,7 @@ pub fn presented(head: &RequestHead, tokens: &[ServiceToken]) -> Option<Presente
     if id.is_some() || secret.is_some() {
         return Some(Presented {
             client_id: id.unwrap_or_default().to_string(),
-            secret: Secret::new(secret.unwrap_or_default()),
+            secret: ClientCredential::new(secret.unwrap_or_default()),
             via_basic: false,
         });
     }
@@ -91,7 +91,7 @@ pub fn presented(head: &RequestHead, tokens: &[ServiceToken]) -> Option<Presente
         || tokens.iter().any(|t| t.client_id == client_id);
     ours.then(|| Presented {
         client_id: client_id.into(),
-        secret: Secret::new(secret),
+        secret: ClientCredential::new(secret),
         via_basic: true,
     })
 }

@@ -5,7 +5,7 @@
 //! app, is refused before any KV read. KV holds only the SHA-256 of the whole secret.
 
 use crate::crypto::{self, b64url, b64url_decode, random_bytes, sha256, Random, RandomError};
-use crate::secret::{Secret, SigningKeys};
+use crate::secret::{ClientCredential, SigningKeys};
 
 const ID_PREFIX: &str = "ap_";
 const ID_BYTES: usize = 12;
@@ -24,7 +24,7 @@ pub fn is_id(client_id: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct NewCredential {
     pub id: String,
-    pub secret: Secret,
+    pub secret: ClientCredential,
     pub secret_sha256: [u8; 32],
 }
 
@@ -46,7 +46,7 @@ impl NewCredential {
         let secret = b64url(&secret);
         Ok(Self {
             secret_sha256: sha256(secret.as_bytes()),
-            secret: Secret::new(secret),
+            secret: ClientCredential::new(secret),
             id,
         })
     }

@@ -19,7 +19,7 @@ use crate::grant::{tombstone, Due, GrantStore, Lifecycle, WriteBack};
 use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
-use crate::secret::Secret;
+use crate::secret::RefreshToken;
 use crate::store::StoreError;
 
 /// "Last used" is written at most this often per app password.
@@ -252,7 +252,7 @@ impl AppPasswords {
         env: &Env<'_, I>,
         owner: &Identity,
         request: &NewAppPassword,
-        refresh: Option<&Secret>,
+        refresh: Option<&RefreshToken>,
     ) -> Result<Created, CreateError> {
         let settings = &self.config.settings;
         let existing = self.of_user(env, &owner.sub).await?.len();

@@ -3,7 +3,7 @@
 use super::{ConfigErrors, Inputs, Problems};
 use crate::assertion::AssertionKey;
 use crate::model::Secrets;
-use crate::secret::{Secret, SigningKeys};
+use crate::secret::{AdminToken, ClientSecret, SigningKeys};
 
 /// Each `SESSION_SECRET` key must carry at least 256 bits.
 const MIN_SECRET_BYTES: usize = 32;
@@ -23,7 +23,7 @@ impl Secrets {
                 );
                 None
             }
-            Some(s) => Some(Secret::new(s)),
+            Some(s) => Some(ClientSecret::new(s)),
         };
         let put = "`wrangler secret put SESSION_SECRET` (locally: a line in .dev.vars), e.g. the output of `openssl rand -base64 48`";
         let signing_keys = match inputs.session_secret.as_deref() {
@@ -75,7 +75,7 @@ impl Secrets {
                 );
                 None
             }
-            Some(token) => Some(Secret::new(token)),
+            Some(token) => Some(AdminToken::new(token)),
         };
         match signing_keys {
             Some(signing_keys) if p.0.is_empty() => Ok(Secrets {

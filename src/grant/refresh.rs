@@ -20,7 +20,7 @@ use crate::context::{audit_line, Env, Io};
 use crate::identity::Identity;
 use crate::oidc::client::Refreshed;
 use crate::oidc::{Client, ClientError, IdTokenClaims, OidcError};
-use crate::secret::{Secret, SigningKeys};
+use crate::secret::{IdToken, SigningKeys};
 use crate::store::StoreError;
 
 /// A stored credential backed by a grant, as the lifecycle needs to see it.
@@ -35,7 +35,7 @@ pub trait GrantRecord: Clone {
     fn state(&self) -> GrantState<'_>;
     fn state_mut(&mut self) -> GrantStateMut<'_>;
     /// Keeps the ID token a refresh brought (a session sends it back at logout).
-    fn keep_id_token(&mut self, _id_token: Secret) {}
+    fn keep_id_token(&mut self, _id_token: IdToken) {}
 
     fn sub(&self) -> &str {
         &self.state().identity.sub
@@ -53,7 +53,7 @@ pub trait GrantRecord: Clone {
     /// them, the rotated refresh token (sealed) when it rotated, vouched for at `now`.
     fn renewed(
         &self,
-        vouched: Option<(IdTokenClaims, Secret)>,
+        vouched: Option<(IdTokenClaims, IdToken)>,
         sealed_refresh: Option<Option<String>>,
         now: u64,
     ) -> Self {

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use super::jwks::{Alg, Jwk};
-use crate::secret::Secret;
+use crate::secret::PrivateKey;
 
 /// Checks one signature.
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
@@ -31,7 +31,7 @@ pub trait SignatureCheck {
 #[derive(Clone, PartialEq, Eq)]
 pub struct PrivateJwk {
     pub alg: Alg,
-    jwk: Secret,
+    jwk: PrivateKey,
 }
 
 impl PrivateJwk {
@@ -39,7 +39,7 @@ impl PrivateJwk {
     pub(crate) fn new(alg: Alg, jwk: String) -> Self {
         Self {
             alg,
-            jwk: Secret::new(jwk),
+            jwk: PrivateKey::new(jwk),
         }
     }
 

@@ -6,7 +6,7 @@ mod app;
 use url::Url;
 
 use crate::assertion::AssertionKey;
-use crate::secret::{Secret, SigningKeys};
+use crate::secret::{AdminToken, ClientSecret, SigningKeys};
 pub use app::{
     classify, is_service_name, AllowRules, App, Origin, PathClass, ServiceToken, UserClaim,
     SERVICE_PREFIX,
@@ -48,12 +48,12 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Secrets {
     /// `None`: a public client that authenticates with PKCE alone.
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ClientSecret>,
     pub signing_keys: SigningKeys,
     /// Signs `Portcullis-Assertion`; `None`: no assertion header is sent.
     pub assertion_key: Option<AssertionKey>,
     /// Enables the admin API; `None`: it answers 404.
-    pub admin_token: Option<Secret>,
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Settings {

@@ -20,22 +20,22 @@ use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::identity::Identity;
 use crate::jose::signature::SignatureCheck;
 use crate::model::Config;
-use crate::secret::Secret;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// A completed login or refresh: what the issuer vouched for.
 #[derive(Debug, Clone)]
 pub struct Vouched {
     pub claims: IdTokenClaims,
-    pub id_token: Secret,
-    pub refresh_token: Option<Secret>,
+    pub id_token: IdToken,
+    pub refresh_token: Option<RefreshToken>,
 }
 
 /// What a refresh came to.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
     /// A new ID token, when the issuer sent one (OIDC Core §12.2 makes it optional).
-    pub vouched: Option<(IdTokenClaims, Secret)>,
-    pub refresh_token: Option<Secret>,
+    pub vouched: Option<(IdTokenClaims, IdToken)>,
+    pub refresh_token: Option<RefreshToken>,
 }
 
 /// Why talking to the issuer did not produce what was asked.
@@ -133,7 +133,7 @@ impl Client {
         let tokens = self
             .token_endpoint(http, now, request, token::parse_response)
             .await?;
-        let id_token = tokens.id_token.unwrap_or_else(|| Secret::new(""));
+        let id_token = tokens.id_token.unwrap_or_else(|| IdToken::new(""));
         let claims = self
             .id_token(
                 http,
@@ -254,7 +254,7 @@ impl Client {
         &self,
         http: &impl HttpClient,
         mut claims: IdTokenClaims,
-        access_token: Option<&Secret>,
+        access_token: Option<&AccessToken>,
         now: u64,
     ) -> Result<IdTokenClaims, ClientError> {
         if claims.carried.all() {
@@ -293,7 +293,7 @@ impl Client {
         &self,
         http: &impl HttpClient,
         check: &impl SignatureCheck,
-        token: &Secret,
+        token: &IdToken,
         binding: Binding<'_>,
         now: u64,
     ) -> Result<IdTokenClaims, ClientError> {

@@ -9,7 +9,7 @@ use super::ProviderMetadata;
 use crate::cookies::LOGIN_PREFIX;
 use crate::crypto::{self, Random, RandomError};
 use crate::model::Settings;
-use crate::secret::Secret;
+use crate::secret::LoginValue;
 use crate::secret::SigningKeys;
 
 /// How long a started login may take, in seconds.
@@ -22,10 +22,10 @@ const NAME_CHARS: usize = 16;
 /// is for besides signing in (the part that starts it names its own type; `()` for none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingLogin<P = ()> {
-    pub state: Secret,
-    pub nonce: Secret,
+    pub state: LoginValue,
+    pub nonce: LoginValue,
     /// PKCE code verifier.
-    pub verifier: Secret,
+    pub verifier: LoginValue,
     /// Absolute URL to return to afterwards (already checked).
     pub return_to: String,
     pub redirect_uri: String,
@@ -73,9 +73,9 @@ impl<P: Serialize + serde::de::DeserializeOwned> PendingLogin<P> {
         now: u64,
     ) -> Result<Self, RandomError> {
         Ok(Self {
-            state: Secret::new(crypto::random_token::<32>(rng)?),
-            nonce: Secret::new(crypto::random_token::<32>(rng)?),
-            verifier: Secret::new(crypto::random_token::<32>(rng)?),
+            state: LoginValue::new(crypto::random_token::<32>(rng)?),
+            nonce: LoginValue::new(crypto::random_token::<32>(rng)?),
+            verifier: LoginValue::new(crypto::random_token::<32>(rng)?),
             return_to,
             redirect_uri,
             created: now,

@@ -6,7 +6,7 @@ use super::{OidcError, ProviderMetadata};
 use crate::crypto;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::model::Config;
-use crate::secret::Secret;
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// How a confidential client sends its secret (RFC 6749 §2.3.1, OIDC Core §9). An issuer
 /// may take only one of the two for a client, whatever its discovery lists.
@@ -143,11 +143,11 @@ fn basic_auth(id: &str, secret: &str) -> String {
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenResponse {
     #[serde(default)]
-    pub id_token: Option<Secret>,
+    pub id_token: Option<IdToken>,
     #[serde(default)]
-    pub access_token: Option<Secret>,
+    pub access_token: Option<AccessToken>,
     #[serde(default)]
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<RefreshToken>,
     // Nothing else is read: `expires_in` and the rest are left alone, so an issuer that
     // sends one in an unusual form (a string, as some do) does not fail the login.
 }
@@ -310,7 +310,7 @@ mod tests {
                 .unwrap()
                 .refresh_token
                 .as_ref()
-                .map(Secret::expose),
+                .map(RefreshToken::expose),
             Some("rt-2")
         );
     }
@@ -326,7 +326,7 @@ mod tests {
                 .unwrap()
                 .id_token
                 .as_ref()
-                .map(Secret::expose),
+                .map(IdToken::expose),
             Some("a.b.c")
         );
         let refused = HttpResponse {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
-use crate::secret::Secret;
+use crate::secret::IdToken;
 
 /// The stored session (JSON in KV).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct Session {
     pub sid: Option<String>,
     /// The ID token, sent back as `id_token_hint` at logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<Secret>,
+    pub id_token: Option<IdToken>,
     /// The browser's User-Agent at login (shortened), for the sessions page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
@@ -62,7 +62,7 @@ mod tests {
             expires: 20,
             host: "h".into(),
             sid: Some("sid".into()),
-            id_token: Some(Secret::new("eyJ.secret-token-value")),
+            id_token: Some(IdToken::new("eyJ.secret-token-value")),
             user_agent: None,
             refresh: None,
             validated: 10,

@@ -14,7 +14,7 @@ use crate::context::{audit_line, Env, Io, SessionTask};
 use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
 use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
 use crate::identity::Identity;
-use crate::secret::Secret;
+use crate::secret::IdToken;
 use crate::store::{Store, StoreError};
 
 /// The key-derivation label of the refresh-token encryption key.
@@ -47,7 +47,7 @@ impl GrantRecord for Session {
         }
     }
 
-    fn keep_id_token(&mut self, id_token: Secret) {
+    fn keep_id_token(&mut self, id_token: IdToken) {
         self.id_token = Some(id_token);
     }
 }

@@ -16,7 +16,7 @@ use crate::model::Config;
 use crate::oidc::client::Vouched;
 use crate::oidc::Client;
 use crate::request::RequestHead;
-use crate::secret::Secret;
+use crate::secret::SessionCookie;
 use crate::store::StoreError;
 
 /// A verified, live session found for a request.
@@ -139,7 +139,7 @@ impl Sessions {
             Due::No => Ok(Some(found)),
             Due::Later => {
                 env.defer(Task::Session(SessionTask::Revalidate {
-                    cookie: Secret::new(cookie),
+                    cookie: SessionCookie::new(cookie),
                 }));
                 Ok(Some(found))
             }
