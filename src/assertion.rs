@@ -49,6 +49,8 @@ impl fmt::Display for SigningError {
     }
 }
 
+impl std::error::Error for SigningError {}
+
 impl AssertionKey {
     /// Parses the secret. The error says what is wrong without repeating the key.
     pub fn from_jwk(text: &str) -> Result<Self, String> {

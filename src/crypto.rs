@@ -34,6 +34,8 @@ impl std::fmt::Display for RandomError {
     }
 }
 
+impl std::error::Error for RandomError {}
+
 /// `N` random bytes.
 pub fn random_bytes<const N: usize>(rng: &impl Random) -> Result<[u8; N], RandomError> {
     let mut buf = [0u8; N];

@@ -13,7 +13,7 @@ use crate::crypto::RandomError;
 use crate::http::Reply;
 use crate::oidc::OidcError;
 use crate::pages;
-use crate::service_token::Refused;
+use crate::service_token::ServiceTokenRefused;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +51,9 @@ pub enum GateError {
         csrf: Option<String>,
     },
     /// Service-token credentials that do not open this app.
-    ServiceToken(Refused),
+    ServiceToken(ServiceTokenRefused),
     /// App-password credentials that do not open this app (here, now).
-    AppPassword(app_password::Refused),
+    AppPassword(app_password::AppPasswordRefused),
     /// The app-password form was filled in wrongly; the text says how.
     AppPasswordForm(&'static str),
     /// The person has as many app passwords as `max_app_passwords` allows.
@@ -81,6 +81,14 @@ pub enum GateError {
     /// `ASSERTION_KEY` could not sign the `Portcullis-Assertion`.
     Assertion(SigningError),
 }
+
+impl std::fmt::Display for GateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.detail())
+    }
+}
+
+impl std::error::Error for GateError {}
 
 impl From<CreateError> for GateError {
     fn from(e: CreateError) -> Self {
@@ -117,6 +125,8 @@ struct Meta {
     message: &'static str,
     /// Answered in JSON whatever the client accepts (it is for programs).
     json_only: bool,
+    /// The `WWW-Authenticate` challenge a JSON answer carries (RFC 9110 §11.6.1).
+    challenge: Option<&'static str>,
 }
 
 const fn m(
@@ -132,8 +142,24 @@ const fn m(
         title,
         message,
         json_only,
+        challenge: None,
     }
 }
+
+impl Meta {
+    const fn challenge(self, challenge: &'static str) -> Self {
+        Meta {
+            challenge: Some(challenge),
+            ..self
+        }
+    }
+}
+
+/// RFC 6750 §3: a bearer credential refused.
+const BEARER: &str = "Bearer";
+const BEARER_INVALID: &str = "Bearer error=\"invalid_token\"";
+/// RFC 7617: clients that speak Basic (nzb360, git) expect a challenge.
+const BASIC: &str = "Basic realm=\"Portcullis\", charset=\"UTF-8\"";
 
 const DID_NOT_COMPLETE: &str = "Sign-in did not complete";
 
@@ -155,15 +181,15 @@ fn meta(error: &GateError) -> Meta {
         E::Unauthenticated => m(401, "unauthenticated", DID_NOT_COMPLETE, "sign in first: this request carries no valid Portcullis session", true),
         E::AmbiguousPath(_) => m(400, "ambiguous_path", "Bad request", "This address is ambiguous (it contains an encoded slash, a control character or a dot segment with parameters), so it is refused.", false),
         E::Forbidden { csrf, .. } => m(403, "forbidden", "You don't have access", "You are not allowed to use this app.", csrf.is_none()),
-        E::ServiceToken(Refused::Invalid) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
-        E::ServiceToken(Refused::NotForThisApp) => m(401, "service_token_not_allowed_here", DID_NOT_COMPLETE, "This service token is not valid for this app.", true),
-        E::AppPassword(r) => m(401, r.code(), DID_NOT_COMPLETE, r.message(), true),
+        E::ServiceToken(ServiceTokenRefused::Invalid) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
+        E::ServiceToken(ServiceTokenRefused::NotForThisApp) => m(401, "service_token_not_allowed_here", DID_NOT_COMPLETE, "This service token is not valid for this app.", true),
+        E::AppPassword(r) => m(401, r.code(), DID_NOT_COMPLETE, r.message(), true).challenge(BASIC),
         E::AppPasswordForm(why) => m(400, "invalid_app_password_request", "The app password was not created", why, false),
         E::TooManyAppPasswords => m(409, "too_many_app_passwords", "The app password was not created", "You have as many app passwords as allowed. Revoke one you no longer use, then create the new one.", false),
         E::NotRecentLogin => m(403, "recent_login_required", "The app password was not created", "Creating an app password needs a fresh sign-in by the same person, and the identity provider did not confirm one. Please try again.", false),
         E::NoRefreshToken => m(502, "no_refresh_token", "The app password was not created", "The identity provider gave no refresh token, so the app password could not be kept in step with your account. The site owner can find the reason in the log.", false),
-        E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true),
-        E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true),
+        E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true).challenge(BEARER_INVALID),
+        E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true).challenge(BEARER),
         E::InvalidLogoutToken(_) => m(400, "invalid_request", DID_NOT_COMPLETE, "The logout token was not accepted.", true),
         E::Csrf => m(403, "csrf", "Please confirm", "This sign-out request could not be verified. Use the button below to sign out.", false),
         E::OriginUnreachable(_) => m(502, "origin_unreachable", "The app is down", "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.", false),
@@ -267,18 +293,9 @@ fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
                 &json!({ "error": meta.code, "message": meta.message }),
             ),
         };
-        // RFC 6750 §3: a refused bearer token is answered with a challenge.
-        return match error {
-            GateError::AdminUnauthorized => reply.with_header("www-authenticate", "Bearer"),
-            GateError::InvalidBearer(_) => {
-                reply.with_header("www-authenticate", "Bearer error=\"invalid_token\"")
-            }
-            // RFC 7617: clients that speak Basic (nzb360) expect a challenge.
-            GateError::AppPassword(_) => reply.with_header(
-                "www-authenticate",
-                "Basic realm=\"Portcullis\", charset=\"UTF-8\"",
-            ),
-            _ => reply,
+        return match meta.challenge {
+            Some(challenge) => reply.with_header("www-authenticate", challenge),
+            None => reply,
         };
     }
     let page = pages::ErrorPage {
@@ -305,6 +322,33 @@ fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every error type of the core is a `std::error::Error` (with `Display`), so each part's
+    /// failures compose with `?` and with other libraries' error handling.
+    #[test]
+    fn every_error_type_is_an_error() {
+        fn is_error<E: std::error::Error>() {}
+        is_error::<GateError>();
+        is_error::<ConfigErrors>();
+        is_error::<crate::config::ConfigError>();
+        is_error::<StoreError>();
+        is_error::<RandomError>();
+        is_error::<SigningError>();
+        is_error::<OidcError>();
+        is_error::<crate::oidc::ClientError>();
+        is_error::<crate::oidc::PresentedError>();
+        is_error::<crate::oidc::IdTokenError>();
+        is_error::<crate::oidc::claims::ClaimError>();
+        is_error::<crate::oidc::logout_token::LogoutTokenError>();
+        is_error::<crate::oidc::pending_login::PendingError>();
+        is_error::<crate::oidc::provider::TokenVerifyError>();
+        is_error::<crate::jose::jwks::JwsError>();
+        is_error::<crate::http::HttpError>();
+        is_error::<ServiceTokenRefused>();
+        is_error::<app_password::AppPasswordRefused>();
+        is_error::<app_password::VerifyError>();
+        is_error::<CreateError>();
+    }
     use crate::config::ConfigError;
 
     fn ctx(json: bool) -> Scope<'static> {

@@ -211,7 +211,7 @@ impl Gate {
 
     /// The error boundary for a request the core handled.
     fn fail<I: Io>(&self, ctx: &Ctx<'_, I>, error: &GateError) -> Reply {
-        let (reply, log) = respond(ctx.head, error, ctx.route.is_api(), ctx.retry());
+        let (reply, log) = reply_for_error(ctx.head, error, ctx.route.is_api(), ctx.retry());
         if let Some(line) = log {
             ctx.env.log(line);
         }
@@ -239,7 +239,7 @@ impl Gate {
         route: Route<'_>,
         error: GateError,
     ) -> (Reply, Option<String>) {
-        respond(head, &error, route.is_api(), None)
+        reply_for_error(head, &error, route.is_api(), None)
     }
 }
 
@@ -247,7 +247,7 @@ impl Gate {
 /// `retry` when a handler set one (the callback: where the login began), else to this URL
 /// (or `/` for Portcullis's own endpoints) — except when the app is down, where it simply
 /// reloads. Programs (`api` endpoints, or clients preferring JSON) get JSON.
-fn respond(
+fn reply_for_error(
     head: &RequestHead,
     error: &GateError,
     api: bool,

@@ -70,6 +70,8 @@ impl std::fmt::Display for HttpError {
     }
 }
 
+impl std::error::Error for HttpError {}
+
 /// Makes outbound requests for the core. The Worker implements it with `fetch`
 /// (redirects not followed, bounded time and size); tests implement it in memory.
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted

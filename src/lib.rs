@@ -21,7 +21,6 @@
 pub mod access;
 pub mod app_password;
 pub mod assertion;
-pub mod cache;
 pub mod config;
 pub mod context;
 pub mod cookies;
@@ -50,6 +49,7 @@ pub mod secret;
 pub mod service_token;
 pub mod session;
 pub mod store;
+pub mod ttl_cache;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

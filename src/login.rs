@@ -16,7 +16,7 @@ use crate::error::GateError;
 use crate::http::Reply;
 use crate::model::Config;
 use crate::oidc::client::Vouched;
-use crate::oidc::login::{PendingError, LOGIN_TTL};
+use crate::oidc::pending_login::{PendingError, LOGIN_TTL};
 use crate::oidc::{Client, ClientError, OidcError, PendingLogin};
 use crate::pages;
 use crate::request::RequestHead;

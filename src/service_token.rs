@@ -98,19 +98,30 @@ pub fn presented(head: &RequestHead, tokens: &[ServiceToken]) -> Option<Presente
 
 /// Why presented credentials were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub enum ServiceTokenRefused {
     /// No token with this client ID, or the secret does not match.
     Invalid,
     /// A valid token that this app does not list.
     NotForThisApp,
 }
 
+impl std::fmt::Display for ServiceTokenRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServiceTokenRefused::Invalid => "the service token is not valid",
+            ServiceTokenRefused::NotForThisApp => "the service token is not valid for this app",
+        })
+    }
+}
+
+impl std::error::Error for ServiceTokenRefused {}
+
 /// Checks presented credentials for `app`.
 pub fn check<'c>(
     presented: &Presented,
     app: &App,
     tokens: &'c [ServiceToken],
-) -> Result<&'c ServiceToken, Refused> {
+) -> Result<&'c ServiceToken, ServiceTokenRefused> {
     // Hash first and always, so an unknown ID and a wrong secret take the same time.
     let hash = sha256(presented.secret.expose().as_bytes());
     let token = tokens
@@ -118,12 +129,12 @@ pub fn check<'c>(
         .find(|t| ct_eq(t.client_id.as_bytes(), presented.client_id.as_bytes()));
     let token = match token {
         Some(t) if ct_eq(&t.secret_sha256, &hash) && !presented.secret.expose().is_empty() => t,
-        _ => return Err(Refused::Invalid),
+        _ => return Err(ServiceTokenRefused::Invalid),
     };
     if app.service_tokens.contains(&token.name) {
         Ok(token)
     } else {
-        Err(Refused::NotForThisApp)
+        Err(ServiceTokenRefused::NotForThisApp)
     }
 }
 
@@ -218,13 +229,19 @@ mod tests {
         };
         assert_eq!(
             try_pair("immich-mobile.8f3c", "wrong"),
-            Err(Refused::Invalid)
+            Err(ServiceTokenRefused::Invalid)
         );
-        assert_eq!(try_pair("immich-mobile.8f3c", ""), Err(Refused::Invalid));
-        assert_eq!(try_pair("unknown", "s3cret"), Err(Refused::Invalid));
+        assert_eq!(
+            try_pair("immich-mobile.8f3c", ""),
+            Err(ServiceTokenRefused::Invalid)
+        );
+        assert_eq!(
+            try_pair("unknown", "s3cret"),
+            Err(ServiceTokenRefused::Invalid)
+        );
         assert_eq!(
             try_pair("nzb360.1a2b", "other"),
-            Err(Refused::NotForThisApp)
+            Err(ServiceTokenRefused::NotForThisApp)
         );
         let half = presented(
             &head(&[("portcullis-client-id", "immich-mobile.8f3c")]),
@@ -233,7 +250,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             check(&half, app, &c.settings.service_tokens),
-            Err(Refused::Invalid)
+            Err(ServiceTokenRefused::Invalid)
         );
         let wrong = presented(
             &head(&[("authorization", &basic("immich-mobile.8f3c:nope"))]),
@@ -242,7 +259,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             check(&wrong, app, &c.settings.service_tokens),
-            Err(Refused::Invalid)
+            Err(ServiceTokenRefused::Invalid)
         );
     }
 

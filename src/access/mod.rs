@@ -14,7 +14,6 @@ use std::rc::Rc;
 use crate::app_password::{credential, AppPassword, AppPasswords, VerifyError};
 
 use crate::assertion::ASSERTION_LIFETIME;
-use crate::cache::TtlCache;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
 use crate::error::GateError;
@@ -25,6 +24,7 @@ use crate::oidc::{bearer, token, Client, PresentedError};
 use crate::proxy::{self, Forward, ProxyPlan};
 use crate::return_to;
 use crate::session::{Found, Sessions};
+use crate::ttl_cache::TtlCache;
 
 /// A verified bearer token is remembered for at most this long.
 const BEARER_CACHE: u64 = 60;

@@ -16,6 +16,6 @@ pub mod registry;
 mod revalidate;
 
 pub use passwords::{
-    AppPasswords, CreateError, Created, NewAppPassword, Refused, Verified, VerifyError,
+    AppPasswordRefused, AppPasswords, CreateError, Created, NewAppPassword, Verified, VerifyError,
 };
-pub use record::{AppPassword, Summary};
+pub use record::{AppPassword, AppPasswordSummary};

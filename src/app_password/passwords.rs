@@ -9,10 +9,9 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use super::credential::{self, NewCredential};
-use super::record::{AppPassword, Summary, RECORD_FORMAT};
+use super::record::{AppPassword, AppPasswordSummary, RECORD_FORMAT};
 use super::registry;
 use super::revalidate::{Outcome, Records};
-use crate::cache::TtlCache;
 use crate::context::{audit_line, AppPasswordTask, Env, Io, Task};
 use crate::crypto::{b64url, ct_eq, sha256};
 use crate::grant::{tombstone, Due, GrantStore, Lifecycle, WriteBack};
@@ -21,6 +20,7 @@ use crate::model::{App, Config};
 use crate::oidc::Client;
 use crate::secret::RefreshToken;
 use crate::store::StoreError;
+use crate::ttl_cache::TtlCache;
 
 /// "Last used" is written at most this often per app password.
 const USED_EVERY: u64 = 86_400;
@@ -41,7 +41,7 @@ pub struct NewAppPassword {
 
 /// Why presented app-password credentials were refused (all answered `401`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub enum AppPasswordRefused {
     /// This app does not take app passwords, or not on this path.
     NotAccepted,
     /// The secret does not belong to this ID and app.
@@ -51,50 +51,65 @@ pub enum Refused {
     Expired,
 }
 
-impl Refused {
+impl AppPasswordRefused {
     /// The error code answered.
     pub fn code(self) -> &'static str {
         match self {
-            Refused::NotAccepted => "app_password_not_accepted",
-            Refused::Invalid => "invalid_app_password",
-            Refused::Unknown => "unknown_app_password",
-            Refused::Expired => "app_password_expired",
+            AppPasswordRefused::NotAccepted => "app_password_not_accepted",
+            AppPasswordRefused::Invalid => "invalid_app_password",
+            AppPasswordRefused::Unknown => "unknown_app_password",
+            AppPasswordRefused::Expired => "app_password_expired",
         }
     }
 
     /// The message answered.
     pub fn message(self) -> &'static str {
         match self {
-            Refused::NotAccepted => "App passwords are not accepted on this app or path.",
-            Refused::Invalid => "The app password is not valid for this app.",
-            Refused::Unknown => "The app password does not exist or was revoked.",
-            Refused::Expired => "The app password has expired.",
+            AppPasswordRefused::NotAccepted => {
+                "App passwords are not accepted on this app or path."
+            }
+            AppPasswordRefused::Invalid => "The app password is not valid for this app.",
+            AppPasswordRefused::Unknown => "The app password does not exist or was revoked.",
+            AppPasswordRefused::Expired => "The app password has expired.",
         }
     }
 
     /// The reason in audit lines.
     pub fn reason(self) -> &'static str {
         match self {
-            Refused::NotAccepted => "not_accepted_here",
-            Refused::Invalid => "invalid_secret",
-            Refused::Unknown => "unknown_or_revoked",
-            Refused::Expired => "expired",
+            AppPasswordRefused::NotAccepted => "not_accepted_here",
+            AppPasswordRefused::Invalid => "invalid_secret",
+            AppPasswordRefused::Unknown => "unknown_or_revoked",
+            AppPasswordRefused::Expired => "expired",
         }
     }
 }
 
-impl fmt::Display for Refused {
+impl fmt::Display for AppPasswordRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message())
     }
 }
 
+impl std::error::Error for AppPasswordRefused {}
+
 /// Why verifying did not produce an app password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyError {
-    Refused(Refused),
+    Refused(AppPasswordRefused),
     Store(StoreError),
 }
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Refused(r) => write!(f, "{r}"),
+            VerifyError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
 
 impl From<StoreError> for VerifyError {
     fn from(e: StoreError) -> Self {
@@ -112,6 +127,19 @@ pub enum CreateError {
     Store(StoreError),
     Random,
 }
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::TooMany(n) => write!(f, "already {n} app passwords"),
+            CreateError::NoRefreshToken => f.write_str("the issuer gave no refresh token"),
+            CreateError::Store(e) => write!(f, "{e}"),
+            CreateError::Random => f.write_str("the random number generator failed"),
+        }
+    }
+}
+
+impl std::error::Error for CreateError {}
 
 impl From<StoreError> for CreateError {
     fn from(e: StoreError) -> Self {
@@ -168,21 +196,21 @@ impl AppPasswords {
     ) -> Result<Verified, VerifyError> {
         let refused = |r| Err(VerifyError::Refused(r));
         if !app.accepts_app_password_on(path) {
-            return refused(Refused::NotAccepted);
+            return refused(AppPasswordRefused::NotAccepted);
         }
         let keys = &self.config.secrets.signing_keys;
         if !credential::is_id(id) || !credential::tag_verifies(id, &app.host, secret, keys) {
-            return refused(Refused::Invalid);
+            return refused(AppPasswordRefused::Invalid);
         }
         let now = env.now;
         if self.grant.revoked_here(id, now) {
-            return refused(Refused::Unknown);
+            return refused(AppPasswordRefused::Unknown);
         }
         let record = match self.cache.get(id, now) {
             Some(record) => record,
             None => {
                 let Some(record) = registry::load(env.store(), id).await? else {
-                    return refused(Refused::Unknown);
+                    return refused(AppPasswordRefused::Unknown);
                 };
                 let record = Rc::new(record);
                 self.remember(now, record.clone());
@@ -191,13 +219,13 @@ impl AppPasswords {
         };
         let hash = b64url(&sha256(secret.as_bytes()));
         if !ct_eq(hash.as_bytes(), record.secret_sha256.as_bytes()) || record.app != app.host {
-            return refused(Refused::Invalid);
+            return refused(AppPasswordRefused::Invalid);
         }
         if record.v != RECORD_FORMAT {
-            return refused(Refused::Unknown);
+            return refused(AppPasswordRefused::Unknown);
         }
         if !record.is_live(now) {
-            return refused(Refused::Expired);
+            return refused(AppPasswordRefused::Expired);
         }
         let record = match self.revalidation_due(&record, now) {
             Due::No => record,
@@ -210,7 +238,7 @@ impl AppPasswords {
             Due::Now => match self.revalidate(env, id).await {
                 Outcome::Renewed(renewed) => renewed,
                 Outcome::Kept => record,
-                Outcome::Ended => return refused(Refused::Unknown),
+                Outcome::Ended => return refused(AppPasswordRefused::Unknown),
             },
         };
         Ok(Verified { record })
@@ -238,7 +266,7 @@ impl AppPasswords {
         &self,
         env: &Env<'_, I>,
         sub: &str,
-    ) -> Result<Vec<Summary>, StoreError> {
+    ) -> Result<Vec<AppPasswordSummary>, StoreError> {
         let mut list = registry::of_user(env.store(), sub).await?;
         // Listings lag behind revocations (KV is eventually consistent).
         list.retain(|s| !self.grant.revoked_here(&s.id, env.now) && env.now < s.expires);
@@ -296,7 +324,7 @@ impl AppPasswords {
         &self,
         env: &Env<'_, I>,
         id: &str,
-        known: Option<&Summary>,
+        known: Option<&AppPasswordSummary>,
     ) -> Result<bool, StoreError> {
         let now = env.now;
         self.cache.remove(id);
@@ -330,7 +358,7 @@ impl AppPasswords {
     pub async fn revoke_listed<I: Io>(
         &self,
         env: &Env<'_, I>,
-        listed: &[Summary],
+        listed: &[AppPasswordSummary],
         by: &str,
     ) -> Result<usize, StoreError> {
         let mut revoked = 0;

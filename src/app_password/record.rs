@@ -46,7 +46,7 @@ impl AppPassword {
 
 /// What listings show (the index key's metadata; KV allows 1024 bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
+pub struct AppPasswordSummary {
     pub id: String,
     pub label: String,
     pub app: String,
@@ -59,9 +59,9 @@ pub struct Summary {
     pub last_used: Option<u64>,
 }
 
-impl Summary {
+impl AppPasswordSummary {
     pub fn of(record: &AppPassword) -> Self {
-        Summary {
+        AppPasswordSummary {
             id: record.id.clone(),
             label: record.label.clone(),
             app: record.app.clone(),
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn metadata_fits_and_keeps_the_id() {
-        let s = Summary {
+        let s = AppPasswordSummary {
             id: "ap_0123456789abcdef01234567".into(),
             label: "\u{1F600}".repeat(64),
             app: "photos.example.com".into(),
@@ -131,7 +131,7 @@ mod tests {
         };
         let json = s.to_metadata();
         assert!(json.len() <= MAX_METADATA, "{}", json.len());
-        let back: Summary = serde_json::from_str(&json).unwrap();
+        let back: AppPasswordSummary = serde_json::from_str(&json).unwrap();
         assert_eq!(back.id, s.id);
         assert_eq!(back.app, s.app);
     }

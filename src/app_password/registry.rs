@@ -1,7 +1,7 @@
 //! App passwords in KV with their index keys (the layout: [`crate::store::keys`]): the
 //! record and its index key expire with the app password.
 
-use super::record::{AppPassword, Summary};
+use super::record::{AppPassword, AppPasswordSummary};
 use crate::grant::{tombstone, Doomed};
 use crate::store::keys::{self, ttl_until as ttl};
 use crate::store::{both, list_all, Entry, Store, StoreError};
@@ -11,7 +11,7 @@ pub use keys::{user_app_password_prefix as user_prefix, USER_APP_PASSWORD_PREFIX
 
 /// Stores an app password and its index key.
 pub async fn save<S: Store>(store: &S, record: &AppPassword, now: u64) -> Result<(), StoreError> {
-    let metadata = Summary::of(record).to_metadata();
+    let metadata = AppPasswordSummary::of(record).to_metadata();
     let entry = Entry {
         metadata: Some(&metadata),
         ..Entry::new("", ttl(record.expires, now))
@@ -52,7 +52,7 @@ pub async fn load<S: Store>(store: &S, id: &str) -> Result<Option<AppPassword>, 
 pub async fn revoke<S: Store>(
     store: &S,
     id: &str,
-    known: Option<&Summary>,
+    known: Option<&AppPasswordSummary>,
     now: u64,
 ) -> Result<Option<AppPassword>, StoreError> {
     let record = load(store, id).await?;
@@ -85,8 +85,8 @@ pub async fn remove<S: Store>(store: &S, record: &AppPassword) -> Result<(), Sto
         .await
 }
 
-async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<Summary>, StoreError> {
-    let mut list: Vec<Summary> = list_all(store, prefix)
+async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<AppPasswordSummary>, StoreError> {
+    let mut list: Vec<AppPasswordSummary> = list_all(store, prefix)
         .await?
         .into_iter()
         .filter_map(|key| serde_json::from_str(key.metadata.as_deref()?).ok())
@@ -96,12 +96,18 @@ async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<Summary>, Store
 }
 
 /// A person's app passwords, oldest first.
-pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<Summary>, StoreError> {
+pub async fn of_user<S: Store>(
+    store: &S,
+    sub: &str,
+) -> Result<Vec<AppPasswordSummary>, StoreError> {
     listed(store, &user_prefix(sub)).await
 }
 
 /// The app passwords of everyone with this email address (case-insensitive).
-pub async fn with_email<S: Store>(store: &S, email: &str) -> Result<Vec<Summary>, StoreError> {
+pub async fn with_email<S: Store>(
+    store: &S,
+    email: &str,
+) -> Result<Vec<AppPasswordSummary>, StoreError> {
     let mut list = all(store).await?;
     list.retain(|s| {
         s.email
@@ -112,7 +118,7 @@ pub async fn with_email<S: Store>(store: &S, email: &str) -> Result<Vec<Summary>
 }
 
 /// Every app password.
-pub async fn all<S: Store>(store: &S) -> Result<Vec<Summary>, StoreError> {
+pub async fn all<S: Store>(store: &S) -> Result<Vec<AppPasswordSummary>, StoreError> {
     listed(store, USER_PREFIX).await
 }
 

@@ -356,7 +356,7 @@ fn settings_and_secret_errors_are_reported_together() {
 #[test]
 fn revalidation_has_a_floor() {
     // Whether `offline_access` is requested is decided at login, from the issuer's
-    // discovery (oidc::login tests).
+    // discovery (oidc::pending_login tests).
     let mut v = minimal();
     v["revalidate_every"] = json!("15m");
     let c = Config::from_inputs(&inputs(v)).unwrap();

@@ -115,7 +115,7 @@ pub fn handle(
     let head = head_of(packed);
     let now = (now_ms / 1000.0) as u64;
     let mut work =
-        Box::pin(async move { answer(respond(req, head, now, env, Context::new(ctx)).await) });
+        Box::pin(async move { answer(serve(req, head, now, env, Context::new(ctx)).await) });
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match work.as_mut().poll(&mut cx) {
         // Polling again with the executor's waker re-registers every pending future.
@@ -137,7 +137,7 @@ fn answer(result: worker::Result<JsValue>) -> JsValue {
     })
 }
 
-async fn respond(
+async fn serve(
     req: web_sys::Request,
     head: Option<RequestHead>,
     at: u64,

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::Answer;
-use crate::app_password::{record, AppPasswords, NewAppPassword, Summary as AppPasswordSummary};
+use crate::app_password::{record, AppPasswordSummary, AppPasswords, NewAppPassword};
 use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
 use crate::crypto::ct_eq;
@@ -17,7 +17,7 @@ use crate::model::{App, Config};
 use crate::pages::{self, AccountPage, AppPasswordRow, SessionRow};
 use crate::request::RequestHead;
 use crate::router::Endpoint;
-use crate::session::index::Summary;
+use crate::session::index::SessionSummary;
 use crate::session::{registry, Found, Sessions};
 
 /// The CSRF token of every form on the account page.
@@ -78,7 +78,7 @@ pub async fn page<I: Io>(
     let mut listed = registry::of_user(ctx.env.store(), &identity.sub).await?;
     if !listed.iter().any(|(h, _)| *h == current) {
         // The index may lag behind (KV listings are eventually consistent).
-        listed.push((current.clone(), Summary::of(&found.session)));
+        listed.push((current.clone(), SessionSummary::of(&found.session)));
     }
     let passwords = app_passwords.of_user(&ctx.env, &identity.sub).await?;
     let accept = head.header("accept").unwrap_or_default();
@@ -126,7 +126,7 @@ pub async fn page<I: Io>(
 
 /// The account page as JSON: the person's sessions (which one is this) and app passwords.
 fn account_json(
-    listed: &[(String, Summary)],
+    listed: &[(String, SessionSummary)],
     passwords: &[AppPasswordSummary],
     current: &str,
 ) -> Reply {
@@ -301,7 +301,7 @@ pub async fn act<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, 
     let sub = &found.session.identity.sub;
     let current = found.id.hash();
     let listed = registry::of_user(ctx.env.store(), sub).await?;
-    let targets: Vec<&(String, Summary)> =
+    let targets: Vec<&(String, SessionSummary)> =
         match (head.form_field("revoke"), head.form_field("others")) {
             (Some(one), _) => listed.iter().filter(|(h, _)| *h == one).collect(),
             (None, Some(_)) => listed.iter().filter(|(h, _)| *h != current).collect(),

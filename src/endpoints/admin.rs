@@ -6,14 +6,14 @@ use serde_json::json;
 
 use crate::app_password::credential;
 use crate::app_password::registry as app_password_registry;
-use crate::app_password::{AppPasswords, Summary as AppPasswordSummary};
+use crate::app_password::{AppPasswordSummary, AppPasswords};
 use crate::context::{Ctx, Io};
 use crate::crypto::{ct_eq, sha256};
 use crate::error::GateError;
 use crate::http::Reply;
 use crate::model::Config;
 use crate::oidc::bearer;
-use crate::session::index::Summary;
+use crate::session::index::SessionSummary;
 use crate::session::{registry, Sessions};
 use crate::store::keys;
 
@@ -132,7 +132,7 @@ fn check<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<(), GateError> {
 }
 
 /// Listed sessions with their summaries, as revocation targets.
-fn known(list: Vec<(String, Summary)>) -> Vec<(String, Option<Summary>)> {
+fn known(list: Vec<(String, SessionSummary)>) -> Vec<(String, Option<SessionSummary>)> {
     list.into_iter().map(|(h, s)| (h, Some(s))).collect()
 }
 

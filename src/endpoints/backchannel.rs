@@ -7,7 +7,6 @@ use std::rc::Rc;
 use serde_json::json;
 
 use crate::app_password::AppPasswords;
-use crate::cache::TtlCache;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
 use crate::error::GateError;
@@ -15,10 +14,11 @@ use crate::http::Reply;
 use crate::oidc::claims::LEEWAY;
 use crate::oidc::logout_token::{LogoutSubject, MAX_AGE};
 use crate::oidc::{Client, PresentedError};
-use crate::session::index::Summary;
+use crate::session::index::SessionSummary;
 use crate::session::{registry, Sessions};
 use crate::store::keys::jti_key;
 use crate::store::{Entry, Store};
+use crate::ttl_cache::TtlCache;
 
 pub struct Backchannel {
     client: Rc<Client>,
@@ -107,7 +107,7 @@ impl Backchannel {
         subject: &LogoutSubject,
     ) -> Result<usize, GateError> {
         let store = ctx.env.store();
-        let targets: Vec<(String, Option<Summary>)> = match subject {
+        let targets: Vec<(String, Option<SessionSummary>)> = match subject {
             LogoutSubject::Session { sid } | LogoutSubject::SessionOf { sid, .. } => {
                 let hashes = registry::with_sid(store, sid).await?;
                 hashes.into_iter().map(|h| (h, None)).collect()

@@ -2,7 +2,7 @@
 //! issuer. Rotating refresh tokens (Pocket ID rotates on every use, with no grace period)
 //! make two concurrent refreshes of one grant fatal for it.
 
-use crate::cache::TtlCache;
+use crate::ttl_cache::TtlCache;
 
 /// A refresh is taken to be running for at most this long (the issuer's timeout is 10 s):
 /// one whose `waitUntil` was abandoned no longer counts after it.

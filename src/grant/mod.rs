@@ -22,12 +22,12 @@ pub use lock::Locks;
 pub use refresh::{revalidate, GrantRecord, GrantStore, Revalidation};
 pub use tombstone::{Doomed, WriteBack};
 
-use crate::cache::TtlCache;
 use crate::context::{Env, Io};
 use crate::crypto::Random;
 use crate::oidc::Client;
 use crate::secret::SigningKeys;
 use crate::store::StoreError;
+use crate::ttl_cache::TtlCache;
 
 /// What one owner keeps per isolate for its kind of grant.
 pub struct Lifecycle {

@@ -288,6 +288,8 @@ impl std::fmt::Display for JwsError {
     }
 }
 
+impl std::error::Error for JwsError {}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 struct ExtraHeader {
     #[serde(default)]

@@ -221,6 +221,8 @@ impl fmt::Display for ClaimError {
     }
 }
 
+impl std::error::Error for ClaimError {}
+
 impl Expect<'_> {
     /// The checks every kind of token shares, in the order OpenID Connect Core §3.1.3.7
     /// lists them for ID tokens.

@@ -4,12 +4,13 @@
 //! keys and then checks the claims, so no caller repeats verify-and-validate.
 
 use std::cell::Cell;
+use std::fmt;
 use std::rc::Rc;
 
 use super::claims::ClaimError;
 use super::id_token::{self, Binding, Expected, IdTokenClaims, IdTokenError};
 use super::logout_token::{self, LogoutClaims};
-use super::provider::{Source, VerifyError};
+use super::provider::{Source, TokenVerifyError};
 use super::token::{self, ClientAuth, TokenResponse};
 use super::userinfo;
 use serde::de::DeserializeOwned;
@@ -47,11 +48,21 @@ pub enum ClientError {
     Refused(OidcError),
 }
 
-impl From<VerifyError> for ClientError {
-    fn from(e: VerifyError) -> Self {
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Unavailable(e) | ClientError::Refused(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<TokenVerifyError> for ClientError {
+    fn from(e: TokenVerifyError) -> Self {
         match e {
-            VerifyError::Issuer(e) => ClientError::Unavailable(e),
-            VerifyError::Token(e) => {
+            TokenVerifyError::Issuer(e) => ClientError::Unavailable(e),
+            TokenVerifyError::Token(e) => {
                 ClientError::Refused(OidcError::IdToken(IdTokenError::Signature(e)))
             }
         }
@@ -66,6 +77,17 @@ pub enum PresentedError {
     /// The token is bad (signature, claims); the text says why.
     Invalid(String),
 }
+
+impl fmt::Display for PresentedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PresentedError::Unavailable(e) => write!(f, "{e}"),
+            PresentedError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for PresentedError {}
 
 pub struct Client {
     config: Rc<Config>,
@@ -396,8 +418,8 @@ impl Client {
             .verify(http, check, token, Source::Client, now)
             .await
             .map_err(|e| match e {
-                VerifyError::Issuer(e) => PresentedError::Unavailable(e),
-                VerifyError::Token(e) => PresentedError::Invalid(e.to_string()),
+                TokenVerifyError::Issuer(e) => PresentedError::Unavailable(e),
+                TokenVerifyError::Token(e) => PresentedError::Invalid(e.to_string()),
             })
     }
 }

@@ -70,6 +70,8 @@ impl fmt::Display for IdTokenError {
     }
 }
 
+impl std::error::Error for IdTokenError {}
+
 impl From<ClaimError> for IdTokenError {
     fn from(e: ClaimError) -> Self {
         IdTokenError::Claim(e)

@@ -70,6 +70,8 @@ impl fmt::Display for LogoutTokenError {
     }
 }
 
+impl std::error::Error for LogoutTokenError {}
+
 impl From<ClaimError> for LogoutTokenError {
     fn from(e: ClaimError) -> Self {
         LogoutTokenError::Claim(e)

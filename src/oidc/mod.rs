@@ -6,8 +6,8 @@ pub mod claims;
 pub mod client;
 pub mod discovery;
 pub mod id_token;
-pub mod login;
 pub mod logout_token;
+pub mod pending_login;
 pub mod provider;
 pub mod token;
 pub mod userinfo;
@@ -15,7 +15,7 @@ pub mod userinfo;
 pub use client::{Client, ClientError, PresentedError};
 pub use discovery::ProviderMetadata;
 pub use id_token::{IdTokenClaims, IdTokenError};
-pub use login::PendingLogin;
+pub use pending_login::PendingLogin;
 pub use provider::Provider;
 
 use std::fmt;
@@ -76,3 +76,5 @@ impl fmt::Display for OidcError {
         }
     }
 }
+
+impl std::error::Error for OidcError {}

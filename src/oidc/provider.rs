@@ -6,10 +6,10 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::{OidcError, ProviderMetadata};
-use crate::cache::TtlCache;
 use crate::http::{HttpClient, HttpRequest};
 use crate::jose::jwks::{self, JwsError, KeySet, VerifiedJws};
 use crate::jose::signature::SignatureCheck;
+use crate::ttl_cache::TtlCache;
 
 /// Discovery and keys are refreshed after this many seconds...
 const FRESH_FOR: u64 = 3_600;
@@ -176,15 +176,15 @@ impl Provider {
         token: &str,
         source: Source,
         now: u64,
-    ) -> Result<VerifiedJws, VerifyError> {
+    ) -> Result<VerifiedJws, TokenVerifyError> {
         let meta = self
             .metadata(http, now)
             .await
-            .map_err(VerifyError::Issuer)?;
+            .map_err(TokenVerifyError::Issuer)?;
         let keys = self
             .keys(http, &meta.jwks_uri, now)
             .await
-            .map_err(VerifyError::Issuer)?;
+            .map_err(TokenVerifyError::Issuer)?;
         match jwks::verify(token, &keys, check).await {
             Err(JwsError::UnknownKey(kid)) => {
                 let name = kid.clone().unwrap_or_default();
@@ -195,33 +195,44 @@ impl Provider {
                         .get()
                         .is_some_and(|at| now < at + REFETCH_EVERY);
                     if remembered || too_soon {
-                        return Err(VerifyError::Token(JwsError::UnknownKey(kid)));
+                        return Err(TokenVerifyError::Token(JwsError::UnknownKey(kid)));
                     }
                     self.last_refetch.set(Some(now));
                 }
                 let keys = self
                     .fetch_keys(http, &meta.jwks_uri, now)
                     .await
-                    .map_err(VerifyError::Issuer)?;
+                    .map_err(TokenVerifyError::Issuer)?;
                 let verified = jwks::verify(token, &keys, check).await;
                 if let Err(JwsError::UnknownKey(_)) = &verified {
                     self.unknown_kids
                         .insert(&name, (), now + UNKNOWN_KID_MEMORY, now);
                 }
-                verified.map_err(VerifyError::Token)
+                verified.map_err(TokenVerifyError::Token)
             }
-            other => other.map_err(VerifyError::Token),
+            other => other.map_err(TokenVerifyError::Token),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VerifyError {
+pub enum TokenVerifyError {
     /// The issuer's metadata or keys could not be obtained.
     Issuer(OidcError),
     /// The token itself is bad.
     Token(JwsError),
 }
+
+impl std::fmt::Display for TokenVerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenVerifyError::Issuer(e) => write!(f, "{e}"),
+            TokenVerifyError::Token(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenVerifyError {}
 
 #[cfg(test)]
 mod tests {
@@ -339,7 +350,7 @@ mod tests {
                 .await;
             assert!(matches!(
                 refused,
-                Err(VerifyError::Token(JwsError::UnknownKey(_)))
+                Err(TokenVerifyError::Token(JwsError::UnknownKey(_)))
             ));
             assert_eq!(issuer.jwks_fetches.get(), 2);
             let later = p
@@ -395,7 +406,7 @@ mod tests {
                 .await;
             assert!(matches!(
                 too_old,
-                Err(VerifyError::Issuer(OidcError::Unreachable(_)))
+                Err(TokenVerifyError::Issuer(OidcError::Unreachable(_)))
             ));
         });
     }

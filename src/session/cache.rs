@@ -11,7 +11,7 @@
 use std::rc::Rc;
 
 use super::{Session, SessionId};
-use crate::cache::TtlCache;
+use crate::ttl_cache::TtlCache;
 
 /// Entries kept at most.
 const MAX_ENTRIES: usize = 1024;

@@ -11,7 +11,7 @@ use crate::store::{fit_metadata, halve_longest};
 
 /// What the user index keeps about a session (KV metadata, at most 1024 bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
+pub struct SessionSummary {
     pub sub: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -25,9 +25,9 @@ pub struct Summary {
     pub sid: Option<String>,
 }
 
-impl Summary {
+impl SessionSummary {
     pub fn of(session: &Session) -> Self {
-        Summary {
+        SessionSummary {
             sub: session.identity.sub.clone(),
             email: session.identity.email.clone(),
             host: session.host.clone(),
@@ -41,7 +41,7 @@ impl Summary {
     /// The metadata JSON, shortened to fit KV's limit: the user agent goes first, then the
     /// longest text is halved until it fits. Never dropped: a session nobody can find
     /// cannot be revoked. (A shortened `sub` still lists under its user: the key holds
-    /// the hash of the whole `sub`; see [`Summary::is_of`].)
+    /// the hash of the whole `sub`; see [`SessionSummary::is_of`].)
     pub fn to_metadata(&self) -> String {
         let mut shorter = self.clone();
         fit_metadata(&mut shorter, |s| {
@@ -99,21 +99,21 @@ mod tests {
 
     #[test]
     fn metadata_fits_kv() {
-        let s = Summary::of(&session("alice", Some("Mozilla/5.0".into())));
+        let s = SessionSummary::of(&session("alice", Some("Mozilla/5.0".into())));
         let m = s.to_metadata();
-        assert_eq!(Summary::from_metadata(Some(&m)), Some(s));
-        let long_ua = Summary::of(&session("alice", Some("x".repeat(2000))));
+        assert_eq!(SessionSummary::from_metadata(Some(&m)), Some(s));
+        let long_ua = SessionSummary::of(&session("alice", Some("x".repeat(2000))));
         let m = long_ua.to_metadata();
         assert!(m.len() <= MAX_METADATA);
         assert!(!m.contains("xxxx"));
         // Shortened, never dropped: the session can still be listed and revoked.
-        let huge = Summary::of(&session(&"s".repeat(2000), Some("ua".into())));
+        let huge = SessionSummary::of(&session(&"s".repeat(2000), Some("ua".into())));
         let m = huge.to_metadata();
         assert!(m.len() <= MAX_METADATA);
-        let back = Summary::from_metadata(Some(&m)).unwrap();
+        let back = SessionSummary::from_metadata(Some(&m)).unwrap();
         assert!(back.is_of(&"s".repeat(2000)));
         assert!(!back.is_of("someone-else"));
-        let quotes = Summary::of(&session(&"\"".repeat(3000), None));
+        let quotes = SessionSummary::of(&session(&"\"".repeat(3000), None));
         assert!(
             quotes.to_metadata().len() <= MAX_METADATA,
             "escaping counted"

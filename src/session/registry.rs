@@ -1,7 +1,7 @@
 //! Sessions together with their index keys: created, updated and removed as one, and
 //! found by user, by issuer session ID, or all at once.
 
-use super::index::Summary;
+use super::index::SessionSummary;
 use super::Session;
 use crate::grant::{tombstone, Doomed};
 use crate::store::keys;
@@ -18,7 +18,7 @@ pub async fn save<S: Store>(
     now: u64,
 ) -> Result<(), StoreError> {
     let ttl = keys::ttl_until(session.expires, now);
-    let metadata = Summary::of(session).to_metadata();
+    let metadata = SessionSummary::of(session).to_metadata();
     let entry = Entry {
         metadata: Some(&metadata),
         ..Entry::new("", ttl)
@@ -60,7 +60,7 @@ pub async fn save_record<S: Store>(
 pub async fn remove<S: Store>(
     store: &S,
     hash: &str,
-    known: Option<&Summary>,
+    known: Option<&SessionSummary>,
 ) -> Result<Option<Session>, StoreError> {
     let record = load(store, hash).await?;
     delete_keys(store, hash, record.as_ref(), known).await?;
@@ -73,9 +73,9 @@ async fn delete_keys<S: Store>(
     store: &S,
     hash: &str,
     record: Option<&Session>,
-    known: Option<&Summary>,
+    known: Option<&SessionSummary>,
 ) -> Result<(), StoreError> {
-    let summary = record.map(Summary::of).or_else(|| known.cloned());
+    let summary = record.map(SessionSummary::of).or_else(|| known.cloned());
     if record.is_some() {
         store.delete(&keys::session_key(hash)).await?;
     }
@@ -92,11 +92,15 @@ async fn delete_keys<S: Store>(
 pub async fn revoke<S: Store>(
     store: &S,
     hash: &str,
-    known: Option<&Summary>,
+    known: Option<&SessionSummary>,
     now: u64,
 ) -> Result<Option<Session>, StoreError> {
     let record = load(store, hash).await?;
-    let Some(summary) = record.as_ref().map(Summary::of).or_else(|| known.cloned()) else {
+    let Some(summary) = record
+        .as_ref()
+        .map(SessionSummary::of)
+        .or_else(|| known.cloned())
+    else {
         return Ok(None);
     };
     tombstone::revoke(store, &doomed(hash, &summary, record.is_some()), now).await?;
@@ -105,7 +109,7 @@ pub async fn revoke<S: Store>(
 
 /// What revoking a session removes, as its summary names it (`record_exists`: whether its
 /// record is known to be there; deleting a missing one would cost a delete for nothing).
-pub fn doomed<'a>(hash: &'a str, summary: &Summary, record_exists: bool) -> Doomed<'a> {
+pub fn doomed<'a>(hash: &'a str, summary: &SessionSummary, record_exists: bool) -> Doomed<'a> {
     Doomed {
         grant: hash,
         record_key: keys::session_key(hash),
@@ -116,7 +120,7 @@ pub fn doomed<'a>(hash: &'a str, summary: &Summary, record_exists: bool) -> Doom
 }
 
 /// A session's index keys, as its summary names them.
-fn index_keys(hash: &str, summary: &Summary) -> Vec<String> {
+fn index_keys(hash: &str, summary: &SessionSummary) -> Vec<String> {
     let mut keys = vec![keys::user_key(&summary.sub, hash)];
     if let Some(sid) = &summary.sid {
         keys.push(keys::sid_key(sid, hash));
@@ -133,7 +137,10 @@ pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, St
 }
 
 /// The sessions of one user: `(session hash, summary)`, oldest first.
-pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<(String, Summary)>, StoreError> {
+pub async fn of_user<S: Store>(
+    store: &S,
+    sub: &str,
+) -> Result<Vec<(String, SessionSummary)>, StoreError> {
     listed(store, &keys::user_prefix(sub))
         .await
         .map(|mut list| {
@@ -147,7 +154,7 @@ pub async fn of_user<S: Store>(store: &S, sub: &str) -> Result<Vec<(String, Summ
 pub async fn with_email<S: Store>(
     store: &S,
     email: &str,
-) -> Result<Vec<(String, Summary)>, StoreError> {
+) -> Result<Vec<(String, SessionSummary)>, StoreError> {
     all(store).await.map(|mut list| {
         list.retain(|(_, s)| {
             s.email
@@ -159,7 +166,7 @@ pub async fn with_email<S: Store>(
 }
 
 /// Every session in the index.
-pub async fn all<S: Store>(store: &S) -> Result<Vec<(String, Summary)>, StoreError> {
+pub async fn all<S: Store>(store: &S) -> Result<Vec<(String, SessionSummary)>, StoreError> {
     listed(store, keys::USER_PREFIX).await
 }
 
@@ -172,13 +179,16 @@ pub async fn with_sid<S: Store>(store: &S, sid: &str) -> Result<Vec<String>, Sto
         .collect())
 }
 
-async fn listed<S: Store>(store: &S, prefix: &str) -> Result<Vec<(String, Summary)>, StoreError> {
-    let mut out: Vec<(String, Summary)> = list_all(store, prefix)
+async fn listed<S: Store>(
+    store: &S,
+    prefix: &str,
+) -> Result<Vec<(String, SessionSummary)>, StoreError> {
+    let mut out: Vec<(String, SessionSummary)> = list_all(store, prefix)
         .await?
         .into_iter()
         .filter_map(|k| {
             let hash = keys::session_hash_of(&k.name)?.to_string();
-            Some((hash, Summary::from_metadata(k.metadata.as_deref())?))
+            Some((hash, SessionSummary::from_metadata(k.metadata.as_deref())?))
         })
         .collect();
     out.sort_by_key(|(_, s)| s.created);

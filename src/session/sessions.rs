@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use super::index::Summary;
+use super::index::SessionSummary;
 use super::model::SESSION_FORMAT;
 use super::revalidate::{Outcome, REFRESH_KEY};
 use super::{registry, Session, SessionCache, SessionId};
@@ -234,7 +234,7 @@ impl Sessions {
         &self,
         env: &Env<'_, I>,
         hash: &str,
-        known: Option<&Summary>,
+        known: Option<&SessionSummary>,
     ) -> Result<bool, StoreError> {
         self.cache.remove_hash(hash);
         let removed = self.revoke_hash(env, hash, known).await?;
@@ -247,7 +247,7 @@ impl Sessions {
         &self,
         env: &Env<'_, I>,
         hash: &str,
-        known: Option<&Summary>,
+        known: Option<&SessionSummary>,
     ) -> Result<Option<Session>, StoreError> {
         let lifetime = self.config.settings.session_lifetime;
         self.grant.mark_revoked(hash, env.now + lifetime, env.now);

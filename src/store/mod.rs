@@ -103,6 +103,8 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+impl std::error::Error for StoreError {}
+
 /// Waits for two store operations at once, both to the end: writes that do not depend on
 /// each other cost one round trip instead of two (a KV write takes milliseconds).
 pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {

@@ -9,12 +9,12 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::task::{Context, Poll, Waker};
 
-use portcullis::app_password::{credential, registry as passwords, Summary as PasswordSummary};
+use portcullis::app_password::{credential, registry as passwords, AppPasswordSummary};
 use portcullis::config::{MAX_APP_PASSWORD_LIFETIME, MAX_SESSION_LIFETIME};
 use portcullis::grant::tombstone;
 use portcullis::grant::Doomed;
 use portcullis::pages::utc;
-use portcullis::session::index::Summary;
+use portcullis::session::index::SessionSummary;
 use portcullis::session::registry as sessions;
 use portcullis::store::keys;
 use portcullis::store::{Entry, ListPage, Listed, Store, StoreError};
@@ -138,7 +138,7 @@ fn list(a: &Args, prefix: &str) -> Result<Vec<Listed>, String> {
 }
 
 /// The app passwords the arguments name: `(summary, index key)`.
-fn app_passwords(a: &Args) -> Result<Vec<(PasswordSummary, String)>, String> {
+fn app_passwords(a: &Args) -> Result<Vec<(AppPasswordSummary, String)>, String> {
     if a.session.is_some() {
         return Ok(Vec::new());
     }
@@ -149,7 +149,7 @@ fn app_passwords(a: &Args) -> Result<Vec<(PasswordSummary, String)>, String> {
     Ok(list(a, &prefix)?
         .into_iter()
         .filter_map(|k| {
-            let summary: PasswordSummary = serde_json::from_str(&k.metadata?).ok()?;
+            let summary: AppPasswordSummary = serde_json::from_str(&k.metadata?).ok()?;
             Some((summary, k.name))
         })
         .filter(|(s, _)| {
@@ -174,11 +174,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         None => keys::USER_PREFIX.to_string(),
     };
     let listed = list(&a, &prefix)?;
-    let sessions: Vec<(String, &str, Summary)> = listed
+    let sessions: Vec<(String, &str, SessionSummary)> = listed
         .iter()
         .filter_map(|k| {
             let hash = keys::session_hash_of(&k.name)?.to_string();
-            let summary = Summary::from_metadata(k.metadata.as_deref())?;
+            let summary = SessionSummary::from_metadata(k.metadata.as_deref())?;
             Some((hash, k.name.as_str(), summary))
         })
         .filter(|(_, _, s)| a.sub.as_ref().is_none_or(|sub| s.is_of(sub)))
@@ -192,7 +192,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         .filter(|(hash, _, _)| a.session.as_ref().is_none_or(|h| h == hash))
         .collect();
 
-    let sessions: Vec<(String, String, Summary)> = sessions
+    let sessions: Vec<(String, String, SessionSummary)> = sessions
         .into_iter()
         .map(|(hash, key, s)| (hash, key.to_string(), s))
         .collect();
@@ -202,8 +202,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
 /// Shows what matched and, unless `--list`, deletes it.
 fn finish(
     a: &Args,
-    sessions: Vec<(String, String, Summary)>,
-    found_passwords: &[(PasswordSummary, String)],
+    sessions: Vec<(String, String, SessionSummary)>,
+    found_passwords: &[(AppPasswordSummary, String)],
 ) -> Result<bool, String> {
     if sessions.is_empty() && a.app_password.is_none() {
         println!("No matching sessions.");

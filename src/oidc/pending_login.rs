@@ -49,6 +49,18 @@ pub enum PendingError {
     Expired,
 }
 
+impl std::fmt::Display for PendingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PendingError::Missing => "no pending login for this state",
+            PendingError::Invalid => "the pending login cookie does not verify",
+            PendingError::Expired => "the pending login has expired",
+        })
+    }
+}
+
+impl std::error::Error for PendingError {}
+
 fn none<P>() -> Option<P> {
     None
 }
