@@ -10,6 +10,7 @@ use crate::jose::signature::{SignatureCheck, Signer};
 use crate::request::RequestHead;
 use crate::router::Route;
 use crate::secret::SessionCookie;
+use crate::store::keys::AppPasswordId;
 use crate::store::Store;
 
 /// The I/O the core may use: the session store, outbound HTTP (the issuer), signature
@@ -84,9 +85,9 @@ pub enum SessionTask {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppPasswordTask {
     /// Record that this app password was used today.
-    Used { id: String },
+    Used { id: AppPasswordId },
     /// Re-validate this app password with the issuer.
-    Revalidate { id: String },
+    Revalidate { id: AppPasswordId },
 }
 
 /// I/O, time and sinks: everything a part needs that is not the request.

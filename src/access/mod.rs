@@ -140,10 +140,7 @@ impl Access {
             Decision::Admit => {
                 if let Principal::AppPassword { record, .. } = &principal {
                     if self.app_passwords.after_use(&ctx.env, record) {
-                        let fields = [
-                            ("app_password", record.id.as_str()),
-                            ("sub", &record.identity.sub),
-                        ];
+                        let fields = [("app_password", &*record.id), ("sub", &record.identity.sub)];
                         ctx.audit("app_password_used", &fields);
                     }
                 }
@@ -355,9 +352,9 @@ impl Access {
         let now = ctx.now();
         let issuer = format!("{}/.portcullis", ctx.head.origin());
         let who = match principal {
-            Principal::Session(found) => found.id.hash(),
+            Principal::Session(found) => found.id.hash().to_string(),
             Principal::Bearer { token, .. } => format!("bearer:{}", token::fingerprint(token)),
-            Principal::AppPassword { record, .. } => record.id.clone(),
+            Principal::AppPassword { record, .. } => record.id.to_string(),
             _ => identity.sub.clone(),
         };
         let cache_key = format!("{who}|{}|{issuer}", app.host);

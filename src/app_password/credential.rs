@@ -6,24 +6,22 @@
 
 use crate::crypto::{self, b64url, b64url_decode, random_bytes, sha256, Random, RandomError};
 use crate::secret::{ClientCredential, SigningKeys};
+use crate::store::keys::AppPasswordId;
 
-const ID_PREFIX: &str = "ap_";
-const ID_BYTES: usize = 12;
+const ID_BYTES: usize = AppPasswordId::HEX_DIGITS / 2;
 const RANDOM_BYTES: usize = 24;
 const TAG_BYTES: usize = 8;
 const TAG_PURPOSE: &str = "portcullis app password v1";
 
 /// Whether `client_id` has the form of an app password's ID (`ap_` + 24 lower-case hex).
 pub fn is_id(client_id: &str) -> bool {
-    client_id.strip_prefix(ID_PREFIX).is_some_and(|hex| {
-        hex.len() == ID_BYTES * 2 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    AppPasswordId::parse(client_id).is_some()
 }
 
 /// A new app password's credentials: shown once, then only the hash is kept.
 #[derive(Debug, Clone)]
 pub struct NewCredential {
-    pub id: String,
+    pub id: AppPasswordId,
     pub secret: ClientCredential,
     pub secret_sha256: [u8; 32],
 }
@@ -37,9 +35,11 @@ impl NewCredential {
     /// A fresh ID and secret for an app password on `app`.
     pub fn generate(app: &str, keys: &SigningKeys, rng: &impl Random) -> Result<Self, RandomError> {
         let id_bytes: [u8; ID_BYTES] = random_bytes(rng)?;
-        let id: String = std::iter::once(ID_PREFIX.to_string())
+        let id: String = std::iter::once(AppPasswordId::PREFIX.to_string())
             .chain(id_bytes.iter().map(|b| format!("{b:02x}")))
             .collect();
+        // Made in the form `parse` takes (a prefix and 2 × ID_BYTES hex digits).
+        let id = AppPasswordId::parse(&id).ok_or(RandomError)?;
         let random: [u8; RANDOM_BYTES] = random_bytes(rng)?;
         let mut secret = random.to_vec();
         secret.extend_from_slice(&tag(keys.current(), &id, app, &random)[..TAG_BYTES]);

@@ -19,6 +19,7 @@ use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
 use crate::secret::RefreshToken;
+use crate::store::keys::{AppPasswordId, Grant};
 use crate::store::StoreError;
 use crate::ttl_cache::TtlCache;
 
@@ -199,17 +200,20 @@ impl AppPasswords {
             return refused(AppPasswordRefused::NotAccepted);
         }
         let keys = &self.config.secrets.signing_keys;
-        if !credential::is_id(id) || !credential::tag_verifies(id, &app.host, secret, keys) {
+        let Some(id) = AppPasswordId::parse(id) else {
+            return refused(AppPasswordRefused::Invalid);
+        };
+        if !credential::tag_verifies(&id, &app.host, secret, keys) {
             return refused(AppPasswordRefused::Invalid);
         }
         let now = env.now;
-        if self.grant.revoked_here(id, now) {
+        if self.grant.revoked_here(&id, now) {
             return refused(AppPasswordRefused::Unknown);
         }
-        let record = match self.cache.get(id, now) {
+        let record = match self.cache.get(&id, now) {
             Some(record) => record,
             None => {
-                let Some(record) = registry::load(env.store(), id).await? else {
+                let Some(record) = registry::load(env.store(), &id).await? else {
                     return refused(AppPasswordRefused::Unknown);
                 };
                 let record = Rc::new(record);
@@ -231,11 +235,11 @@ impl AppPasswords {
             Due::No => record,
             Due::Later => {
                 env.defer(Task::AppPassword(AppPasswordTask::Revalidate {
-                    id: id.to_string(),
+                    id: id.clone(),
                 }));
                 record
             }
-            Due::Now => match self.revalidate(env, id).await {
+            Due::Now => match self.revalidate(env, &id).await {
                 Outcome::Renewed(renewed) => renewed,
                 Outcome::Kept => record,
                 Outcome::Ended => return refused(AppPasswordRefused::Unknown),
@@ -323,7 +327,7 @@ impl AppPasswords {
     pub async fn revoke<I: Io>(
         &self,
         env: &Env<'_, I>,
-        id: &str,
+        id: &AppPasswordId,
         known: Option<&AppPasswordSummary>,
     ) -> Result<bool, StoreError> {
         let now = env.now;
@@ -389,7 +393,7 @@ impl AppPasswords {
 
     /// Writes "last used" (record and index key). The record is read again first: a
     /// re-validation elsewhere may have rotated its refresh token, which must be kept.
-    async fn record_use<I: Io>(&self, env: &Env<'_, I>, id: &str) {
+    async fn record_use<I: Io>(&self, env: &Env<'_, I>, id: &AppPasswordId) {
         let now = env.now;
         let Ok(Some(mut record)) = registry::load(env.store(), id).await else {
             return;
@@ -404,7 +408,7 @@ impl AppPasswords {
         // Written unless it was revoked meanwhile (here or anywhere: the tombstone).
         let records = Records(env.store());
         let written = tombstone::write_back(
-            || self.grant.is_revoked(env, id),
+            || self.grant.is_revoked(env, Grant::AppPassword(id)),
             records.write(id, &record, &record, now),
             || records.unwrite(id, &record),
         )

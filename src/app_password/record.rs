@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
+use crate::store::keys::AppPasswordId;
 #[cfg(test)]
 use crate::store::MAX_METADATA;
 use crate::store::{fit_metadata, halve_longest};
@@ -17,7 +18,7 @@ pub const MAX_LABEL: usize = 64;
 pub struct AppPassword {
     pub v: u8,
     /// The client ID (`ap_…`).
-    pub id: String,
+    pub id: AppPasswordId,
     pub label: String,
     /// The app's host: it is valid there only.
     pub app: String,
@@ -47,7 +48,7 @@ impl AppPassword {
 /// What listings show (the index key's metadata; KV allows 1024 bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppPasswordSummary {
-    pub id: String,
+    pub id: AppPasswordId,
     pub label: String,
     pub app: String,
     pub sub: String,
@@ -120,7 +121,7 @@ mod tests {
     #[test]
     fn metadata_fits_and_keeps_the_id() {
         let s = AppPasswordSummary {
-            id: "ap_0123456789abcdef01234567".into(),
+            id: AppPasswordId::parse("ap_0123456789abcdef01234567").unwrap(),
             label: "\u{1F600}".repeat(64),
             app: "photos.example.com".into(),
             sub: "s".repeat(900),

@@ -3,7 +3,7 @@
 
 use super::record::{AppPassword, AppPasswordSummary};
 use crate::grant::{tombstone, Doomed};
-use crate::store::keys::{self, ttl_until as ttl};
+use crate::store::keys::{self, ttl_until as ttl, AppPasswordId, Grant};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
 pub use keys::{app_password_key as record_key, user_app_password_key as user_key};
@@ -38,7 +38,10 @@ pub async fn save_record<S: Store>(
 }
 
 /// Reads a record (`None` when gone, revoked or unreadable).
-pub async fn load<S: Store>(store: &S, id: &str) -> Result<Option<AppPassword>, StoreError> {
+pub async fn load<S: Store>(
+    store: &S,
+    id: &AppPasswordId,
+) -> Result<Option<AppPassword>, StoreError> {
     Ok(store
         .get(&record_key(id))
         .await?
@@ -51,7 +54,7 @@ pub async fn load<S: Store>(store: &S, id: &str) -> Result<Option<AppPassword>, 
 /// one that does not exist. Returns the record that was revoked.
 pub async fn revoke<S: Store>(
     store: &S,
-    id: &str,
+    id: &AppPasswordId,
     known: Option<&AppPasswordSummary>,
     now: u64,
 ) -> Result<Option<AppPassword>, StoreError> {
@@ -67,9 +70,14 @@ pub async fn revoke<S: Store>(
 
 /// What revoking an app password removes (`record_exists`: whether its record is known to
 /// be there).
-pub fn doomed<'a>(id: &'a str, sub: &str, expires: u64, record_exists: bool) -> Doomed<'a> {
+pub fn doomed<'a>(
+    id: &'a AppPasswordId,
+    sub: &str,
+    expires: u64,
+    record_exists: bool,
+) -> Doomed<'a> {
     Doomed {
-        grant: id,
+        grant: Grant::AppPassword(id),
         record_key: record_key(id),
         record_exists,
         index_keys: vec![user_key(sub, id)],
@@ -129,10 +137,15 @@ mod tests {
     use crate::identity::Identity;
     use crate::store::MemoryStore;
 
-    fn record(id: &str, sub: &str) -> AppPassword {
+    /// The app password ID ending in the digit `n`.
+    fn ap(n: u8) -> AppPasswordId {
+        AppPasswordId::parse(&format!("ap_00000000000000000000000{n}")).unwrap()
+    }
+
+    fn record(n: u8, sub: &str) -> AppPassword {
         AppPassword {
             v: RECORD_FORMAT,
-            id: id.into(),
+            id: ap(n),
             label: "Immich on Pixel 8".into(),
             app: "photos.example.com".into(),
             identity: Identity {
@@ -153,24 +166,26 @@ mod tests {
     fn save_list_revoke() {
         let store = MemoryStore::default();
         pollster::block_on(async {
-            save(&store, &record("ap_1", "alice"), 100).await.unwrap();
-            save(&store, &record("ap_2", "alice"), 100).await.unwrap();
-            save(&store, &record("ap_3", "bob"), 100).await.unwrap();
+            save(&store, &record(1, "alice"), 100).await.unwrap();
+            save(&store, &record(2, "alice"), 100).await.unwrap();
+            save(&store, &record(3, "bob"), 100).await.unwrap();
             assert_eq!(of_user(&store, "alice").await.unwrap().len(), 2);
             assert_eq!(
                 with_email(&store, "BOB@example.com").await.unwrap()[0].id,
-                "ap_3"
+                ap(3)
             );
             assert_eq!(all(&store).await.unwrap().len(), 3);
-            assert!(load(&store, "ap_1").await.unwrap().is_some());
+            assert!(load(&store, &ap(1)).await.unwrap().is_some());
 
-            assert!(revoke(&store, "ap_1", None, 200).await.unwrap().is_some());
-            assert!(load(&store, "ap_1").await.unwrap().is_none());
-            assert!(tombstone::is_revoked(&store, "ap_1").await.unwrap());
+            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().is_some());
+            assert!(load(&store, &ap(1)).await.unwrap().is_none());
+            assert!(tombstone::is_revoked(&store, Grant::AppPassword(&ap(1)))
+                .await
+                .unwrap());
             assert_eq!(of_user(&store, "alice").await.unwrap().len(), 1);
             // Nothing to revoke: nothing written.
             let before = store.records.borrow().len();
-            assert!(revoke(&store, "ap_9", None, 200).await.unwrap().is_none());
+            assert!(revoke(&store, &ap(9), None, 200).await.unwrap().is_none());
             assert_eq!(store.records.borrow().len(), before);
         });
     }
@@ -179,10 +194,10 @@ mod tests {
     fn revocation_fails_closed_when_deletes_fail() {
         let store = MemoryStore::default();
         pollster::block_on(async {
-            save(&store, &record("ap_1", "alice"), 100).await.unwrap();
+            save(&store, &record(1, "alice"), 100).await.unwrap();
             store.failing.borrow_mut().push("delete");
-            assert!(revoke(&store, "ap_1", None, 200).await.unwrap().is_some());
-            assert!(load(&store, "ap_1").await.unwrap().is_none(), "overwritten");
+            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().is_some());
+            assert!(load(&store, &ap(1)).await.unwrap().is_none(), "overwritten");
         });
     }
 }

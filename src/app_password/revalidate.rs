@@ -11,6 +11,7 @@ use super::registry;
 use crate::context::{Env, Io};
 use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
 use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
+use crate::store::keys::{AppPasswordId, Grant};
 use crate::store::{Store, StoreError};
 
 impl GrantRecord for AppPassword {
@@ -47,14 +48,19 @@ pub(super) struct Records<'s, S>(pub &'s S);
 
 impl<S: Store> GrantStore for Records<'_, S> {
     type Record = AppPassword;
+    type Id = AppPasswordId;
 
-    async fn load(&self, id: &str) -> Result<Option<AppPassword>, StoreError> {
+    fn grant(id: &AppPasswordId) -> Grant<'_> {
+        Grant::AppPassword(id)
+    }
+
+    async fn load(&self, id: &AppPasswordId) -> Result<Option<AppPassword>, StoreError> {
         registry::load(self.0, id).await
     }
 
     async fn write(
         &self,
-        _: &str,
+        _: &AppPasswordId,
         renewed: &AppPassword,
         _: &AppPassword,
         now: u64,
@@ -62,7 +68,7 @@ impl<S: Store> GrantStore for Records<'_, S> {
         registry::save(self.0, renewed, now).await
     }
 
-    async fn unwrite(&self, _: &str, record: &AppPassword) -> Result<(), StoreError> {
+    async fn unwrite(&self, _: &AppPasswordId, record: &AppPassword) -> Result<(), StoreError> {
         registry::remove(self.0, record).await
     }
 }
@@ -88,7 +94,7 @@ impl AppPasswords {
     }
 
     /// Re-validates one app password.
-    pub(super) async fn revalidate<I: Io>(&self, env: &Env<'_, I>, id: &str) -> Outcome {
+    pub(super) async fn revalidate<I: Io>(&self, env: &Env<'_, I>, id: &AppPasswordId) -> Outcome {
         let with = Refresher {
             life: &self.grant,
             client: &self.client,

@@ -19,6 +19,7 @@ use crate::request::RequestHead;
 use crate::router::Endpoint;
 use crate::session::index::SessionSummary;
 use crate::session::{registry, Found, Sessions};
+use crate::store::keys::SessionHash;
 
 /// The CSRF token of every form on the account page.
 const ACCOUNT_CSRF: &str = "portcullis sessions csrf v1";
@@ -126,16 +127,16 @@ pub async fn page<I: Io>(
 
 /// The account page as JSON: the person's sessions (which one is this) and app passwords.
 fn account_json(
-    listed: &[(String, SessionSummary)],
+    listed: &[(SessionHash, SessionSummary)],
     passwords: &[AppPasswordSummary],
-    current: &str,
+    current: &SessionHash,
 ) -> Reply {
     let sessions: Vec<_> = listed
         .iter()
         .map(|(hash, s)| {
             json!({
                 "session_id_hash": hash, "host": s.host, "created": s.created,
-                "expires": s.expires, "user_agent": s.user_agent, "current": *hash == current,
+                "expires": s.expires, "user_agent": s.user_agent, "current": *hash == *current,
             })
         })
         .collect();
@@ -279,7 +280,7 @@ pub async fn revoke_app_password<I: Io>(
     let sub = &found.session.identity.sub;
     let id = ctx.head.form_field("id").unwrap_or_default();
     let listed = app_passwords.of_user(&ctx.env, sub).await?;
-    let Some(summary) = listed.iter().find(|s| s.id == id) else {
+    let Some(summary) = listed.iter().find(|s| *s.id == *id) else {
         return Err(GateError::AppPasswordForm(
             "you have no app password with that ID",
         ));
@@ -301,9 +302,9 @@ pub async fn act<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, 
     let sub = &found.session.identity.sub;
     let current = found.id.hash();
     let listed = registry::of_user(ctx.env.store(), sub).await?;
-    let targets: Vec<&(String, SessionSummary)> =
+    let targets: Vec<&(SessionHash, SessionSummary)> =
         match (head.form_field("revoke"), head.form_field("others")) {
-            (Some(one), _) => listed.iter().filter(|(h, _)| *h == one).collect(),
+            (Some(one), _) => listed.iter().filter(|(h, _)| **h == *one).collect(),
             (None, Some(_)) => listed.iter().filter(|(h, _)| *h != current).collect(),
             (None, None) => return Err(GateError::BadRequest("nothing to sign out")),
         };

@@ -4,7 +4,6 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app_password::credential;
 use crate::app_password::registry as app_password_registry;
 use crate::app_password::{AppPasswordSummary, AppPasswords};
 use crate::context::{Ctx, Io};
@@ -15,7 +14,7 @@ use crate::model::Config;
 use crate::oidc::bearer;
 use crate::session::index::SessionSummary;
 use crate::session::{registry, Sessions};
-use crate::store::keys;
+use crate::store::keys::{AppPasswordId, SessionHash};
 
 /// `POST /.portcullis/admin/revoke` body, as sent: exactly one of these, nothing else.
 #[derive(Debug, Deserialize)]
@@ -29,15 +28,15 @@ struct RevokeBody {
 }
 
 /// What the admin asked to revoke. A session hash and an app-password ID become parts of
-/// KV keys, so each is taken only in its own form.
+/// KV keys, so each is taken only in its own form (their types parse nothing else).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum RevokeTarget {
     /// A person's sessions and app passwords, by `sub`.
     Sub(String),
     /// Everyone's with this email address.
     Email(String),
-    Session(String),
-    AppPassword(String),
+    Session(SessionHash),
+    AppPassword(AppPasswordId),
     /// Every session and app password.
     All,
 }
@@ -70,14 +69,18 @@ impl RevokeTarget {
                 session: Some(hash),
                 app_password: None,
                 all: None,
-            } => RevokeTarget::Session(hash),
+            } => RevokeTarget::Session(SessionHash::parse(&hash).ok_or(GateError::BadRequest(
+                "session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as the session list shows it)",
+            ))?),
             RevokeBody {
                 sub: None,
                 email: None,
                 session: None,
                 app_password: Some(id),
                 all: None,
-            } => RevokeTarget::AppPassword(id),
+            } => RevokeTarget::AppPassword(AppPasswordId::parse(&id).ok_or(GateError::BadRequest(
+                "app_password takes an app password's ID (ap_ and 24 lower-case hex digits, as the list shows it)",
+            ))?),
             RevokeBody {
                 sub: None,
                 email: None,
@@ -98,15 +101,7 @@ impl RevokeTarget {
                 ))
             }
         };
-        match &target {
-            RevokeTarget::Session(hash) if !keys::is_session_hash(hash) => Err(GateError::BadRequest(
-                "session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as the session list shows it)",
-            )),
-            RevokeTarget::AppPassword(id) if !credential::is_id(id) => Err(GateError::BadRequest(
-                "app_password takes an app password's ID (ap_ and 24 lower-case hex digits, as the list shows it)",
-            )),
-            _ => Ok(target),
-        }
+        Ok(target)
     }
 }
 
@@ -132,7 +127,7 @@ fn check<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<(), GateError> {
 }
 
 /// Listed sessions with their summaries, as revocation targets.
-fn known(list: Vec<(String, SessionSummary)>) -> Vec<(String, Option<SessionSummary>)> {
+fn known(list: Vec<(SessionHash, SessionSummary)>) -> Vec<(SessionHash, Option<SessionSummary>)> {
     list.into_iter().map(|(h, s)| (h, Some(s))).collect()
 }
 
@@ -266,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             RevokeTarget::parse(&format!(r#"{{"session":"{hash}"}}"#)),
-            Ok(RevokeTarget::Session(hash))
+            Ok(RevokeTarget::Session(SessionHash::parse(&hash).unwrap()))
         );
         for bad in [
             r#"{"all":false}"#,

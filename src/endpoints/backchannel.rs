@@ -16,7 +16,7 @@ use crate::oidc::logout_token::{LogoutSubject, MAX_AGE};
 use crate::oidc::{Client, PresentedError};
 use crate::session::index::SessionSummary;
 use crate::session::{registry, Sessions};
-use crate::store::keys::jti_key;
+use crate::store::keys::{jti_key, SessionHash};
 use crate::store::{Entry, Store};
 use crate::ttl_cache::TtlCache;
 
@@ -107,7 +107,7 @@ impl Backchannel {
         subject: &LogoutSubject,
     ) -> Result<usize, GateError> {
         let store = ctx.env.store();
-        let targets: Vec<(String, Option<SessionSummary>)> = match subject {
+        let targets: Vec<(SessionHash, Option<SessionSummary>)> = match subject {
             LogoutSubject::Session { sid } | LogoutSubject::SessionOf { sid, .. } => {
                 let hashes = registry::with_sid(store, sid).await?;
                 hashes.into_iter().map(|h| (h, None)).collect()

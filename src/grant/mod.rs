@@ -26,6 +26,7 @@ use crate::context::{Env, Io};
 use crate::crypto::Random;
 use crate::oidc::Client;
 use crate::secret::SigningKeys;
+use crate::store::keys::Grant;
 use crate::store::StoreError;
 use crate::ttl_cache::TtlCache;
 
@@ -61,9 +62,9 @@ impl Lifecycle {
     pub async fn is_revoked<I: Io>(
         &self,
         env: &Env<'_, I>,
-        grant: &str,
+        grant: Grant<'_>,
     ) -> Result<bool, StoreError> {
-        if self.revoked_here(grant, env.now) {
+        if self.revoked_here(grant.as_str(), env.now) {
             return Ok(true);
         }
         tombstone::is_revoked(env.store(), grant).await

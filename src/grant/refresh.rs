@@ -21,6 +21,7 @@ use crate::identity::Identity;
 use crate::oidc::client::Refreshed;
 use crate::oidc::{Client, ClientError, IdTokenClaims, OidcError};
 use crate::secret::{IdToken, SigningKeys};
+use crate::store::keys::Grant;
 use crate::store::StoreError;
 
 /// A stored credential backed by a grant, as the lifecycle needs to see it.
@@ -89,18 +90,22 @@ pub struct GrantStateMut<'a> {
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
 pub trait GrantStore {
     type Record: GrantRecord;
+    /// The grant's name (a session hash, an app-password ID).
+    type Id: std::ops::Deref<Target = str>;
+    /// What its tombstone names.
+    fn grant(id: &Self::Id) -> Grant<'_>;
     /// The record (`None` when gone, revoked or unreadable).
-    async fn load(&self, grant: &str) -> Result<Option<Self::Record>, StoreError>;
+    async fn load(&self, grant: &Self::Id) -> Result<Option<Self::Record>, StoreError>;
     /// Writes a renewed record at `now`; `before` is the one it replaces.
     async fn write(
         &self,
-        grant: &str,
+        grant: &Self::Id,
         renewed: &Self::Record,
         before: &Self::Record,
         now: u64,
     ) -> Result<(), StoreError>;
     /// Removes what a write put back when a revocation landed during it.
-    async fn unwrite(&self, grant: &str, record: &Self::Record) -> Result<(), StoreError>;
+    async fn unwrite(&self, grant: &Self::Id, record: &Self::Record) -> Result<(), StoreError>;
 }
 
 /// What a re-validation came to.
@@ -132,7 +137,7 @@ pub async fn revalidate<I: Io, G: GrantStore>(
     with: &Refresher<'_>,
     env: &Env<'_, I>,
     records: &G,
-    grant: &str,
+    grant: &G::Id,
 ) -> Revalidation<G::Record> {
     let locks = &with.life.locks;
     if !locks.begin(grant, env.now) {
@@ -150,7 +155,7 @@ async fn refresh<I: Io, G: GrantStore>(
     with: &Refresher<'_>,
     env: &Env<'_, I>,
     records: &G,
-    grant: &str,
+    grant: &G::Id,
 ) -> Revalidation<G::Record> {
     let now = env.now;
     let back_off = || {
@@ -186,7 +191,7 @@ async fn refresh<I: Io, G: GrantStore>(
     };
     let renewed = renew(with, env, grant, &current, refreshed);
     let outcome = write_back(
-        || with.life.is_revoked(env, grant),
+        || with.life.is_revoked(env, G::grant(grant)),
         records.write(grant, &renewed, &current, now),
         || records.unwrite(grant, &renewed),
     )
@@ -218,7 +223,7 @@ fn renew<I: Io, R: GrantRecord>(
 async fn refused<I: Io, G: GrantStore>(
     env: &Env<'_, I>,
     records: &G,
-    grant: &str,
+    grant: &G::Id,
     current: G::Record,
     error: ClientError,
     back_off: impl FnOnce() -> Revalidation<G::Record>,

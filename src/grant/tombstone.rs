@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use crate::store::keys::{revoked_key, ttl_until, TOMBSTONE};
+use crate::store::keys::{revoked_key, ttl_until, Grant, TOMBSTONE};
 use crate::store::{Entry, Store, StoreError};
 
 /// What a revocation removes: the grant's tombstone name (session hash, app-password ID),
@@ -13,7 +13,7 @@ use crate::store::{Entry, Store, StoreError};
 /// have expired (the tombstone lasts that long).
 #[derive(Debug, Clone)]
 pub struct Doomed<'a> {
-    pub grant: &'a str,
+    pub grant: Grant<'a>,
     pub record_key: String,
     pub record_exists: bool,
     pub index_keys: Vec<String>,
@@ -59,7 +59,7 @@ pub async fn revoke_all<S: Store>(
 }
 
 /// Whether a grant has a tombstone.
-pub async fn is_revoked<S: Store>(store: &S, grant: &str) -> Result<bool, StoreError> {
+pub async fn is_revoked<S: Store>(store: &S, grant: Grant<'_>) -> Result<bool, StoreError> {
     Ok(store.get(&revoked_key(grant)).await?.is_some())
 }
 
@@ -104,11 +104,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::keys::AppPasswordId;
     use crate::store::MemoryStore;
+
+    const ID: &str = "ap_0123456789abcdef01234567";
+
+    fn id() -> &'static AppPasswordId {
+        Box::leak(Box::new(AppPasswordId::parse(ID).unwrap()))
+    }
 
     fn doomed(exists: bool) -> Doomed<'static> {
         Doomed {
-            grant: "g1",
+            grant: Grant::AppPassword(id()),
             record_key: "record:g1".into(),
             record_exists: exists,
             index_keys: vec!["index:a:g1".into()],
@@ -127,9 +134,10 @@ mod tests {
         put(&store, "index:a:g1");
         pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
         let records = store.records.borrow();
-        assert_eq!(records.keys().collect::<Vec<_>>(), ["revoked:g1"]);
+        let tombstone = format!("revoked:{ID}");
+        assert_eq!(records.keys().collect::<Vec<_>>(), [&tombstone]);
         assert_eq!(
-            records["revoked:g1"].1, 900,
+            records[&tombstone].1, 900,
             "kept as long as the grant could live"
         );
     }

@@ -11,6 +11,7 @@
 use std::rc::Rc;
 
 use super::{Session, SessionId};
+use crate::store::keys::SessionHash;
 use crate::ttl_cache::TtlCache;
 
 /// Entries kept at most.
@@ -51,9 +52,9 @@ impl SessionCache {
     }
 
     /// Forgets the session with this hash (as revocations name sessions).
-    pub fn remove_hash(&self, session_hash: &str) {
+    pub fn remove_hash(&self, session_hash: &SessionHash) {
         self.entries
-            .retain(|(cached, _)| cached.hash() != session_hash);
+            .retain(|(cached, _)| cached.hash() != *session_hash);
     }
 
     pub fn len(&self) -> usize {

@@ -9,6 +9,7 @@ use std::fmt;
 
 use crate::crypto::{self, Random, RandomError};
 use crate::secret::SigningKeys;
+use crate::store::keys::SessionHash;
 
 const MAC_PURPOSE: &str = "portcullis session id v1";
 
@@ -22,8 +23,8 @@ impl SessionId {
 
     /// The ID's SHA-256 in base64url: the handle shown to users and admins and
     /// the suffix of the KV key.
-    pub fn hash(&self) -> String {
-        crypto::b64url(&crypto::sha256(&self.0))
+    pub fn hash(&self) -> SessionHash {
+        SessionHash::of_id(&self.0)
     }
 
     /// `id.mac`, signed with the current key.

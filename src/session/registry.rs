@@ -4,7 +4,7 @@
 use super::index::SessionSummary;
 use super::Session;
 use crate::grant::{tombstone, Doomed};
-use crate::store::keys;
+use crate::store::keys::{self, Grant, SessionHash};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
 /// Stores a new (or re-validated) session and its index keys, all expiring with it. The
@@ -13,7 +13,7 @@ use crate::store::{both, list_all, Entry, Store, StoreError};
 /// is never handed out.
 pub async fn save<S: Store>(
     store: &S,
-    hash: &str,
+    hash: &SessionHash,
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
@@ -43,7 +43,7 @@ pub async fn save<S: Store>(
 /// Rewrites only the session record (its index keys are unchanged).
 pub async fn save_record<S: Store>(
     store: &S,
-    hash: &str,
+    hash: &SessionHash,
     session: &Session,
     now: u64,
 ) -> Result<(), StoreError> {
@@ -59,7 +59,7 @@ pub async fn save_record<S: Store>(
 /// Returns the record that was removed, if there was one.
 pub async fn remove<S: Store>(
     store: &S,
-    hash: &str,
+    hash: &SessionHash,
     known: Option<&SessionSummary>,
 ) -> Result<Option<Session>, StoreError> {
     let record = load(store, hash).await?;
@@ -71,7 +71,7 @@ pub async fn remove<S: Store>(
 /// plan has 1,000 a day, and anyone holding an old cookie could spend them).
 async fn delete_keys<S: Store>(
     store: &S,
-    hash: &str,
+    hash: &SessionHash,
     record: Option<&Session>,
     known: Option<&SessionSummary>,
 ) -> Result<(), StoreError> {
@@ -91,7 +91,7 @@ async fn delete_keys<S: Store>(
 /// The tombstone lasts as long as any copy of the session could.
 pub async fn revoke<S: Store>(
     store: &S,
-    hash: &str,
+    hash: &SessionHash,
     known: Option<&SessionSummary>,
     now: u64,
 ) -> Result<Option<Session>, StoreError> {
@@ -109,9 +109,13 @@ pub async fn revoke<S: Store>(
 
 /// What revoking a session removes, as its summary names it (`record_exists`: whether its
 /// record is known to be there; deleting a missing one would cost a delete for nothing).
-pub fn doomed<'a>(hash: &'a str, summary: &SessionSummary, record_exists: bool) -> Doomed<'a> {
+pub fn doomed<'a>(
+    hash: &'a SessionHash,
+    summary: &SessionSummary,
+    record_exists: bool,
+) -> Doomed<'a> {
     Doomed {
-        grant: hash,
+        grant: Grant::Session(hash),
         record_key: keys::session_key(hash),
         record_exists,
         index_keys: index_keys(hash, summary),
@@ -120,7 +124,7 @@ pub fn doomed<'a>(hash: &'a str, summary: &SessionSummary, record_exists: bool) 
 }
 
 /// A session's index keys, as its summary names them.
-fn index_keys(hash: &str, summary: &SessionSummary) -> Vec<String> {
+fn index_keys(hash: &SessionHash, summary: &SessionSummary) -> Vec<String> {
     let mut keys = vec![keys::user_key(&summary.sub, hash)];
     if let Some(sid) = &summary.sid {
         keys.push(keys::sid_key(sid, hash));
@@ -129,7 +133,7 @@ fn index_keys(hash: &str, summary: &SessionSummary) -> Vec<String> {
 }
 
 /// Reads a session record (`None` when gone or unreadable).
-pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, StoreError> {
+pub async fn load<S: Store>(store: &S, hash: &SessionHash) -> Result<Option<Session>, StoreError> {
     Ok(store
         .get(&keys::session_key(hash))
         .await?
@@ -140,7 +144,7 @@ pub async fn load<S: Store>(store: &S, hash: &str) -> Result<Option<Session>, St
 pub async fn of_user<S: Store>(
     store: &S,
     sub: &str,
-) -> Result<Vec<(String, SessionSummary)>, StoreError> {
+) -> Result<Vec<(SessionHash, SessionSummary)>, StoreError> {
     listed(store, &keys::user_prefix(sub))
         .await
         .map(|mut list| {
@@ -154,7 +158,7 @@ pub async fn of_user<S: Store>(
 pub async fn with_email<S: Store>(
     store: &S,
     email: &str,
-) -> Result<Vec<(String, SessionSummary)>, StoreError> {
+) -> Result<Vec<(SessionHash, SessionSummary)>, StoreError> {
     all(store).await.map(|mut list| {
         list.retain(|(_, s)| {
             s.email
@@ -166,28 +170,28 @@ pub async fn with_email<S: Store>(
 }
 
 /// Every session in the index.
-pub async fn all<S: Store>(store: &S) -> Result<Vec<(String, SessionSummary)>, StoreError> {
+pub async fn all<S: Store>(store: &S) -> Result<Vec<(SessionHash, SessionSummary)>, StoreError> {
     listed(store, keys::USER_PREFIX).await
 }
 
 /// The sessions carrying an issuer session ID.
-pub async fn with_sid<S: Store>(store: &S, sid: &str) -> Result<Vec<String>, StoreError> {
+pub async fn with_sid<S: Store>(store: &S, sid: &str) -> Result<Vec<SessionHash>, StoreError> {
     Ok(list_all(store, &keys::sid_prefix(sid))
         .await?
         .iter()
-        .filter_map(|k| keys::session_hash_of(&k.name).map(String::from))
+        .filter_map(|k| keys::session_hash_of(&k.name))
         .collect())
 }
 
 async fn listed<S: Store>(
     store: &S,
     prefix: &str,
-) -> Result<Vec<(String, SessionSummary)>, StoreError> {
-    let mut out: Vec<(String, SessionSummary)> = list_all(store, prefix)
+) -> Result<Vec<(SessionHash, SessionSummary)>, StoreError> {
+    let mut out: Vec<(SessionHash, SessionSummary)> = list_all(store, prefix)
         .await?
         .into_iter()
         .filter_map(|k| {
-            let hash = keys::session_hash_of(&k.name)?.to_string();
+            let hash = keys::session_hash_of(&k.name)?;
             Some((hash, SessionSummary::from_metadata(k.metadata.as_deref())?))
         })
         .collect();
@@ -222,8 +226,8 @@ mod tests {
         }
     }
 
-    fn h(n: u8) -> String {
-        format!("{n:0>43}")
+    fn h(n: u8) -> SessionHash {
+        SessionHash::parse(&format!("{n:0>43}")).unwrap()
     }
 
     #[test]

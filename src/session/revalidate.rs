@@ -15,6 +15,7 @@ use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
 use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
 use crate::identity::Identity;
 use crate::secret::IdToken;
+use crate::store::keys::{Grant, SessionHash};
 use crate::store::{Store, StoreError};
 
 /// The key-derivation label of the refresh-token encryption key.
@@ -57,14 +58,19 @@ struct Records<'s, S>(&'s S);
 
 impl<S: Store> GrantStore for Records<'_, S> {
     type Record = Session;
+    type Id = SessionHash;
 
-    async fn load(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+    fn grant(hash: &SessionHash) -> Grant<'_> {
+        Grant::Session(hash)
+    }
+
+    async fn load(&self, hash: &SessionHash) -> Result<Option<Session>, StoreError> {
         registry::load(self.0, hash).await
     }
 
     async fn write(
         &self,
-        hash: &str,
+        hash: &SessionHash,
         renewed: &Session,
         before: &Session,
         now: u64,
@@ -77,7 +83,7 @@ impl<S: Store> GrantStore for Records<'_, S> {
         }
     }
 
-    async fn unwrite(&self, hash: &str, _: &Session) -> Result<(), StoreError> {
+    async fn unwrite(&self, hash: &SessionHash, _: &Session) -> Result<(), StoreError> {
         registry::remove(self.0, hash, None).await.map(|_| ())
     }
 }
@@ -154,7 +160,7 @@ impl Sessions {
     async fn end_refused<I: Io>(
         &self,
         env: &Env<'_, I>,
-        hash: &str,
+        hash: &SessionHash,
         session: &Session,
         why: &str,
     ) -> Outcome {

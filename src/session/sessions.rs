@@ -17,6 +17,7 @@ use crate::oidc::client::Vouched;
 use crate::oidc::Client;
 use crate::request::RequestHead;
 use crate::secret::SessionCookie;
+use crate::store::keys::SessionHash;
 use crate::store::StoreError;
 
 /// A verified, live session found for a request.
@@ -233,7 +234,7 @@ impl Sessions {
     pub async fn revoke<I: Io>(
         &self,
         env: &Env<'_, I>,
-        hash: &str,
+        hash: &SessionHash,
         known: Option<&SessionSummary>,
     ) -> Result<bool, StoreError> {
         self.cache.remove_hash(hash);
@@ -246,7 +247,7 @@ impl Sessions {
     async fn revoke_hash<I: Io>(
         &self,
         env: &Env<'_, I>,
-        hash: &str,
+        hash: &SessionHash,
         known: Option<&SessionSummary>,
     ) -> Result<Option<Session>, StoreError> {
         let lifetime = self.config.settings.session_lifetime;

@@ -18,7 +18,98 @@
 //! holds [`TOMBSTONE`] too, which no reader accepts. Every TTL is at least KV's minimum,
 //! 60 s ([`ttl_until`]).
 
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Serialize};
+
 use crate::crypto::{b64url, sha256};
+
+/// A session's name in KV and in the owner's tools: the SHA-256 of its ID, base64url
+/// (43 characters). Made from an ID, or taken in exactly that form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionHash(String);
+
+impl SessionHash {
+    /// The hash of a session ID.
+    pub fn of_id(id: &[u8]) -> Self {
+        SessionHash(b64url(&sha256(id)))
+    }
+
+    /// A hash as written (an admin's request, a KV key): only in its own form.
+    pub fn parse(text: &str) -> Option<Self> {
+        is_session_hash(text).then(|| SessionHash(text.to_string()))
+    }
+}
+
+/// An app password's client ID: `ap_` and 24 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppPasswordId(String);
+
+impl AppPasswordId {
+    pub const PREFIX: &'static str = "ap_";
+    pub const HEX_DIGITS: usize = 24;
+
+    /// An ID as presented or written: only in its own form.
+    pub fn parse(text: &str) -> Option<Self> {
+        let valid = text.strip_prefix(Self::PREFIX).is_some_and(|hex| {
+            hex.len() == Self::HEX_DIGITS
+                && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        valid.then(|| AppPasswordId(text.to_string()))
+    }
+}
+
+macro_rules! name_type {
+    ($name:ident, $what:literal) => {
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                $name::parse(&text).ok_or_else(|| format!("not {}: {text:?}", $what))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(name: $name) -> String {
+                name.0
+            }
+        }
+    };
+}
+
+name_type!(SessionHash, "a session hash");
+name_type!(AppPasswordId, "an app password ID");
+
+/// What a tombstone names: a session or an app password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant<'a> {
+    Session(&'a SessionHash),
+    AppPassword(&'a AppPasswordId),
+}
+
+impl Grant<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Grant::Session(hash) => hash,
+            Grant::AppPassword(id) => id,
+        }
+    }
+}
 
 pub const SESSION_PREFIX: &str = "session:";
 pub const USER_PREFIX: &str = "user:";
@@ -42,7 +133,7 @@ pub fn ttl_until(expires: u64, now: u64) -> u64 {
     expires.saturating_sub(now).max(60)
 }
 
-pub fn session_key(session_hash: &str) -> String {
+pub fn session_key(session_hash: &SessionHash) -> String {
     format!("{SESSION_PREFIX}{session_hash}")
 }
 
@@ -51,7 +142,7 @@ pub fn user_prefix(sub: &str) -> String {
     format!("{USER_PREFIX}{}:", hash(sub))
 }
 
-pub fn user_key(sub: &str, session_hash: &str) -> String {
+pub fn user_key(sub: &str, session_hash: &SessionHash) -> String {
     format!("{}{session_hash}", user_prefix(sub))
 }
 
@@ -59,11 +150,11 @@ pub fn sid_prefix(sid: &str) -> String {
     format!("{SID_PREFIX}{}:", hash(sid))
 }
 
-pub fn sid_key(sid: &str, session_hash: &str) -> String {
+pub fn sid_key(sid: &str, session_hash: &SessionHash) -> String {
     format!("{}{session_hash}", sid_prefix(sid))
 }
 
-pub fn app_password_key(id: &str) -> String {
+pub fn app_password_key(id: &AppPasswordId) -> String {
     format!("{APP_PASSWORD_PREFIX}{id}")
 }
 
@@ -72,13 +163,13 @@ pub fn user_app_password_prefix(sub: &str) -> String {
     format!("{USER_APP_PASSWORD_PREFIX}{}:", hash(sub))
 }
 
-pub fn user_app_password_key(sub: &str, id: &str) -> String {
+pub fn user_app_password_key(sub: &str, id: &AppPasswordId) -> String {
     format!("{}{id}", user_app_password_prefix(sub))
 }
 
 /// The tombstone of a revoked grant: a session (by its hash) or an app password (by its ID).
-pub fn revoked_key(grant: &str) -> String {
-    format!("{REVOKED_PREFIX}{grant}")
+pub fn revoked_key(grant: Grant<'_>) -> String {
+    format!("{REVOKED_PREFIX}{}", grant.as_str())
 }
 
 /// The key remembering a back-channel logout token ID.
@@ -87,13 +178,12 @@ pub fn jti_key(jti: &str) -> String {
 }
 
 /// The session hash at the end of an index key.
-pub fn session_hash_of(index_key: &str) -> Option<&str> {
-    index_key.rsplit(':').next().filter(|h| is_session_hash(h))
+pub fn session_hash_of(index_key: &str) -> Option<SessionHash> {
+    index_key.rsplit(':').next().and_then(SessionHash::parse)
 }
 
-/// Whether `text` has the form of a session hash (unpadded base64url of SHA-256): what
-/// the admin API and the owner's tools take before it becomes part of a KV key.
-pub fn is_session_hash(text: &str) -> bool {
+/// Whether `text` has the form of a session hash (unpadded base64url of SHA-256).
+fn is_session_hash(text: &str) -> bool {
     text.len() == 43
         && text
             .bytes()
@@ -106,21 +196,58 @@ mod tests {
 
     #[test]
     fn keys() {
-        let h = "x".repeat(43);
+        let h = SessionHash::parse(&"x".repeat(43)).unwrap();
         assert!(user_key("alice", &h).starts_with(&user_prefix("alice")));
         assert_ne!(user_prefix("alice"), user_prefix("alice2"));
         assert!(
             !user_key("alice@example.com", &h).contains("alice"),
             "no raw sub in keys"
         );
-        assert_eq!(session_hash_of(&user_key("alice", &h)), Some(h.as_str()));
-        assert_eq!(session_hash_of(&sid_key("s", &h)), Some(h.as_str()));
+        assert_eq!(session_hash_of(&user_key("alice", &h)), Some(h.clone()));
+        assert_eq!(session_hash_of(&sid_key("s", &h)), Some(h.clone()));
         assert_eq!(session_hash_of("user:short"), None);
-        assert!(user_app_password_key("alice", "ap_1").starts_with(USER_APP_PASSWORD_PREFIX));
+        let id = AppPasswordId::parse("ap_0123456789abcdef01234567").unwrap();
+        assert!(user_app_password_key("alice", &id).starts_with(USER_APP_PASSWORD_PREFIX));
+        assert_eq!(
+            revoked_key(Grant::AppPassword(&id)),
+            "revoked:ap_0123456789abcdef01234567"
+        );
+        assert_eq!(
+            revoked_key(Grant::Session(&h)),
+            format!("revoked:{}", "x".repeat(43))
+        );
         assert!(
             !user_app_password_prefix("alice").starts_with(USER_PREFIX),
             "a session listing never lists app passwords"
         );
+    }
+
+    #[test]
+    fn names_are_taken_only_in_their_own_form() {
+        for bad in [
+            "",
+            "x",
+            &"A".repeat(44),
+            &("A".repeat(42) + ":"),
+            &("A".repeat(42) + "="),
+        ] {
+            assert!(SessionHash::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(SessionHash::parse(&("A".repeat(42) + "_")).is_some());
+        for bad in [
+            "ap_0123",
+            "session:x",
+            "ap_0123456789ABCDEF01234567",
+            "ap_0123456789abcdef0123456:",
+        ] {
+            assert!(AppPasswordId::parse(bad).is_none(), "{bad:?}");
+        }
+        let json = serde_json::to_string(&SessionHash::of_id(b"id")).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SessionHash>(&json).unwrap(),
+            SessionHash::of_id(b"id")
+        );
+        assert!(serde_json::from_str::<AppPasswordId>("\"ap_1\"").is_err());
     }
 
     #[test]

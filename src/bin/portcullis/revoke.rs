@@ -9,14 +9,14 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::task::{Context, Poll, Waker};
 
-use portcullis::app_password::{credential, registry as passwords, AppPasswordSummary};
+use portcullis::app_password::{registry as passwords, AppPasswordSummary};
 use portcullis::config::{MAX_APP_PASSWORD_LIFETIME, MAX_SESSION_LIFETIME};
 use portcullis::grant::tombstone;
 use portcullis::grant::Doomed;
 use portcullis::pages::utc;
 use portcullis::session::index::SessionSummary;
 use portcullis::session::registry as sessions;
-use portcullis::store::keys;
+use portcullis::store::keys::{self, AppPasswordId, Grant, SessionHash};
 use portcullis::store::{Entry, ListPage, Listed, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -39,8 +39,8 @@ page also clear the isolate that serves them.";
 struct Args {
     email: Option<String>,
     sub: Option<String>,
-    session: Option<String>,
-    app_password: Option<String>,
+    session: Option<SessionHash>,
+    app_password: Option<AppPasswordId>,
     all: bool,
     list: bool,
     /// Passed on to wrangler: `--binding SESSIONS`, `--config`, `--env`, `--persist-to`,
@@ -59,8 +59,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         match arg.as_str() {
             "--email" => a.email = Some(value()?),
             "--sub" => a.sub = Some(value()?),
-            "--session" => a.session = Some(value()?),
-            "--app-password" => a.app_password = Some(value()?),
+            "--session" => a.session = Some(session_hash(&value()?)?),
+            "--app-password" => a.app_password = Some(app_password_id(&value()?)?),
             "--all" => a.all = true,
             "--list" => a.list = true,
             "--local" => local = true,
@@ -81,27 +81,29 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     if chosen.iter().filter(|c| **c).count() != 1 {
         return Err(USAGE.into());
     }
-    // Both become parts of KV keys (and a tombstone is written for each): only their own
-    // forms are taken.
-    if let Some(hash) = &a.session {
-        if !keys::is_session_hash(hash) {
-            return Err(format!(
-                "--session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as \
-                 --list and the sessions page show it), not {hash:?}"
-            ));
-        }
-    }
-    if let Some(id) = &a.app_password {
-        if !credential::is_id(id) {
-            return Err(format!(
-                "--app-password takes an app password's ID (ap_ and 24 lower-case hex digits, \
-                 as --list shows it), not {id:?}"
-            ));
-        }
-    }
     a.wrangler
         .push(if local { "--local" } else { "--remote" }.into());
     Ok(a)
+}
+
+// Both become parts of KV keys (and a tombstone is written for each): only their own forms
+// are taken.
+fn session_hash(text: &str) -> Result<SessionHash, String> {
+    SessionHash::parse(text).ok_or_else(|| {
+        format!(
+            "--session takes a session's hash (43 characters of A-Z, a-z, 0-9, - and _, as \
+             --list and the sessions page show it), not {text:?}"
+        )
+    })
+}
+
+fn app_password_id(text: &str) -> Result<AppPasswordId, String> {
+    AppPasswordId::parse(text).ok_or_else(|| {
+        format!(
+            "--app-password takes an app password's ID (ap_ and 24 lower-case hex digits, \
+             as --list shows it), not {text:?}"
+        )
+    })
 }
 
 fn wrangler(args: &[&str], options: &[String]) -> Result<String, String> {
@@ -174,10 +176,10 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         None => keys::USER_PREFIX.to_string(),
     };
     let listed = list(&a, &prefix)?;
-    let sessions: Vec<(String, &str, SessionSummary)> = listed
+    let sessions: Vec<(SessionHash, &str, SessionSummary)> = listed
         .iter()
         .filter_map(|k| {
-            let hash = keys::session_hash_of(&k.name)?.to_string();
+            let hash = keys::session_hash_of(&k.name)?;
             let summary = SessionSummary::from_metadata(k.metadata.as_deref())?;
             Some((hash, k.name.as_str(), summary))
         })
@@ -192,7 +194,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         .filter(|(hash, _, _)| a.session.as_ref().is_none_or(|h| h == hash))
         .collect();
 
-    let sessions: Vec<(String, String, SessionSummary)> = sessions
+    let sessions: Vec<(SessionHash, String, SessionSummary)> = sessions
         .into_iter()
         .map(|(hash, key, s)| (hash, key.to_string(), s))
         .collect();
@@ -202,7 +204,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
 /// Shows what matched and, unless `--list`, deletes it.
 fn finish(
     a: &Args,
-    sessions: Vec<(String, String, SessionSummary)>,
+    sessions: Vec<(SessionHash, String, SessionSummary)>,
     found_passwords: &[(AppPasswordSummary, String)],
 ) -> Result<bool, String> {
     if sessions.is_empty() && a.app_password.is_none() {
@@ -256,13 +258,17 @@ fn finish(
         ));
     }
     if let (Some(id), true) = (&a.app_password, found_passwords.is_empty()) {
-        doomed.push(unlisted(id, passwords::record_key(id), now));
+        doomed.push(unlisted(
+            Grant::AppPassword(id),
+            passwords::record_key(id),
+            now,
+        ));
     }
     for (hash, index_key, s) in &sessions {
         doomed.push(listed(sessions::doomed(hash, s, true), index_key));
     }
     if let (Some(hash), true) = (&a.session, sessions.is_empty()) {
-        doomed.push(unlisted(hash, keys::session_key(hash), now));
+        doomed.push(unlisted(Grant::Session(hash), keys::session_key(hash), now));
     }
     if !doomed.is_empty() {
         let kv = WranglerKv {
@@ -288,7 +294,7 @@ fn listed<'a>(mut doomed: Doomed<'a>, index_key: &str) -> Doomed<'a> {
 }
 
 /// A session or app password named on the command line but not found in the index.
-fn unlisted(grant: &str, record_key: String, now: u64) -> Doomed<'_> {
+fn unlisted(grant: Grant<'_>, record_key: String, now: u64) -> Doomed<'_> {
     Doomed {
         grant,
         record_key,
@@ -445,7 +451,10 @@ mod tests {
     #[test]
     fn a_session_or_app_password_is_taken_only_in_its_own_form() {
         let hash = "A".repeat(42) + "_";
-        assert_eq!(args(&["--session", &hash]).unwrap().session, Some(hash));
+        assert_eq!(
+            args(&["--session", &hash]).unwrap().session.as_deref(),
+            Some(hash.as_str())
+        );
         let id = "ap_0123456789abcdef01234567";
         assert_eq!(
             args(&["--app-password", id])
@@ -483,7 +492,8 @@ mod tests {
 
     #[test]
     fn an_unlisted_one_is_tombstoned_for_as_long_as_any_could_last() {
-        let d = unlisted("h", keys::session_key("h"), 1_000);
+        let h = SessionHash::parse(&"h".repeat(43)).unwrap();
+        let d = unlisted(Grant::Session(&h), keys::session_key(&h), 1_000);
         assert_eq!(d.expires, 1_000 + UNKNOWN_EXPIRY);
         assert!(d.record_exists && d.index_keys.is_empty());
     }
