@@ -67,6 +67,15 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
     });
   });
   const wss = new WebSocketServer({ server, path: '/ws' });
+  // `/ws?plant=1`: an app that tries to plant Portcullis's cookies through its upgrade
+  // response (alongside a cookie of its own, which must get through).
+  wss.on('headers', (headers, req) => {
+    if (new URL(req.url, 'http://upstream').searchParams.has('plant')) {
+      headers.push('Set-Cookie: __Host-portcullis-session=planted; Path=/; Secure; HttpOnly');
+      headers.push('Set-Cookie: __Host-portcullis-login-abcdefghijklmnop=planted; Path=/; Secure');
+      headers.push('Set-Cookie: app_pref=dark; Path=/');
+    }
+  });
   wss.on('connection', (socket, req) => {
     socket.send(JSON.stringify({ hello: req.headers['x-auth-request-user'] || null }));
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));

@@ -315,6 +315,27 @@ test('protected responses the origin marks shareable are made private', async ()
   assert.equal(plain.headers['cache-control'], undefined, 'nothing shareable: passed through as is');
 });
 
+test("an app's WebSocket upgrade cannot plant Portcullis cookies; its own cookies pass", async () => {
+  const b = await signedIn('alice');
+  const port = new URL(s.app).port;
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?plant=1`, {
+    headers: { host: new URL(s.app).host, cookie: b.cookieHeader(s.app) },
+  });
+  let upgrade;
+  const hello = await new Promise((resolve, reject) => {
+    ws.on('upgrade', (res) => { upgrade = res; });
+    ws.once('message', (d) => resolve(d.toString()));
+    ws.on('error', reject);
+    setTimeout(() => reject(new Error('websocket timeout')), 10_000);
+  });
+  ws.close();
+  assert.equal(upgrade.statusCode, 101);
+  assert.deepEqual(JSON.parse(hello), { hello: 'alice@example.com' }, 'the socket still works');
+  const cookies = upgrade.headers['set-cookie'] ?? [];
+  assert.ok(!cookies.some((c) => /portcullis/i.test(c)), `no Portcullis cookie from the app: ${cookies}`);
+  assert.ok(cookies.some((c) => c.startsWith('app_pref=dark')), `the app's own cookie passes: ${cookies}`);
+});
+
 test('WebSocket upgrade works end to end through the gate', async () => {
   const b = await signedIn('alice');
   const port = new URL(s.app).port;

@@ -88,6 +88,9 @@ impl HttpClient for Issuer {
 /// `Set-Cookie` for Portcullis's own cookies. ([`super::js::proxy`] sends the request and
 /// calls this only when the response has one of those headers.)
 pub fn finish(response: Response) -> Result<Response, String> {
+    if response.status() == 101 {
+        return finish_upgrade(response);
+    }
     let origin_headers = response.headers();
     let current = origin_headers.get("cache-control").ok().flatten();
     let cache_control = proxy::response_cache_control(current.as_deref());
@@ -112,6 +115,27 @@ pub fn finish(response: Response) -> Result<Response, String> {
     init.set_headers(&headers);
     Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
         .map_err(js_error)
+}
+
+/// A WebSocket upgrade's response without `Set-Cookie` for Portcullis's cookies: the same
+/// socket (`webSocket`) in a new 101 response, since fetched headers are immutable.
+fn finish_upgrade(response: Response) -> Result<Response, String> {
+    let origin_headers = response.headers();
+    let Some(kept) = own_cookies_dropped(&origin_headers) else {
+        return Ok(response);
+    };
+    let headers = Headers::new_with_headers(&origin_headers).map_err(js_error)?;
+    headers.delete("set-cookie").map_err(js_error)?;
+    for cookie in kept {
+        headers.append("set-cookie", &cookie).map_err(js_error)?;
+    }
+    let init = ResponseInit::new();
+    init.set_status(101);
+    init.set_headers(&headers);
+    let socket =
+        js_sys::Reflect::get(&response, &JsValue::from_str("webSocket")).map_err(js_error)?;
+    js_sys::Reflect::set(&init, &JsValue::from_str("webSocket"), &socket).map_err(js_error)?;
+    Response::new_with_opt_str_and_init(None, &init).map_err(js_error)
 }
 
 /// The origin's `Set-Cookie` values without Portcullis's cookie names, when it set any

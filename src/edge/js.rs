@@ -35,8 +35,8 @@ export function proxy(request, plan, finish, fail) {
   const init = { method, headers, redirect: 'manual', cache: 'no-store' };
   if (method !== 'GET' && method !== 'HEAD' && request.body) init.body = request.body;
   return fetch(url, init).then(
-    (response) => response.status === 101
-      || (response.headers.get('cache-control') === null && response.headers.get('set-cookie') === null)
+    (response) => response.headers.get('set-cookie') === null
+      && (response.status === 101 || response.headers.get('cache-control') === null)
       ? response : finish(response, request, url),
     (error) => fail(request, url, error));
 }
@@ -49,9 +49,10 @@ extern "C" {
     /// `fetch(url)` with the client's method, body and headers (without the names in
     /// `remove`, with the pairs in `set`), not following redirects and not cached;
     /// `plan` is [`pack_plan`]'s. The promise resolves to the origin's response: untouched
-    /// for a WebSocket upgrade (101) or when it has neither `Cache-Control` nor
-    /// `Set-Cookie`, else as `finish(response, request, url)` returns it; a failed fetch
-    /// resolves to `fail(request, url, error)`.
+    /// when it has no `Set-Cookie` and either is a WebSocket upgrade (101) or has no
+    /// `Cache-Control`, else as `finish(response, request, url)` returns it (an upgrade
+    /// too: an app must not set Portcullis's cookies through it); a failed fetch resolves
+    /// to `fail(request, url, error)`.
     #[wasm_bindgen(catch)]
     pub fn proxy(
         request: &Request,
