@@ -336,7 +336,8 @@ impl AppPasswords {
             k.expires.saturating_sub(now)
         });
         self.grant.mark_revoked(id, now + lifetime.max(60), now);
-        let record = registry::revoke(env.store(), id, known, now).await?;
+        let (record, tombstoned) = registry::revoke(env.store(), id, known, now).await?;
+        self.grant.report(env, Grant::AppPassword(id), tombstoned);
         if let Some(record) = &record {
             let keys = &self.config.secrets.signing_keys;
             let sealed = record.refresh.as_deref();

@@ -2,7 +2,7 @@
 //! record and its index key expire with the app password.
 
 use super::record::{AppPassword, AppPasswordSummary};
-use crate::grant::{tombstone, Doomed};
+use crate::grant::{tombstone, Doomed, Tombstoned};
 use crate::store::keys::{self, ttl_until as ttl, AppPasswordId, Grant};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
@@ -51,21 +51,23 @@ pub async fn load<S: Store>(
 /// Revokes an app password for good, through the one revocation of
 /// [`grant::tombstone`]: its tombstone, then its record and index key (the record
 /// overwritten with the tombstone's value where the deletes fail). Nothing is written for
-/// one that does not exist. Returns the record that was revoked.
+/// one that does not exist. Returns the record that was revoked, and whether its
+/// tombstone was written.
 pub async fn revoke<S: Store>(
     store: &S,
     id: &AppPasswordId,
     known: Option<&AppPasswordSummary>,
     now: u64,
-) -> Result<Option<AppPassword>, StoreError> {
+) -> Result<(Option<AppPassword>, Tombstoned), StoreError> {
     let record = load(store, id).await?;
     let (expires, sub) = match (&record, known) {
         (Some(r), _) => (r.expires, r.identity.sub.as_str()),
         (None, Some(k)) => (k.expires, k.sub.as_str()),
-        (None, None) => return Ok(None),
+        (None, None) => return Ok((None, Tombstoned::Yes)),
     };
-    tombstone::revoke(store, &doomed(id, sub, expires, record.is_some()), now).await?;
-    Ok(record)
+    let tombstoned =
+        tombstone::revoke(store, &doomed(id, sub, expires, record.is_some()), now).await?;
+    Ok((record, tombstoned))
 }
 
 /// What revoking an app password removes (`record_exists`: whether its record is known to
@@ -177,7 +179,7 @@ mod tests {
             assert_eq!(all(&store).await.unwrap().len(), 3);
             assert!(load(&store, &ap(1)).await.unwrap().is_some());
 
-            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().is_some());
+            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().0.is_some());
             assert!(load(&store, &ap(1)).await.unwrap().is_none());
             assert!(tombstone::is_revoked(&store, Grant::AppPassword(&ap(1)))
                 .await
@@ -185,7 +187,7 @@ mod tests {
             assert_eq!(of_user(&store, "alice").await.unwrap().len(), 1);
             // Nothing to revoke: nothing written.
             let before = store.records.borrow().len();
-            assert!(revoke(&store, &ap(9), None, 200).await.unwrap().is_none());
+            assert!(revoke(&store, &ap(9), None, 200).await.unwrap().0.is_none());
             assert_eq!(store.records.borrow().len(), before);
         });
     }
@@ -196,7 +198,7 @@ mod tests {
         pollster::block_on(async {
             save(&store, &record(1, "alice"), 100).await.unwrap();
             store.failing.borrow_mut().push("delete");
-            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().is_some());
+            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().0.is_some());
             assert!(load(&store, &ap(1)).await.unwrap().is_none(), "overwritten");
         });
     }

@@ -912,13 +912,14 @@ fn a_revoke_during_a_refresh_sticks() {
     let store = w.store.clone();
     let revoked_hash = hash.clone();
     *w.issuer.during_refresh.borrow_mut() = Some(Box::new(move || {
-        pollster::block_on(crate::session::registry::revoke(
+        let (_, tombstoned) = pollster::block_on(crate::session::registry::revoke(
             &*store,
             &revoked_hash,
             None,
             NOW,
         ))
         .unwrap();
+        assert_eq!(tombstoned, crate::grant::Tombstoned::Yes);
     }));
     let head = api_get(&cookie);
     let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
@@ -1097,6 +1098,47 @@ fn kv_failing_on_delete_still_revokes() {
         w.reply(&api).status,
         401,
         "never kept because a quota ran out"
+    );
+}
+
+#[test]
+fn kv_writes_failing_still_revoke_everywhere() {
+    // The Free plan's 1,000 writes a day spent: no tombstone can be written, but the record
+    // and its index keys are deleted (deletes have their own quota), so sign-out works.
+    let (w, cookie) = signed_in_world();
+    let api = api_get(&cookie);
+    w.store.failing.borrow_mut().push("put");
+    let (handled, _) = w.handle_at(&same_site_logout(&cookie), NOW);
+    let Outcome::Reply(logout) = handled.outcome else {
+        panic!("a reply")
+    };
+    assert_eq!(logout.status, 303, "signed out, not a 503");
+    assert!(
+        handled
+            .log
+            .iter()
+            .any(|l| l.contains("revoked_without_tombstone")),
+        "said in the log: {:?}",
+        handled.log
+    );
+    let elsewhere = World {
+        gate: gate(json!({ "session_cache": "0s" }), Some("s")),
+        store: w.store.clone(),
+        issuer: FakeIssuer::default(),
+    };
+    assert_eq!(
+        elsewhere.reply(&api).status,
+        401,
+        "refused by every isolate"
+    );
+    assert!(
+        !w.store
+            .records
+            .borrow()
+            .keys()
+            .any(|k| k.starts_with("session:") || k.starts_with("user:")),
+        "record and index keys gone: {:?}",
+        w.store.records.borrow().keys()
     );
 }
 

@@ -20,7 +20,7 @@ pub mod tombstone;
 pub use due::{due, Due};
 pub use lock::Locks;
 pub use refresh::{revalidate, GrantRecord, GrantStore, Revalidation};
-pub use tombstone::{Doomed, WriteBack};
+pub use tombstone::{Doomed, Tombstoned, WriteBack};
 
 use crate::context::{Env, Io};
 use crate::crypto::Random;
@@ -84,6 +84,27 @@ impl Lifecycle {
     /// Decrypts a stored refresh token of this grant.
     pub fn open(&self, keys: &SigningKeys, grant: &str, sealed: &str) -> Option<String> {
         keys.open(self.seal_label, grant, sealed)
+    }
+
+    /// Says in the log when a revocation could not write its tombstone (the Free plan's
+    /// daily writes spent, say): the grant is gone, but a re-validation that read it before
+    /// could write it back until its lifetime ends.
+    pub fn report<I: Io>(&self, env: &Env<'_, I>, grant: Grant<'_>, tombstoned: Tombstoned) {
+        if tombstoned == Tombstoned::No {
+            let kind = match grant {
+                Grant::Session(_) => "session",
+                Grant::AppPassword(_) => "app_password",
+            };
+            env.log(
+                serde_json::json!({
+                    "level": "warn",
+                    "event": "revoked_without_tombstone",
+                    kind: grant.as_str(),
+                    "detail": "the record and index keys were removed, but the tombstone could not be written (KV writes failing or the daily quota spent)",
+                })
+                .to_string(),
+            );
+        }
     }
 
     /// RFC 7009: a revoked grant's refresh token is revoked at the issuer too, when it

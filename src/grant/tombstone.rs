@@ -22,25 +22,45 @@ pub struct Doomed<'a> {
 
 /// Revokes a grant for good: its tombstone, then its record and index keys. Where the
 /// deletes fail (KV down, or the Free plan's 1,000 deletes a day spent), the record is
-/// overwritten with the tombstone's value, which no reader accepts: revocation fails
-/// closed. A dead grant's missing record costs no delete.
-pub async fn revoke<S: Store>(store: &S, doomed: &Doomed<'_>, now: u64) -> Result<(), StoreError> {
+/// overwritten with the tombstone's value, which no reader accepts. Where the tombstone
+/// cannot be written (the Free plan's 1,000 writes a day spent), the record and index
+/// keys are deleted all the same: revocation fails closed, and the answer says the
+/// tombstone is missing. A dead grant's missing record costs no delete.
+pub async fn revoke<S: Store>(
+    store: &S,
+    doomed: &Doomed<'_>,
+    now: u64,
+) -> Result<Tombstoned, StoreError> {
     revoke_all(store, std::slice::from_ref(doomed), now).await
 }
 
+/// Whether a revocation's tombstones were written. Without them the grants are gone all
+/// the same, but a re-validation that read a record before it went could write it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Tombstoned {
+    Yes,
+    /// Not written; the records and index keys were removed (or made unreadable).
+    No,
+}
+
 /// [`revoke`] for several grants at once (the owner's tools write them in two bulk
-/// operations): every tombstone first, then every record and index key.
+/// operations): every tombstone first, then every record and index key. It fails only
+/// when a record may still be readable.
 pub async fn revoke_all<S: Store>(
     store: &S,
     doomed: &[Doomed<'_>],
     now: u64,
-) -> Result<(), StoreError> {
+) -> Result<Tombstoned, StoreError> {
     let ttl = |d: &Doomed| ttl_until(d.expires, now);
     let tombstones: Vec<(String, Entry)> = doomed
         .iter()
         .map(|d| (revoked_key(d.grant), Entry::new(TOMBSTONE, ttl(d))))
         .collect();
-    store.put_many(&tombstones).await?;
+    let tombstoned = match store.put_many(&tombstones).await {
+        Ok(()) => Tombstoned::Yes,
+        Err(_) => Tombstoned::No,
+    };
     let keys: Vec<String> = doomed
         .iter()
         .flat_map(|d| {
@@ -55,7 +75,7 @@ pub async fn revoke_all<S: Store>(
             .collect();
         store.put_many(&overwrite).await.map_err(|_| e)?;
     }
-    Ok(())
+    Ok(tombstoned)
 }
 
 /// Whether a grant has a tombstone.
@@ -132,7 +152,8 @@ mod tests {
         let store = MemoryStore::default();
         put(&store, "record:g1");
         put(&store, "index:a:g1");
-        pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
+        let done = pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
+        assert_eq!(done, Tombstoned::Yes);
         let records = store.records.borrow();
         let tombstone = format!("revoked:{ID}");
         assert_eq!(records.keys().collect::<Vec<_>>(), [&tombstone]);
@@ -147,14 +168,34 @@ mod tests {
         let store = MemoryStore::default();
         put(&store, "record:g1");
         store.failing.borrow_mut().push("delete");
-        pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
+        let _ = pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
         assert_eq!(store.records.borrow()["record:g1"].0, TOMBSTONE);
+    }
+
+    #[test]
+    fn deletes_all_the_same_when_the_tombstone_cannot_be_written() {
+        let store = MemoryStore::default();
+        put(&store, "record:g1");
+        put(&store, "index:a:g1");
+        store.failing.borrow_mut().push("put");
+        let done = pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
+        assert_eq!(done, Tombstoned::No, "said");
+        assert!(
+            store.records.borrow().is_empty(),
+            "{:?}",
+            store.records.borrow()
+        );
+        // Neither a tombstone nor the deletes: an error, the record may still be read.
+        let store = MemoryStore::default();
+        put(&store, "record:g1");
+        store.failing.borrow_mut().extend(["put", "delete"]);
+        assert!(pollster::block_on(revoke(&store, &doomed(true), 100)).is_err());
     }
 
     #[test]
     fn a_missing_record_costs_no_delete() {
         let store = MemoryStore::default();
-        pollster::block_on(revoke(&store, &doomed(false), 100)).unwrap();
+        let _ = pollster::block_on(revoke(&store, &doomed(false), 100)).unwrap();
         assert_eq!(*store.deletes.borrow(), 1, "the index key only");
     }
 

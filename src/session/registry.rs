@@ -3,7 +3,7 @@
 
 use super::index::SessionSummary;
 use super::Session;
-use crate::grant::{tombstone, Doomed};
+use crate::grant::{tombstone, Doomed, Tombstoned};
 use crate::store::keys::{self, Grant, SessionHash};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
@@ -88,23 +88,25 @@ async fn delete_keys<S: Store>(
 /// Revokes a session for good, through the one revocation of [`grant::tombstone`]: its
 /// tombstone, then its record and index keys (the record overwritten with the tombstone's
 /// value where the deletes fail). Nothing is written for a session that does not exist.
-/// The tombstone lasts as long as any copy of the session could.
+/// The tombstone lasts as long as any copy of the session could. Returns the record
+/// revoked, and whether its tombstone was written.
 pub async fn revoke<S: Store>(
     store: &S,
     hash: &SessionHash,
     known: Option<&SessionSummary>,
     now: u64,
-) -> Result<Option<Session>, StoreError> {
+) -> Result<(Option<Session>, Tombstoned), StoreError> {
     let record = load(store, hash).await?;
     let Some(summary) = record
         .as_ref()
         .map(SessionSummary::of)
         .or_else(|| known.cloned())
     else {
-        return Ok(None);
+        return Ok((None, Tombstoned::Yes));
     };
-    tombstone::revoke(store, &doomed(hash, &summary, record.is_some()), now).await?;
-    Ok(record)
+    let tombstoned =
+        tombstone::revoke(store, &doomed(hash, &summary, record.is_some()), now).await?;
+    Ok((record, tombstoned))
 }
 
 /// What revoking a session removes, as its summary names it (`record_exists`: whether its

@@ -17,7 +17,7 @@ use crate::oidc::client::Vouched;
 use crate::oidc::Client;
 use crate::request::RequestHead;
 use crate::secret::SessionCookie;
-use crate::store::keys::SessionHash;
+use crate::store::keys::{Grant, SessionHash};
 use crate::store::StoreError;
 
 /// A verified, live session found for a request.
@@ -252,7 +252,8 @@ impl Sessions {
     ) -> Result<Option<Session>, StoreError> {
         let lifetime = self.config.settings.session_lifetime;
         self.grant.mark_revoked(hash, env.now + lifetime, env.now);
-        let removed = registry::revoke(env.store(), hash, known, env.now).await?;
+        let (removed, tombstoned) = registry::revoke(env.store(), hash, known, env.now).await?;
+        self.grant.report(env, Grant::Session(hash), tombstoned);
         if let Some(session) = &removed {
             let keys = &self.config.secrets.signing_keys;
             let sealed = session.refresh.as_deref();

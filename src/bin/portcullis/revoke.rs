@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use portcullis::app_password::{registry as passwords, AppPasswordSummary};
 use portcullis::config::{MAX_APP_PASSWORD_LIFETIME, MAX_SESSION_LIFETIME};
 use portcullis::grant::tombstone;
-use portcullis::grant::Doomed;
+use portcullis::grant::{Doomed, Tombstoned};
 use portcullis::pages::utc;
 use portcullis::session::index::SessionSummary;
 use portcullis::session::registry as sessions;
@@ -274,7 +274,15 @@ fn finish(
         let kv = WranglerKv {
             options: &a.wrangler,
         };
-        now_or_never(tombstone::revoke_all(&kv, &doomed, now))?.map_err(|e| e.0)?;
+        let tombstoned =
+            now_or_never(tombstone::revoke_all(&kv, &doomed, now))?.map_err(|e| e.0)?;
+        if tombstoned == Tombstoned::No {
+            eprintln!(
+                "warning: the tombstones could not be written; the records and index keys were \
+                 removed, but a re-validation in flight could write one back. Run this again \
+                 when KV accepts writes."
+            );
+        }
     }
     println!(
         "Revoked {} session(s) and {} app password(s).",
