@@ -30,8 +30,9 @@ pub const ASSERTION_HEADER: &str = "portcullis-assertion";
 /// Portcullis consumes: never passed on from a client. Compared after mapping `_` to `-`
 /// (CGI, WSGI and PHP read both alike). `X-Forwarded-*` and `X-Real-IP` are then set by
 /// Portcullis from what Cloudflare saw.
-const STRIPPED_HEADERS: [&str; 18] = [
+const STRIPPED_HEADERS: [&str; 21] = [
     "x-auth-request-access-token",
+    "x-forwarded-access-token",
     "x-forwarded-user",
     "x-forwarded-email",
     "x-forwarded-preferred-username",
@@ -43,8 +44,10 @@ const STRIPPED_HEADERS: [&str; 18] = [
     "x-forwarded-prefix",
     "x-original-url",
     "x-rewrite-url",
+    "x-original-uri",
+    "x-forwarded-method",
+    "x-original-method",
     "x-real-ip",
-    "x-webauth-user",
     "forwarded",
     "portcullis-assertion",
     "portcullis-client-id",
@@ -52,8 +55,16 @@ const STRIPPED_HEADERS: [&str; 18] = [
 ];
 
 /// Whole families of identity headers, whatever follows the prefix: `Remote-*` (Authelia,
-/// tinyauth), `X-Remote-*`, `X-authentik-*` and `Cf-Access-*` (Cloudflare Access).
-const STRIPPED_PREFIXES: [&str; 4] = ["remote-", "x-remote-", "x-authentik-", "cf-access-"];
+/// tinyauth), `X-Remote-*`, `X-authentik-*`, `Cf-Access-*` (Cloudflare Access),
+/// `X-WebAuth-*` (Grafana, Gitea) and `Tailscale-User-*` (Tailscale's serve and funnel).
+const STRIPPED_PREFIXES: [&str; 6] = [
+    "remote-",
+    "x-remote-",
+    "x-authentik-",
+    "cf-access-",
+    "x-webauth-",
+    "tailscale-user-",
+];
 
 /// Per-request choices for forwarding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -581,6 +592,14 @@ mod tests {
             "X-Forwarded-Prefix",
             "X-Forwarded-Host",
             "X-WebAuth-User",
+            "X-WebAuth-Email",
+            "X-WebAuth-Groups",
+            "Tailscale-User-Login",
+            "Tailscale-User-Name",
+            "X-Forwarded-Access-Token",
+            "X-Original-URI",
+            "X-Forwarded-Method",
+            "X-Original-Method",
             "X-Remote-Email",
             "X-Remote-Anything",
             "Remote-Preferred-Username",
