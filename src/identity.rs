@@ -19,6 +19,15 @@ pub struct Identity {
     pub groups: Vec<String>,
 }
 
+/// Whether an identity value (a claim, a group name) can be passed to an app as it is:
+/// no surrounding whitespace and no control characters. `Headers.set` trims surrounding
+/// whitespace, so " service:immich-mobile" would reach the app as the service token's
+/// name, and an app that trims or splits on control characters could read another value.
+/// A value that is not clean is left out, as if the issuer had not sent it.
+pub fn is_clean(value: &str) -> bool {
+    !value.is_empty() && value.trim() == value && !value.chars().any(char::is_control)
+}
+
 impl Identity {
     /// The name apps see as the user: `preferred_username`, else `email`, else `sub`.
     pub fn user(&self) -> &str {

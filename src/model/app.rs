@@ -89,8 +89,9 @@ impl UserClaim {
         }
     }
 
-    /// The user name of a person. `None` when the claim is missing, or when it begins with
-    /// `service:`, which names service tokens and is never sent for a person.
+    /// The user name of a person. `None` when the claim is missing, when it begins with
+    /// `service:`, which names service tokens and is never sent for a person, or when it
+    /// is not clean (surrounding whitespace, control characters: [`crate::identity::is_clean`]).
     pub fn user_of(self, person: &Identity) -> Option<&str> {
         let verified_email = person.email.as_deref().filter(|_| person.email_verified);
         let value = match self {
@@ -98,7 +99,7 @@ impl UserClaim {
             UserClaim::Email => verified_email.or(Some(person.sub.as_str())),
             UserClaim::PreferredUsername => person.preferred_username.as_deref(),
         };
-        value.filter(|v| !is_service_name(v))
+        value.filter(|v| !is_service_name(v) && crate::identity::is_clean(v))
     }
 }
 
@@ -279,6 +280,11 @@ mod tests {
             "reserved prefix"
         );
         person.sub = "service:x".into();
+        assert_eq!(UserClaim::Sub.user_of(&person), None);
+        // Headers.set would trim the space: " service:x" would reach the app as a service.
+        person.sub = " service:x".into();
+        assert_eq!(UserClaim::Sub.user_of(&person), None);
+        person.sub = "bob\r".into();
         assert_eq!(UserClaim::Sub.user_of(&person), None);
         assert_eq!(UserClaim::default(), UserClaim::Email);
     }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::identity::Identity;
+use crate::identity::{is_clean, Identity};
 use crate::jose::jwks::VerifiedJws;
 
 /// Allowed clock difference between Portcullis and the issuer, in seconds, for every time
@@ -68,7 +68,8 @@ impl<'a> Claims<'a> {
 
 /// The person a set of claims (a token's, or a UserInfo response's) describes.
 pub fn identity_of(all: &Map<String, Value>, sub: &str, groups_claim: &str) -> Identity {
-    let non_empty = |name: &str| text(all, name).filter(|s| !s.is_empty()).map(String::from);
+    // Values that could be read as something else once trimmed are left out (is_clean).
+    let non_empty = |name: &str| text(all, name).filter(|s| is_clean(s)).map(String::from);
     // Some issuers send booleans as strings.
     let email_verified = match all.get("email_verified") {
         Some(Value::Bool(b)) => *b,
@@ -141,14 +142,18 @@ fn text<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 /// are the groups (Zitadel's roles claim maps each role to the organisations granting it).
 pub fn groups(value: Option<&Value>) -> Vec<String> {
     match value {
-        Some(Value::Object(map)) => map.keys().filter(|s| !s.is_empty()).cloned().collect(),
+        Some(Value::Object(map)) => map.keys().filter(|s| is_clean(s)).cloned().collect(),
         Some(Value::Array(list)) => list
             .iter()
             .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
+            .filter(|s| is_clean(s))
             .map(str::to_string)
             .collect(),
-        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(Value::String(s)) => s
+            .split_whitespace()
+            .filter(|s| is_clean(s))
+            .map(str::to_string)
+            .collect(),
         _ => vec![],
     }
 }
@@ -302,6 +307,31 @@ impl Expect<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_with_surrounding_whitespace_or_control_characters_are_left_out() {
+        let claims = serde_json::json!({
+            "preferred_username": " service:immich-mobile",
+            "email": "alice@example.com\n",
+            "name": "Alice Smith",
+            "groups": ["family", " admins", "ops\u{0}", "\tguests"],
+        });
+        let Value::Object(all) = claims else {
+            unreachable!()
+        };
+        let id = identity_of(&all, "alice", "groups");
+        assert_eq!(
+            id.preferred_username, None,
+            "not trimmed into a service name"
+        );
+        assert_eq!(id.email, None);
+        assert_eq!(
+            id.name.as_deref(),
+            Some("Alice Smith"),
+            "inner spaces are fine"
+        );
+        assert_eq!(id.groups, ["family"]);
+    }
 
     #[test]
     fn groups_from_an_array_a_string_or_an_object_of_roles() {
