@@ -682,6 +682,32 @@ fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
 }
 
 #[test]
+fn a_refresh_keeps_the_logins_id_token_for_the_logout_hint() {
+    let (w, cookie) = revalidating_world();
+    let id_token = |w: &World| -> (String, u64) {
+        let records = w.store.records.borrow();
+        let (_, (record, _, _)) = records
+            .iter()
+            .find(|(k, _)| k.starts_with("session:"))
+            .unwrap();
+        let session: serde_json::Value = serde_json::from_str(record).unwrap();
+        (
+            session["id_token"].as_str().unwrap().to_string(),
+            session["validated"].as_u64().unwrap(),
+        )
+    };
+    let (at_login, validated) = id_token(&w);
+    let (_, tasks) = w.handle_at(&photos_get(&cookie), NOW + 16 * 60);
+    w.run(tasks, NOW + 16 * 60);
+    let (after, revalidated) = id_token(&w);
+    assert!(revalidated > validated, "the refresh happened");
+    assert_eq!(
+        after, at_login,
+        "the hint is the login's ID token, not the refresh's"
+    );
+}
+
+#[test]
 fn long_overdue_sessions_are_revalidated_before_the_response() {
     let (w, cookie) = revalidating_world();
     *w.issuer.overrides.borrow_mut() = json!({ "groups": ["admins"] });

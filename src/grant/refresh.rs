@@ -35,8 +35,6 @@ pub trait GrantRecord: Clone {
     /// its refresh token (encrypted).
     fn state(&self) -> GrantState<'_>;
     fn state_mut(&mut self) -> GrantStateMut<'_>;
-    /// Keeps the ID token a refresh brought (a session sends it back at logout).
-    fn keep_id_token(&mut self, _id_token: IdToken) {}
 
     fn sub(&self) -> &str {
         &self.state().identity.sub
@@ -59,9 +57,11 @@ pub trait GrantRecord: Clone {
         now: u64,
     ) -> Self {
         let mut renewed = self.clone();
-        if let Some((claims, id_token)) = vouched {
+        // The claims only: a session keeps its login's ID token for `id_token_hint`
+        // (a refresh's ID token carries no nonce, and issuers such as Pocket ID mark it as
+        // one that must not stand in for the login's).
+        if let Some((claims, _)) = vouched {
             *renewed.state_mut().identity = claims.identity;
-            renewed.keep_id_token(id_token);
         }
         let state = renewed.state_mut();
         if let Some(sealed) = sealed_refresh {

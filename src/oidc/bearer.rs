@@ -20,8 +20,9 @@ pub const NOT_AN_ACCESS_TOKEN: &str =
 /// Only access tokens open apps. An ID token travels in URLs (`id_token_hint` at logout)
 /// and a logout token reaches us from the issuer, so neither may act as a bearer
 /// credential: refuse a JOSE `typ` other than `JWT` or RFC 9068's `at+jwt`, any of the
-/// claims only ID or logout tokens carry (`nonce`, `at_hash`, `c_hash`, `events`), and
-/// Keycloak's `typ` claim of `ID` or `Logout`. Access tokens from Pocket ID (`at+jwt`),
+/// claims only ID or logout tokens carry (`nonce`, `at_hash`, `c_hash`, `events`),
+/// Keycloak's `typ` claim of `ID` or `Logout`, and Pocket ID's `type` claim of `id-token`
+/// (its refreshed ID tokens carry no `nonce`). Access tokens from Pocket ID (`at+jwt`),
 /// Keycloak (`typ: Bearer`) and Authentik carry none of these.
 pub fn is_access_token(jws: &VerifiedJws) -> bool {
     let header_ok = jws.header.typ.as_deref().is_none_or(|typ| {
@@ -32,11 +33,23 @@ pub fn is_access_token(jws: &VerifiedJws) -> bool {
     let marked = ["nonce", "at_hash", "c_hash", "events"]
         .iter()
         .any(|c| claims.contains_key(*c));
-    let typ_claim = claims
-        .get("typ")
-        .and_then(|v| v.as_str())
-        .is_some_and(|t| t.eq_ignore_ascii_case("id") || t.eq_ignore_ascii_case("logout"));
-    header_ok && !marked && !typ_claim
+    // Keycloak's `typ` (`ID`, `Logout`), and Pocket ID's `type` on the ID tokens of a
+    // refresh (`id-token`), which carry no `nonce`.
+    let kind_claim = |name: &str| {
+        claims.get(name).and_then(|v| v.as_str()).is_some_and(|t| {
+            [
+                "id",
+                "logout",
+                "id-token",
+                "id_token",
+                "logout-token",
+                "logout_token",
+            ]
+            .iter()
+            .any(|kind| t.eq_ignore_ascii_case(kind))
+        })
+    };
+    header_ok && !marked && !kind_claim("typ") && !kind_claim("type")
 }
 
 /// Validates the claims of a signature-checked token; `accepted` lists the audiences that
@@ -155,5 +168,11 @@ mod tests {
         assert!(!access_token(None, with("events", json!({}))));
         assert!(!access_token(Some("logout+jwt"), good()));
         assert!(!access_token(Some("id_token+jwt"), good()));
+        // Pocket ID's ID token from a refresh: no nonce, marked by its `type` claim.
+        assert!(!access_token(Some("JWT"), with("type", json!("id-token"))));
+        assert!(access_token(
+            Some("JWT"),
+            with("type", json!("access-token"))
+        ));
     }
 }

@@ -14,7 +14,6 @@ use crate::context::{audit_line, Env, Io, SessionTask};
 use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
 use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
 use crate::identity::Identity;
-use crate::secret::IdToken;
 use crate::store::keys::{Grant, SessionHash};
 use crate::store::{Store, StoreError};
 
@@ -46,10 +45,6 @@ impl GrantRecord for Session {
             validated: &mut self.validated,
             refresh: &mut self.refresh,
         }
-    }
-
-    fn keep_id_token(&mut self, id_token: IdToken) {
-        self.id_token = Some(id_token);
     }
 }
 
