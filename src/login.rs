@@ -301,7 +301,30 @@ impl Login {
                 ("session", &hash),
             ],
         );
+        self.end_replaced_session(ctx).await;
         Ok(Reply::redirect(&pending.return_to).with_cookies([self.sessions.set_cookie(&cookie)]))
+    }
+
+    /// Signing in again (or as someone else) replaces the session the browser carried: it
+    /// ends, rather than stay valid for anyone who kept its cookie. A failure to end it is
+    /// logged, not answered: the new session is already stored.
+    async fn end_replaced_session<I: Io>(&self, ctx: &Ctx<'_, I>) {
+        let Some(old) = self.sessions.id(ctx.head) else {
+            return;
+        };
+        match self.sessions.end(&ctx.env, &old).await {
+            Ok(Some(_)) => ctx.audit("revoke", &[("by", "new_login"), ("session", &old.hash())]),
+            Ok(None) => {}
+            Err(e) => ctx.env.log(
+                serde_json::json!({
+                    "level": "warn",
+                    "event": "replaced_session_not_ended",
+                    "session": &*old.hash(),
+                    "detail": e.to_string(),
+                })
+                .to_string(),
+            ),
+        }
     }
 
     /// The end of the login made to create an app password: it must be a fresh

@@ -385,6 +385,46 @@ fn complete_login(w: &World, start: &Reply) -> Reply {
 }
 
 #[test]
+fn signing_in_again_ends_the_session_the_browser_carried() {
+    let (w, old) = signed_in_world();
+    assert!(matches!(
+        w.handle(&api_get(&old)).outcome,
+        Outcome::Proxy(_)
+    ));
+    // "Sign in as someone else" (or again) from the same browser.
+    let start = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/login?switch=1",
+        &old,
+    ));
+    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (code, state) = w.issuer.authorize(start.header("location").unwrap());
+    let redirect_uri = w.issuer.codes.borrow()[&code].2.clone();
+    let (handled, _) = w.handle_at(
+        &navigate(
+            &format!("{redirect_uri}?code={code}&state={state}"),
+            &format!("{old}; {login_cookie}"),
+        ),
+        NOW,
+    );
+    let Outcome::Reply(done) = handled.outcome else {
+        panic!("a reply")
+    };
+    assert_eq!(done.status, 303);
+    let new = cookie_pair(&done, "__Host-portcullis-session=");
+    assert_ne!(new, old);
+    assert!(
+        handled.log.iter().any(|l| l.contains("new_login")),
+        "{:?}",
+        handled.log
+    );
+    assert_eq!(w.reply(&api_get(&old)).status, 401, "the old session ended");
+    assert!(matches!(
+        w.handle(&api_get(&new)).outcome,
+        Outcome::Proxy(_)
+    ));
+}
+
+#[test]
 fn login_creates_a_session_and_the_session_is_proxied() {
     let w = World::new(json!({}), Some("s3cret"));
     let start = w.reply(&navigate("https://photos.example.com/albums?x=1", ""));
