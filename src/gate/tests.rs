@@ -344,7 +344,11 @@ impl World {
     }
 
     fn reply(&self, head: &RequestHead) -> Reply {
-        match self.handle(head).outcome {
+        self.reply_at(head, NOW)
+    }
+
+    fn reply_at(&self, head: &RequestHead, now: u64) -> Reply {
+        match self.handle_at(head, now).0.outcome {
             Outcome::Reply(r) => r,
             Outcome::Proxy(p) => panic!("expected a reply, got a proxy plan to {}", p.url),
         }
@@ -861,6 +865,24 @@ fn the_issuers_error_is_shown_only_for_a_pending_login_and_only_as_oauth_allows(
     assert!(!reply.body.contains("&quot;") && !reply.body.contains('\\'));
     assert!(!reply.body.contains(&"x".repeat(201)), "shortened");
     assert!(reply.body.contains(&format!("no{}", "x".repeat(190))));
+}
+
+#[test]
+fn a_dead_cookie_costs_one_kv_read_a_minute() {
+    let (w, cookie) = signed_in_world();
+    // The session ends elsewhere (another location's revoke); the browser keeps the cookie.
+    w.store.records.borrow_mut().clear();
+    let reads = *w.store.reads.borrow();
+    for i in 0..5 {
+        assert_eq!(w.reply_at(&api_get(&cookie), NOW + i).status, 401);
+    }
+    assert_eq!(*w.store.reads.borrow() - reads, 1, "remembered as missing");
+    assert_eq!(w.reply_at(&api_get(&cookie), NOW + 61).status, 401);
+    assert_eq!(
+        *w.store.reads.borrow() - reads,
+        2,
+        "asked again after a minute"
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ use crate::request::RequestHead;
 use crate::secret::SessionCookie;
 use crate::store::keys::{Grant, SessionHash};
 use crate::store::StoreError;
+use crate::ttl_cache::TtlCache;
 
 /// A verified, live session found for a request.
 #[derive(Debug, Clone)]
@@ -27,12 +28,18 @@ pub struct Found {
     pub session: Rc<Session>,
 }
 
+/// How long this isolate remembers that a session a cookie named does not exist.
+const MISSING_FOR: u64 = 60;
+
 pub struct Sessions {
     pub(super) config: Rc<Config>,
     pub(super) client: Rc<Client>,
     pub(super) cache: SessionCache,
     /// Sessions (by hash) revoked or being refreshed here, and their refresh tokens' key.
     pub(super) grant: Lifecycle,
+    /// Sessions (by hash) a cookie named but KV did not have, for [`MISSING_FOR`]: a kept
+    /// cookie of a dead session costs one KV read a minute per isolate, not one a request.
+    missing: TtlCache<()>,
     /// Whether this isolate has logged that the issuer gives no refresh token.
     said_no_refresh: Cell<bool>,
 }
@@ -45,6 +52,7 @@ impl Sessions {
             client,
             cache,
             grant: Lifecycle::new(REFRESH_KEY),
+            missing: TtlCache::new(1024),
             said_no_refresh: Cell::new(false),
         }
     }
@@ -110,15 +118,15 @@ impl Sessions {
             return Ok(None);
         };
         let hash = id.hash();
-        if self.grant.revoked_here(&hash, env.now) {
+        if self.grant.revoked_here(&hash, env.now) || self.missing.get(&hash, env.now).is_some() {
             return Ok(None);
         }
-        let Some(session) = registry::load(env.store(), &hash).await? else {
+        let session = registry::load(env.store(), &hash).await?;
+        let Some(session) = session.filter(|s| s.is_live(env.now)) else {
+            self.missing
+                .insert(&hash, (), env.now + MISSING_FOR, env.now);
             return Ok(None);
         };
-        if !session.is_live(env.now) {
-            return Ok(None);
-        }
         let session = Rc::new(session);
         self.cache
             .insert(cookie, id.clone(), session.clone(), env.now);
@@ -202,6 +210,7 @@ impl Sessions {
             auth_time: vouched.claims.auth_time,
         };
         registry::save(env.store(), &hash, &session, now).await?;
+        self.missing.remove(&hash);
         let cookie = id.to_cookie_value(&self.config.secrets.signing_keys);
         self.cache
             .insert(&cookie, id.clone(), Rc::new(session), now);
