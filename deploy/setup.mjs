@@ -168,14 +168,21 @@ async function namespaceId(a, current) {
   return id;
 }
 
+/**
+ * The names of the Worker's secrets: none when the Worker does not exist yet (Cloudflare's
+ * error 10007). Any other failure stops setup: taking it for "no secrets" would generate a
+ * new SESSION_SECRET and sign everyone out because of a network error.
+ */
 async function secretNames(a) {
   const r = await wrangler(['secret', 'list', '--format', 'json', '--config', a.config], { quiet: true });
-  if (r.code !== 0) return []; // no Worker yet
+  const text = `${r.out}\n${r.err ?? ''}`;
+  // wrangler 4 says `Worker "<name>" not found.` for the API's error 10007.
+  if (r.code !== 0 && /\b10007\b|does not exist|Worker "[^"]*" not found/i.test(text)) return []; // no Worker yet
+  const why = r.code !== 0 ? text.trim() : 'it printed no list';
   try {
-    return JSON.parse(r.out.slice(r.out.indexOf('['))).map((s) => s.name);
-  } catch {
-    return [];
-  }
+    if (r.code === 0) return JSON.parse(r.out.slice(r.out.indexOf('['))).map((s) => s.name);
+  } catch { /* below */ }
+  fail(`could not list the Worker's secrets, so SESSION_SECRET is left as it is (a new one would sign everyone out). Run scripts/setup again once wrangler works:\n${why.slice(-2000)}`);
 }
 
 async function putSecret(a, name, value) {

@@ -156,6 +156,8 @@ export async function startCloudflareApi({ port, host = '127.0.0.1', zones = ['e
         state.secretPuts.push({ script: name, name: secret });
         return ok({ name: secret, type: type || 'secret_text' });
       }
+      // failSecretList: the API failing (as on a network or server error) for a listing.
+      if (method === 'GET' && !m[2] && state.failSecretList) return fail(500, 10013, 'An unknown error has occurred.');
       if (method === 'GET' && !m[2]) return ok([...s.secrets.keys()].map((n) => ({ name: n, type: 'secret_text' })));
       if (method === 'DELETE' && m[2]) { s.secrets.delete(m[2]); return ok(null); }
     }

@@ -152,6 +152,15 @@ test('scripts/setup creates the namespace, writes wrangler.toml, puts the secret
     assert.equal(api.state.secretPuts.filter((p) => p.name === 'SESSION_SECRET').length, 1);
     const again = await b.request(`http://${HOST}:${workerPort}/.portcullis/me`, { headers: { accept: 'application/json' } });
     assert.equal(again.status, 200, 'the session survived the second run');
+
+    // A third run while the API cannot list the secrets (a network or API error, not a
+    // missing Worker): it stops, and never replaces SESSION_SECRET (that signs everyone out).
+    api.state.failSecretList = true;
+    const third = await setup(['--no-verify']);
+    api.state.failSecretList = false;
+    assert.notEqual(third.code, 0, third.out);
+    assert.match(third.out, /could not list the Worker's secrets/);
+    assert.equal(api.state.secretPuts.filter((p) => p.name === 'SESSION_SECRET').length, 1, 'not replaced');
   } finally {
     await worker.stop();
   }
