@@ -59,3 +59,12 @@ test('after a panic the isolate recovers: the next requests are answered (plain 
     await upstream.stop();
   }
 });
+
+test('a build with the test-only fault-injection feature is refused for build/, the deployed directory', async () => {
+  const refused = await run(path.join(ROOT, 'scripts/build'), [], {
+    env: { ...process.env, PORTCULLIS_BUILD_FEATURES: 'fault-injection' },
+  }).then(() => null, (e) => e);
+  assert.ok(refused, 'scripts/build must fail');
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /for tests only/);
+});
