@@ -201,12 +201,12 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     finish(&a, sessions, &found_passwords)
 }
 
-/// Shows what matched and, unless `--list`, deletes it.
-fn finish(
+/// Prints what matched: app passwords, then sessions, one a line.
+fn show(
     a: &Args,
-    sessions: Vec<(SessionHash, String, SessionSummary)>,
+    sessions: &[(SessionHash, String, SessionSummary)],
     found_passwords: &[(AppPasswordSummary, String)],
-) -> Result<bool, String> {
+) {
     if sessions.is_empty() && a.app_password.is_none() {
         println!("No matching sessions.");
     }
@@ -228,7 +228,7 @@ fn finish(
     {
         println!("No matching app passwords.");
     }
-    for (hash, _, s) in &sessions {
+    for (hash, _, s) in sessions {
         let who = s.email.as_deref().unwrap_or(&s.sub);
         let ua = s.user_agent.as_deref().unwrap_or_default();
         let line = format!(
@@ -239,6 +239,15 @@ fn finish(
         );
         println!("{}", line.trim_end());
     }
+}
+
+/// Shows what matched and, unless `--list`, revokes it.
+fn finish(
+    a: &Args,
+    sessions: Vec<(SessionHash, String, SessionSummary)>,
+    found_passwords: &[(AppPasswordSummary, String)],
+) -> Result<bool, String> {
+    show(a, &sessions, found_passwords);
     if a.list {
         return Ok(true);
     }
