@@ -40,8 +40,9 @@ pub enum GateError {
     IssuerUnavailable(OidcError),
     /// The issuer answered, but the login could not be completed (code refused, bad token).
     LoginFailed(OidcError),
-    /// No valid session, on a request that must not be redirected (API, XHR, non-GET).
-    Unauthenticated,
+    /// No valid session, on a request that must not be redirected (API, XHR, non-GET); the
+    /// challenges its 401 carries for the credentials the path takes.
+    Unauthenticated(Challenge),
     /// The path means different things to different servers (encoded `/`, `..;` …).
     AmbiguousPath(&'static str),
     /// Signed in, but not allowed to use this app. `csrf` (for the sign-out button) is
@@ -80,6 +81,33 @@ pub enum GateError {
     Random,
     /// `ASSERTION_KEY` could not sign the `Portcullis-Assertion`.
     Assertion(SigningError),
+}
+
+/// Which `WWW-Authenticate` challenges a 401 carries (RFC 9110 §11.6.1): Basic where the
+/// path takes app passwords or service tokens as Basic credentials, Bearer where it takes
+/// the issuer's tokens. libcurl (git, `curl --anyauth`), davfs2 and the desktop WebDAV
+/// clients send Basic credentials only after a Basic challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Challenge {
+    pub basic: bool,
+    pub bearer: bool,
+}
+
+impl Challenge {
+    /// No credential but the session cookie.
+    pub const NONE: Challenge = Challenge {
+        basic: false,
+        bearer: false,
+    };
+
+    fn header(self) -> Option<&'static str> {
+        match (self.basic, self.bearer) {
+            (false, false) => None,
+            (true, false) => Some(BASIC),
+            (false, true) => Some(BEARER),
+            (true, true) => Some(BASIC_OR_BEARER),
+        }
+    }
 }
 
 impl std::fmt::Display for GateError {
@@ -160,6 +188,7 @@ const BEARER: &str = "Bearer";
 const BEARER_INVALID: &str = "Bearer error=\"invalid_token\"";
 /// RFC 7617: clients that speak Basic (nzb360, git) expect a challenge.
 const BASIC: &str = "Basic realm=\"Portcullis\", charset=\"UTF-8\"";
+const BASIC_OR_BEARER: &str = "Basic realm=\"Portcullis\", charset=\"UTF-8\", Bearer";
 
 const DID_NOT_COMPLETE: &str = "Sign-in did not complete";
 
@@ -178,7 +207,7 @@ fn meta(error: &GateError) -> Meta {
         E::IssuerSaid { .. } => m(400, "issuer_error", DID_NOT_COMPLETE, "You were not signed in.", false),
         E::IssuerUnavailable(_) => m(503, "issuer_unavailable", "Sign-in is unavailable", "The identity provider cannot be reached right now. If you were signed in already, your session still works; new sign-ins will work once the provider is back.", false),
         E::LoginFailed(_) => m(400, "login_failed", DID_NOT_COMPLETE, "The identity provider's answer could not be accepted, so you were not signed in. Please try again; if it keeps happening, the site owner can find the reason in the log.", false),
-        E::Unauthenticated => m(401, "unauthenticated", DID_NOT_COMPLETE, "sign in first: this request carries no valid Portcullis session", true),
+        E::Unauthenticated(c) => Meta { challenge: c.header(), ..m(401, "unauthenticated", DID_NOT_COMPLETE, "sign in first: this request carries no valid Portcullis session", true) },
         E::AmbiguousPath(_) => m(400, "ambiguous_path", "Bad request", "This address is ambiguous (it contains an encoded slash, a control character or a dot segment with parameters), so it is refused.", false),
         E::Forbidden { csrf, .. } => m(403, "forbidden", "You don't have access", "You are not allowed to use this app.", csrf.is_none()),
         E::ServiceToken(ServiceTokenRefused::Invalid) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
@@ -269,8 +298,8 @@ pub struct Scope<'a> {
 /// The error boundary: the reply for `error`, and the line to log (none for an
 /// unauthenticated API call, which is ordinary traffic).
 pub fn respond(error: &GateError, scope: &Scope<'_>) -> (Reply, Option<String>) {
-    let log =
-        (*error != GateError::Unauthenticated).then(|| error.log_line(scope.host, scope.path));
+    let log = (!matches!(error, GateError::Unauthenticated(_)))
+        .then(|| error.log_line(scope.host, scope.path));
     (reply(error, scope), log)
 }
 
@@ -392,7 +421,7 @@ mod tests {
         );
         assert_eq!(r.header("cache-control"), Some("no-store"));
 
-        let r = reply(&GateError::Unauthenticated, &ctx(false));
+        let r = reply(&GateError::Unauthenticated(Challenge::NONE), &ctx(false));
         assert_eq!(r.status, 401);
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.body.contains("\"error\":\"unauthenticated\""));

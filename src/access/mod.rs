@@ -16,12 +16,13 @@ use crate::app_password::{credential, AppPassword, AppPasswords, VerifyError};
 use crate::assertion::ASSERTION_LIFETIME;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
-use crate::error::GateError;
+use crate::error::{Challenge, GateError};
 use crate::identity::Identity;
 use crate::login::LOGOUT_CSRF;
 use crate::model::{classify, App, Config, PathClass};
 use crate::oidc::{bearer, token, Client, PresentedError};
 use crate::proxy::{self, Forward, ProxyPlan};
+use crate::request::RequestHead;
 use crate::return_to;
 use crate::session::{Found, Sessions};
 use crate::ttl_cache::TtlCache;
@@ -97,6 +98,22 @@ pub fn decide(app: &App, class: PathClass, principal: &Principal, navigation: bo
     }
 }
 
+/// The challenges of a 401 for a request without credentials. A browser (it sends
+/// `Sec-Fetch-Mode`) gets none: a Basic challenge would pop up its password dialog over
+/// the app's own pages; it is sent to the login, or answered in JSON on API paths.
+/// Programs get Basic where the path takes app passwords or service tokens, and Bearer
+/// where the app takes the issuer's tokens.
+fn challenge(app: &App, head: &RequestHead) -> Challenge {
+    if head.header("sec-fetch-mode").is_some() {
+        return Challenge::NONE;
+    }
+    let path = head.url.path();
+    Challenge {
+        basic: app.accepts_app_password_on(path) || !app.service_tokens.is_empty(),
+        bearer: app.accept_bearer,
+    }
+}
+
 /// What the gate does with an admitted or refused request.
 #[derive(Debug)]
 pub enum Admission {
@@ -150,7 +167,7 @@ impl Access {
                 let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
                 Ok(Admission::Login(back))
             }
-            Decision::Unauthorized => Err(GateError::Unauthenticated),
+            Decision::Unauthorized => Err(GateError::Unauthenticated(challenge(app, head))),
             Decision::Deny => Err(self.deny(ctx, &principal)),
         }
     }
@@ -287,7 +304,7 @@ impl Access {
                 (&record.identity, None)
             }
             // Only sessions and bearer tokens are ever denied.
-            _ => return GateError::Unauthenticated,
+            _ => return GateError::Unauthenticated(Challenge::NONE),
         };
         GateError::Forbidden {
             user: identity.user().to_string(),

@@ -10,7 +10,7 @@ use crate::app_password::{record, AppPasswordSummary, AppPasswords, NewAppPasswo
 use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
 use crate::crypto::ct_eq;
-use crate::error::GateError;
+use crate::error::{Challenge, GateError};
 use crate::http::Reply;
 use crate::login::RECENT_LOGIN;
 use crate::model::{App, Config};
@@ -39,7 +39,7 @@ async fn signed_in<I: Io>(
 pub async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
     let found = signed_in(ctx, sessions)
         .await?
-        .ok_or(GateError::Unauthenticated)?;
+        .ok_or(GateError::Unauthenticated(Challenge::NONE))?;
     let s = &found.session;
     let i = &s.identity;
     Ok(Reply::json(
@@ -72,7 +72,7 @@ pub async fn page<I: Io>(
             let back = format!("{}{}", head.origin(), Endpoint::Account.path());
             return Ok(Answer::Login(back));
         }
-        return Err(GateError::Unauthenticated);
+        return Err(GateError::Unauthenticated(Challenge::NONE));
     };
     let identity = &found.session.identity;
     let current = found.id.hash();
@@ -185,7 +185,7 @@ async fn form_session<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Fo
     let found = sessions
         .find(&ctx.env, sessions.cookie(ctx.head))
         .await?
-        .ok_or(GateError::Unauthenticated)?;
+        .ok_or(GateError::Unauthenticated(Challenge::NONE))?;
     let expected = sessions.derive(&found.id, ACCOUNT_CSRF);
     let given = ctx.head.form_field("csrf").unwrap_or_default();
     if !ct_eq(expected.as_bytes(), given.as_bytes()) {
