@@ -32,7 +32,6 @@ pub mod grant;
 pub mod http;
 pub mod identity;
 pub mod jose;
-#[cfg(test)]
 mod layering;
 pub mod login;
 pub mod model;

@@ -347,6 +347,15 @@ impl World {
         self.reply_at(head, NOW)
     }
 
+    /// Another isolate (a fresh gate, reading KV on every request) on the same store.
+    fn another_isolate(&self) -> World {
+        World {
+            gate: gate(json!({ "session_cache": "0s" }), Some("s")),
+            store: self.store.clone(),
+            issuer: FakeIssuer::default(),
+        }
+    }
+
     fn reply_at(&self, head: &RequestHead, now: u64) -> Reply {
         match self.handle_at(head, now).0.outcome {
             Outcome::Reply(r) => r,
@@ -1166,11 +1175,7 @@ fn kv_failing_on_delete_still_revokes() {
     assert_eq!(logout.status, 303, "the revocation took effect");
     // Refused here, and by any other isolate reading KV (a fresh gate on the same store).
     assert_eq!(w.reply(&api).status, 401);
-    let elsewhere = World {
-        gate: gate(json!({ "session_cache": "0s" }), Some("s")),
-        store: w.store.clone(),
-        issuer: FakeIssuer::default(),
-    };
+    let elsewhere = w.another_isolate();
     assert_eq!(
         elsewhere.reply(&api).status,
         401,
@@ -1209,11 +1214,7 @@ fn kv_writes_failing_still_revoke_everywhere() {
         "said in the log: {:?}",
         handled.log
     );
-    let elsewhere = World {
-        gate: gate(json!({ "session_cache": "0s" }), Some("s")),
-        store: w.store.clone(),
-        issuer: FakeIssuer::default(),
-    };
+    let elsewhere = w.another_isolate();
     assert_eq!(
         elsewhere.reply(&api).status,
         401,
