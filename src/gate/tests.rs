@@ -60,6 +60,8 @@ struct FakeIssuer {
     secret_in_form: RefCell<Option<&'static str>>,
     /// Refuse a client secret sent in the form.
     basic_only: std::cell::Cell<bool>,
+    /// Answer refreshes without an ID token (OIDC Core §12.2: Google, older Pocket ID).
+    refresh_without_id_token: std::cell::Cell<bool>,
 }
 
 /// RFC 6749 §5.2: the client's authentication was refused.
@@ -224,8 +226,11 @@ impl HttpClient for FakeIssuer {
                 });
                 self.override_claims(&mut claims);
                 let id_token = sign_rs256(rsa_key(0), Some("rsa-0"), &claims);
-                let body =
+                let mut body =
                     json!({ "id_token": id_token, "access_token": "at", "refresh_token": rotated });
+                if self.refresh_without_id_token.get() {
+                    body.as_object_mut().map(|b| b.remove("id_token"));
+                }
                 return ok(body.to_string());
             }
             let refused = || {
@@ -757,6 +762,69 @@ fn a_refresh_keeps_the_logins_id_token_for_the_logout_hint() {
     assert_eq!(
         after, at_login,
         "the hint is the login's ID token, not the refresh's"
+    );
+}
+
+#[test]
+fn a_refresh_without_an_id_token_takes_the_claims_from_userinfo() {
+    let (w, cookie) = userinfo_revalidating_world();
+    w.issuer.refresh_without_id_token.set(true);
+    // The issuer removes alice from "family"; its UserInfo says so (and nothing of email).
+    *w.issuer.userinfo.borrow_mut() =
+        Some((200, json!({ "sub": "alice-1", "groups": ["guests"] })));
+    let asked = w.issuer.userinfo_requests.borrow().len();
+    let head = photos_get(&cookie);
+    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    w.run(tasks, NOW + 16 * 60);
+    assert_eq!(
+        w.issuer.userinfo_requests.borrow().len(),
+        asked + 1,
+        "asked once"
+    );
+    let (after, _) = w.handle_at(&head, NOW + 17 * 60);
+    assert_eq!(
+        proxied_user(after).as_deref(),
+        Some("guests"),
+        "the group change is seen"
+    );
+    let (after, _) = w.handle_at(&api_get(&cookie), NOW + 17 * 60);
+    let Outcome::Proxy(plan) = after.outcome else {
+        panic!("proxied")
+    };
+    assert!(
+        plan.set
+            .iter()
+            .any(|(n, v)| *n == "x-auth-request-email" && v == "alice@example.com"),
+        "what UserInfo did not carry stays: {:?}",
+        plan.set
+    );
+}
+
+#[test]
+fn a_refresh_without_an_id_token_or_userinfo_says_so_once() {
+    let (w, cookie) = revalidating_world();
+    w.issuer.refresh_without_id_token.set(true);
+    let head = photos_get(&cookie);
+    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
+    let log = w.run(tasks, NOW + 16 * 60);
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.contains("claims_not_refreshed"))
+            .count(),
+        1,
+        "{log:?}"
+    );
+    let (served, _) = w.handle_at(&head, NOW + 17 * 60);
+    assert_eq!(
+        proxied_user(served).as_deref(),
+        Some("family"),
+        "kept as it was"
+    );
+    let (_, tasks) = w.handle_at(&head, NOW + 33 * 60);
+    let log = w.run(tasks, NOW + 33 * 60);
+    assert!(
+        !log.iter().any(|l| l.contains("claims_not_refreshed")),
+        "once: {log:?}"
     );
 }
 

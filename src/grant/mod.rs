@@ -34,6 +34,8 @@ use crate::ttl_cache::TtlCache;
 pub struct Lifecycle {
     /// Revoked in this isolate: refused at once, and never written back.
     revoked: TtlCache<()>,
+    /// Whether this isolate has said that refreshes cannot show changed claims.
+    said_claims_unseen: std::cell::Cell<bool>,
     pub locks: Locks,
     /// The key-derivation label of the key that encrypts this kind's refresh tokens.
     seal_label: &'static str,
@@ -43,6 +45,7 @@ impl Lifecycle {
     pub fn new(seal_label: &'static str) -> Self {
         Self {
             revoked: TtlCache::new(1024),
+            said_claims_unseen: std::cell::Cell::new(false),
             locks: Locks::new(),
             seal_label,
         }
@@ -84,6 +87,22 @@ impl Lifecycle {
     /// Decrypts a stored refresh token of this grant.
     pub fn open(&self, keys: &SigningKeys, grant: &str, sealed: &str) -> Option<String> {
         keys.open(self.seal_label, grant, sealed)
+    }
+
+    /// Says once per isolate that the issuer's refreshes carry no ID token and it has no
+    /// UserInfo endpoint: a group removed at the issuer is not seen until the person signs
+    /// in again (the refresh itself still confirms the grant is alive).
+    pub fn say_claims_unseen<I: Io>(&self, env: &Env<'_, I>) {
+        if !self.said_claims_unseen.replace(true) {
+            env.log(
+                serde_json::json!({
+                    "level": "warn",
+                    "event": "claims_not_refreshed",
+                    "detail": "the issuer's refresh answers carry no ID token and it has no UserInfo endpoint: changes to a person's claims (groups, email) are not seen until they sign in again",
+                })
+                .to_string(),
+            );
+        }
     }
 
     /// Says in the log when a revocation could not write its tombstone (the Free plan's

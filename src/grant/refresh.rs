@@ -18,9 +18,9 @@ use super::tombstone::{write_back, WriteBack};
 use super::Lifecycle;
 use crate::context::{audit_line, Env, Io};
 use crate::identity::Identity;
-use crate::oidc::client::Refreshed;
-use crate::oidc::{Client, ClientError, IdTokenClaims, OidcError};
-use crate::secret::{IdToken, SigningKeys};
+use crate::oidc::client::{Refreshed, Vouch};
+use crate::oidc::{Client, ClientError, OidcError};
+use crate::secret::SigningKeys;
 use crate::store::keys::Grant;
 use crate::store::StoreError;
 
@@ -50,19 +50,12 @@ pub trait GrantRecord: Clone {
 
     /// The record after a refresh: the issuer's new claims (and ID token) when it sent
     /// them, the rotated refresh token (sealed) when it rotated, vouched for at `now`.
-    fn renewed(
-        &self,
-        vouched: Option<(IdTokenClaims, IdToken)>,
-        sealed_refresh: Option<Option<String>>,
-        now: u64,
-    ) -> Self {
+    fn renewed(&self, vouch: Vouch, sealed_refresh: Option<Option<String>>, now: u64) -> Self {
         let mut renewed = self.clone();
         // The claims only: a session keeps its login's ID token for `id_token_hint`
         // (a refresh's ID token carries no nonce, and issuers such as Pocket ID mark it as
         // one that must not stand in for the login's).
-        if let Some((claims, _)) = vouched {
-            *renewed.state_mut().identity = claims.identity;
-        }
+        vouch.apply(renewed.state_mut().identity);
         let state = renewed.state_mut();
         if let Some(sealed) = sealed_refresh {
             *state.refresh = sealed;
@@ -216,7 +209,10 @@ fn renew<I: Io, R: GrantRecord>(
         with.life
             .seal(with.keys, grant, rotated.expose(), env.rng())
     });
-    current.renewed(refreshed.vouched, sealed, env.now)
+    if matches!(refreshed.vouch, Vouch::Nothing) {
+        with.life.say_claims_unseen(env);
+    }
+    current.renewed(refreshed.vouch, sealed, env.now)
 }
 
 /// What an issuer's refusal means for the grant.

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
-use super::claims::ClaimError;
+use super::claims::{Carried, ClaimError};
 use super::id_token::{self, Binding, Expected, IdTokenClaims, IdTokenError};
 use super::logout_token::{self, LogoutClaims};
 use super::provider::{Source, TokenVerifyError};
@@ -34,9 +34,43 @@ pub struct Vouched {
 /// What a refresh came to.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
-    /// A new ID token, when the issuer sent one (OIDC Core §12.2 makes it optional).
-    pub vouched: Option<(IdTokenClaims, IdToken)>,
+    /// What the issuer said of the person this time.
+    pub vouch: Vouch,
     pub refresh_token: Option<RefreshToken>,
+}
+
+/// What a refresh says of the person's claims.
+#[derive(Debug, Clone)]
+pub enum Vouch {
+    /// A new ID token (completed from UserInfo where it lacked claims): the claims as they
+    /// are now.
+    IdToken(IdTokenClaims),
+    /// No ID token (OIDC Core §12.2 makes it optional: Google, older Pocket ID): what
+    /// UserInfo says of the same `sub`, for the claims it carries.
+    Userinfo {
+        identity: Identity,
+        carried: Carried,
+    },
+    /// Neither an ID token nor a UserInfo endpoint: the claims cannot be seen to change.
+    Nothing,
+}
+
+impl Vouch {
+    /// `identity` as this answer leaves it.
+    pub fn apply(self, identity: &mut Identity) {
+        match self {
+            Vouch::IdToken(claims) => *identity = claims.identity,
+            Vouch::Userinfo {
+                identity: mut now,
+                carried,
+            } => {
+                // What UserInfo did not carry stays as it was.
+                carried.complete(&mut now, identity.clone());
+                *identity = now;
+            }
+            Vouch::Nothing => {}
+        }
+    }
 }
 
 /// Why talking to the issuer did not produce what was asked.
@@ -193,7 +227,7 @@ impl Client {
         let tokens = self
             .token_endpoint(http, now, request, token::parse_refresh_response)
             .await?;
-        let vouched = match tokens.id_token {
+        let vouch = match tokens.id_token {
             Some(id_token) => {
                 let claims = self
                     .id_token(
@@ -207,12 +241,15 @@ impl Client {
                 let claims = self
                     .with_userinfo(http, claims, tokens.access_token.as_ref(), now)
                     .await?;
-                Some((claims, id_token))
+                Vouch::IdToken(claims)
             }
-            None => None,
+            None => {
+                self.userinfo_only(http, sub, tokens.access_token.as_ref(), now)
+                    .await?
+            }
         };
         Ok(Refreshed {
-            vouched,
+            vouch,
             refresh_token: tokens.refresh_token,
         })
     }
@@ -282,12 +319,52 @@ impl Client {
         if claims.carried.all() {
             return Ok(claims);
         }
+        let Some(response) = self.userinfo(http, access_token, now).await? else {
+            return Ok(claims);
+        };
+        let groups_claim = &self.config.settings.groups_claim;
+        userinfo::complete(
+            &mut claims.identity,
+            claims.carried,
+            &response,
+            groups_claim,
+        )
+        .map_err(ClientError::Refused)?;
+        Ok(claims)
+    }
+
+    /// After a refresh without an ID token: what UserInfo says of `sub`, when the issuer
+    /// has the endpoint (a refusal or an answer about someone else disowns the grant).
+    async fn userinfo_only(
+        &self,
+        http: &impl HttpClient,
+        sub: &str,
+        access_token: Option<&AccessToken>,
+        now: u64,
+    ) -> Result<Vouch, ClientError> {
+        let Some(response) = self.userinfo(http, access_token, now).await? else {
+            return Ok(Vouch::Nothing);
+        };
+        let groups_claim = &self.config.settings.groups_claim;
+        let (identity, carried) =
+            userinfo::read(&response, sub, groups_claim).map_err(ClientError::Refused)?;
+        Ok(Vouch::Userinfo { identity, carried })
+    }
+
+    /// The UserInfo endpoint's answer to `access_token`; `None` when the issuer has no
+    /// such endpoint or gave no access token.
+    async fn userinfo(
+        &self,
+        http: &impl HttpClient,
+        access_token: Option<&AccessToken>,
+        now: u64,
+    ) -> Result<Option<HttpResponse>, ClientError> {
         let metadata = self
             .metadata(http, now)
             .await
             .map_err(ClientError::Unavailable)?;
         let (Some(endpoint), Some(token)) = (&metadata.userinfo_endpoint, access_token) else {
-            return Ok(claims);
+            return Ok(None);
         };
         let response = http
             .send(userinfo::request(endpoint, token.expose()))
@@ -299,15 +376,7 @@ impl Client {
                 response.status
             ))));
         }
-        let groups_claim = &self.config.settings.groups_claim;
-        userinfo::complete(
-            &mut claims.identity,
-            claims.carried,
-            &response,
-            groups_claim,
-        )
-        .map_err(ClientError::Refused)?;
-        Ok(claims)
+        Ok(Some(response))
     }
 
     /// An ID token straight from the token endpoint: signature, then §3.1.3.7.

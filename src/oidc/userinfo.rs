@@ -25,6 +25,19 @@ pub fn complete(
     response: &HttpResponse,
     groups_claim: &str,
 ) -> Result<(), OidcError> {
+    let (more, _) = read(response, &identity.sub, groups_claim)?;
+    carried.complete(identity, more);
+    Ok(())
+}
+
+/// The person a UserInfo response describes, and which claims it carried: §5.3.2, a JSON
+/// object whose `sub` is exactly `sub`, or an error (a refusal of the access token, or an
+/// answer about someone else, disowns the grant).
+pub fn read(
+    response: &HttpResponse,
+    sub: &str,
+    groups_claim: &str,
+) -> Result<(Identity, Carried), OidcError> {
     if response.status == 401 {
         return Err(OidcError::UserinfoDenied(
             "answered 401 to the access token".into(),
@@ -44,16 +57,17 @@ pub fn complete(
         )
     })?;
     match claims.get("sub").and_then(Value::as_str) {
-        Some(sub) if sub == identity.sub => {}
+        Some(said) if said == sub => {}
         _ => {
             return Err(OidcError::UserinfoDenied(
                 "its sub is not the ID token's (OpenID Connect Core §5.3.2)".into(),
             ))
         }
     }
-    let more = identity_of(&claims, &identity.sub, groups_claim);
-    carried.complete(identity, more);
-    Ok(())
+    Ok((
+        identity_of(&claims, sub, groups_claim),
+        Carried::of(&claims, groups_claim),
+    ))
 }
 
 #[cfg(test)]
