@@ -71,6 +71,9 @@ pub enum GateError {
     InvalidLogoutToken(String),
     /// A state-changing POST without a valid CSRF token.
     Csrf,
+    /// The account page or one of its forms, asked by a script (`Sec-Fetch-Mode: cors`):
+    /// a script on a protected app must not read the page or act through it.
+    NotForScripts,
     /// The app's origin could not be reached.
     OriginUnreachable(String),
     /// A body larger than Portcullis reads for its own endpoints.
@@ -220,6 +223,7 @@ fn meta(error: &GateError) -> Meta {
         E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true).challenge(BEARER_INVALID),
         E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true).challenge(BEARER),
         E::InvalidLogoutToken(_) => m(400, "invalid_request", DID_NOT_COMPLETE, "The logout token was not accepted.", true),
+        E::NotForScripts => m(403, "not_for_scripts", "Open this page yourself", "This page and its forms are for you to use in the browser, not for scripts.", false),
         E::Csrf => m(403, "csrf", "Please confirm", "This sign-out request could not be verified. Use the button below to sign out.", false),
         E::OriginUnreachable(_) => m(502, "origin_unreachable", "The app is down", "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.", false),
         E::PayloadTooLarge => m(413, "payload_too_large", "Request too large", "The request body is larger than this address accepts.", false),

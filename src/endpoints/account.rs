@@ -67,6 +67,7 @@ pub async fn page<I: Io>(
     app_passwords: &AppPasswords,
 ) -> Result<Answer, GateError> {
     let head = ctx.head;
+    not_from_a_script(head)?;
     let Some(found) = signed_in(ctx, sessions).await? else {
         if head.is_browser_navigation() {
             let back = format!("{}{}", head.origin(), Endpoint::Account.path());
@@ -182,6 +183,7 @@ fn creatable<'c>(config: &'c Config, found: &Found) -> impl Iterator<Item = &'c 
 
 /// The session of a form's POST, once its CSRF token is checked.
 async fn form_session<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Found, GateError> {
+    not_from_a_script(ctx.head)?;
     let found = sessions
         .find(&ctx.env, sessions.cookie(ctx.head))
         .await?
@@ -192,6 +194,17 @@ async fn form_session<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Fo
         return Err(GateError::Csrf);
     }
     Ok(found)
+}
+
+/// The account page and its forms answer a navigation (or a client that sends no
+/// `Sec-Fetch-Mode`: programs, old browsers), never a script's `fetch` or XHR: JavaScript
+/// on a protected app (a malicious app, an XSS in one) could otherwise read the page's
+/// CSRF token and create an app password through it.
+fn not_from_a_script(head: &RequestHead) -> Result<(), GateError> {
+    match head.header("sec-fetch-mode") {
+        None | Some("navigate") => Ok(()),
+        Some(_) => Err(GateError::NotForScripts),
+    }
 }
 
 /// `POST /.portcullis/app-passwords` with `app`, `label`, `lifetime` and `csrf`. Created at

@@ -157,6 +157,52 @@ fn header<'a>(plan: &'a ProxyPlan, name: &str) -> Option<&'a str> {
 }
 
 #[test]
+fn a_script_can_neither_read_the_account_page_nor_post_its_forms() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    // What JavaScript on a protected app sends: fetch() and XHR are `Sec-Fetch-Mode: cors`.
+    let page = request(
+        "GET",
+        "https://photos.example.com/.portcullis/account",
+        &[
+            ("cookie", &cookie),
+            ("accept", "text/html"),
+            ("sec-fetch-mode", "cors"),
+        ],
+    );
+    let refused = w.reply(&page);
+    assert_eq!(refused.status, 403);
+    assert!(!refused.body.contains("name=\"csrf\""), "no CSRF token");
+    // Even with a token it got elsewhere, its POST is refused, and nothing is created.
+    let token = csrf(&w, &cookie);
+    let form = |label: &str, mode: &str| {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("app", "photos.example.com")
+            .append_pair("label", label)
+            .append_pair("lifetime", "30d")
+            .append_pair("csrf", &token)
+            .finish();
+        let mut head = request(
+            "POST",
+            "https://photos.example.com/.portcullis/app-passwords",
+            &[
+                ("cookie", &cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-mode", mode),
+            ],
+        );
+        head.body = Some(body);
+        head
+    };
+    let writes = *w.store.writes.borrow();
+    let answer = w.reply(&form("stolen", "cors"));
+    assert_eq!(answer.status, 403);
+    assert!(!answer.body.contains("data-secret"));
+    assert_eq!(*w.store.writes.borrow(), writes, "nothing created");
+    // The same form submitted by a person (a navigation) works.
+    assert_eq!(w.reply(&form("mine", "navigate")).status, 200);
+}
+
+#[test]
 fn created_after_a_recent_login_and_used_as_a_header_pair_or_basic() {
     let (w, cookie) = signed_in(json!({}), NOW - 60);
     let (id, secret) = create(&w, &cookie, "sonarr.example.com", "nzb360 on Pixel 8");
