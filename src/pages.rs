@@ -58,7 +58,11 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;
 td form button{padding:.25rem .6rem;font-size:.85rem;background:#fff;color:#b42318;border-color:#b42318}.this{color:#067647;font-weight:600}\
 h2{font-size:1.05rem;margin:1.5rem 0 .5rem}code{font:.85rem ui-monospace,monospace;word-break:break-all;user-select:all}\
 form.create{display:flex;flex-wrap:wrap;gap:.75rem;align-items:end;margin-top:1rem}form.create label{display:flex;flex-direction:column;font-size:.85rem}\
-input,select{font:inherit;padding:.35rem;border:1px solid #c5cad3;border-radius:6px}";
+input,select{font:inherit;padding:.35rem;border:1px solid #c5cad3;border-radius:6px;max-width:100%;box-sizing:border-box}\
+main{box-sizing:border-box;max-width:min(44rem,calc(100% - 2rem));min-width:0}td,th{overflow-wrap:break-word}\
+@media (max-width:30rem){main{padding:1.25rem 1rem;margin:.5rem;max-width:calc(100% - 1rem)}\
+thead{display:none}table,tbody,tr,td,th{display:block}tr{padding:.5rem 0;border-bottom:1px solid #e5e7eb}\
+td,th{border:0;padding:.1rem 0}form.create label{flex:1 1 100%}}";
 
 pub fn render(page: &Page<'_>) -> String {
     let mut html = String::with_capacity(2048);

@@ -179,3 +179,50 @@ test('an app password is created on the account page (the issuer asks again firs
   assert.equal(after.status, 401);
   await context.close();
 });
+
+test('every Portcullis page fits a 360 px phone screen without scrolling sideways', { timeout: 120_000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  const page = await context.newPage();
+  const fits = async (what) => {
+    const { scroll, inner } = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth,
+      inner: window.innerWidth,
+    }));
+    assert.ok(scroll <= inner, `${what}: ${scroll} px wide in a ${inner} px window`);
+  };
+  await page.goto(`${s.app}/.portcullis/account`);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice');
+  await Promise.all([page.waitForURL(`${s.app}/.portcullis/account`), page.click('#submit')]);
+  await fits('the account page');
+
+  // The created app password, with its copy fields.
+  await page.selectOption('select[name=app]', 'photos.localhost');
+  await page.fill('input[name=label]', 'Immich on a very small phone with a long name');
+  await page.fill('input[name=lifetime]', '30d');
+  await Promise.all([page.waitForURL(/\/interaction\//), page.click('button:has-text("Create app password")')]);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice');
+  await Promise.all([page.waitForURL(/\/\.portcullis\/callback/), page.click('#submit')]);
+  await fits('the created app password');
+  await page.goto(`${s.app}/.portcullis/account`);
+  await fits('the account page with an app password');
+
+  // An error page, the sign-out confirmation and the signed-out page.
+  await page.goto(`${s.app}/.portcullis/nothing-here`);
+  await fits('the 404 page');
+  await page.goto(`${s.app}/.portcullis/signed-out`);
+  await fits('the signed-out page');
+  await context.close();
+
+  // The 403 page, for someone the app does not admit.
+  const other = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  const denied = await other.newPage();
+  await denied.goto(`${s.app}/albums`);
+  await denied.fill('#username', 'bob');
+  await denied.fill('#password', 'bob');
+  await Promise.all([denied.waitForResponse((r) => r.url() === `${s.app}/albums`), denied.click('#submit')]);
+  const { scroll, inner } = await denied.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+  assert.ok(scroll <= inner, `the 403 page: ${scroll} px wide in a ${inner} px window`);
+  await other.close();
+});
