@@ -17,6 +17,20 @@ after(async () => {
   await s?.stop();
 });
 
+/**
+ * Fills the account page's form for photos.localhost as alice and signs in again at the
+ * issuer (the login is not known to be recent); ends on the page showing the new one.
+ */
+async function createAppPassword(page, label) {
+  await page.selectOption('select[name=app]', 'photos.localhost');
+  await page.fill('input[name=label]', label);
+  await page.fill('input[name=lifetime]', '30d');
+  await Promise.all([page.waitForURL(/\/interaction\//), page.click('button:has-text("Create app password")')]);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'alice');
+  await Promise.all([page.waitForURL(/\/\.portcullis\/callback/), page.click('#submit')]);
+}
+
 test('a visitor signs in through the login form and lands on the app, then signs out', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -143,14 +157,7 @@ test('an app password is created on the account page (the issuer asks again firs
   assert.match(await page.textContent('h1'), /Your account/);
   assert.match(await page.textContent('main'), /You have no app passwords/);
 
-  await page.selectOption('select[name=app]', 'photos.localhost');
-  await page.fill('input[name=label]', 'Immich on Pixel 8');
-  await page.fill('input[name=lifetime]', '30d');
-  // The login is not known to be recent: the issuer asks for the password again.
-  await Promise.all([page.waitForURL(/\/interaction\//), page.click('button:has-text("Create app password")')]);
-  await page.fill('#username', 'alice');
-  await page.fill('#password', 'alice');
-  await Promise.all([page.waitForURL(/\/\.portcullis\/callback/), page.click('#submit')]);
+  await createAppPassword(page, 'Immich on Pixel 8');
   assert.match(await page.textContent('h1'), /Immich on Pixel 8/);
   const id = await page.textContent('[data-client-id]');
   const secret = await page.textContent('[data-secret]');
@@ -197,13 +204,7 @@ test('every Portcullis page fits a 360 px phone screen without scrolling sideway
   await fits('the account page');
 
   // The created app password, with its copy fields.
-  await page.selectOption('select[name=app]', 'photos.localhost');
-  await page.fill('input[name=label]', 'Immich on a very small phone with a long name');
-  await page.fill('input[name=lifetime]', '30d');
-  await Promise.all([page.waitForURL(/\/interaction\//), page.click('button:has-text("Create app password")')]);
-  await page.fill('#username', 'alice');
-  await page.fill('#password', 'alice');
-  await Promise.all([page.waitForURL(/\/\.portcullis\/callback/), page.click('#submit')]);
+  await createAppPassword(page, 'Immich on a very small phone with a long name');
   await fits('the created app password');
   await page.goto(`${s.app}/.portcullis/account`);
   await fits('the account page with an app password');
