@@ -7,37 +7,44 @@ use std::cell::RefCell;
 use crate::crypto::Random;
 use crate::http::HttpClient;
 use crate::jose::signature::{SignatureCheck, Signer};
+use crate::people::{People, Unbound};
 use crate::request::RequestHead;
 use crate::router::Route;
 use crate::secret::SessionCookie;
 use crate::store::keys::AppPasswordId;
 use crate::store::Store;
 
-/// The I/O the core may use: the session store, outbound HTTP (the issuer), signature
-/// checks and randomness.
+/// The I/O the core may use: the session store, the persons' objects (the strong record
+/// of revocation), outbound HTTP (the issuer), signature checks and randomness.
 pub trait Io {
     type Store: Store;
+    type People: People;
     type Http: HttpClient;
     type Signatures: SignatureCheck + Signer;
     type Random: Random;
     fn store(&self) -> &Self::Store;
+    fn people(&self) -> &Self::People;
     fn http(&self) -> &Self::Http;
     fn signatures(&self) -> &Self::Signatures;
     fn rng(&self) -> &Self::Random;
 }
 
-/// [`Io`] from borrowed parts (the Worker's KV, `fetch` and WebCrypto, or test doubles).
-pub struct IoParts<'a, S, H, C, R> {
+/// [`Io`] from borrowed parts (the Worker's KV, `PEOPLE`, `fetch` and WebCrypto, or test
+/// doubles).
+pub struct IoParts<'a, S, H, C, R, P = Unbound> {
     pub store: &'a S,
+    pub people: &'a P,
     pub http: &'a H,
     pub signatures: &'a C,
     pub rng: &'a R,
 }
 
 impl<'a, S, H, C, R> IoParts<'a, S, H, C, R> {
+    /// Without persons' objects (revocation rests on KV); see [`IoParts::with_people`].
     pub fn new(store: &'a S, http: &'a H, signatures: &'a C, rng: &'a R) -> Self {
         Self {
             store,
+            people: &Unbound,
             http,
             signatures,
             rng,
@@ -45,13 +52,29 @@ impl<'a, S, H, C, R> IoParts<'a, S, H, C, R> {
     }
 }
 
-impl<S: Store, H: HttpClient, C: SignatureCheck + Signer, R: Random> Io
-    for IoParts<'_, S, H, C, R>
+impl<'a, S, H, C, R, P> IoParts<'a, S, H, C, R, P> {
+    pub fn with_people<Q>(self, people: &'a Q) -> IoParts<'a, S, H, C, R, Q> {
+        IoParts {
+            store: self.store,
+            people,
+            http: self.http,
+            signatures: self.signatures,
+            rng: self.rng,
+        }
+    }
+}
+
+impl<S: Store, H: HttpClient, C: SignatureCheck + Signer, R: Random, P: People> Io
+    for IoParts<'_, S, H, C, R, P>
 {
     type Store = S;
+    type People = P;
     type Http = H;
     type Signatures = C;
     type Random = R;
+    fn people(&self) -> &P {
+        self.people
+    }
     fn store(&self) -> &S {
         self.store
     }
@@ -111,6 +134,10 @@ impl<'a, I: Io> Env<'a, I> {
 
     pub fn store(&self) -> &I::Store {
         self.io.store()
+    }
+
+    pub fn people(&self) -> &I::People {
+        self.io.people()
     }
 
     pub fn http(&self) -> &I::Http {

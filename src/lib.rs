@@ -38,6 +38,7 @@ pub mod model;
 pub mod oidc;
 pub mod pages;
 pub mod path;
+pub mod people;
 #[cfg(test)]
 mod properties;
 pub mod proxy;

@@ -26,6 +26,41 @@ export default function (env) {
 }
 `;
 
+// Another location's view of KV (tests of revocation across locations): every read is
+// answered with the value this view first saw for the key within the last LAG_MS, as a
+// location whose edge cache still holds the old value does. Writes go straight through.
+const KV_LAGGING = `
+const seen = new Map();
+export default function (env) {
+  const kv = env.INNER;
+  const lag = Number(env.LAG_MS);
+  const log = (op, key) => console.log(JSON.stringify({ kv: op, key, location: 'b' }));
+  return {
+    async get(key, options) {
+      log('get', key);
+      const now = Date.now();
+      const value = await kv.get(key, options);
+      const history = (seen.get(key) || []).filter((e) => e.at > now - lag);
+      history.push({ at: now, value });
+      seen.set(key, history);
+      return history[0].value;
+    },
+    put: (key, value, options) => { log('put', key); return kv.put(key, value, options); },
+    delete: (key) => { log('delete', key); return kv.delete(key); },
+    list: (options) => { log('list', (options && options.prefix) || ''); return kv.list(options); },
+  };
+}
+`;
+
+// In front of two locations: a request with 'x-location: b' goes to the second one.
+const LOCATIONS = `
+export default {
+  fetch(request, env) {
+    return (request.headers.get('x-location') === 'b' ? env.B : env.A).fetch(request);
+  },
+};
+`;
+
 /** Appends each complete line a stream writes to `lines` (and hands it to `onLine`). */
 export function collectLines(stream, lines, onLine = () => {}) {
   let buffered = '';
@@ -53,8 +88,11 @@ export function collectLines(stream, lines, onLine = () => {}) {
  * - stripCfConnectingIp: Miniflare's own option, on by default as in `wrangler dev`: the
  *   worker's outgoing fetches pass through a JavaScript worker of Miniflare's that copies
  *   their headers to drop CF-Connecting-IP (bench/floor.mjs measures what that costs).
+ * - people: bind PEOPLE, the persons' Durable Objects (class Person of the gate itself).
+ * - secondLocation: { lagMs }: a second gate (requests with `x-location: b`) sharing the
+ *   persons' objects, its KV reads lagging by lagMs (needs people).
  */
-export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, kvProbe = true, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist, stripCfConnectingIp = true }) {
+export async function startWorker({ port, config, secrets = {}, script, withoutKv = false, kvProbe = true, build = path.join(ROOT, 'build'), main = 'index.js', onLine = () => {}, kvPersist, stripCfConnectingIp = true, people = false, secondLocation }) {
   const lines = [];
   const collect = (stream) => collectLines(stream, lines, onLine);
   const gate = script
@@ -69,14 +107,36 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
       stripCfConnectingIp,
       bindings: { ...(config === undefined ? {} : { PORTCULLIS: config }), ...secrets },
       ...(withoutKv ? {} : kvProbe ? { wrappedBindings: { SESSIONS: 'kv-probe' } } : { kvNamespaces: { SESSIONS: 'sessions' } }),
+      ...(people ? { durableObjects: { PEOPLE: { className: 'Person', useSQLite: true } } } : {}),
     };
+  const locations = secondLocation ? [
+    {
+      name: 'locations',
+      modules: [{ type: 'ESModule', path: 'locations.mjs', contents: LOCATIONS }],
+      serviceBindings: { A: 'portcullis', B: 'portcullis-b' },
+    },
+    {
+      ...gate,
+      name: 'portcullis-b',
+      wrappedBindings: { SESSIONS: 'kv-lagging' },
+      durableObjects: { PEOPLE: { className: 'Person', scriptName: 'portcullis', useSQLite: true } },
+    },
+    {
+      name: 'kv-lagging',
+      modules: [{ type: 'ESModule', path: 'kv-lagging.mjs', contents: KV_LAGGING }],
+      kvNamespaces: { INNER: 'sessions' },
+      bindings: { LAG_MS: String(secondLocation.lagMs) },
+    },
+  ] : [];
   const mf = new Miniflare({
     host: '127.0.0.1',
     port,
     // On disk rather than in workerd's memory (the soak test measures workerd's memory).
     ...(kvPersist ? { kvPersist } : {}),
     workers: [
+      ...locations.slice(0, 1),
       gate,
+      ...locations.slice(1),
       {
         name: 'kv-probe',
         modules: [{ type: 'ESModule', path: 'kv-probe.mjs', contents: KV_PROBE }],

@@ -14,7 +14,7 @@ use super::registry;
 use super::revalidate::{Outcome, Records};
 use crate::context::{audit_line, AppPasswordTask, Env, Io, Task};
 use crate::crypto::{b64url, ct_eq, sha256};
-use crate::grant::{tombstone, Due, GrantStore, Lifecycle, WriteBack};
+use crate::grant::{tombstone, Due, GrantStore, Held, Lifecycle, WriteBack};
 use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
@@ -174,11 +174,12 @@ pub struct AppPasswords {
 
 impl AppPasswords {
     pub fn new(config: Rc<Config>, client: Rc<Client>) -> Self {
+        let revocation_check = config.settings.revocation_check;
         Self {
             config,
             client,
             cache: TtlCache::new(1024),
-            grant: Lifecycle::new(REFRESH_KEY),
+            grant: Lifecycle::new(REFRESH_KEY, revocation_check),
             used: TtlCache::new(1024),
         }
     }
@@ -230,6 +231,17 @@ impl AppPasswords {
         }
         if !record.is_live(now) {
             return refused(AppPasswordRefused::Expired);
+        }
+        let held = Held {
+            key: &id,
+            sub: &record.identity.sub,
+            grant: Grant::AppPassword(&id),
+            created: record.created,
+            expires: record.expires,
+        };
+        if !self.grant.still_live(env, held).await {
+            self.cache.remove(&id);
+            return refused(AppPasswordRefused::Unknown);
         }
         let record = match self.revalidation_due(&record, now) {
             Due::No => record,
@@ -336,8 +348,9 @@ impl AppPasswords {
             k.expires.saturating_sub(now)
         });
         self.grant.mark_revoked(id, now + lifetime.max(60), now);
-        let (record, tombstoned) = registry::revoke(env.store(), id, known, now).await?;
-        self.grant.report(env, Grant::AppPassword(id), tombstoned);
+        let (record, recorded) =
+            registry::revoke(env.store(), env.people(), id, known, now).await?;
+        self.grant.report(env, Grant::AppPassword(id), &recorded);
         if let Some(record) = &record {
             let keys = &self.config.secrets.signing_keys;
             let sealed = record.refresh.as_deref();
@@ -409,7 +422,11 @@ impl AppPasswords {
         // Written unless it was revoked meanwhile (here or anywhere: the tombstone).
         let records = Records(env.store());
         let written = tombstone::write_back(
-            || self.grant.is_revoked(env, Grant::AppPassword(id)),
+            || {
+                let (sub, created) = (&record.identity.sub, record.created);
+                self.grant
+                    .is_revoked(env, Grant::AppPassword(id), sub, created)
+            },
             records.write(id, &record, &record, now),
             || records.unwrite(id, &record),
         )

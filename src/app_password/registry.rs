@@ -2,7 +2,8 @@
 //! record and its index key expire with the app password.
 
 use super::record::{AppPassword, AppPasswordSummary};
-use crate::grant::{tombstone, Doomed, Tombstoned};
+use crate::grant::{tombstone, Doomed, Recorded};
+use crate::people::People;
 use crate::store::keys::{self, ttl_until as ttl, AppPasswordId, Grant};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
@@ -53,32 +54,34 @@ pub async fn load<S: Store>(
 /// overwritten with the tombstone's value where the deletes fail). Nothing is written for
 /// one that does not exist. Returns the record that was revoked, and whether its
 /// tombstone was written.
-pub async fn revoke<S: Store>(
+pub async fn revoke<S: Store, P: People>(
     store: &S,
+    people: &P,
     id: &AppPasswordId,
     known: Option<&AppPasswordSummary>,
     now: u64,
-) -> Result<(Option<AppPassword>, Tombstoned), StoreError> {
+) -> Result<(Option<AppPassword>, Recorded), StoreError> {
     let record = load(store, id).await?;
     let (expires, sub) = match (&record, known) {
         (Some(r), _) => (r.expires, r.identity.sub.as_str()),
         (None, Some(k)) => (k.expires, k.sub.as_str()),
-        (None, None) => return Ok((None, Tombstoned::Yes)),
+        (None, None) => return Ok((None, Recorded::nothing())),
     };
-    let tombstoned =
-        tombstone::revoke(store, &doomed(id, sub, expires, record.is_some()), now).await?;
-    Ok((record, tombstoned))
+    let doomed = doomed(id, sub, expires, record.is_some());
+    let recorded = tombstone::revoke(store, people, &doomed, now).await?;
+    Ok((record, recorded))
 }
 
 /// What revoking an app password removes (`record_exists`: whether its record is known to
 /// be there).
 pub fn doomed<'a>(
     id: &'a AppPasswordId,
-    sub: &str,
+    sub: &'a str,
     expires: u64,
     record_exists: bool,
 ) -> Doomed<'a> {
     Doomed {
+        sub,
         grant: Grant::AppPassword(id),
         record_key: record_key(id),
         record_exists,
@@ -179,7 +182,11 @@ mod tests {
             assert_eq!(all(&store).await.unwrap().len(), 3);
             assert!(load(&store, &ap(1)).await.unwrap().is_some());
 
-            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().0.is_some());
+            assert!(revoke(&store, &crate::people::Unbound, &ap(1), None, 200)
+                .await
+                .unwrap()
+                .0
+                .is_some());
             assert!(load(&store, &ap(1)).await.unwrap().is_none());
             assert!(tombstone::is_revoked(&store, Grant::AppPassword(&ap(1)))
                 .await
@@ -187,7 +194,11 @@ mod tests {
             assert_eq!(of_user(&store, "alice").await.unwrap().len(), 1);
             // Nothing to revoke: nothing written.
             let before = store.records.borrow().len();
-            assert!(revoke(&store, &ap(9), None, 200).await.unwrap().0.is_none());
+            assert!(revoke(&store, &crate::people::Unbound, &ap(9), None, 200)
+                .await
+                .unwrap()
+                .0
+                .is_none());
             assert_eq!(store.records.borrow().len(), before);
         });
     }
@@ -198,7 +209,11 @@ mod tests {
         pollster::block_on(async {
             save(&store, &record(1, "alice"), 100).await.unwrap();
             store.failing.borrow_mut().push("delete");
-            assert!(revoke(&store, &ap(1), None, 200).await.unwrap().0.is_some());
+            assert!(revoke(&store, &crate::people::Unbound, &ap(1), None, 200)
+                .await
+                .unwrap()
+                .0
+                .is_some());
             assert!(load(&store, &ap(1)).await.unwrap().is_none(), "overwritten");
         });
     }

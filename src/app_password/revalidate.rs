@@ -9,38 +9,12 @@ use super::passwords::{revoked_line, AppPasswords};
 use super::record::AppPassword;
 use super::registry;
 use crate::context::{Env, Io};
-use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
-use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
+use crate::grant::refresh::{grant_record, Refresher};
+use crate::grant::{self, Due, GrantStore, Revalidation};
 use crate::store::keys::{AppPasswordId, Grant};
 use crate::store::{Store, StoreError};
 
-impl GrantRecord for AppPassword {
-    const KIND: &'static str = "app_password";
-
-    fn host(&self) -> &str {
-        &self.app
-    }
-
-    fn is_live(&self, now: u64) -> bool {
-        AppPassword::is_live(self, now)
-    }
-
-    fn state(&self) -> GrantState<'_> {
-        GrantState {
-            identity: &self.identity,
-            validated: self.validated,
-            refresh: &self.refresh,
-        }
-    }
-
-    fn state_mut(&mut self) -> GrantStateMut<'_> {
-        GrantStateMut {
-            identity: &mut self.identity,
-            validated: &mut self.validated,
-            refresh: &mut self.refresh,
-        }
-    }
-}
+grant_record!(AppPassword, "app_password", app);
 
 /// App-password records in the store, as the lifecycle reads and writes them: a record
 /// is always written with its index key (which carries "last used" and the label).

@@ -26,6 +26,10 @@ pub const MAX_SESSION_LIFETIME: u64 = 400 * 86_400;
 const MIN_REVALIDATE: u64 = 30;
 /// Longest in-isolate trust of a session read from KV (it bounds revocation latency).
 const MAX_SESSION_CACHE: u64 = 5 * 60;
+/// `revocation_check`: every location refuses a revoked credential within this bound.
+const DEFAULT_REVOCATION_CHECK: u64 = 5;
+const MIN_REVOCATION_CHECK: u64 = 1;
+const MAX_REVOCATION_CHECK: u64 = 60;
 /// `app_password_lifetime`: 90 days unless set; at least a day, at most 400 days.
 const DEFAULT_APP_PASSWORD_LIFETIME: u64 = 90 * 86_400;
 const MIN_APP_PASSWORD_LIFETIME: u64 = 86_400;
@@ -134,6 +138,7 @@ struct RawSettings {
     scopes: Option<Vec<String>>,
     session_lifetime: Option<String>,
     session_cache: Option<String>,
+    revocation_check: Option<String>,
     revalidate_every: Option<String>,
     groups_claim: Option<String>,
     user_claim: Option<String>,
@@ -270,7 +275,13 @@ fn validate(mut raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         user_claim,
     };
     let apps = apps(p, raw.apps.take(), &shared);
-    let (session_lifetime, session_cache, revalidate_every, app_password_lifetime) = lifetimes;
+    let Lifetimes {
+        session_lifetime,
+        session_cache,
+        revocation_check,
+        revalidate_every,
+        app_password_lifetime,
+    } = lifetimes;
     Some(Settings {
         issuer: issuer?,
         discovery_url: discovery_url?,
@@ -279,6 +290,7 @@ fn validate(mut raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         scopes,
         session_lifetime: session_lifetime?,
         session_cache: session_cache?,
+        revocation_check: revocation_check?,
         revalidate_every,
         groups_claim,
         cookie_domain,
@@ -332,8 +344,15 @@ fn scopes(p: &mut Problems, given: &[String]) -> Vec<String> {
     scopes
 }
 
-/// `session_lifetime`, `session_cache`, `revalidate_every` and `app_password_lifetime`.
-type Lifetimes = (Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+/// The duration settings (seconds), each `None` where it is invalid (or, for
+/// `revalidate_every`, not set).
+struct Lifetimes {
+    session_lifetime: Option<u64>,
+    session_cache: Option<u64>,
+    revocation_check: Option<u64>,
+    revalidate_every: Option<u64>,
+    app_password_lifetime: Option<u64>,
+}
 
 fn lifetimes(p: &mut Problems, raw: &RawSettings) -> Lifetimes {
     let session_lifetime = duration_setting(
@@ -351,6 +370,14 @@ fn lifetimes(p: &mut Problems, raw: &RawSettings) -> Lifetimes {
         30,
         0,
         MAX_SESSION_CACHE,
+    );
+    let revocation_check = duration_setting(
+        p,
+        raw.revocation_check.as_deref(),
+        "revocation_check",
+        DEFAULT_REVOCATION_CHECK,
+        MIN_REVOCATION_CHECK,
+        MAX_REVOCATION_CHECK,
     );
     // Re-validation uses refresh tokens; `offline_access` is added to the request at login
     // when the issuer lists it (see `PendingLogin::authorize_url`).
@@ -372,12 +399,13 @@ fn lifetimes(p: &mut Problems, raw: &RawSettings) -> Lifetimes {
         MIN_APP_PASSWORD_LIFETIME,
         MAX_APP_PASSWORD_LIFETIME,
     );
-    (
+    Lifetimes {
         session_lifetime,
         session_cache,
+        revocation_check,
         revalidate_every,
         app_password_lifetime,
-    )
+    }
 }
 
 /// `max_app_passwords`: per person, 1 to [`MAX_MAX_APP_PASSWORDS`].

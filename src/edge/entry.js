@@ -16,6 +16,10 @@
 // wasm-bindgen's glue re-initialise on its next call.)
 import Gate from './gate.mjs';
 
+// The Durable Object class of the persons' objects (the `PEOPLE` binding; src/edge/person.rs).
+// Exported whether or not wrangler.toml binds it: an unbound class costs nothing.
+export { Person } from './gate.mjs';
+
 const handle = Gate.prototype.handle;
 // Created by the bundle when it loads; the same object for the isolate's lifetime (a
 // re-initialised wasm instance updates its fields).

@@ -6,6 +6,7 @@
 mod fetch;
 mod js;
 mod kv;
+mod person;
 mod webcrypto;
 
 use std::cell::RefCell;
@@ -34,7 +35,8 @@ use crate::request::RequestHead;
 const MAX_BODY: usize = 16 * 1024;
 
 enum State {
-    Ready(Box<Gate>),
+    /// The gate, and whether `PEOPLE` (the persons' objects) is bound.
+    Ready(Box<Gate>, bool),
     Broken(ConfigErrors),
 }
 
@@ -75,7 +77,10 @@ fn load(env: &Env) -> State {
         problem: "KV binding is missing; add [[kv_namespaces]] with binding = \"SESSIONS\" to wrangler.toml".into(),
     });
     match (config, kv_problem) {
-        (Ok(config), None) => State::Ready(Box::new(Gate::new(config))),
+        (Ok(config), None) => State::Ready(
+            Box::new(Gate::new(config)),
+            person::namespace(env).is_some(),
+        ),
         (Ok(_), Some(p)) => State::Broken(ConfigErrors(vec![p])),
         (Err(mut e), p) => {
             e.0.extend(p);
@@ -154,8 +159,8 @@ async fn serve(
     #[cfg(feature = "fault-injection")]
     fault(&head).await;
     let state = state(&env);
-    let gate = match state.as_ref() {
-        State::Ready(gate) => gate,
+    let (gate, people_bound) = match state.as_ref() {
+        State::Ready(gate, bound) => (gate, *bound),
         State::Broken(errors) => {
             let scope = Scope {
                 host: head.host(),
@@ -182,7 +187,9 @@ async fn serve(
         }
     }
     let store = kv::KvSessions::new(&env);
-    let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom);
+    let people = person::PeopleNamespace::new(&env, people_bound);
+    let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom)
+        .with_people(&people);
     let handled = gate.handle(&head, route, &io, at).await;
     for line in &handled.log {
         console_log!("{line}");
@@ -192,9 +199,11 @@ async fn serve(
         let state = state.clone();
         let env = env.clone();
         ctx.wait_until(async move {
-            if let State::Ready(gate) = state.as_ref() {
+            if let State::Ready(gate, people_bound) = state.as_ref() {
                 let store = kv::KvSessions::new(&env);
-                let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom);
+                let people = person::PeopleNamespace::new(&env, *people_bound);
+                let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom)
+                    .with_people(&people);
                 for line in gate.run(task, &io, now()).await {
                     console_log!("{line}");
                 }
@@ -277,7 +286,7 @@ fn unreachable_origin(
         .ok()
         .map(|url| RequestHead::new(&req.method(), url, vec![("accept".into(), accept)]));
     match (state.as_deref(), head) {
-        (Some(State::Ready(gate)), Some(head)) => {
+        (Some(State::Ready(gate, _)), Some(head)) => {
             // The fail hook has only the request: its route is computed again, on this
             // error path alone.
             let (reply, log) = gate.edge_error(&head, gate.route(&head), error);

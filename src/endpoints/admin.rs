@@ -9,6 +9,7 @@ use crate::app_password::{AppPasswordSummary, AppPasswords};
 use crate::context::{Ctx, Io};
 use crate::crypto::{ct_eq, sha256};
 use crate::error::GateError;
+use crate::grant;
 use crate::http::Reply;
 use crate::model::Config;
 use crate::oidc::bearer;
@@ -225,6 +226,20 @@ pub async fn revoke<I: Io>(
         RevokeTarget::All => known(registry::all(store).await?),
         RevokeTarget::AppPassword(_) => Vec::new(),
     };
+    let mut people: Vec<&str> = match &target {
+        RevokeTarget::Sub(sub) => vec![sub.as_str()],
+        RevokeTarget::Email(_) | RevokeTarget::All => targets
+            .iter()
+            .filter_map(|(_, s)| s.as_ref())
+            .map(|s| s.sub.as_str())
+            .collect(),
+        RevokeTarget::Session(_) | RevokeTarget::AppPassword(_) => Vec::new(),
+    };
+    people.sort_unstable();
+    people.dedup();
+    for sub in people {
+        grant::revoke_everything_of(&ctx.env, sub).await;
+    }
     let mut revoked = 0;
     for (hash, summary) in &targets {
         if sessions.revoke(&ctx.env, hash, summary.as_ref()).await? {

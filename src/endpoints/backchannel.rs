@@ -10,6 +10,7 @@ use crate::app_password::AppPasswords;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
 use crate::error::GateError;
+use crate::grant;
 use crate::http::Reply;
 use crate::oidc::claims::LEEWAY;
 use crate::oidc::logout_token::{LogoutSubject, MAX_AGE};
@@ -113,6 +114,7 @@ impl Backchannel {
                 hashes.into_iter().map(|h| (h, None)).collect()
             }
             LogoutSubject::Person { sub } => {
+                grant::revoke_everything_of(&ctx.env, sub).await;
                 let listed = registry::of_user(store, sub).await?;
                 listed.into_iter().map(|(h, s)| (h, Some(s))).collect()
             }

@@ -15,6 +15,7 @@ use crate::http::{HttpError, HttpRequest, HttpResponse};
 use crate::jose::jwks::testing::{jwks, rsa_jwk, rsa_key, sign_rs256};
 use crate::jose::signature::RustCrypto;
 use crate::login::MAX_PENDING_LOGINS;
+use crate::people::testing::FakePeople;
 use crate::session::Session;
 use crate::store::MemoryStore;
 use std::future::Future;
@@ -310,6 +311,8 @@ struct World {
     gate: Gate,
     store: std::rc::Rc<MemoryStore>,
     issuer: FakeIssuer,
+    /// The persons' objects; absent (no `PEOPLE` binding) unless a test binds them.
+    people: FakePeople,
 }
 
 impl World {
@@ -323,6 +326,7 @@ impl World {
             gate: gate(extra, client_secret),
             store: std::rc::Rc::new(MemoryStore::default()),
             issuer: FakeIssuer::default(),
+            people: FakePeople::absent(),
         }
     }
 
@@ -332,7 +336,8 @@ impl World {
 
     /// Handles a request at `now`; also returns the background tasks it scheduled.
     fn handle_at(&self, head: &RequestHead, now: u64) -> (Handled, Vec<Task>) {
-        let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom);
+        let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom)
+            .with_people(&self.people);
         let route = self.gate.route(head);
         let mut handled = pollster::block_on(self.gate.handle(head, route, &io, now));
         let tasks = std::mem::take(&mut handled.tasks);
@@ -341,7 +346,8 @@ impl World {
 
     /// Runs background tasks as the edge would after the response.
     fn run(&self, tasks: Vec<Task>, now: u64) -> Vec<String> {
-        let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom);
+        let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom)
+            .with_people(&self.people);
         tasks
             .into_iter()
             .flat_map(|t| pollster::block_on(self.gate.run(t, &io, now)))
@@ -358,6 +364,7 @@ impl World {
             gate: gate(json!({ "session_cache": "0s" }), Some("s")),
             store: self.store.clone(),
             issuer: FakeIssuer::default(),
+            people: self.people.clone(),
         }
     }
 
@@ -1077,14 +1084,15 @@ fn a_revoke_during_a_refresh_sticks() {
     let store = w.store.clone();
     let revoked_hash = hash.clone();
     *w.issuer.during_refresh.borrow_mut() = Some(Box::new(move || {
-        let (_, tombstoned) = pollster::block_on(crate::session::registry::revoke(
+        let (_, recorded) = pollster::block_on(crate::session::registry::revoke(
             &*store,
+            &crate::people::Unbound,
             &revoked_hash,
             None,
             NOW,
         ))
         .unwrap();
-        assert_eq!(tombstoned, crate::grant::Tombstoned::Yes);
+        assert_eq!(recorded.tombstoned, crate::grant::Tombstoned::Yes);
     }));
     let head = api_get(&cookie);
     let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
@@ -1133,7 +1141,8 @@ fn an_abandoned_refresh_does_not_stop_re_validation_for_good() {
     // future is dropped after its first poll, as when waitUntil is cut short).
     w.issuer.stall_refresh.set(true);
     {
-        let io = IoParts::new(&*w.store, &w.issuer, &RustCrypto, &SystemRandom);
+        let io =
+            IoParts::new(&*w.store, &w.issuer, &RustCrypto, &SystemRandom).with_people(&w.people);
         let task = tasks.into_iter().next().unwrap();
         let mut run = std::pin::pin!(w.gate.run(task, &io, due));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -1310,6 +1319,7 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
             gate: gate(json!({}), Some("s")),
             store: w.store.clone(),
             issuer: FakeIssuer::default(),
+            people: w.people.clone(),
         };
         *cold.issuer.discovery_fault.borrow_mut() = fault;
         let start = cold.reply(&navigate("https://photos.example.com/", ""));
@@ -1339,6 +1349,7 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
 }
 
 mod app_passwords;
+mod people;
 
 /// A session record as an older release wrote it, stored under a fresh, validly signed ID;
 /// returns the cookie pair.
@@ -1651,6 +1662,7 @@ fn an_isolate_that_has_not_learnt_the_way_yet_still_revokes_the_grant() {
     let elsewhere = World {
         gate: gate(json!({ "revalidate_every": "15m" }), Some("s3cret")),
         store: w.store.clone(),
+        people: w.people.clone(),
         issuer: w.issuer,
     };
     assert_eq!(elsewhere.reply(&same_site_logout(&cookie)).status, 303);

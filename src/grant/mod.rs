@@ -20,11 +20,14 @@ pub mod tombstone;
 pub use due::{due, Due};
 pub use lock::Locks;
 pub use refresh::{revalidate, GrantRecord, GrantStore, Revalidation};
-pub use tombstone::{Doomed, Tombstoned, WriteBack};
+pub use tombstone::{Doomed, Recorded, Tombstoned, WriteBack};
+
+use std::cell::Cell;
 
 use crate::context::{Env, Io};
 use crate::crypto::Random;
 use crate::oidc::Client;
+use crate::people::{self, People, PeopleError};
 use crate::secret::SigningKeys;
 use crate::store::keys::Grant;
 use crate::store::StoreError;
@@ -39,16 +42,106 @@ pub struct Lifecycle {
     pub locks: Locks,
     /// The key-derivation label of the key that encrypts this kind's refresh tokens.
     seal_label: &'static str,
+    /// Credentials the person's object confirmed live, until `revocation_check` has passed.
+    confirmed: TtlCache<()>,
+    revocation_check: u64,
+    /// When this isolate last said that a person's object could not be reached.
+    said_unreachable: Cell<Option<u64>>,
 }
 
+/// "Sign out of everything" in the person's object (when `PEOPLE` is bound): every grant
+/// of theirs created up to now is refused everywhere within `revocation_check`, including
+/// grants this location's KV does not list yet. The caller revokes what KV lists as well.
+/// Said in the log when the object cannot be reached.
+pub async fn revoke_everything_of<I: Io>(env: &Env<'_, I>, sub: &str) {
+    match people::record_everything_revoked(env.people(), sub, env.now).await {
+        Ok(()) | Err(PeopleError::NotBound) => {}
+        Err(e) => env.log(
+            serde_json::json!({
+                "level": "warn",
+                "event": "revoked_without_person_object",
+                "sub": sub,
+                "detail": format!("{e}: other locations learn of this revocation through KV alone"),
+            })
+            .to_string(),
+        ),
+    }
+}
+
+/// A credential being served, as the person's object is asked about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    /// What this isolate knows the credential by (a session's cookie value, an app
+    /// password's ID).
+    pub key: &'a str,
+    pub sub: &'a str,
+    pub grant: Grant<'a>,
+    pub created: u64,
+    pub expires: u64,
+}
+
+/// The person's object is said to be unreachable at most this often (seconds).
+const SAY_UNREACHABLE_EVERY: u64 = 60;
+
 impl Lifecycle {
-    pub fn new(seal_label: &'static str) -> Self {
+    pub fn new(seal_label: &'static str, revocation_check: u64) -> Self {
         Self {
             revoked: TtlCache::new(1024),
-            said_claims_unseen: std::cell::Cell::new(false),
+            said_claims_unseen: Cell::new(false),
             locks: Locks::new(),
             seal_label,
+            confirmed: TtlCache::new(1024),
+            revocation_check,
+            said_unreachable: Cell::new(None),
         }
+    }
+
+    /// With `PEOPLE` bound: whether the person's object still holds this credential live,
+    /// asked at most once per `revocation_check` per credential (a request within that
+    /// time costs one map lookup). Without `PEOPLE`, or when the object cannot be reached,
+    /// KV's word stands (said in the log, at most once a minute).
+    pub async fn still_live<I: Io>(&self, env: &Env<'_, I>, held: Held<'_>) -> bool {
+        let people = env.people();
+        let now = env.now;
+        if !people.bound() || self.confirmed.get(held.key, now).is_some() {
+            return true;
+        }
+        let grant = held.grant.as_str();
+        let answer = people::check(people, held.sub, grant, held.created).await;
+        let until = now.saturating_add(self.revocation_check);
+        match answer {
+            Ok(true) => self.confirmed.insert(held.key, (), until, now),
+            Ok(false) => {
+                self.mark_revoked(grant, held.expires.max(now + 1), now);
+                return false;
+            }
+            Err(e) => {
+                // Asked again after `revocation_check`, not on every request meanwhile.
+                self.confirmed.insert(held.key, (), until, now);
+                self.say_unreachable(env, &e);
+            }
+        }
+        true
+    }
+
+    fn say_unreachable<I: Io>(&self, env: &Env<'_, I>, error: &PeopleError) {
+        let now = env.now;
+        if self
+            .said_unreachable
+            .get()
+            .is_some_and(|at| now < at + SAY_UNREACHABLE_EVERY)
+        {
+            return;
+        }
+        self.said_unreachable.set(Some(now));
+        env.log(
+            serde_json::json!({
+                "level": "warn",
+                "event": "person_object_unreachable",
+                "detail": format!("{error}; revocation falls back to KV alone (up to session_cache plus KV's propagation) until it answers again"),
+            })
+            .to_string(),
+        );
     }
 
     /// Whether the grant was revoked in this isolate.
@@ -61,14 +154,30 @@ impl Lifecycle {
         self.revoked.insert(grant, (), until, now);
     }
 
-    /// Revoked here, or anywhere (its tombstone).
+    /// Forgets that a credential was confirmed live (it was revoked or renewed here).
+    pub fn forget_confirmed(&self, key: &str) {
+        self.confirmed.remove(key);
+    }
+
+    /// Revoked here, or anywhere: asked of the person's object when `PEOPLE` is bound
+    /// (strongly consistent, so the check after a write-back is never answered from what
+    /// the check before it cached), else of the tombstone. `sub` and `created` are the
+    /// grant's.
     pub async fn is_revoked<I: Io>(
         &self,
         env: &Env<'_, I>,
         grant: Grant<'_>,
+        sub: &str,
+        created: u64,
     ) -> Result<bool, StoreError> {
         if self.revoked_here(grant.as_str(), env.now) {
             return Ok(true);
+        }
+        if env.people().bound() {
+            match people::check(env.people(), sub, grant.as_str(), created).await {
+                Ok(live) => return Ok(!live),
+                Err(e) => self.say_unreachable(env, &e),
+            }
         }
         tombstone::is_revoked(env.store(), grant).await
     }
@@ -105,23 +214,36 @@ impl Lifecycle {
         }
     }
 
-    /// Says in the log when a revocation could not write its tombstone (the Free plan's
-    /// daily writes spent, say): the grant is gone, but a re-validation that read it before
-    /// could write it back until its lifetime ends.
-    pub fn report<I: Io>(&self, env: &Env<'_, I>, grant: Grant<'_>, tombstoned: Tombstoned) {
-        if tombstoned == Tombstoned::No {
-            let kind = match grant {
-                Grant::Session(_) => "session",
-                Grant::AppPassword(_) => "app_password",
-            };
+    /// Says in the log what a revocation could not record: the tombstone (the Free plan's
+    /// daily writes spent, say: the grant is gone, but a re-validation that read it before
+    /// could write it back), the person's object (other locations then learn through KV
+    /// alone), or KV's removal (only the person's object holds it).
+    pub fn report<I: Io>(&self, env: &Env<'_, I>, grant: Grant<'_>, recorded: &Recorded) {
+        let kind = match grant {
+            Grant::Session(_) => "session",
+            Grant::AppPassword(_) => "app_password",
+        };
+        let warn = |event: &str, detail: String| {
             env.log(
                 serde_json::json!({
-                    "level": "warn",
-                    "event": "revoked_without_tombstone",
-                    kind: grant.as_str(),
-                    "detail": "the record and index keys were removed, but the tombstone could not be written (KV writes failing or the daily quota spent)",
+                    "level": "warn", "event": event, kind: grant.as_str(), "detail": detail,
                 })
                 .to_string(),
+            );
+        };
+        if recorded.tombstoned == Tombstoned::No {
+            warn("revoked_without_tombstone", "the record and index keys were removed, but the tombstone could not be written (KV writes failing or the daily quota spent)".into());
+        }
+        if let Err(e @ PeopleError::Unreachable(_)) = &recorded.person {
+            warn(
+                "revoked_without_person_object",
+                format!("{e}: other locations learn of this revocation through KV alone"),
+            );
+        }
+        if !recorded.removed {
+            warn(
+                "revoked_in_person_object_only",
+                "KV could not remove the record; the person's object holds the revocation".into(),
             );
         }
     }

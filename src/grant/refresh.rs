@@ -44,6 +44,10 @@ pub trait GrantRecord: Clone {
         self.state().validated
     }
 
+    fn created(&self) -> u64 {
+        self.state().created
+    }
+
     fn sealed_refresh(&self) -> Option<&str> {
         self.state().refresh.as_deref()
     }
@@ -68,9 +72,47 @@ pub trait GrantRecord: Clone {
 /// The fields every grant-backed record has.
 pub struct GrantState<'a> {
     pub identity: &'a Identity,
+    pub created: u64,
     pub validated: u64,
     pub refresh: &'a Option<String>,
 }
+
+/// Implements [`GrantRecord`] for a record with the fields `identity`, `created`,
+/// `validated` and `refresh`, an `is_live` of its own, and the host named in its audit
+/// lines in the field given.
+macro_rules! grant_record {
+    ($record:ty, $kind:literal, $host:ident) => {
+        impl $crate::grant::GrantRecord for $record {
+            const KIND: &'static str = $kind;
+
+            fn host(&self) -> &str {
+                &self.$host
+            }
+
+            fn is_live(&self, now: u64) -> bool {
+                <$record>::is_live(self, now)
+            }
+
+            fn state(&self) -> $crate::grant::refresh::GrantState<'_> {
+                $crate::grant::refresh::GrantState {
+                    identity: &self.identity,
+                    created: self.created,
+                    validated: self.validated,
+                    refresh: &self.refresh,
+                }
+            }
+
+            fn state_mut(&mut self) -> $crate::grant::refresh::GrantStateMut<'_> {
+                $crate::grant::refresh::GrantStateMut {
+                    identity: &mut self.identity,
+                    validated: &mut self.validated,
+                    refresh: &mut self.refresh,
+                }
+            }
+        }
+    };
+}
+pub(crate) use grant_record;
 
 /// The same fields, to update.
 pub struct GrantStateMut<'a> {
@@ -184,7 +226,10 @@ async fn refresh<I: Io, G: GrantStore>(
     };
     let renewed = renew(with, env, grant, &current, refreshed);
     let outcome = write_back(
-        || with.life.is_revoked(env, G::grant(grant)),
+        || {
+            let (sub, created) = (current.sub(), current.created());
+            with.life.is_revoked(env, G::grant(grant), sub, created)
+        },
         records.write(grant, &renewed, &current, now),
         || records.unwrite(grant, &renewed),
     )

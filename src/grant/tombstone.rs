@@ -5,14 +5,16 @@
 
 use std::future::Future;
 
+use crate::people::{self, People, PeopleError, RevokedGrant};
 use crate::store::keys::{revoked_key, ttl_until, Grant, TOMBSTONE};
 use crate::store::{Entry, Store, StoreError};
 
-/// What a revocation removes: the grant's tombstone name (session hash, app-password ID),
-/// its record's key (and whether the record exists), its index keys, and when it would
-/// have expired (the tombstone lasts that long).
+/// What a revocation removes: whose grant it is, the grant's tombstone name (session
+/// hash, app-password ID), its record's key (and whether the record exists), its index
+/// keys, and when it would have expired (the tombstone lasts that long).
 #[derive(Debug, Clone)]
 pub struct Doomed<'a> {
+    pub sub: &'a str,
     pub grant: Grant<'a>,
     pub record_key: String,
     pub record_exists: bool,
@@ -20,18 +22,20 @@ pub struct Doomed<'a> {
     pub expires: u64,
 }
 
-/// Revokes a grant for good: its tombstone, then its record and index keys. Where the
-/// deletes fail (KV down, or the Free plan's 1,000 deletes a day spent), the record is
-/// overwritten with the tombstone's value, which no reader accepts. Where the tombstone
-/// cannot be written (the Free plan's 1,000 writes a day spent), the record and index
-/// keys are deleted all the same: revocation fails closed, and the answer says the
-/// tombstone is missing. A dead grant's missing record costs no delete.
-pub async fn revoke<S: Store>(
+/// Revokes a grant for good: in its person's object (when `PEOPLE` is bound), then its
+/// tombstone, then its record and index keys. Where the deletes fail (KV down, or the
+/// Free plan's 1,000 deletes a day spent), the record is overwritten with the tombstone's
+/// value, which no reader accepts. Where the tombstone cannot be written (the Free plan's
+/// 1,000 writes a day spent), the record and index keys are deleted all the same:
+/// revocation fails closed, and the answer says the tombstone is missing. A dead grant's
+/// missing record costs no delete.
+pub async fn revoke<S: Store, P: People>(
     store: &S,
+    people: &P,
     doomed: &Doomed<'_>,
     now: u64,
-) -> Result<Tombstoned, StoreError> {
-    revoke_all(store, std::slice::from_ref(doomed), now).await
+) -> Result<Recorded, StoreError> {
+    revoke_all(store, people, std::slice::from_ref(doomed), now).await
 }
 
 /// Whether a revocation's tombstones were written. Without them the grants are gone all
@@ -44,14 +48,51 @@ pub enum Tombstoned {
     No,
 }
 
+/// Where a revocation was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Recorded {
+    /// In the persons' objects: every location refuses the grants within
+    /// `revocation_check`. `Err(NotBound)` without `PEOPLE`.
+    pub person: Result<(), PeopleError>,
+    pub tombstoned: Tombstoned,
+    /// False when KV could neither delete the records nor overwrite them: only the
+    /// persons' objects hold the revocation.
+    pub removed: bool,
+}
+
+impl Recorded {
+    /// Nothing existed to revoke.
+    pub fn nothing() -> Self {
+        Self {
+            person: Ok(()),
+            tombstoned: Tombstoned::Yes,
+            removed: true,
+        }
+    }
+}
+
 /// [`revoke`] for several grants at once (the owner's tools write them in two bulk
-/// operations): every tombstone first, then every record and index key. It fails only
-/// when a record may still be readable.
-pub async fn revoke_all<S: Store>(
+/// operations): the persons' objects, every tombstone, then every record and index key.
+/// It fails only when a record may still be honoured: KV kept it readable, and no
+/// person's object has the revocation.
+pub async fn revoke_all<S: Store, P: People>(
     store: &S,
+    people: &P,
     doomed: &[Doomed<'_>],
     now: u64,
-) -> Result<Tombstoned, StoreError> {
+) -> Result<Recorded, StoreError> {
+    let in_objects: Vec<(&str, RevokedGrant)> = doomed
+        .iter()
+        .map(|d| {
+            let grant = RevokedGrant {
+                grant: d.grant.as_str().to_string(),
+                expires: d.expires,
+            };
+            (d.sub, grant)
+        })
+        .collect();
+    let person = people::record_revoked(people, &in_objects).await;
     let ttl = |d: &Doomed| ttl_until(d.expires, now);
     let tombstones: Vec<(String, Entry)> = doomed
         .iter()
@@ -61,6 +102,20 @@ pub async fn revoke_all<S: Store>(
         Ok(()) => Tombstoned::Yes,
         Err(_) => Tombstoned::No,
     };
+    let removed = remove(store, doomed, now).await;
+    match (removed, person) {
+        (Err(e), Err(_)) => Err(e),
+        (removed, person) => Ok(Recorded {
+            person,
+            tombstoned,
+            removed: removed.is_ok(),
+        }),
+    }
+}
+
+/// Deletes the records and index keys, or else overwrites the records with the
+/// tombstone's value.
+async fn remove<S: Store>(store: &S, doomed: &[Doomed<'_>], now: u64) -> Result<(), StoreError> {
     let keys: Vec<String> = doomed
         .iter()
         .flat_map(|d| {
@@ -71,11 +126,14 @@ pub async fn revoke_all<S: Store>(
     if let Err(e) = store.delete_many(&keys).await {
         let overwrite: Vec<(String, Entry)> = doomed
             .iter()
-            .map(|d| (d.record_key.clone(), Entry::new(TOMBSTONE, ttl(d))))
+            .map(|d| {
+                let ttl = ttl_until(d.expires, now);
+                (d.record_key.clone(), Entry::new(TOMBSTONE, ttl))
+            })
             .collect();
         store.put_many(&overwrite).await.map_err(|_| e)?;
     }
-    Ok(tombstoned)
+    Ok(())
 }
 
 /// Whether a grant has a tombstone.
@@ -124,6 +182,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::people::testing::FakePeople;
+    use crate::people::Unbound;
     use crate::store::keys::AppPasswordId;
     use crate::store::MemoryStore;
 
@@ -135,6 +195,7 @@ mod tests {
 
     fn doomed(exists: bool) -> Doomed<'static> {
         Doomed {
+            sub: "alice",
             grant: Grant::AppPassword(id()),
             record_key: "record:g1".into(),
             record_exists: exists,
@@ -152,8 +213,9 @@ mod tests {
         let store = MemoryStore::default();
         put(&store, "record:g1");
         put(&store, "index:a:g1");
-        let done = pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
-        assert_eq!(done, Tombstoned::Yes);
+        let done = pollster::block_on(revoke(&store, &Unbound, &doomed(true), 100)).unwrap();
+        assert_eq!(done.tombstoned, Tombstoned::Yes);
+        assert_eq!(done.person, Err(PeopleError::NotBound));
         let records = store.records.borrow();
         let tombstone = format!("revoked:{ID}");
         assert_eq!(records.keys().collect::<Vec<_>>(), [&tombstone]);
@@ -168,7 +230,7 @@ mod tests {
         let store = MemoryStore::default();
         put(&store, "record:g1");
         store.failing.borrow_mut().push("delete");
-        let _ = pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
+        let _ = pollster::block_on(revoke(&store, &Unbound, &doomed(true), 100)).unwrap();
         assert_eq!(store.records.borrow()["record:g1"].0, TOMBSTONE);
     }
 
@@ -178,8 +240,8 @@ mod tests {
         put(&store, "record:g1");
         put(&store, "index:a:g1");
         store.failing.borrow_mut().push("put");
-        let done = pollster::block_on(revoke(&store, &doomed(true), 100)).unwrap();
-        assert_eq!(done, Tombstoned::No, "said");
+        let done = pollster::block_on(revoke(&store, &Unbound, &doomed(true), 100)).unwrap();
+        assert_eq!(done.tombstoned, Tombstoned::No, "said");
         assert!(
             store.records.borrow().is_empty(),
             "{:?}",
@@ -189,13 +251,26 @@ mod tests {
         let store = MemoryStore::default();
         put(&store, "record:g1");
         store.failing.borrow_mut().extend(["put", "delete"]);
-        assert!(pollster::block_on(revoke(&store, &doomed(true), 100)).is_err());
+        assert!(pollster::block_on(revoke(&store, &Unbound, &doomed(true), 100)).is_err());
+    }
+
+    #[test]
+    fn with_people_the_objects_record_suffices_when_kv_fails() {
+        let store = MemoryStore::default();
+        put(&store, "record:g1");
+        store.failing.borrow_mut().extend(["put", "delete"]);
+        let people = FakePeople::default();
+        let done = pollster::block_on(revoke(&store, &people, &doomed(true), 100)).unwrap();
+        assert_eq!(done.person, Ok(()));
+        assert!(!done.removed && done.tombstoned == Tombstoned::No);
+        let live = crate::people::check(&people, "alice", ID, 50);
+        assert_eq!(pollster::block_on(live), Ok(false), "the object has it");
     }
 
     #[test]
     fn a_missing_record_costs_no_delete() {
         let store = MemoryStore::default();
-        let _ = pollster::block_on(revoke(&store, &doomed(false), 100)).unwrap();
+        let _ = pollster::block_on(revoke(&store, &Unbound, &doomed(false), 100)).unwrap();
         assert_eq!(*store.deletes.borrow(), 1, "the index key only");
     }
 

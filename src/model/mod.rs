@@ -31,6 +31,9 @@ pub struct Settings {
     pub scopes: Scopes,
     pub session_lifetime: u64,
     pub session_cache: u64,
+    /// With `PEOPLE` bound: how long an isolate serves a session or app password before it
+    /// asks the person's object again whether it is still live (`revocation_check`).
+    pub revocation_check: u64,
     /// Re-validate sessions against the issuer (refresh token) this often; `None`: never.
     pub revalidate_every: Option<u64>,
     pub groups_claim: String,

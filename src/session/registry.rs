@@ -3,7 +3,8 @@
 
 use super::index::SessionSummary;
 use super::Session;
-use crate::grant::{tombstone, Doomed, Tombstoned};
+use crate::grant::{tombstone, Doomed, Recorded};
+use crate::people::People;
 use crate::store::keys::{self, Grant, SessionHash};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
@@ -87,36 +88,39 @@ async fn delete_keys<S: Store>(
 
 /// Revokes a session for good, through the one revocation of [`grant::tombstone`]: its
 /// tombstone, then its record and index keys (the record overwritten with the tombstone's
-/// value where the deletes fail). Nothing is written for a session that does not exist.
+/// value where the deletes fail), recorded first in the person's object when `PEOPLE` is
+/// bound. Nothing is written for a session that does not exist.
 /// The tombstone lasts as long as any copy of the session could. Returns the record
 /// revoked, and whether its tombstone was written.
-pub async fn revoke<S: Store>(
+pub async fn revoke<S: Store, P: People>(
     store: &S,
+    people: &P,
     hash: &SessionHash,
     known: Option<&SessionSummary>,
     now: u64,
-) -> Result<(Option<Session>, Tombstoned), StoreError> {
+) -> Result<(Option<Session>, Recorded), StoreError> {
     let record = load(store, hash).await?;
     let Some(summary) = record
         .as_ref()
         .map(SessionSummary::of)
         .or_else(|| known.cloned())
     else {
-        return Ok((None, Tombstoned::Yes));
+        return Ok((None, Recorded::nothing()));
     };
-    let tombstoned =
-        tombstone::revoke(store, &doomed(hash, &summary, record.is_some()), now).await?;
-    Ok((record, tombstoned))
+    let doomed = doomed(hash, &summary, record.is_some());
+    let recorded = tombstone::revoke(store, people, &doomed, now).await?;
+    Ok((record, recorded))
 }
 
 /// What revoking a session removes, as its summary names it (`record_exists`: whether its
 /// record is known to be there; deleting a missing one would cost a delete for nothing).
 pub fn doomed<'a>(
     hash: &'a SessionHash,
-    summary: &SessionSummary,
+    summary: &'a SessionSummary,
     record_exists: bool,
 ) -> Doomed<'a> {
     Doomed {
+        sub: &summary.sub,
         grant: Grant::Session(hash),
         record_key: keys::session_key(hash),
         record_exists,

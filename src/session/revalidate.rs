@@ -11,8 +11,8 @@ use std::rc::Rc;
 use super::sessions::Sessions;
 use super::{registry, Session, SessionId};
 use crate::context::{audit_line, Env, Io, SessionTask};
-use crate::grant::refresh::{GrantState, GrantStateMut, Refresher};
-use crate::grant::{self, Due, GrantRecord, GrantStore, Revalidation};
+use crate::grant::refresh::{grant_record, Refresher};
+use crate::grant::{self, Due, GrantStore, Revalidation};
 use crate::identity::Identity;
 use crate::store::keys::{Grant, SessionHash};
 use crate::store::{Store, StoreError};
@@ -20,33 +20,7 @@ use crate::store::{Store, StoreError};
 /// The key-derivation label of the refresh-token encryption key.
 pub(super) const REFRESH_KEY: &str = "portcullis refresh token key v1";
 
-impl GrantRecord for Session {
-    const KIND: &'static str = "session";
-
-    fn host(&self) -> &str {
-        &self.host
-    }
-
-    fn is_live(&self, now: u64) -> bool {
-        Session::is_live(self, now)
-    }
-
-    fn state(&self) -> GrantState<'_> {
-        GrantState {
-            identity: &self.identity,
-            validated: self.validated,
-            refresh: &self.refresh,
-        }
-    }
-
-    fn state_mut(&mut self) -> GrantStateMut<'_> {
-        GrantStateMut {
-            identity: &mut self.identity,
-            validated: &mut self.validated,
-            refresh: &mut self.refresh,
-        }
-    }
-}
+grant_record!(Session, "session", host);
 
 /// Session records in the store, as the lifecycle reads and writes them.
 struct Records<'s, S>(&'s S);

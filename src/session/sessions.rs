@@ -11,7 +11,7 @@ use super::revalidate::{Outcome, REFRESH_KEY};
 use super::{registry, Session, SessionCache, SessionId};
 use crate::context::{shorten_user_agent, Env, Io, SessionTask, Task};
 use crate::cookies;
-use crate::grant::{Due, Lifecycle};
+use crate::grant::{Due, Held, Lifecycle};
 use crate::model::Config;
 use crate::oidc::client::Vouched;
 use crate::oidc::Client;
@@ -46,12 +46,13 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(config: Rc<Config>, client: Rc<Client>) -> Self {
+        let revocation_check = config.settings.revocation_check;
         let cache = SessionCache::new(config.settings.session_cache);
         Self {
             config,
             client,
             cache,
-            grant: Lifecycle::new(REFRESH_KEY),
+            grant: Lifecycle::new(REFRESH_KEY, revocation_check),
             missing: TtlCache::new(1024),
             said_no_refresh: Cell::new(false),
         }
@@ -100,8 +101,10 @@ impl Sessions {
         cookies::clear_session(self.cookie_domain())
     }
 
-    /// The session this cookie designates, if the cookie verifies and the session is live.
-    /// A forged or garbage cookie is refused before any store read.
+    /// The session this cookie designates, if the cookie verifies and the session is live
+    /// (with `PEOPLE`: and its person's object, asked at most once per
+    /// `revocation_check`, has not seen it revoked). A forged or garbage cookie is refused
+    /// before any store read.
     pub async fn find<I: Io>(
         &self,
         env: &Env<'_, I>,
@@ -110,9 +113,37 @@ impl Sessions {
         let Some(cookie) = cookie else {
             return Ok(None);
         };
-        if let Some((id, session)) = self.cache.get(cookie, env.now) {
-            return Ok(Some(Found { id, session }));
+        let found = match self.cache.get(cookie, env.now) {
+            Some((id, session)) => Found { id, session },
+            None => match self.load(env, cookie).await? {
+                Some(found) => found,
+                None => return Ok(None),
+            },
+        };
+        let hash;
+        let held = Held {
+            key: cookie,
+            sub: &found.session.identity.sub,
+            grant: Grant::Session({
+                hash = found.id.hash();
+                &hash
+            }),
+            created: found.session.created,
+            expires: found.session.expires,
+        };
+        if self.grant.still_live(env, held).await {
+            return Ok(Some(found));
         }
+        self.cache.remove(&found.id);
+        Ok(None)
+    }
+
+    /// A session read from KV (and cached), when the cookie verifies.
+    async fn load<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        cookie: &str,
+    ) -> Result<Option<Found>, StoreError> {
         let Some(id) = SessionId::from_cookie_value(cookie, &self.config.secrets.signing_keys)
         else {
             return Ok(None);
@@ -261,8 +292,9 @@ impl Sessions {
     ) -> Result<Option<Session>, StoreError> {
         let lifetime = self.config.settings.session_lifetime;
         self.grant.mark_revoked(hash, env.now + lifetime, env.now);
-        let (removed, tombstoned) = registry::revoke(env.store(), hash, known, env.now).await?;
-        self.grant.report(env, Grant::Session(hash), tombstoned);
+        let (removed, recorded) =
+            registry::revoke(env.store(), env.people(), hash, known, env.now).await?;
+        self.grant.report(env, Grant::Session(hash), &recorded);
         if let Some(session) = &removed {
             let keys = &self.config.secrets.signing_keys;
             let sealed = session.refresh.as_deref();

@@ -21,7 +21,9 @@ export const CLIENT_SECRET = 'test-client-secret';
  * options.requireAuthTime: the issuer puts auth_time in every ID token; options.secretInForm:
  * the issuer takes the client secret only in the form; options.issuerAuthMethods: the
  * client authentication methods the issuer's discovery lists; options.kvPersist: KV on
- * disk, kept across `redeploy`.
+ * disk, kept across `redeploy`; options.people: bind PEOPLE (the persons' objects);
+ * options.secondLocation: { lagMs }: a second gate, reached with `x-location: b`, whose KV
+ * reads lag (stack/worker.mjs).
  */
 export async function startStack(options = {}) {
   const [issuerPort, upstreamPort, workerPort, deadPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -55,7 +57,7 @@ export async function startStack(options = {}) {
     issuer,
     issuerLog,
     upstream,
-    worker: await startWorker({ port: workerPort, config: raw ?? config, secrets, kvPersist }),
+    worker: await startWorker({ port: workerPort, config: raw ?? config, secrets, kvPersist, people: options.people, secondLocation: options.secondLocation }),
     config,
     app: base('photos.localhost'),
     down: base('down.localhost'),

@@ -14,6 +14,7 @@ use portcullis::config::{MAX_APP_PASSWORD_LIFETIME, MAX_SESSION_LIFETIME};
 use portcullis::grant::tombstone;
 use portcullis::grant::{Doomed, Tombstoned};
 use portcullis::pages::utc;
+use portcullis::people::Unbound;
 use portcullis::session::index::SessionSummary;
 use portcullis::session::registry as sessions;
 use portcullis::store::keys::{self, AppPasswordId, Grant, SessionHash};
@@ -283,9 +284,11 @@ fn finish(
         let kv = WranglerKv {
             options: &a.wrangler,
         };
-        let tombstoned =
-            now_or_never(tombstone::revoke_all(&kv, &doomed, now))?.map_err(|e| e.0)?;
-        if tombstoned == Tombstoned::No {
+        // Wrangler reaches KV, not the persons' objects: this revocation is seen elsewhere
+        // as KV propagates (see the warning `revoke` prints when PEOPLE is bound).
+        let recorded =
+            now_or_never(tombstone::revoke_all(&kv, &Unbound, &doomed, now))?.map_err(|e| e.0)?;
+        if recorded.tombstoned == Tombstoned::No {
             eprintln!(
                 "warning: the tombstones could not be written; the records and index keys were \
                  removed, but a re-validation in flight could write one back. Run this again \
@@ -313,6 +316,9 @@ fn listed<'a>(mut doomed: Doomed<'a>, index_key: &str) -> Doomed<'a> {
 /// A session or app password named on the command line but not found in the index.
 fn unlisted(grant: Grant<'_>, record_key: String, now: u64) -> Doomed<'_> {
     Doomed {
+        // Not known without the record; only the persons' objects (not reached from
+        // here) are addressed by it.
+        sub: "",
         grant,
         record_key,
         record_exists: true,

@@ -486,6 +486,7 @@ fn access_rules_apply_to_the_stored_claims_on_every_request() {
         gate: gate(changed, Some("s")),
         store: w.store.clone(),
         issuer: FakeIssuer::default(),
+        people: w.people.clone(),
     };
     let r = w2.reply(&head);
     assert_eq!(r.status, 403);
@@ -594,6 +595,7 @@ fn the_admin_api_lists_and_revokes_them() {
         ),
         store: std::rc::Rc::new(MemoryStore::default()),
         issuer: FakeIssuer::default(),
+        people: FakePeople::absent(),
     };
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW });
     let start = w.reply(&navigate("https://photos.example.com/", ""));
@@ -680,4 +682,40 @@ fn the_old_sessions_address_leads_to_the_account_page() {
     ));
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/.portcullis/account"));
+}
+
+#[test]
+fn with_people_a_revocation_reaches_another_location_within_revocation_check() {
+    let extra = json!({ "revocation_check": "2s", "session_cache": "30s" });
+    let (mut w, cookie) = signed_in(extra.clone(), NOW - 60);
+    w.people.absent = false;
+    let (id, secret) = create(&w, &cookie, "photos.example.com", "Pixel");
+    // Another location: the same persons' objects, its own KV copy from before the
+    // revocation (lagging), the app password cached there.
+    let lagging = MemoryStore::default();
+    *lagging.records.borrow_mut() = w.store.records.borrow().clone();
+    let elsewhere = World {
+        gate: gate(config(extra), Some("s")),
+        store: std::rc::Rc::new(lagging),
+        issuer: FakeIssuer::default(),
+        people: w.people.clone(),
+    };
+    let head = with_pair("https://photos.example.com/api/x", &id, &secret);
+    plan(elsewhere.handle_at(&head, NOW).0);
+    let token = csrf(&w, &cookie);
+    let r = w.reply(&post(
+        "https://photos.example.com/.portcullis/app-passwords/revoke",
+        &cookie,
+        &format!("id={id}&csrf={token}"),
+    ));
+    assert_eq!(r.status, 303);
+    assert!(elsewhere
+        .store
+        .records
+        .borrow()
+        .contains_key(&format!("app-password:{id}")));
+    match elsewhere.handle_at(&head, NOW + 2).0.outcome {
+        Outcome::Reply(r) => assert_eq!(r.status, 401, "{}", r.body),
+        Outcome::Proxy(_) => panic!("revoked, yet proxied elsewhere"),
+    }
 }

@@ -1,0 +1,168 @@
+//! Revocation through the persons' objects (`PEOPLE`): two locations share the objects;
+//! the other one's KV lags (its own copy of the store, taken before the revocation) and it
+//! holds the session in its isolate cache. Within `revocation_check` it refuses.
+
+use super::*;
+
+/// A world with `PEOPLE` bound and `revocation_check` of 2 s; the session cache at its
+/// default 30 s.
+fn bound_world() -> World {
+    let mut w = World::new(json!({ "revocation_check": "2s" }), Some("s"));
+    w.people.absent = false;
+    w
+}
+
+/// Another location: its own gate (session cache 30 s), the same persons' objects, and a
+/// KV that still shows what the store holds now.
+fn lagging_location(w: &World) -> World {
+    let lagging = MemoryStore::default();
+    *lagging.records.borrow_mut() = w.store.records.borrow().clone();
+    World {
+        gate: gate(json!({ "revocation_check": "2s" }), Some("s")),
+        store: std::rc::Rc::new(lagging),
+        issuer: FakeIssuer::default(),
+        people: w.people.clone(),
+    }
+}
+
+fn sign_in(w: &World) -> String {
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let done = complete_login(w, &start);
+    cookie_pair(&done, "__Host-portcullis-session=")
+}
+
+fn admitted(w: &World, cookie: &str, now: u64) -> bool {
+    matches!(
+        w.handle_at(&api_get(cookie), now).0.outcome,
+        Outcome::Proxy(_)
+    )
+}
+
+#[test]
+fn a_sign_out_reaches_another_location_within_revocation_check() {
+    let w = bound_world();
+    let cookie = sign_in(&w);
+    let elsewhere = lagging_location(&w);
+    assert!(admitted(&elsewhere, &cookie, NOW), "cached there now");
+    assert_eq!(w.reply(&same_site_logout(&cookie)).status, 303);
+    assert!(
+        elsewhere
+            .store
+            .records
+            .borrow()
+            .keys()
+            .any(|k| k.starts_with("session:")),
+        "the other location's KV still has the session"
+    );
+    assert!(
+        !admitted(&elsewhere, &cookie, NOW + 2),
+        "refused within revocation_check"
+    );
+    assert!(!admitted(&elsewhere, &cookie, NOW + 3), "and stays refused");
+}
+
+#[test]
+fn without_people_the_other_location_serves_its_cache() {
+    // What the persons' objects change: the same sign-out, no `PEOPLE` binding.
+    let w = World::new(json!({ "revocation_check": "2s" }), Some("s"));
+    let cookie = sign_in(&w);
+    let elsewhere = lagging_location(&w);
+    assert!(admitted(&elsewhere, &cookie, NOW));
+    assert_eq!(w.reply(&same_site_logout(&cookie)).status, 303);
+    assert!(
+        admitted(&elsewhere, &cookie, NOW + 2),
+        "until session_cache"
+    );
+    assert_eq!(w.people.asked.get(), 0);
+}
+
+#[test]
+fn the_object_is_asked_at_most_once_per_revocation_check() {
+    let w = bound_world();
+    let cookie = sign_in(&w);
+    let asked = || w.people.asked.get();
+    assert!(admitted(&w, &cookie, NOW));
+    assert_eq!(asked(), 1, "the first request asks");
+    assert!(admitted(&w, &cookie, NOW + 1));
+    assert_eq!(asked(), 1, "within revocation_check: no question");
+    assert!(admitted(&w, &cookie, NOW + 2));
+    assert_eq!(asked(), 2, "then once more");
+    let anonymous = w.handle_at(&api_get(""), NOW + 10);
+    assert!(!matches!(anonymous.0.outcome, Outcome::Proxy(_)));
+    assert_eq!(asked(), 2, "never for a request without credentials");
+}
+
+#[test]
+fn a_person_signed_out_of_everything_is_refused_everywhere() {
+    let w = bound_world();
+    let cookie = sign_in(&w);
+    let elsewhere = lagging_location(&w);
+    assert!(admitted(&elsewhere, &cookie, NOW));
+    // As back-channel logout by `sub` and the admin API by person do.
+    let io = IoParts::new(&*w.store, &w.issuer, &RustCrypto, &SystemRandom).with_people(&w.people);
+    let env = crate::context::Env::new(&io, NOW);
+    pollster::block_on(crate::grant::revoke_everything_of(&env, "alice-1"));
+    assert!(!admitted(&elsewhere, &cookie, NOW + 2));
+    assert!(!admitted(&w, &cookie, NOW + 2), "here too");
+    // A login a second later is not affected.
+    let later = World {
+        gate: gate(json!({ "revocation_check": "2s" }), Some("s")),
+        store: w.store.clone(),
+        issuer: FakeIssuer::default(),
+        people: w.people.clone(),
+    };
+    let start = later.reply_at(&navigate("https://photos.example.com/", ""), NOW + 1);
+    let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
+    let (code, state) = later.issuer.authorize(start.header("location").unwrap());
+    let redirect_uri = later.issuer.codes.borrow()[&code].2.clone();
+    let callback = format!("{redirect_uri}?code={code}&state={state}");
+    let done = later.reply_at(&navigate(&callback, &login_cookie), NOW + 1);
+    let again = cookie_pair(&done, "__Host-portcullis-session=");
+    assert!(admitted(&later, &again, NOW + 2));
+}
+
+#[test]
+fn kv_failing_on_writes_still_ends_the_session_everywhere() {
+    let w = bound_world();
+    let cookie = sign_in(&w);
+    let elsewhere = lagging_location(&w);
+    assert!(admitted(&elsewhere, &cookie, NOW));
+    w.store.failing.borrow_mut().extend(["put", "delete"]);
+    let (handled, _) = w.handle_at(&same_site_logout(&cookie), NOW);
+    assert!(
+        matches!(&handled.outcome, Outcome::Reply(r) if r.status == 303),
+        "{:?}",
+        handled.outcome
+    );
+    assert!(
+        handled
+            .log
+            .iter()
+            .any(|l| l.contains("revoked_in_person_object_only")),
+        "{:?}",
+        handled.log
+    );
+    assert!(!admitted(&elsewhere, &cookie, NOW + 2));
+}
+
+#[test]
+fn an_unreachable_object_falls_back_to_kv_and_says_so_once_a_minute() {
+    let w = bound_world();
+    let cookie = sign_in(&w);
+    w.people.down.set(true);
+    let (handled, _) = w.handle_at(&api_get(&cookie), NOW);
+    assert!(
+        matches!(handled.outcome, Outcome::Proxy(_)),
+        "KV's word stands"
+    );
+    let said = |h: &Handled| {
+        h.log
+            .iter()
+            .any(|l| l.contains("person_object_unreachable"))
+    };
+    assert!(said(&handled), "{:?}", handled.log);
+    let (again, _) = w.handle_at(&api_get(&cookie), NOW + 5);
+    assert!(!said(&again), "not again within the minute");
+    let (later, _) = w.handle_at(&api_get(&cookie), NOW + 61);
+    assert!(said(&later));
+}

@@ -1,0 +1,277 @@
+//! The strong record of revocation: one Durable Object per person (class `Person`, bound
+//! as `PEOPLE`, named by the subject), consulted by every location.
+//!
+//! KV stays the session store, but a change to it can take 60 s or more to be seen in
+//! another location, and every isolate also caches what it read. A Durable Object is one
+//! instance worldwide with strongly consistent storage: what a revocation records there
+//! is what the next question anywhere is answered from. So every revoke path records in
+//! the person's object before it answers, and every isolate serving a session or app
+//! password asks that object at most once per credential per `revocation_check`.
+//!
+//! This module holds the protocol ([`Ask`], [`Answer`]) and the port the gate asks through
+//! ([`People`]); [`record`] is what the object does with a question, over a small storage
+//! trait, so the object in `edge` only maps it onto SQLite.
+
+pub mod record;
+
+use serde::{Deserialize, Serialize};
+
+/// A question to a person's object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Ask {
+    /// These grants are revoked (each until it would have expired anyway).
+    Revoke { grants: Vec<RevokedGrant> },
+    /// Every grant of the person created at or before `at` (unix seconds) is revoked:
+    /// "sign out of everything", by the admin or the issuer (back-channel logout by
+    /// `sub`), including grants this location's KV does not list yet.
+    RevokeEverything { at: u64 },
+    /// Whether this grant, created at `created`, is still live.
+    Check { grant: String, created: u64 },
+}
+
+/// One revoked grant: a session's hash or an app password's ID, and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedGrant {
+    pub grant: String,
+    pub expires: u64,
+}
+
+/// The object's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// A revocation was recorded.
+    Recorded,
+    Live,
+    Revoked,
+}
+
+/// Why the object could not answer. The gate then falls back to KV alone, and says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeopleError {
+    /// No `PEOPLE` binding: revocation rests on KV alone.
+    NotBound,
+    /// The object did not answer, or answered something else.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for PeopleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeopleError::NotBound => f.write_str("no PEOPLE binding"),
+            PeopleError::Unreachable(why) => write!(f, "the person's object did not answer: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PeopleError {}
+
+/// The persons' objects, as the core asks them: the Worker's `PEOPLE` namespace, or a
+/// test double.
+#[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
+pub trait People {
+    /// Whether there are objects to ask at all (the `PEOPLE` binding exists).
+    fn bound(&self) -> bool;
+    /// Asks the object of the person `sub`.
+    async fn ask(&self, sub: &str, ask: &Ask) -> Result<Answer, PeopleError>;
+}
+
+/// No objects: the owner's tools, and a Worker deployed without `PEOPLE`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unbound;
+
+impl People for Unbound {
+    fn bound(&self) -> bool {
+        false
+    }
+
+    async fn ask(&self, _sub: &str, _ask: &Ask) -> Result<Answer, PeopleError> {
+        Err(PeopleError::NotBound)
+    }
+}
+
+/// Records revoked grants in their person's object. Grants are grouped by person: one
+/// request per person.
+pub async fn record_revoked<P: People>(
+    people: &P,
+    grants: &[(&str, RevokedGrant)],
+) -> Result<(), PeopleError> {
+    if !people.bound() {
+        return Err(PeopleError::NotBound);
+    }
+    let mut subs: Vec<&str> = grants.iter().map(|(sub, _)| *sub).collect();
+    subs.sort_unstable();
+    subs.dedup();
+    let mut failed = None;
+    for sub in subs {
+        let grants = grants
+            .iter()
+            .filter(|(s, _)| *s == sub)
+            .map(|(_, g)| g.clone())
+            .collect();
+        if let Err(e) = expect_recorded(people.ask(sub, &Ask::Revoke { grants }).await) {
+            failed = Some(e);
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Records that every grant of `sub` created up to `at` is revoked.
+pub async fn record_everything_revoked<P: People>(
+    people: &P,
+    sub: &str,
+    at: u64,
+) -> Result<(), PeopleError> {
+    if !people.bound() {
+        return Err(PeopleError::NotBound);
+    }
+    expect_recorded(people.ask(sub, &Ask::RevokeEverything { at }).await)
+}
+
+fn expect_recorded(answer: Result<Answer, PeopleError>) -> Result<(), PeopleError> {
+    match answer? {
+        Answer::Recorded => Ok(()),
+        other => Err(PeopleError::Unreachable(format!("answered {other:?}"))),
+    }
+}
+
+/// Whether the person's object holds this grant live.
+pub async fn check<P: People>(
+    people: &P,
+    sub: &str,
+    grant: &str,
+    created: u64,
+) -> Result<bool, PeopleError> {
+    let ask = Ask::Check {
+        grant: grant.to_string(),
+        created,
+    };
+    match people.ask(sub, &ask).await? {
+        Answer::Live => Ok(true),
+        Answer::Revoked => Ok(false),
+        Answer::Recorded => Err(PeopleError::Unreachable("answered Recorded".into())),
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! A native stand-in for the `PEOPLE` namespace: one [`record::Memory`] per person,
+    //! shared by every gate that holds a clone (two "locations"), counting questions, and
+    //! able to fail.
+
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    use super::record::{self, Memory};
+    use super::*;
+
+    #[derive(Clone, Default)]
+    pub struct FakePeople {
+        /// As without a `PEOPLE` binding.
+        pub absent: bool,
+        objects: Rc<RefCell<HashMap<String, Rc<Memory>>>>,
+        pub asked: Rc<Cell<usize>>,
+        pub down: Rc<Cell<bool>>,
+        /// The time the objects see (they keep their own clock).
+        pub now: Rc<Cell<u64>>,
+    }
+
+    impl FakePeople {
+        /// As a Worker without a `PEOPLE` binding.
+        pub fn absent() -> Self {
+            Self {
+                absent: true,
+                ..Self::default()
+            }
+        }
+    }
+
+    impl People for FakePeople {
+        fn bound(&self) -> bool {
+            !self.absent
+        }
+
+        async fn ask(&self, sub: &str, ask: &Ask) -> Result<Answer, PeopleError> {
+            if self.absent {
+                return Err(PeopleError::NotBound);
+            }
+            self.asked.set(self.asked.get() + 1);
+            if self.down.get() {
+                return Err(PeopleError::Unreachable("down".into()));
+            }
+            let object = self
+                .objects
+                .borrow_mut()
+                .entry(sub.to_string())
+                .or_default()
+                .clone();
+            record::answer(&*object, ask, self.now.get()).map_err(|e| PeopleError::Unreachable(e.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_is_tagged_json_and_refuses_unknown_fields() {
+        let ask = Ask::Check {
+            grant: "g".into(),
+            created: 5,
+        };
+        let json = serde_json::to_string(&ask).unwrap();
+        assert_eq!(json, r#"{"op":"check","grant":"g","created":5}"#);
+        assert_eq!(serde_json::from_str::<Ask>(&json).unwrap(), ask);
+        assert!(
+            serde_json::from_str::<Ask>(r#"{"op":"check","grant":"g","created":5,"x":1}"#).is_err()
+        );
+        assert!(serde_json::from_str::<Ask>(r#"{"op":"forget"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&Answer::Revoked).unwrap(),
+            r#""revoked""#
+        );
+    }
+
+    #[test]
+    fn unbound_people_record_nothing_and_say_so() {
+        let g = RevokedGrant {
+            grant: "g".into(),
+            expires: 9,
+        };
+        let r = pollster::block_on(record_revoked(&Unbound, &[("s", g)]));
+        assert_eq!(r, Err(PeopleError::NotBound));
+        let r = pollster::block_on(record_everything_revoked(&Unbound, "s", 1));
+        assert_eq!(r, Err(PeopleError::NotBound));
+    }
+
+    #[test]
+    fn revocations_are_grouped_by_person_and_seen_by_every_asker() {
+        let people = testing::FakePeople::default();
+        let other_location = people.clone();
+        let grant = |g: &str| RevokedGrant {
+            grant: g.into(),
+            expires: 1_000,
+        };
+        pollster::block_on(record_revoked(
+            &people,
+            &[
+                ("alice", grant("a1")),
+                ("bob", grant("b1")),
+                ("alice", grant("a2")),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(people.asked.get(), 2, "one request per person");
+        let live =
+            |sub: &str, g: &str| pollster::block_on(check(&other_location, sub, g, 10)).unwrap();
+        assert!(!live("alice", "a1") && !live("alice", "a2") && !live("bob", "b1"));
+        assert!(live("alice", "b1"), "a revocation is the person's own");
+        assert!(live("alice", "a3"));
+        people.down.set(true);
+        assert!(pollster::block_on(check(&people, "alice", "a3", 10)).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+// Revocation that reaches every location: the real worker in workerd with PEOPLE bound (the
+// persons' Durable Objects, class Person of the worker itself), two gates sharing them,
+// the second one's KV reads lagging 60 s, and the real oidc-provider. Revoked at the first
+// location through each path, the credential is refused at the second within
+// revocation_check ("2s"), though its isolate cache and its KV still hold it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT, importJWK } from 'jose';
+import { startStack } from './support/stack.mjs';
+import { createAppPassword } from './support/app-passwords.mjs';
+import { Browser, login } from '../stack/client.mjs';
+
+const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
+const JSON_ACCEPT = { accept: 'application/json' };
+const B = { 'x-location': 'b' };
+const CHECK_MS = 2000;
+let s;
+
+before(async () => {
+  s = await startStack({
+    people: true,
+    secondLocation: { lagMs: 60_000 },
+    backchannel: true,
+    secrets: { ADMIN_TOKEN },
+    photos: { app_passwords: true },
+    config: { revocation_check: '2s' },
+  });
+});
+after(async () => { await s?.stop(); });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const me = (b, at = {}) => b.request(`${s.app}/.portcullis/me`, { headers: { ...JSON_ACCEPT, ...at } });
+
+async function signedIn(user) {
+  const b = new Browser(user);
+  const res = await login(b, `${s.app}/`, { username: user });
+  assert.equal(res.status, 200);
+  return b;
+}
+
+const admin = (body) => new Browser().request(`${s.app}/.portcullis/admin/revoke`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...JSON_ACCEPT },
+  body: JSON.stringify(body),
+});
+
+/** Asserts that location b serves `request` now (cached there) and refuses it within
+ * revocation_check after `revoke` has answered at location a. */
+async function refusedElsewhere(request, revoke, what) {
+  assert.equal((await request(B)).status, 200, `${what}: served at b before`);
+  assert.equal((await request(B)).status, 200, `${what}: and again (from b's cache)`);
+  const answered = await revoke();
+  assert.ok([200, 303].includes(answered.status), `${what}: the revocation answered ${answered.status} ${answered.body}`);
+  const started = Date.now();
+  let status = 200;
+  // Bounded: at most revocation_check plus a second of slack.
+  while (Date.now() - started < CHECK_MS + 1000) {
+    status = (await request(B)).status;
+    if (status === 401) break;
+    await sleep(100);
+  }
+  assert.equal(status, 401, `${what}: refused at b within revocation_check`);
+  assert.ok(Date.now() - started <= CHECK_MS + 1000);
+}
+
+test('without the revocation, location b keeps serving (the lagging view and cache hold)', async () => {
+  const b = await signedIn('alice');
+  assert.equal((await me(b, B)).status, 200);
+  await sleep(CHECK_MS + 200);
+  assert.equal((await me(b, B)).status, 200, 'a live session stays live after a check');
+});
+
+/** A copy of the browser's cookies: the same session on another device, or in a
+ * stolen copy, which the browser's own sign-out does not clear. */
+function copyOf(b) {
+  const copy = new Browser(`${b.name}-copy`);
+  copy.cookies = b.cookies.map((c) => ({ ...c }));
+  return copy;
+}
+
+test('sign-out at a', async () => {
+  const b = await signedIn('alice');
+  const kept = copyOf(b);
+  await refusedElsewhere((at) => me(kept, at), () => b.request(`${s.app}/.portcullis/logout`, { headers: { 'sec-fetch-site': 'same-origin' } }), 'sign-out');
+});
+
+test('the admin API at a: by session, by sub, by email, all', async () => {
+  for (const [what, body] of [
+    ['session', async (b) => ({ session: (await me(b)).json().session_id_hash })],
+    ['sub', async () => ({ sub: 'bob-0002' })],
+    ['email', async () => ({ email: 'bob@example.org' })],
+    ['all', async () => ({ all: true })],
+  ]) {
+    const b = await signedIn('bob');
+    const target = await body(b);
+    await refusedElsewhere((at) => me(b, at), () => admin(target), `admin by ${what}`);
+  }
+});
+
+test('the account page at a: signing out another session', async () => {
+  const laptop = await signedIn('carol');
+  const phone = await signedIn('carol');
+  const hash = (await me(phone)).json().session_id_hash;
+  const page = await laptop.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+  const csrf = page.body.match(/name="csrf" value="([\w-]+)"/)[1];
+  await refusedElsewhere((at) => me(phone, at), () => laptop.request(`${s.app}/.portcullis/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-origin' },
+    body: `csrf=${csrf}&revoke=${hash}`,
+  }), 'account page');
+});
+
+async function logoutToken(claims) {
+  const jwk = s.issuer.keys[0];
+  const now = Math.floor(Date.now() / 1000);
+  const payload = { iss: s.issuer.url, aud: 'portcullis', iat: now, exp: now + 120, jti: `jti-${Math.random()}`, events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...claims };
+  return new SignJWT(payload).setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'logout+jwt' }).sign(await importJWK(jwk, jwk.alg));
+}
+
+test('back-channel logout at a, by sub', async () => {
+  const b = await signedIn('alice');
+  const token = await logoutToken({ sub: 'alice-0001' });
+  await refusedElsewhere((at) => me(b, at), () => new Browser().request(`${s.app}/.portcullis/backchannel-logout`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: token }).toString(),
+  }), 'back-channel by sub');
+});
+
+test('an app password revoked at a', async () => {
+  const b = await signedIn('carol');
+  const { id, secret } = await createAppPassword(b, s.app, { app: 'photos.localhost', label: 'Phone', username: 'carol' });
+  const use = (at) => new Browser().request(`${s.app}/api/x`, { headers: { 'portcullis-client-id': id, 'portcullis-client-secret': secret, ...JSON_ACCEPT, ...at } });
+  await refusedElsewhere(use, () => admin({ app_password: id }), 'app password');
+});
+
+test('a location whose isolate has a session cached asks the object at most once per revocation_check', async () => {
+  const b = await signedIn('carol');
+  assert.equal((await me(b, B)).status, 200);
+  const mark = s.worker.lines.length;
+  const started = Date.now();
+  for (let i = 0; i < 10; i++) assert.equal((await me(b, B)).status, 200);
+  const reads = s.worker.kvOps(mark).filter((o) => o.kv === 'get');
+  assert.equal(reads.length, 0, 'no KV reads either');
+  assert.ok(Date.now() - started < CHECK_MS, 'the ten requests fell within one revocation_check');
+  assert.ok(!s.worker.lines.slice(mark).some((l) => l.includes('person_object_unreachable')));
+});
