@@ -18,7 +18,7 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const USAGE = `usage: scripts/setup [--issuer URL] [--client-id ID] [--app HOST[=ORIGIN]]...
                      [--zone NAME] [--cookie-domain DOMAIN] [--auth-host HOST]
                      [--config wrangler.toml] [--public-client] [--yes] [--no-verify]
-                     [--connect-to ADDRESS:PORT]
+                     [--connect-to ADDRESS:PORT] [--instant-revocation]
 
 Asks for what is not given (unless --yes). Secrets are never printed nor written to disk:
 SESSION_SECRET is generated; OIDC_CLIENT_SECRET is asked for without echo (or read from
@@ -26,6 +26,10 @@ the environment variable of that name; --public-client for a client without one)
   --app HOST[=ORIGIN]   a protected host, and where its requests go (default: the zone's
                         origin, e.g. your tunnel); repeat for each app
   --zone NAME           the Cloudflare zone of the hosts (default: each host's last two labels)
+  --instant-revocation  bind PEOPLE, a Durable Object per person, so a revocation reaches
+                        every location within revocation_check (5 s) and closes open
+                        WebSockets; without it, up to session_cache + KV's propagation
+                        (about 90 s). Asked when not given (Free plan: see docs/operations.md)
   --yes                 no questions: apply what is shown
   --no-verify           do not check the deployment from outside
   --connect-to A:P      check the deployment at this address (plain HTTP) instead of
@@ -59,6 +63,7 @@ function parseArgs(argv) {
       case '--config': a.config = path.resolve(value()); break;
       case '--public-client': a.publicClient = true; break;
       case '--yes': a.yes = true; break;
+      case '--instant-revocation': a.instantRevocation = true; break;
       case '--no-verify': a.verify = false; break;
       case '--connect-to': a.connectTo = value(); break;
       case '-h': case '--help': say(USAGE); process.exit(0); break;
@@ -299,7 +304,11 @@ async function main() {
   if (!a.apps.length) fail('at least one --app is required');
 
   const kvId = await namespaceId(a, now.kvId);
-  const settings = { issuer: a.issuer, clientId: a.clientId, apps: a.apps, cookieDomain: a.cookieDomain, authHost: a.authHost, kvId, zone: zoneOf(a) };
+  if (!a.instantRevocation && !now.people && !a.yes && interactive()) {
+    const answer = await ask('Instant revocation: a Durable Object per person, so signing someone out reaches every location within 5 s (else about 90 s)? (y/n)', 'y');
+    a.instantRevocation = !/^n/i.test(answer);
+  }
+  const settings = { issuer: a.issuer, clientId: a.clientId, apps: a.apps, cookieDomain: a.cookieDomain, authHost: a.authHost, kvId, zone: zoneOf(a), instantRevocation: a.instantRevocation };
   const after = edit(before, settings);
   if (after === before) say('wrangler.toml: no changes');
   else {

@@ -1,6 +1,7 @@
 // Edits a wrangler.toml the way a person would: line by line, keeping every comment and
 // every setting it does not manage. It manages `routes`, the id of the `SESSIONS` KV
-// namespace, and in `[vars.PORTCULLIS]` the keys `issuer`, `client_id`, `cookie_domain`,
+// namespace, the `PEOPLE` Durable Object binding and its migration (instant revocation),
+// and in `[vars.PORTCULLIS]` the keys `issuer`, `client_id`, `cookie_domain`,
 // `auth_host` and each app's `host`/`origin`.
 
 const tomlString = (s) => JSON.stringify(String(s)); // TOML basic strings escape like JSON
@@ -46,6 +47,7 @@ export function read(text) {
     clientId: vars && value(vars, 'client_id'),
     cookieDomain: vars && value(vars, 'cookie_domain'),
     authHost: vars && value(vars, 'auth_host'),
+    people: all.some((s) => s.name === 'durable_objects.bindings' && value(s, 'name') === 'PEOPLE'),
     apps: all.filter((s) => s.name === 'vars.PORTCULLIS.apps').map((s) => ({ host: value(s, 'host'), origin: value(s, 'origin') })),
   };
 }
@@ -82,12 +84,36 @@ function routesBlock(hosts, zone) {
   return ['routes = [', ...hosts.map((h) => `  { pattern = ${tomlString(`${h}/*`)}, zone_name = ${tomlString(zone(h))} },`), ']'];
 }
 
+/** The persons' Durable Objects (instant revocation): the binding and its migration. */
+export const PEOPLE_BLOCK = [
+  '[[durable_objects.bindings]]',
+  'name = "PEOPLE"',
+  'class_name = "Person"',
+  '',
+  '[[migrations]]',
+  'tag = "people-v1"',
+  'new_sqlite_classes = ["Person"]',
+];
+
+/** Adds PEOPLE_BLOCK: in place of the template's commented-out copy, else before the
+ * first table after the top level. */
+function addPeople(lines) {
+  const commented = PEOPLE_BLOCK.map((l) => (l ? `# ${l}` : '#'));
+  const at = lines.findIndex((l, i) => commented.every((c, j) => (lines[i + j] || '').trimEnd() === c));
+  if (at >= 0) {
+    lines.splice(at, commented.length, ...PEOPLE_BLOCK);
+    return;
+  }
+  const first = sections(lines).find((sec) => sec.start > 0 && !sec.name.startsWith('kv_namespaces'));
+  lines.splice(first ? first.start : lines.length, 0, ...PEOPLE_BLOCK, '');
+}
+
 /** Whether a host is one of the template's placeholders (example.com is reserved: nobody's). */
 const placeholder = (host) => !host || host === 'example.com' || host.endsWith('.example.com');
 
 /**
  * Returns the edited text. `want`: { issuer, clientId, apps: [{host, origin}], cookieDomain,
- * authHost, kvId, zone(host) }. Apps already in the file keep their other settings; apps
+ * authHost, kvId, zone(host), instantRevocation }. Apps already in the file keep their other settings; apps
  * not asked for stay, except the template's placeholders (hosts under example.com).
  */
 export function edit(text, want) {
@@ -137,6 +163,10 @@ export function edit(text, want) {
       lines.splice(at, 0, '[[kv_namespaces]]', 'binding = "SESSIONS"', `id = ${tomlString(want.kvId)}`, '');
     }
   }
+
+  // Instant revocation: added when asked for; never removed (a class once deployed keeps its
+  // migration).
+  if (want.instantRevocation && !read(lines.join('\n')).people) addPeople(lines);
 
   // Routes, at the top level: every app host and the auth host.
   const hosts = [...new Set([...read(lines.join('\n')).apps.map((a) => a.host).filter(Boolean), ...(want.authHost ? [want.authHost] : [])])];

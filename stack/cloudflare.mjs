@@ -70,7 +70,9 @@ export async function startCloudflareApi({ port, host = '127.0.0.1', zones = ['e
     const s = script(name);
     const version = { id: hex(16), metadata, modules };
     s.versions.push(version);
-    // Secrets survive uploads; vars are replaced (as the API does).
+    // Secrets survive uploads; vars are replaced (as the API does). Durable Object
+    // migrations move the script's migration tag on.
+    if (metadata.migrations?.new_tag) s.migrationTag = metadata.migrations.new_tag;
     s.metadata = metadata;
     s.modules = modules;
     state.uploads.push({ name, metadata, modules });
@@ -167,6 +169,11 @@ export async function startCloudflareApi({ port, host = '127.0.0.1', zones = ['e
       const s = state.scripts.get(m[1]);
       if (!s?.metadata) return fail(404, 10090, 'This Worker does not exist on your account.');
       return ok({ id: m[1], default_environment: { environment: 'production', script: { id: m[1], last_deployed_from: 'wrangler' } } });
+    }
+    // The account's scripts (wrangler reads a script's migration tag here before it uploads
+    // Durable Object migrations).
+    if (path === `${A}/workers/scripts` && method === 'GET') {
+      return ok([...state.scripts].filter(([, s]) => s.metadata).map(([id, s]) => ({ id, migration_tag: s.migrationTag, created_on: new Date().toISOString(), modified_on: new Date().toISOString() })));
     }
     if ((m = path.match(new RegExp(`^${A}/workers/scripts/([\\w-]+)(/settings|/script-settings)?$`)))) {
       const name = m[1];

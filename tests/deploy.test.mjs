@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { writeFile, mkdtemp } from 'node:fs/promises';
+import { writeFile, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startStack, freePort, SESSION_SECRET } from './support/stack.mjs';
@@ -138,4 +138,26 @@ test('an issuer signing with EdDSA, and session_cache = "0s": exactly one KV rea
   } finally {
     await s.stop();
   }
+});
+
+test('scripts/check-config states the revocation bound of each mode, and checks the PEOPLE binding', async () => {
+  const template = await readFile(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  const plain = await run(path.join(ROOT, 'scripts/check-config'), [path.join(ROOT, 'wrangler.toml')], { cwd: ROOT });
+  assert.match(plain.stdout, /revocation\s+elsewhere up to session_cache \+ KV propagation \(about 90s\); bind PEOPLE for 5s/);
+  assert.match(plain.stdout, /an open WebSocket is not closed by a revocation/);
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-'));
+  const uncomment = (text, lines) => lines.reduce((t, l) => t.replace(`# ${l}`, l), text);
+  const bound = uncomment(template, ['[[durable_objects.bindings]]', 'name = "PEOPLE"', 'class_name = "Person"'])
+    .replace('# session_lifetime = "7d"', 'revocation_check = "2s"');
+  const half = path.join(dir, 'half.toml');
+  await writeFile(half, bound);
+  const refused = await run(path.join(ROOT, 'scripts/check-config'), [half], { cwd: ROOT }).then(() => assert.fail('a binding without its migration is refused'), (e) => e);
+  assert.match(refused.stdout, /PEOPLE: no migration declares Person/);
+
+  const whole = path.join(dir, 'whole.toml');
+  await writeFile(whole, uncomment(bound, ['[[migrations]]', 'tag = "people-v1"', 'new_sqlite_classes = ["Person"]']));
+  const ok = await run(path.join(ROOT, 'scripts/check-config'), [whole], { cwd: ROOT });
+  assert.match(ok.stdout, /revocation\s+every location within revocation_check \(2s\)/);
+  assert.match(ok.stdout, /about 43200 a day \(Free plan: 100,000\)/);
 });

@@ -49,6 +49,9 @@ test('scripts/dev serves a working login; scripts/revoke ends the session', { ti
     assert.match(done.body, /Signed in as <b>alice@example\.com<\/b>/, 'the demo app shows who signed in');
     const me = await b.request(`${APP}/.portcullis/me`, { headers: { accept: 'application/json' } });
     const hash = me.json().session_id_hash;
+    // dev/wrangler.toml binds PEOPLE: the signed-in request asked the person's object.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.doesNotMatch(output, /person_object_unreachable|revoked_without_person_object/, 'the persons\' objects answer in scripts/dev');
 
     const listed = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com', '--list'], { cwd: ROOT });
     assert.match(listed.stdout, new RegExp(hash));
@@ -56,6 +59,7 @@ test('scripts/dev serves a working login; scripts/revoke ends the session', { ti
 
     const revoked = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com'], { cwd: ROOT });
     assert.match(revoked.stdout, /Revoked [1-9]\d* session\(s\)/);
+    assert.match(revoked.stderr, /binds PEOPLE/, 'it says what it cannot reach');
     const after = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com', '--list'], { cwd: ROOT });
     assert.match(after.stdout, /No matching sessions/);
     // A tombstone, as the worker's own revocation writes, so that a re-validation in flight

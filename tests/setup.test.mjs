@@ -85,7 +85,7 @@ test('scripts/setup refuses an issuer that cannot be reached or calls itself oth
 
 test('scripts/setup creates the namespace, writes wrangler.toml, puts the secrets and deploys; the uploaded bundle signs a person in', { timeout: 600_000 }, async () => {
   const template = await readFile(config, 'utf8');
-  const first = await setup(['--no-verify'], { OIDC_CLIENT_SECRET: CLIENT_SECRET });
+  const first = await setup(['--no-verify', '--instant-revocation'], { OIDC_CLIENT_SECRET: CLIENT_SECRET });
   assert.equal(first.code, 0, first.out);
   assert.deepEqual(api.state.unknown, [], 'wrangler needed no endpoint the stand-in lacks');
 
@@ -100,6 +100,8 @@ test('scripts/setup creates the namespace, writes wrangler.toml, puts the secret
   for (const comment of template.split('\n').filter((l) => l.startsWith('# Secrets') || l.startsWith('# Portcullis'))) {
     assert.ok(written.includes(comment), `comment kept: ${comment}`);
   }
+  assert.match(written, /^\[\[durable_objects\.bindings\]\]\nname = "PEOPLE"\nclass_name = "Person"$/m, 'instant revocation: the binding');
+  assert.match(written, /^\[\[migrations\]\]\ntag = "people-v1"\nnew_sqlite_classes = \["Person"\]$/m, 'and its migration');
   assert.match(first.out, /configuration is valid/, 'scripts/check-config ran');
   assert.match(first.out, new RegExp(`https://${HOST}/.portcullis/callback`), 'what to register is printed');
 
@@ -128,12 +130,16 @@ test('scripts/setup creates the namespace, writes wrangler.toml, puts the secret
   assert.deepEqual(vars.json.apps, [{ host: HOST, origin: upstream.url }]);
   assert.ok(!JSON.stringify(metadata).includes(secrets.SESSION_SECRET), 'secrets are not vars');
   assert.deepEqual(api.state.routes.map((r) => r.pattern), [`${HOST}/*`]);
+  const people = metadata.bindings.find((b) => b.name === 'PEOPLE');
+  assert.deepEqual({ type: people.type, class_name: people.class_name }, { type: 'durable_object_namespace', class_name: 'Person' });
+  assert.deepEqual(metadata.migrations?.steps?.flatMap((st) => st.new_sqlite_classes || []) ?? metadata.migrations?.new_sqlite_classes, ['Person'], `the migration is declared: ${JSON.stringify(metadata.migrations)}`);
+  assert.match(main.data.toString('utf8'), /export\s*\{\s*Person\s*\}|export\s*\{[^}]*\bPerson\b[^}]*\}/, 'the main module exports Person');
 
   // workerd runs exactly those modules with those bindings, and a person signs in.
   const uploaded = path.join(dir, 'uploaded');
   await mkdir(uploaded, { recursive: true });
   for (const m of modules) await writeFile(path.join(uploaded, path.basename(m.name)), m.data);
-  const worker = await startWorker({ port: workerPort, build: uploaded, main: metadata.main_module, config: vars.json, secrets });
+  const worker = await startWorker({ port: workerPort, build: uploaded, main: metadata.main_module, config: vars.json, secrets, people: true });
   try {
     const b = new Browser('alice');
     const done = await login(b, `http://${HOST}:${workerPort}/`, { username: 'alice' });

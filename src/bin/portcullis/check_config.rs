@@ -86,9 +86,51 @@ impl Secrets {
     }
 }
 
-/// The `[vars.PORTCULLIS]` table (as JSON) and whether a `SESSIONS` KV binding is declared,
-/// in the file or its `[env.NAME]` section.
-fn read_config(args: &Args) -> Result<(Option<serde_json::Value>, bool), String> {
+/// What `wrangler.toml` declares, in the file or its `[env.NAME]` section.
+struct Declared {
+    /// The `[vars.PORTCULLIS]` table, as JSON.
+    portcullis: Option<serde_json::Value>,
+    /// A `SESSIONS` KV binding.
+    has_kv: bool,
+    /// The `PEOPLE` Durable Object binding: `None` when absent, else the problems with it.
+    people: Option<Vec<ConfigError>>,
+}
+
+/// The `PEOPLE` binding's problems (`Some(vec![])`: bound as it should be), or `None`.
+fn people_binding(doc: &toml::Table, scope: &toml::Table) -> Option<Vec<ConfigError>> {
+    let bindings = scope
+        .get("durable_objects")
+        .and_then(|d| d.get("bindings"))
+        .and_then(toml::Value::as_array)?;
+    let binding = bindings
+        .iter()
+        .find(|b| b.get("name").and_then(toml::Value::as_str) == Some("PEOPLE"))?;
+    let problem = |problem: &str| ConfigError {
+        key: "PEOPLE".into(),
+        problem: problem.into(),
+    };
+    let mut problems = Vec::new();
+    if binding.get("class_name").and_then(toml::Value::as_str) != Some("Person") {
+        problems.push(problem("the binding must name class_name = \"Person\""));
+    }
+    // Migrations are top-level in wrangler.toml, whatever the environment.
+    let migrated = doc
+        .get("migrations")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|steps| {
+            steps.iter().any(|step| {
+                step.get("new_sqlite_classes")
+                    .and_then(toml::Value::as_array)
+                    .is_some_and(|c| c.iter().any(|c| c.as_str() == Some("Person")))
+            })
+        });
+    if !migrated {
+        problems.push(problem("no migration declares Person; add [[migrations]] with tag = \"people-v1\" and new_sqlite_classes = [\"Person\"] (SQLite-backed: the Free plan's kind)"));
+    }
+    Some(problems)
+}
+
+fn read_config(args: &Args) -> Result<Declared, String> {
     let text = std::fs::read_to_string(&args.path).map_err(|e| format!("{}: {e}", args.path))?;
     let doc: toml::Table = text
         .parse()
@@ -113,15 +155,23 @@ fn read_config(args: &Args) -> Result<(Option<serde_json::Value>, bool), String>
             list.iter()
                 .any(|ns| ns.get("binding").and_then(toml::Value::as_str) == Some("SESSIONS"))
         });
-    Ok((portcullis, has_kv))
+    Ok(Declared {
+        portcullis,
+        has_kv,
+        people: people_binding(&doc, scope),
+    })
 }
 
 /// True when the configuration is valid.
 pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     let args = parse_args(args)?;
-    let (portcullis, has_kv) = read_config(&args)?;
+    let Declared {
+        portcullis,
+        has_kv,
+        people,
+    } = read_config(&args)?;
     let secrets = Secrets::read(args.dev_vars.as_deref())?;
-    let mut problems: Vec<ConfigError> = Vec::new();
+    let mut problems: Vec<ConfigError> = people.clone().unwrap_or_default();
     if !has_kv {
         problems.push(ConfigError {
             key: "SESSIONS".into(),
@@ -168,6 +218,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     }
     println!("{}: configuration is valid.", args.path);
     print_settings(&s);
+    print_revocation(&s, people.is_some());
+    println!("  apps:");
     for app in &s.apps {
         print_app(app, &s.client_id);
     }
@@ -191,6 +243,30 @@ fn assertion_key_problem(key: &AssertionKey) -> Option<ConfigError> {
         key: "ASSERTION_KEY".into(),
         problem,
     })
+}
+
+/// How quickly a revocation holds everywhere, and what it costs, in the mode declared.
+fn print_revocation(s: &Settings, people: bool) {
+    if people {
+        println!(
+            "  revocation        every location within revocation_check ({}): PEOPLE, a Durable Object per person",
+            format_duration(s.revocation_check)
+        );
+        println!(
+            "                    cost: 1 object request per credential in use, per isolate, per revocation_check; one person browsing all day from one isolate: about {} a day (Free plan: 100,000)",
+            86_400 / s.revocation_check.max(1)
+        );
+    } else {
+        println!(
+            "  revocation        elsewhere up to session_cache + KV propagation (about {}); bind PEOPLE for {} (scripts/setup --instant-revocation)",
+            format_duration(s.session_cache + 60),
+            format_duration(s.revocation_check)
+        );
+    }
+    println!("                    an open WebSocket is not closed by a revocation: it lasts until it ends");
+    if s.revalidate_every.is_some() {
+        println!("                    re-validation runs per location: against an issuer that rotates refresh tokens (Pocket ID, authentik), a session used from two locations at once can be ended by the issuer's reuse detection");
+    }
 }
 
 /// The top-level settings.
@@ -230,7 +306,6 @@ fn print_settings(s: &Settings) {
         Some(d) => println!("  session cookie    shared across *.{d}"),
         None => println!("  session cookie    per host"),
     }
-    println!("  apps:");
 }
 
 /// One app: where it goes, who may enter, which clients it takes.

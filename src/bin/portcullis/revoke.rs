@@ -288,6 +288,14 @@ fn finish(
         // as KV propagates (see the warning `revoke` prints when PEOPLE is bound).
         let recorded =
             now_or_never(tombstone::revoke_all(&kv, &Unbound, &doomed, now))?.map_err(|e| e.0)?;
+        if binds_people(&a.wrangler) {
+            eprintln!(
+                "note: this Worker binds PEOPLE, which this tool cannot reach (wrangler has no \
+                 command to call a Durable Object): other locations refuse these credentials \
+                 once KV's change reaches them (up to session_cache + about 60 s). For the \
+                 revocation_check bound, revoke through the admin API or the account page."
+            );
+        }
         if recorded.tombstoned == Tombstoned::No {
             eprintln!(
                 "warning: the tombstones could not be written; the records and index keys were \
@@ -302,6 +310,28 @@ fn finish(
         found_passwords.len()
     );
     Ok(true)
+}
+
+/// Whether the wrangler configuration in use (`--config`, else ./wrangler.toml) binds the
+/// persons' Durable Objects.
+fn binds_people(wrangler: &[String]) -> bool {
+    let path = wrangler
+        .windows(2)
+        .find(|w| w[0] == "--config")
+        .map_or("wrangler.toml", |w| w[1].as_str());
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    doc.get("durable_objects")
+        .and_then(|d| d.get("bindings"))
+        .and_then(toml::Value::as_array)
+        .is_some_and(|b| {
+            b.iter()
+                .any(|b| b.get("name").and_then(toml::Value::as_str) == Some("PEOPLE"))
+        })
 }
 
 /// The index key as listed goes too: a summary shortened to fit KV's metadata limit may
