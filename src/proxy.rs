@@ -7,6 +7,7 @@ use url::{Position, Url};
 use crate::cookies;
 use crate::identity::Identity;
 use crate::model::{is_service_name, App};
+use crate::people::relay::Standing;
 use crate::request::RequestHead;
 
 /// Identity headers Portcullis sets (oauth2-proxy's and Authelia/tinyauth's names).
@@ -91,6 +92,9 @@ pub struct ProxyPlan {
     pub remove: Vec<String>,
     /// Headers to set (replacing any value).
     pub set: Vec<(&'static str, String)>,
+    /// A WebSocket upgrade to hand to the person's object, which relays it and closes it
+    /// when this standing ends (`websockets = "relay"`); `None`: straight to the origin.
+    pub relay: Option<Standing>,
 }
 
 /// Whether `name` starts with `lower` (a lower-case name with `-`) as servers that map `-`
@@ -223,6 +227,7 @@ pub fn plan(
     remove.retain(|name| !set.iter().any(|(set_name, _)| name == set_name));
     ProxyPlan {
         url: upstream_url(&head.url, app),
+        relay: None,
         remove,
         set,
     }

@@ -172,6 +172,14 @@ impl RequestHead {
             .map(|(_, v)| v.into_owned())
     }
 
+    /// A WebSocket opening handshake (RFC 6455 §4.1: a GET with `Upgrade: websocket`).
+    pub fn is_websocket_upgrade(&self) -> bool {
+        self.method == "GET"
+            && self
+                .header("upgrade")
+                .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+    }
+
     /// A top-level browser navigation, which may be answered with a redirect to the issuer.
     /// Anything else (fetch/XHR, API clients, non-GET) gets a 401 instead: following a
     /// redirect to a login page would only break them.

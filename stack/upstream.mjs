@@ -66,7 +66,10 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
       res.end(wantsHtml ? page(info) : JSON.stringify(info));
     });
   });
-  const wss = new WebSocketServer({ server, path: '/ws' });
+  // The first subprotocol a client offers is chosen (Jupyter's and Home Assistant's
+  // clients need theirs echoed). `closes` records the close frames the app received.
+  const closes = [];
+  const wss = new WebSocketServer({ server, path: '/ws', handleProtocols: (offered) => offered.values().next().value ?? false });
   // `/ws?plant=1`: an app that tries to plant Portcullis's cookies through its upgrade
   // response (alongside a cookie of its own, which must get through).
   wss.on('headers', (headers, req) => {
@@ -77,8 +80,14 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
     }
   });
   wss.on('connection', (socket, req) => {
-    socket.send(JSON.stringify({ hello: req.headers['x-auth-request-user'] || null }));
-    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+    socket.send(JSON.stringify({ hello: req.headers['x-auth-request-user'] || null, protocol: socket.protocol || null }));
+    // Echo; the text `close:CODE:REASON` makes the app close with that code.
+    socket.on('message', (data, isBinary) => {
+      const close = !isBinary && /^close:(\d+):(.*)$/.exec(data.toString());
+      if (close) socket.close(Number(close[1]), close[2]);
+      else socket.send(data, { binary: isBinary });
+    });
+    socket.on('close', (code, reason) => closes.push({ code, reason: reason.toString() }));
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -86,6 +95,7 @@ export async function startUpstream({ port, host = '127.0.0.1' }) {
   });
   return {
     url: `http://${host}:${port}`,
+    closes,
     async stop() {
       for (const c of wss.clients) c.terminate();
       server.closeAllConnections?.();

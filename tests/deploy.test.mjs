@@ -144,12 +144,17 @@ test('scripts/check-config states the revocation bound of each mode, and checks 
   const template = await readFile(path.join(ROOT, 'wrangler.toml'), 'utf8');
   const plain = await run(path.join(ROOT, 'scripts/check-config'), [path.join(ROOT, 'wrangler.toml')], { cwd: ROOT });
   assert.match(plain.stdout, /revocation\s+elsewhere up to session_cache \+ KV propagation \(about 90s\); bind PEOPLE for 5s/);
-  assert.match(plain.stdout, /an open WebSocket is not closed by a revocation/);
+  assert.match(plain.stdout, /WebSockets passed to the origin \(photos\.example\.com\): an open socket is not closed by a revocation/);
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-'));
   const uncomment = (text, lines) => lines.reduce((t, l) => t.replace(`# ${l}`, l), text);
   const bound = uncomment(template, ['[[durable_objects.bindings]]', 'name = "PEOPLE"', 'class_name = "Person"'])
     .replace('# session_lifetime = "7d"', 'revocation_check = "2s"');
+  const relayAlone = path.join(dir, 'relay.toml');
+  await writeFile(relayAlone, template.replace('host = "photos.example.com"                          # EDIT', 'host = "photos.example.com"\nwebsockets = "relay"'));
+  const noPeople = await run(path.join(ROOT, 'scripts/check-config'), [relayAlone], { cwd: ROOT }).then(() => assert.fail('relay without PEOPLE is refused'), (e) => e);
+  assert.match(noPeople.stdout, /PORTCULLIS\.apps\[0\]\.websockets: "relay" needs the PEOPLE binding/);
+
   const half = path.join(dir, 'half.toml');
   await writeFile(half, bound);
   const refused = await run(path.join(ROOT, 'scripts/check-config'), [half], { cwd: ROOT }).then(() => assert.fail('a binding without its migration is refused'), (e) => e);
@@ -160,4 +165,5 @@ test('scripts/check-config states the revocation bound of each mode, and checks 
   const ok = await run(path.join(ROOT, 'scripts/check-config'), [whole], { cwd: ROOT });
   assert.match(ok.stdout, /revocation\s+every location within revocation_check \(2s\)/);
   assert.match(ok.stdout, /about 43200 a day \(Free plan: 100,000\)/);
+  assert.match(ok.stdout, /WebSockets relayed through the person's object/);
 });

@@ -6,25 +6,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, importJWK } from 'jose';
-import { startStack } from './support/stack.mjs';
+import { startTwoLocations, ADMIN_TOKEN, CHECK_MS } from './support/stack.mjs';
 import { createAppPassword } from './support/app-passwords.mjs';
 import { Browser, login } from '../stack/client.mjs';
 
-const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 const JSON_ACCEPT = { accept: 'application/json' };
 const B = { 'x-location': 'b' };
-const CHECK_MS = 2000;
 let s;
 
 before(async () => {
-  s = await startStack({
-    people: true,
-    secondLocation: { lagMs: 60_000 },
-    backchannel: true,
-    secrets: { ADMIN_TOKEN },
-    photos: { app_passwords: true },
-    config: { revocation_check: '2s' },
-  });
+  s = await startTwoLocations({ backchannel: true, photos: { app_passwords: true } });
 });
 after(async () => { await s?.stop(); });
 

@@ -21,6 +21,8 @@ use crate::identity::Identity;
 use crate::login::LOGOUT_CSRF;
 use crate::model::{classify, App, Config, PathClass};
 use crate::oidc::{bearer, token, Client, PresentedError};
+use crate::people::relay::{GrantKind, Standing};
+use crate::people::People;
 use crate::proxy::{self, Forward, ProxyPlan};
 use crate::request::RequestHead;
 use crate::return_to;
@@ -98,6 +100,38 @@ pub fn decide(app: &App, class: PathClass, principal: &Principal, navigation: bo
     }
 }
 
+/// What a relayed WebSocket stands on: a person's session or app password. Other
+/// principals (public paths, service tokens, bearer tokens) answer to no person's
+/// revocation; their sockets are passed as they are.
+fn standing(app: &App, principal: &Principal) -> Option<Standing> {
+    let (kind, grant, state) = match principal {
+        Principal::Session(found) => (
+            GrantKind::Session,
+            found.id.hash().to_string(),
+            (
+                &found.session.identity,
+                found.session.created,
+                found.session.expires,
+            ),
+        ),
+        Principal::AppPassword { record, .. } => (
+            GrantKind::AppPassword,
+            record.id.to_string(),
+            (&record.identity, record.created, record.expires),
+        ),
+        _ => return None,
+    };
+    let (identity, created, expires) = state;
+    Some(Standing {
+        sub: identity.sub.clone(),
+        kind,
+        grant,
+        created,
+        expires,
+        app: app.host.clone(),
+    })
+}
+
 /// The challenges of a 401 for a request without credentials. A browser (it sends
 /// `Sec-Fetch-Mode`) gets none: a Basic challenge would pop up its password dialog over
 /// the app's own pages; it is sent to the login, or answered in JSON on API paths.
@@ -161,7 +195,11 @@ impl Access {
                         ctx.audit("app_password_used", &fields);
                     }
                 }
-                Ok(Admission::Proxy(self.plan(ctx, app, &principal).await?))
+                let mut plan = self.plan(ctx, app, &principal).await?;
+                if head.is_websocket_upgrade() && app.relays_websockets(ctx.env.people().bound()) {
+                    plan.relay = standing(app, &principal);
+                }
+                Ok(Admission::Proxy(plan))
             }
             Decision::Login => {
                 let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);

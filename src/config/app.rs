@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{names, Problems};
-use crate::model::{AllowRules, App, Origin, ServiceToken, UserClaim};
+use crate::model::{AllowRules, App, Origin, ServiceToken, UserClaim, WebSockets};
 use crate::path::PathPattern;
 
 #[derive(Debug, Default, Deserialize)]
@@ -23,6 +23,7 @@ pub(super) struct RawApp {
     user_claim: Option<String>,
     app_passwords: Option<bool>,
     app_password_paths: Option<Vec<String>>,
+    websockets: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +211,13 @@ pub(super) fn validate_app(
     }
     let user_claim = super::user_claim(p, &key("user_claim"), raw.user_claim.as_deref())
         .unwrap_or(shared.user_claim);
+    let websockets = raw.websockets.as_deref().and_then(|text| {
+        let mode = WebSockets::parse(text);
+        if mode.is_none() {
+            p.add(key("websockets"), format!("\"{text}\" is not a mode; give \"relay\" (closed on revocation; needs the PEOPLE binding) or \"pass\""));
+        }
+        mode
+    });
     Some(App {
         host,
         origin,
@@ -222,6 +230,7 @@ pub(super) fn validate_app(
         user_claim,
         app_passwords,
         app_password_paths,
+        websockets,
     })
 }
 

@@ -128,6 +128,24 @@ impl Problems {
     }
 }
 
+/// What the settings ask of the Worker's bindings: `websockets = "relay"` needs the
+/// persons' objects (`PEOPLE`), which alone can close a socket later.
+pub fn binding_problems(settings: &Settings, people_bound: bool) -> Vec<ConfigError> {
+    if people_bound {
+        return Vec::new();
+    }
+    settings
+        .apps
+        .iter()
+        .enumerate()
+        .filter(|(_, app)| app.websockets == Some(crate::model::WebSockets::Relay))
+        .map(|(i, _)| ConfigError {
+            key: format!("PORTCULLIS.apps[{i}].websockets"),
+            problem: "\"relay\" needs the PEOPLE binding (a Durable Object per person; scripts/setup --instant-revocation); bind it, or use \"pass\"".into(),
+        })
+        .collect()
+}
+
 /// The non-secret settings, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,7 +23,7 @@ export function configuration(env, name) {
   if (value === undefined || value === null) return undefined;
   return typeof value === 'string' ? 's' + value : 'j' + JSON.stringify(value);
 }
-export function proxy(request, plan, finish, fail) {
+export function proxy(request, plan, finish, fail, via, standing) {
   const [url, remove, set] = plan.split('\0');
   const headers = new Headers(request.headers);
   if (remove) for (const name of remove.split('\n')) headers.delete(name);
@@ -34,7 +34,13 @@ export function proxy(request, plan, finish, fail) {
   const method = request.method;
   const init = { method, headers, redirect: 'manual', cache: 'no-store' };
   if (method !== 'GET' && method !== 'HEAD' && request.body) init.body = request.body;
-  return fetch(url, init).then(
+  let sent;
+  if (via === undefined) sent = fetch(url, init);
+  else {
+    headers.set('portcullis-relay', standing);
+    sent = via.fetch(url, init);
+  }
+  return sent.then(
     (response) => response.headers.get('set-cookie') === null
       && (response.status === 101 || response.headers.get('cache-control') === null)
       ? response : finish(response, request, url),
@@ -52,13 +58,17 @@ extern "C" {
     /// when it has no `Set-Cookie` and either is a WebSocket upgrade (101) or has no
     /// `Cache-Control`, else as `finish(response, request, url)` returns it (an upgrade
     /// too: an app must not set Portcullis's cookies through it); a failed fetch resolves
-    /// to `fail(request, url, error)`.
+    /// to `fail(request, url, error)`. With `via` (a person's object) the request goes to
+    /// that object instead, carrying `standing` in the `portcullis-relay` header: a
+    /// WebSocket upgrade it relays (`src/edge/person.rs`).
     #[wasm_bindgen(catch)]
     pub fn proxy(
         request: &Request,
         plan: &str,
         finish: &js_sys::Function,
         fail: &js_sys::Function,
+        via: &JsValue,
+        standing: Option<String>,
     ) -> Result<js_sys::Promise, JsValue>;
 }
 

@@ -22,7 +22,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::future_to_promise;
 use worker::{console_error, console_log, Context, Env};
 
-use crate::config::{ConfigError, ConfigErrors, Inputs};
+use crate::config::{binding_problems, ConfigError, ConfigErrors, Inputs};
 use crate::context::IoParts;
 use crate::crypto::SystemRandom;
 use crate::error::{self, GateError, Scope};
@@ -76,14 +76,16 @@ fn load(env: &Env) -> State {
         key: kv::BINDING.into(),
         problem: "KV binding is missing; add [[kv_namespaces]] with binding = \"SESSIONS\" to wrangler.toml".into(),
     });
-    match (config, kv_problem) {
-        (Ok(config), None) => State::Ready(
-            Box::new(Gate::new(config)),
-            person::namespace(env).is_some(),
-        ),
-        (Ok(_), Some(p)) => State::Broken(ConfigErrors(vec![p])),
-        (Err(mut e), p) => {
-            e.0.extend(p);
+    let people_bound = person::namespace(env).is_some();
+    let mut problems: Vec<ConfigError> = kv_problem.into_iter().collect();
+    if let Ok(config) = &config {
+        problems.extend(binding_problems(&config.settings, people_bound));
+    }
+    match (config, problems.is_empty()) {
+        (Ok(config), true) => State::Ready(Box::new(Gate::new(config)), people_bound),
+        (Ok(_), false) => State::Broken(ConfigErrors(problems)),
+        (Err(mut e), _) => {
+            e.0.extend(problems);
             State::Broken(e)
         }
     }
@@ -213,11 +215,23 @@ async fn serve(
     match handled.outcome {
         Outcome::Reply(reply) => fetch::reply(reply, &gate.csp).map(JsValue::from),
         Outcome::Proxy(plan) => HOOKS.with(|hooks| {
+            // A relayed WebSocket goes to the person's object (the one place that can close
+            // it later); without one at hand it is passed as before.
+            let relay = plan
+                .relay
+                .as_ref()
+                .and_then(|standing| Some((people.stub(&standing.sub)?, standing.to_header())));
+            let (via, standing) = match relay {
+                Some((stub, standing)) => (stub, Some(standing)),
+                None => (JsValue::UNDEFINED, None),
+            };
             js::proxy(
                 &req,
                 &js::pack_plan(&plan.url, &plan.remove, &plan.set),
                 &hooks.finish,
                 &hooks.fail,
+                &via,
+                standing,
             )
             .map(JsValue::from)
             .or_else(|e| unreachable_origin(&req, &plan.url, e))

@@ -32,6 +32,29 @@ pub struct App {
     pub app_passwords: bool,
     /// Where app passwords are accepted (`app_password_paths`); empty: the whole app.
     pub app_password_paths: Vec<PathPattern>,
+    /// How WebSocket upgrades are carried (`websockets`); `None`: relayed when `PEOPLE` is
+    /// bound, else passed.
+    pub websockets: Option<WebSockets>,
+}
+
+/// How an app's WebSockets are carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebSockets {
+    /// Through the person's Durable Object, which closes the socket (1008) when the
+    /// credential is revoked, expires, or no longer satisfies the app's rules. Needs `PEOPLE`.
+    Relay,
+    /// The origin's `101` straight to the client: the socket outlives any revocation.
+    Pass,
+}
+
+impl WebSockets {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "relay" => Some(WebSockets::Relay),
+            "pass" => Some(WebSockets::Pass),
+            _ => None,
+        }
+    }
 }
 
 /// An app's `origin` as `scheme://host[:port]`, serialised once when the configuration is
@@ -50,6 +73,14 @@ impl Origin {
 }
 
 impl App {
+    /// Whether this app's WebSocket upgrades are relayed, with or without `PEOPLE`.
+    pub fn relays_websockets(&self, people_bound: bool) -> bool {
+        match self.websockets {
+            Some(mode) => mode == WebSockets::Relay && people_bound,
+            None => people_bound,
+        }
+    }
+
     /// Whether an app password may be used on this (normalised) path.
     pub fn accepts_app_password_on(&self, path: &str) -> bool {
         self.app_passwords

@@ -9,7 +9,7 @@ use crate::assertion::AssertionKey;
 use crate::secret::{AdminToken, ClientSecret, SigningKeys};
 pub use app::{
     classify, is_service_name, AllowRules, App, Origin, PathClass, ServiceToken, UserClaim,
-    SERVICE_PREFIX,
+    WebSockets, SERVICE_PREFIX,
 };
 
 /// The validated configuration: the settings from `wrangler.toml` and the secrets.

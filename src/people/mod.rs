@@ -13,6 +13,7 @@
 //! trait, so the object in `edge` only maps it onto SQLite.
 
 pub mod record;
+pub mod relay;
 
 use serde::{Deserialize, Serialize};
 

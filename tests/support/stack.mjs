@@ -77,3 +77,23 @@ export async function startStack(options = {}) {
   };
   return stack;
 }
+
+/** The admin API's token in the tests of two locations. */
+export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
+/** Their `revocation_check`, in milliseconds. */
+export const CHECK_MS = 2000;
+
+/**
+ * Two locations sharing the persons' objects (PEOPLE), the second one's KV reads lagging
+ * 60 s (requests with `x-location: b`), `revocation_check` 2 s and the admin API on;
+ * `options` as for startStack.
+ */
+export function startTwoLocations(options = {}) {
+  return startStack({
+    people: true,
+    secondLocation: { lagMs: 60_000 },
+    ...options,
+    secrets: { ADMIN_TOKEN, ...(options.secrets || {}) },
+    config: { revocation_check: `${CHECK_MS / 1000}s`, ...(options.config || {}) },
+  });
+}

@@ -2,7 +2,7 @@
 //! the worker will, before deploying, and says what it configures.
 
 use portcullis::assertion::AssertionKey;
-use portcullis::config::{format_duration, ConfigError, ConfigErrors, Inputs};
+use portcullis::config::{binding_problems, format_duration, ConfigError, ConfigErrors, Inputs};
 use portcullis::model::{Config, Settings, UserClaim};
 
 const USAGE: &str =
@@ -179,7 +179,10 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         });
     }
     let settings = match Settings::parse(portcullis.as_ref()) {
-        Ok(settings) => Some(settings),
+        Ok(settings) => {
+            problems.extend(binding_problems(&settings, people.is_some()));
+            Some(settings)
+        }
         Err(ConfigErrors(e)) => {
             problems.extend(e);
             None
@@ -263,7 +266,21 @@ fn print_revocation(s: &Settings, people: bool) {
             format_duration(s.revocation_check)
         );
     }
-    println!("                    an open WebSocket is not closed by a revocation: it lasts until it ends");
+    let passed: Vec<&str> = s
+        .apps
+        .iter()
+        .filter(|a| !a.relays_websockets(people))
+        .map(|a| a.host.as_str())
+        .collect();
+    if passed.len() < s.apps.len() {
+        println!("                    WebSockets relayed through the person's object (websockets = \"relay\"): closed with 1008 within revocation_check of a revocation; each open socket keeps its object running (Free plan: about 28 object-hours a day)");
+    }
+    if !passed.is_empty() {
+        println!(
+            "                    WebSockets passed to the origin ({}): an open socket is not closed by a revocation; it lasts until it ends",
+            passed.join(", ")
+        );
+    }
     if s.revalidate_every.is_some() {
         println!("                    re-validation runs per location: against an issuer that rotates refresh tokens (Pocket ID, authentik), a session used from two locations at once can be ended by the issuer's reuse detection");
     }

@@ -31,6 +31,15 @@ fn sign_in(w: &World) -> String {
     cookie_pair(&done, "__Host-portcullis-session=")
 }
 
+/// A session signed in at one location and cached at another whose KV lags.
+fn two_locations() -> (World, World, String) {
+    let w = bound_world();
+    let cookie = sign_in(&w);
+    let elsewhere = lagging_location(&w);
+    assert!(admitted(&elsewhere, &cookie, NOW), "cached there now");
+    (w, elsewhere, cookie)
+}
+
 fn admitted(w: &World, cookie: &str, now: u64) -> bool {
     matches!(
         w.handle_at(&api_get(cookie), now).0.outcome,
@@ -40,10 +49,7 @@ fn admitted(w: &World, cookie: &str, now: u64) -> bool {
 
 #[test]
 fn a_sign_out_reaches_another_location_within_revocation_check() {
-    let w = bound_world();
-    let cookie = sign_in(&w);
-    let elsewhere = lagging_location(&w);
-    assert!(admitted(&elsewhere, &cookie, NOW), "cached there now");
+    let (w, elsewhere, cookie) = two_locations();
     assert_eq!(w.reply(&same_site_logout(&cookie)).status, 303);
     assert!(
         elsewhere
@@ -94,10 +100,7 @@ fn the_object_is_asked_at_most_once_per_revocation_check() {
 
 #[test]
 fn a_person_signed_out_of_everything_is_refused_everywhere() {
-    let w = bound_world();
-    let cookie = sign_in(&w);
-    let elsewhere = lagging_location(&w);
-    assert!(admitted(&elsewhere, &cookie, NOW));
+    let (w, elsewhere, cookie) = two_locations();
     // As back-channel logout by `sub` and the admin API by person do.
     let io = IoParts::new(&*w.store, &w.issuer, &RustCrypto, &SystemRandom).with_people(&w.people);
     let env = crate::context::Env::new(&io, NOW);
@@ -123,10 +126,7 @@ fn a_person_signed_out_of_everything_is_refused_everywhere() {
 
 #[test]
 fn kv_failing_on_writes_still_ends_the_session_everywhere() {
-    let w = bound_world();
-    let cookie = sign_in(&w);
-    let elsewhere = lagging_location(&w);
-    assert!(admitted(&elsewhere, &cookie, NOW));
+    let (w, elsewhere, cookie) = two_locations();
     w.store.failing.borrow_mut().extend(["put", "delete"]);
     let (handled, _) = w.handle_at(&same_site_logout(&cookie), NOW);
     assert!(
@@ -165,4 +165,75 @@ fn an_unreachable_object_falls_back_to_kv_and_says_so_once_a_minute() {
     assert!(!said(&again), "not again within the minute");
     let (later, _) = w.handle_at(&api_get(&cookie), NOW + 61);
     assert!(said(&later));
+}
+
+fn upgrade(host: &str, cookie: &str) -> RequestHead {
+    request(
+        "GET",
+        &format!("https://{host}/ws"),
+        &[
+            ("cookie", cookie),
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade"),
+        ],
+    )
+}
+
+fn relayed(w: &World, head: &RequestHead) -> Option<crate::people::relay::Standing> {
+    match w.handle_at(head, NOW + 1).0.outcome {
+        Outcome::Proxy(plan) => plan.relay,
+        Outcome::Reply(r) => panic!("refused: {} {}", r.status, r.body),
+    }
+}
+
+#[test]
+fn a_websocket_upgrade_is_relayed_with_people_unless_the_app_passes_it() {
+    let extra = json!({
+        "revocation_check": "2s",
+        "apps": [
+            { "host": "photos.example.com" },
+            { "host": "sonarr.example.com", "websockets": "pass" },
+        ],
+    });
+    let mut w = World::new(extra, Some("s"));
+    w.people.absent = false;
+    let cookie = sign_in(&w);
+    let standing = relayed(&w, &upgrade("photos.example.com", &cookie)).expect("relayed");
+    assert_eq!(standing.sub, "alice-1");
+    assert_eq!(standing.kind, crate::people::relay::GrantKind::Session);
+    assert_eq!(standing.app, "photos.example.com");
+    assert!(standing.expires > NOW);
+    assert_eq!(
+        relayed(&w, &upgrade("sonarr.example.com", &cookie)),
+        None,
+        "pass"
+    );
+    assert_eq!(relayed(&w, &photos_get(&cookie)), None, "not an upgrade");
+    w.people.absent = true;
+    assert_eq!(
+        relayed(&w, &upgrade("photos.example.com", &cookie)),
+        None,
+        "no PEOPLE"
+    );
+}
+
+#[test]
+fn relay_without_people_is_a_configuration_error() {
+    let settings = |apps: Value| {
+        crate::model::Settings::parse(Some(
+            &json!({ "issuer": ISS, "client_id": "c", "apps": apps }),
+        ))
+        .unwrap()
+    };
+    let relay = settings(json!([{ "host": "a.example.com", "websockets": "relay" }]));
+    let problems = crate::config::binding_problems(&relay, false);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].key, "PORTCULLIS.apps[0].websockets");
+    assert!(crate::config::binding_problems(&relay, true).is_empty());
+    let default = settings(json!([{ "host": "a.example.com" }]));
+    assert!(crate::config::binding_problems(&default, false).is_empty());
+    let bad = crate::model::Settings::parse(Some(&json!({
+        "issuer": ISS, "client_id": "c", "apps": [{ "host": "a.example.com", "websockets": "always" }],
+    })));
+    assert!(bad.is_err());
 }
