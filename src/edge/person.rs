@@ -15,7 +15,7 @@ use worker::{
 use super::{js, kv};
 use crate::app_password::registry as app_password_registry;
 use crate::identity::Identity;
-use crate::people::record::{self, DbError, PersonDb};
+use crate::people::record::{self, DbError, PersonDb, RefreshState};
 use crate::people::relay::{self, Ended, GrantKind, Standing, CLOSE_CODE, STANDING_HEADER};
 use crate::people::{Answer, Ask, People, PeopleError};
 use crate::session::registry as session_registry;
@@ -131,6 +131,10 @@ impl DurableObject for Person {
             "CREATE TABLE IF NOT EXISTS everything (id INTEGER PRIMARY KEY CHECK (id = 0), at_or_before INTEGER NOT NULL)",
             None,
         );
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS refreshing (grant_name TEXT PRIMARY KEY, lease_until INTEGER NOT NULL, record TEXT, validated INTEGER, expires INTEGER NOT NULL)",
+            None,
+        );
         Self {
             state,
             env,
@@ -195,7 +199,10 @@ impl Person {
         let (grants, everything): (Vec<&str>, Option<u64>) = match ask {
             Ask::Revoke { grants } => (grants.iter().map(|g| g.grant.as_str()).collect(), None),
             Ask::RevokeEverything { at } => (Vec::new(), Some(*at)),
-            Ask::Check { .. } => return,
+            Ask::Check { .. }
+            | Ask::Refresh { .. }
+            | Ask::Refreshed { .. }
+            | Ask::RefreshFailed { .. } => return,
         };
         self.end_where(|r| {
             r.standing
@@ -373,6 +380,13 @@ struct Number {
     n: f64,
 }
 
+#[derive(serde::Deserialize)]
+struct RefreshRow {
+    lease_until: f64,
+    record: Option<String>,
+    validated: Option<f64>,
+}
+
 fn failed(e: worker::Error) -> DbError {
     DbError(e.to_string())
 }
@@ -428,6 +442,53 @@ impl PersonDb for Sql<'_> {
     }
 
     fn forget_expired(&self, now: u64) -> Result<(), DbError> {
-        self.exec("DELETE FROM revoked WHERE expires <= ?", vec![int(now)])
+        self.exec("DELETE FROM revoked WHERE expires <= ?", vec![int(now)])?;
+        self.exec("DELETE FROM refreshing WHERE expires <= ?", vec![int(now)])
+    }
+
+    fn refresh_state(&self, grant: &str) -> Result<Option<RefreshState>, DbError> {
+        let rows: Vec<RefreshRow> = self
+            .0
+            .exec(
+                "SELECT lease_until, record, validated FROM refreshing WHERE grant_name = ?",
+                vec![grant.into()],
+            )
+            .and_then(|cursor| cursor.to_array())
+            .map_err(failed)?;
+        Ok(rows.into_iter().next().map(|row| RefreshState {
+            lease_until: row.lease_until as u64,
+            record: row.record.zip(row.validated.map(|v| v as u64)),
+        }))
+    }
+
+    fn set_lease(&self, grant: &str, until: u64, expires: u64) -> Result<(), DbError> {
+        self.exec(
+            "INSERT INTO refreshing (grant_name, lease_until, expires) VALUES (?, ?, ?) \
+             ON CONFLICT (grant_name) DO UPDATE SET lease_until = excluded.lease_until, \
+             expires = MAX(expires, excluded.expires)",
+            vec![grant.into(), int(until), int(expires)],
+        )
+    }
+
+    fn set_current(
+        &self,
+        grant: &str,
+        record: &str,
+        validated: u64,
+        expires: u64,
+    ) -> Result<(), DbError> {
+        self.exec(
+            "INSERT INTO refreshing (grant_name, lease_until, record, validated, expires) VALUES (?, 0, ?, ?, ?) \
+             ON CONFLICT (grant_name) DO UPDATE SET lease_until = 0, record = excluded.record, \
+             validated = excluded.validated, expires = excluded.expires",
+            vec![grant.into(), record.into(), int(validated), int(expires)],
+        )
+    }
+
+    fn forget_refresh(&self, grant: &str) -> Result<(), DbError> {
+        self.exec(
+            "DELETE FROM refreshing WHERE grant_name = ?",
+            vec![grant.into()],
+        )
     }
 }

@@ -336,6 +336,7 @@ impl World {
 
     /// Handles a request at `now`; also returns the background tasks it scheduled.
     fn handle_at(&self, head: &RequestHead, now: u64) -> (Handled, Vec<Task>) {
+        self.people.now.set(now);
         let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom)
             .with_people(&self.people);
         let route = self.gate.route(head);
@@ -346,6 +347,7 @@ impl World {
 
     /// Runs background tasks as the edge would after the response.
     fn run(&self, tasks: Vec<Task>, now: u64) -> Vec<String> {
+        self.people.now.set(now);
         let io = IoParts::new(&*self.store, &self.issuer, &RustCrypto, &SystemRandom)
             .with_people(&self.people);
         tasks

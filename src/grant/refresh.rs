@@ -20,12 +20,14 @@ use crate::context::{audit_line, Env, Io};
 use crate::identity::Identity;
 use crate::oidc::client::{Refreshed, Vouch};
 use crate::oidc::{Client, ClientError, OidcError};
+use crate::people::{self, Answer, Ask};
 use crate::secret::SigningKeys;
 use crate::store::keys::Grant;
 use crate::store::StoreError;
 
-/// A stored credential backed by a grant, as the lifecycle needs to see it.
-pub trait GrantRecord: Clone {
+/// A stored credential backed by a grant, as the lifecycle needs to see it (serialised:
+/// the person's object hands a renewed one to the other locations).
+pub trait GrantRecord: Clone + serde::Serialize + serde::de::DeserializeOwned {
     /// What audit lines call the grant's ID (`session`, `app_password`).
     const KIND: &'static str;
     /// The host named in its audit lines.
@@ -46,6 +48,10 @@ pub trait GrantRecord: Clone {
 
     fn created(&self) -> u64 {
         self.state().created
+    }
+
+    fn expires(&self) -> u64 {
+        self.state().expires
     }
 
     fn sealed_refresh(&self) -> Option<&str> {
@@ -73,6 +79,7 @@ pub trait GrantRecord: Clone {
 pub struct GrantState<'a> {
     pub identity: &'a Identity,
     pub created: u64,
+    pub expires: u64,
     pub validated: u64,
     pub refresh: &'a Option<String>,
 }
@@ -97,6 +104,7 @@ macro_rules! grant_record {
                 $crate::grant::refresh::GrantState {
                     identity: &self.identity,
                     created: self.created,
+                    expires: self.expires,
                     validated: self.validated,
                     refresh: &self.refresh,
                 }
@@ -206,10 +214,17 @@ async fn refresh<I: Io, G: GrantStore>(
     if now.saturating_sub(current.validated()) < with.every {
         return Revalidation::Renewed(current);
     }
+    // One refresh at a time wherever it runs, when the persons' objects are bound; from
+    // the newest record, which the object may hold while this location's KV lags.
+    let (lease, current) = match begin(with, env, grant, &current).await {
+        Begun::Refresh(lease, newer) => (lease, newer.unwrap_or(current)),
+        Begun::Done(outcome) => return outcome,
+    };
     let Some(token) = current
         .sealed_refresh()
         .and_then(|sealed| with.life.open(with.keys, grant, sealed))
     else {
+        lease.end::<I, G::Record>(env, None).await;
         let why = "no refresh token (does the issuer grant offline_access?)".to_string();
         return Revalidation::Refused {
             record: current,
@@ -222,7 +237,10 @@ async fn refresh<I: Io, G: GrantStore>(
         .await
     {
         Ok(refreshed) => refreshed,
-        Err(error) => return refused(env, records, grant, current, error, back_off).await,
+        Err(error) => {
+            lease.end::<I, G::Record>(env, None).await;
+            return refused(env, records, grant, current, error, back_off).await;
+        }
     };
     let renewed = renew(with, env, grant, &current, refreshed);
     let outcome = write_back(
@@ -234,10 +252,80 @@ async fn refresh<I: Io, G: GrantStore>(
         || records.unwrite(grant, &renewed),
     )
     .await;
+    // Unless revoked, the object keeps the renewed record even when KV failed: its refresh
+    // token is the only one the issuer still takes.
+    let kept = !matches!(outcome, WriteBack::Revoked);
+    lease.end(env, kept.then_some(&renewed)).await;
     match outcome {
         WriteBack::Written => Revalidation::Renewed(renewed),
         WriteBack::Revoked => Revalidation::Gone,
         WriteBack::Failed => back_off(),
+    }
+}
+
+/// What the person's object said about a due refresh.
+enum Begun<R> {
+    /// Refresh it (holding the object's lease when there is one), from this record when
+    /// the object holds one newer than this location's.
+    Refresh(Lease, Option<R>),
+    /// Settled without a refresh here.
+    Done(Revalidation<R>),
+}
+
+/// The object's lease on a grant's refresh (whose, which): `None` without `PEOPLE`, or
+/// when the object could not be asked (then this location refreshes on its own).
+struct Lease {
+    held: Option<(String, String)>,
+}
+
+impl Lease {
+    /// Ends the lease: with the renewed record for the others, or without (failed).
+    async fn end<I: Io, R: GrantRecord>(self, env: &Env<'_, I>, renewed: Option<&R>) {
+        let Some((sub, grant)) = self.held else {
+            return;
+        };
+        let ask = match renewed.map(|r| (serde_json::to_string(r), r)) {
+            Some((Ok(record), r)) => Ask::Refreshed {
+                grant,
+                record,
+                validated: r.validated(),
+                expires: r.expires(),
+            },
+            _ => Ask::RefreshFailed { grant },
+        };
+        // A lost answer costs nothing lasting: the lease lapses after `LEASE`.
+        let _ = people::end_refresh(env.people(), &sub, ask).await;
+    }
+}
+
+/// Asks the person's object whether this location may refresh the grant now.
+async fn begin<I: Io, R: GrantRecord>(
+    with: &Refresher<'_>,
+    env: &Env<'_, I>,
+    grant: &str,
+    current: &R,
+) -> Begun<R> {
+    let (sub, created) = (current.sub(), current.created());
+    let answer = people::begin_refresh(env.people(), sub, grant, created, with.every).await;
+    match answer {
+        Ok(Answer::Go { record }) => {
+            let newer = record
+                .and_then(|r| serde_json::from_str::<R>(&r).ok())
+                .filter(|r| r.validated() > current.validated());
+            let held = Some((sub.to_string(), grant.to_string()));
+            Begun::Refresh(Lease { held }, newer)
+        }
+        Ok(Answer::Revoked) => Begun::Done(Revalidation::Gone),
+        Ok(Answer::Current { record }) => match serde_json::from_str::<R>(&record) {
+            Ok(renewed) if renewed.validated() > current.validated() => {
+                Begun::Done(Revalidation::Renewed(renewed))
+            }
+            // Not newer than what this location holds: nothing to take from it.
+            _ => Begun::Done(Revalidation::Kept),
+        },
+        // Another location is refreshing it: serve it as it is meanwhile.
+        Ok(_) => Begun::Done(Revalidation::Kept),
+        Err(_) => Begun::Refresh(Lease { held: None }, None),
     }
 }
 

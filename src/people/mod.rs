@@ -29,6 +29,24 @@ pub enum Ask {
     RevokeEverything { at: u64 },
     /// Whether this grant, created at `created`, is still live.
     Check { grant: String, created: u64 },
+    /// A re-validation of the grant is due (`every`: `revalidate_every`): may the asker
+    /// refresh it? One refresh at a time per grant, wherever it runs: the issuer may rotate
+    /// the refresh token on every use and treat a reused one as theft (Pocket ID).
+    Refresh {
+        grant: String,
+        created: u64,
+        every: u64,
+    },
+    /// The asker's refresh succeeded: the renewed record (JSON, its refresh token sealed),
+    /// for whoever asks next.
+    Refreshed {
+        grant: String,
+        record: String,
+        validated: u64,
+        expires: u64,
+    },
+    /// The asker's refresh did not happen (issuer unreachable, refused): the lease ends.
+    RefreshFailed { grant: String },
 }
 
 /// One revoked grant: a session's hash or an app password's ID, and when it expires.
@@ -40,13 +58,25 @@ pub struct RevokedGrant {
 }
 
 /// The object's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
-    /// A revocation was recorded.
+    /// A revocation (or a refresh's end) was recorded.
     Recorded,
     Live,
     Revoked,
+    /// Refresh it; the asker holds the grant's lease for [`record::LEASE`] seconds. The
+    /// last renewed record the object holds comes along: its refresh token is the current
+    /// one even where KV still shows an older record.
+    Go {
+        record: Option<String>,
+    },
+    /// Another refresh of it is running: keep the grant as it is for now.
+    Busy,
+    /// Refreshed by another within `every`: this is the renewed record.
+    Current {
+        record: String,
+    },
 }
 
 /// Why the object could not answer. The gate then falls back to KV alone, and says so.
@@ -152,8 +182,34 @@ pub async fn check<P: People>(
     match people.ask(sub, &ask).await? {
         Answer::Live => Ok(true),
         Answer::Revoked => Ok(false),
-        Answer::Recorded => Err(PeopleError::Unreachable("answered Recorded".into())),
+        other => Err(PeopleError::Unreachable(format!("answered {other:?}"))),
     }
+}
+
+/// May this refresh run? The object's answer, or why it could not be asked.
+pub async fn begin_refresh<P: People>(
+    people: &P,
+    sub: &str,
+    grant: &str,
+    created: u64,
+    every: u64,
+) -> Result<Answer, PeopleError> {
+    let ask = Ask::Refresh {
+        grant: grant.to_string(),
+        created,
+        every,
+    };
+    match people.ask(sub, &ask).await? {
+        answer @ (Answer::Go { .. } | Answer::Busy | Answer::Revoked | Answer::Current { .. }) => {
+            Ok(answer)
+        }
+        other => Err(PeopleError::Unreachable(format!("answered {other:?}"))),
+    }
+}
+
+/// Ends a refresh begun with [`begin_refresh`]: its renewed record (JSON), or none.
+pub async fn end_refresh<P: People>(people: &P, sub: &str, ask: Ask) -> Result<(), PeopleError> {
+    expect_recorded(people.ask(sub, &ask).await)
 }
 
 #[cfg(test)]
@@ -176,7 +232,8 @@ pub mod testing {
         objects: Rc<RefCell<HashMap<String, Rc<Memory>>>>,
         pub asked: Rc<Cell<usize>>,
         pub down: Rc<Cell<bool>>,
-        /// The time the objects see (they keep their own clock).
+        /// The time the objects see (they keep their own clock; the gate tests set it to
+        /// the time of the request being handled).
         pub now: Rc<Cell<u64>>,
     }
 

@@ -7,6 +7,19 @@ use std::collections::HashMap;
 
 use super::{Answer, Ask};
 
+/// How long a refresh may hold a grant's lease (seconds): longer than an issuer's answer
+/// takes, short enough that a refresh that died with its isolate does not block the next.
+pub const LEASE: u64 = 30;
+
+/// A grant's refresh state in its person's object.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefreshState {
+    /// A refresh holds the lease until then.
+    pub lease_until: u64,
+    /// The last renewed record (JSON) and when the issuer vouched for it.
+    pub record: Option<(String, u64)>,
+}
+
 /// Why the storage failed (the object then answers 500, and the gate falls back to KV).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbError(pub String);
@@ -18,8 +31,21 @@ pub trait PersonDb {
     /// Every grant created at or before this time is revoked.
     fn everything_before(&self) -> Result<Option<u64>, DbError>;
     fn set_everything_before(&self, at: u64) -> Result<(), DbError>;
-    /// Forgets revoked grants that have expired by `now`.
+    /// Forgets revoked grants, and refresh states, that have expired by `now`.
     fn forget_expired(&self, now: u64) -> Result<(), DbError>;
+    fn refresh_state(&self, grant: &str) -> Result<Option<RefreshState>, DbError>;
+    /// Sets (or, with 0, ends) the grant's lease; the state lasts until `expires`.
+    fn set_lease(&self, grant: &str, until: u64, expires: u64) -> Result<(), DbError>;
+    /// Keeps a renewed record and ends the lease.
+    fn set_current(
+        &self,
+        grant: &str,
+        record: &str,
+        validated: u64,
+        expires: u64,
+    ) -> Result<(), DbError>;
+    /// Forgets a grant's refresh state (it was revoked: its refresh token goes too).
+    fn forget_refresh(&self, grant: &str) -> Result<(), DbError>;
 }
 
 /// Answers a question. Revocations only ever add: a later "everything before" never
@@ -29,8 +55,11 @@ pub fn answer<D: PersonDb + ?Sized>(db: &D, ask: &Ask, now: u64) -> Result<Answe
     match ask {
         Ask::Revoke { grants } => {
             db.forget_expired(now)?;
-            for g in grants.iter().filter(|g| g.expires > now) {
-                db.add_revoked(&g.grant, g.expires)?;
+            for g in grants {
+                db.forget_refresh(&g.grant)?;
+                if g.expires > now {
+                    db.add_revoked(&g.grant, g.expires)?;
+                }
             }
             Ok(Answer::Recorded)
         }
@@ -40,17 +69,73 @@ pub fn answer<D: PersonDb + ?Sized>(db: &D, ask: &Ask, now: u64) -> Result<Answe
             }
             Ok(Answer::Recorded)
         }
-        Ask::Check { grant, created } => {
-            let all_ended = db
-                .everything_before()?
-                .is_some_and(|before| *created <= before);
-            Ok(if all_ended || db.is_revoked(grant)? {
-                Answer::Revoked
-            } else {
-                Answer::Live
-            })
+        Ask::Check { grant, created } => Ok(if is_revoked(db, grant, *created)? {
+            Answer::Revoked
+        } else {
+            Answer::Live
+        }),
+        Ask::Refresh {
+            grant,
+            created,
+            every,
+        } => refresh(db, grant, *created, *every, now),
+        Ask::Refreshed {
+            grant,
+            record,
+            validated,
+            expires,
+        } => {
+            if !is_revoked(db, grant, 0)? {
+                db.set_current(grant, record, *validated, *expires)?;
+            }
+            Ok(Answer::Recorded)
+        }
+        Ask::RefreshFailed { grant } => {
+            if db.refresh_state(grant)?.is_some() {
+                db.set_lease(grant, 0, now + LEASE)?;
+            }
+            Ok(Answer::Recorded)
         }
     }
+}
+
+/// Revoked by name, or by "everything up to" covering `created` (0: by name only).
+fn is_revoked<D: PersonDb + ?Sized>(db: &D, grant: &str, created: u64) -> Result<bool, DbError> {
+    let all_ended = created > 0
+        && db
+            .everything_before()?
+            .is_some_and(|before| created <= before);
+    Ok(all_ended || db.is_revoked(grant)?)
+}
+
+/// One refresh at a time: a record renewed within `every` is handed out; a running
+/// refresh makes the asker wait; else the asker takes the lease.
+fn refresh<D: PersonDb + ?Sized>(
+    db: &D,
+    grant: &str,
+    created: u64,
+    every: u64,
+    now: u64,
+) -> Result<Answer, DbError> {
+    if is_revoked(db, grant, created)? {
+        return Ok(Answer::Revoked);
+    }
+    let state = db.refresh_state(grant)?.unwrap_or_default();
+    if let Some((record, validated)) = &state.record {
+        if now.saturating_sub(*validated) < every {
+            return Ok(Answer::Current {
+                record: record.clone(),
+            });
+        }
+    }
+    if state.lease_until > now {
+        return Ok(Answer::Busy);
+    }
+    // The state outlives the lease by a day at least (the record lives in KV anyway).
+    db.set_lease(grant, now + LEASE, now + 86_400)?;
+    Ok(Answer::Go {
+        record: state.record.map(|(record, _)| record),
+    })
 }
 
 /// [`PersonDb`] in memory, for native tests.
@@ -58,6 +143,7 @@ pub fn answer<D: PersonDb + ?Sized>(db: &D, ask: &Ask, now: u64) -> Result<Answe
 pub struct Memory {
     revoked: RefCell<HashMap<String, u64>>,
     before: Cell<Option<u64>>,
+    refreshes: RefCell<HashMap<String, (RefreshState, u64)>>,
 }
 
 impl PersonDb for Memory {
@@ -85,6 +171,43 @@ impl PersonDb for Memory {
         self.revoked
             .borrow_mut()
             .retain(|_, expires| *expires > now);
+        self.refreshes
+            .borrow_mut()
+            .retain(|_, (_, expires)| *expires > now);
+        Ok(())
+    }
+
+    fn refresh_state(&self, grant: &str) -> Result<Option<RefreshState>, DbError> {
+        Ok(self.refreshes.borrow().get(grant).map(|(s, _)| s.clone()))
+    }
+
+    fn set_lease(&self, grant: &str, until: u64, expires: u64) -> Result<(), DbError> {
+        let mut all = self.refreshes.borrow_mut();
+        let entry = all.entry(grant.to_string()).or_default();
+        entry.0.lease_until = until;
+        entry.1 = entry.1.max(expires);
+        Ok(())
+    }
+
+    fn set_current(
+        &self,
+        grant: &str,
+        record: &str,
+        validated: u64,
+        expires: u64,
+    ) -> Result<(), DbError> {
+        let state = RefreshState {
+            lease_until: 0,
+            record: Some((record.to_string(), validated)),
+        };
+        self.refreshes
+            .borrow_mut()
+            .insert(grant.to_string(), (state, expires));
+        Ok(())
+    }
+
+    fn forget_refresh(&self, grant: &str) -> Result<(), DbError> {
+        self.refreshes.borrow_mut().remove(grant);
         Ok(())
     }
 }
@@ -119,6 +242,59 @@ mod tests {
         assert!(
             !db.is_revoked("g").unwrap(),
             "forgotten once it would have expired"
+        );
+    }
+
+    #[test]
+    fn one_refresh_at_a_time_and_its_result_for_the_others() {
+        let db = Memory::default();
+        let ask = |now| {
+            let refresh = Ask::Refresh {
+                grant: "g".into(),
+                created: 10,
+                every: 900,
+            };
+            answer(&db, &refresh, now).unwrap()
+        };
+        let go = Answer::Go { record: None };
+        assert_eq!(ask(100), go, "the first takes the lease");
+        assert_eq!(ask(101), Answer::Busy, "the second waits");
+        assert_eq!(ask(100 + LEASE), go, "a lease that died lapses");
+        let done = Ask::Refreshed {
+            grant: "g".into(),
+            record: "{renewed}".into(),
+            validated: 131,
+            expires: 5_000,
+        };
+        answer(&db, &done, 131).unwrap();
+        assert_eq!(
+            ask(132),
+            Answer::Current {
+                record: "{renewed}".into()
+            }
+        );
+        let go_from = Answer::Go {
+            record: Some("{renewed}".into()),
+        };
+        assert_eq!(
+            ask(131 + 900),
+            go_from,
+            "due again after every: refresh from the last renewed record"
+        );
+        answer(&db, &Ask::RefreshFailed { grant: "g".into() }, 1_032).unwrap();
+        assert_eq!(ask(1_033), go_from, "a failed refresh ends its lease");
+        let revoke = Ask::Revoke {
+            grants: vec![RevokedGrant {
+                grant: "g".into(),
+                expires: 5_000,
+            }],
+        };
+        answer(&db, &revoke, 1_040).unwrap();
+        assert_eq!(ask(1_041), Answer::Revoked);
+        assert_eq!(
+            db.refresh_state("g").unwrap(),
+            None,
+            "its refresh token is forgotten"
         );
     }
 

@@ -281,8 +281,10 @@ fn print_revocation(s: &Settings, people: bool) {
             passed.join(", ")
         );
     }
-    if s.revalidate_every.is_some() {
-        println!("                    re-validation runs per location: against an issuer that rotates refresh tokens (Pocket ID, authentik), a session used from two locations at once can be ended by the issuer's reuse detection");
+    match (s.revalidate_every.is_some(), people) {
+        (true, true) => println!("                    re-validation: one refresh at a time per session or app password, wherever it runs (the person's object holds the current refresh token)"),
+        (true, false) => println!("                    re-validation runs per location: against an issuer that rotates refresh tokens (Pocket ID, authentik), a session used from two locations at once can be ended by the issuer's reuse detection"),
+        _ => {}
     }
 }
 

@@ -237,3 +237,93 @@ fn relay_without_people_is_a_configuration_error() {
     })));
     assert!(bad.is_err());
 }
+
+/// Location b of a revalidating world: its own gate, the same issuer and objects, and a
+/// KV that keeps showing the records as they are now.
+struct LocationB {
+    gate: Gate,
+    store: MemoryStore,
+}
+
+impl LocationB {
+    fn of(w: &World, extra: Value) -> Self {
+        let store = MemoryStore::default();
+        *store.records.borrow_mut() = w.store.records.borrow().clone();
+        Self {
+            gate: gate(extra, Some("s")),
+            store,
+        }
+    }
+
+    /// Handles the request at `now` and runs its background work, as the edge does.
+    fn serve(&self, w: &World, head: &RequestHead, now: u64) -> bool {
+        w.people.now.set(now);
+        let io =
+            IoParts::new(&self.store, &w.issuer, &RustCrypto, &SystemRandom).with_people(&w.people);
+        let route = self.gate.route(head);
+        let handled = pollster::block_on(self.gate.handle(head, route, &io, now));
+        for task in handled.tasks {
+            pollster::block_on(self.gate.run(task, &io, now));
+        }
+        matches!(handled.outcome, Outcome::Proxy(_))
+    }
+}
+
+/// Two locations find the session due at once, against an issuer that rotates refresh
+/// tokens and refuses a used one; b's KV never sees a's rotation.
+fn due_at_once(people: bool) -> (World, LocationB, String, u64) {
+    let extra =
+        json!({ "revalidate_every": "15m", "session_cache": "0s", "revocation_check": "2s" });
+    let mut w = World::new(extra.clone(), Some("s"));
+    w.people.absent = !people;
+    let cookie = revalidating_login(&w);
+    let b = LocationB::of(&w, extra);
+    let at = NOW + 16 * 60;
+    let head = api_get(&cookie);
+    let (served, tasks) = w.handle_at(&head, at);
+    assert!(matches!(served.outcome, Outcome::Proxy(_)));
+    assert!(
+        b.serve(&w, &head, at),
+        "b serves it too, and re-validates it"
+    );
+    w.run(tasks, at);
+    (w, b, cookie, at)
+}
+
+#[test]
+fn with_people_two_locations_due_at_once_refresh_once_and_the_session_lives() {
+    let (w, b, cookie, at) = due_at_once(true);
+    assert_eq!(
+        *w.issuer.refreshes.borrow(),
+        1,
+        "the issuer sees one refresh"
+    );
+    let head = api_get(&cookie);
+    assert!(admitted(&w, &cookie, at + 1));
+    assert!(b.serve(&w, &head, at + 1));
+    // The next round: b, whose KV still shows the first refresh token, refreshes from the
+    // record the object holds; a then takes b's result.
+    let next = at + 16 * 60;
+    assert!(b.serve(&w, &head, next));
+    assert_eq!(*w.issuer.refreshes.borrow(), 2);
+    let (served, tasks) = w.handle_at(&head, next + 1);
+    assert!(matches!(served.outcome, Outcome::Proxy(_)));
+    w.run(tasks, next + 1);
+    assert_eq!(
+        *w.issuer.refreshes.borrow(),
+        2,
+        "a refreshed nothing: b's result stood"
+    );
+    assert!(admitted(&w, &cookie, next + 2) && b.serve(&w, &head, next + 2));
+}
+
+#[test]
+fn without_people_the_second_refresh_is_a_reuse_and_ends_the_session() {
+    // What the lease changes: the same two locations, no `PEOPLE`.
+    let (w, _b, cookie, at) = due_at_once(false);
+    assert_eq!(*w.issuer.refreshes.borrow(), 2, "both refreshed");
+    assert!(
+        !admitted(&w, &cookie, at + 1),
+        "the reuse ended the session"
+    );
+}
