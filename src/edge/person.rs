@@ -15,7 +15,7 @@ use worker::{
 use super::{js, kv};
 use crate::app_password::registry as app_password_registry;
 use crate::identity::Identity;
-use crate::people::record::{self, DbError, PersonDb, RefreshState};
+use crate::people::record::{self, DbError, PersonDb, RefreshState, Renewed};
 use crate::people::relay::{self, Ended, GrantKind, Standing, CLOSE_CODE, STANDING_HEADER};
 use crate::people::{Answer, Ask, People, PeopleError};
 use crate::session::registry as session_registry;
@@ -470,18 +470,17 @@ impl PersonDb for Sql<'_> {
         )
     }
 
-    fn set_current(
-        &self,
-        grant: &str,
-        record: &str,
-        validated: u64,
-        expires: u64,
-    ) -> Result<(), DbError> {
+    fn set_current(&self, grant: &str, renewed: Renewed<'_>) -> Result<(), DbError> {
         self.exec(
             "INSERT INTO refreshing (grant_name, lease_until, record, validated, expires) VALUES (?, 0, ?, ?, ?) \
              ON CONFLICT (grant_name) DO UPDATE SET lease_until = 0, record = excluded.record, \
              validated = excluded.validated, expires = excluded.expires",
-            vec![grant.into(), record.into(), int(validated), int(expires)],
+            vec![
+                grant.into(),
+                renewed.record.into(),
+                int(renewed.validated),
+                int(renewed.expires),
+            ],
         )
     }
 

@@ -20,6 +20,14 @@ pub struct RefreshState {
     pub record: Option<(String, u64)>,
 }
 
+/// A renewed record (JSON), when the issuer vouched for it, and when it expires.
+#[derive(Debug, Clone, Copy)]
+pub struct Renewed<'a> {
+    pub record: &'a str,
+    pub validated: u64,
+    pub expires: u64,
+}
+
 /// Why the storage failed (the object then answers 500, and the gate falls back to KV).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbError(pub String);
@@ -37,13 +45,7 @@ pub trait PersonDb {
     /// Sets (or, with 0, ends) the grant's lease; the state lasts until `expires`.
     fn set_lease(&self, grant: &str, until: u64, expires: u64) -> Result<(), DbError>;
     /// Keeps a renewed record and ends the lease.
-    fn set_current(
-        &self,
-        grant: &str,
-        record: &str,
-        validated: u64,
-        expires: u64,
-    ) -> Result<(), DbError>;
+    fn set_current(&self, grant: &str, renewed: Renewed<'_>) -> Result<(), DbError>;
     /// Forgets a grant's refresh state (it was revoked: its refresh token goes too).
     fn forget_refresh(&self, grant: &str) -> Result<(), DbError>;
 }
@@ -86,7 +88,12 @@ pub fn answer<D: PersonDb + ?Sized>(db: &D, ask: &Ask, now: u64) -> Result<Answe
             expires,
         } => {
             if !is_revoked(db, grant, 0)? {
-                db.set_current(grant, record, *validated, *expires)?;
+                let renewed = Renewed {
+                    record,
+                    validated: *validated,
+                    expires: *expires,
+                };
+                db.set_current(grant, renewed)?;
             }
             Ok(Answer::Recorded)
         }
@@ -189,20 +196,14 @@ impl PersonDb for Memory {
         Ok(())
     }
 
-    fn set_current(
-        &self,
-        grant: &str,
-        record: &str,
-        validated: u64,
-        expires: u64,
-    ) -> Result<(), DbError> {
+    fn set_current(&self, grant: &str, renewed: Renewed<'_>) -> Result<(), DbError> {
         let state = RefreshState {
             lease_until: 0,
-            record: Some((record.to_string(), validated)),
+            record: Some((renewed.record.to_string(), renewed.validated)),
         };
         self.refreshes
             .borrow_mut()
-            .insert(grant.to_string(), (state, expires));
+            .insert(grant.to_string(), (state, renewed.expires));
         Ok(())
     }
 
