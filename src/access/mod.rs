@@ -196,7 +196,7 @@ impl Access {
                     }
                 }
                 let mut plan = self.plan(ctx, app, &principal).await?;
-                if head.is_websocket_upgrade() && app.relays_websockets(ctx.env.people().bound()) {
+                if app.relays_websockets(ctx.env.people().bound()) && head.is_websocket_upgrade() {
                     plan.relay = standing(app, &principal);
                 }
                 Ok(Admission::Proxy(plan))

@@ -96,14 +96,20 @@ impl Lifecycle {
         }
     }
 
-    /// With `PEOPLE` bound: whether the person's object still holds this credential live,
-    /// asked at most once per `revocation_check` per credential (a request within that
-    /// time costs one map lookup). Without `PEOPLE`, or when the object cannot be reached,
-    /// KV's word stands (said in the log, at most once a minute).
+    /// Whether the person's object is to be asked about this credential (known to this
+    /// isolate by `key`) now: `PEOPLE` is bound and it was not confirmed within
+    /// `revocation_check`. A request within that time costs this one map lookup.
+    pub fn check_due<I: Io>(&self, env: &Env<'_, I>, key: &str) -> bool {
+        env.people().bound() && self.confirmed.get(key, env.now).is_none()
+    }
+
+    /// Whether the person's object still holds this credential live (asked when
+    /// [`Lifecycle::check_due`]). When the object cannot be reached, KV's word stands (said
+    /// in the log, at most once a minute) until the next check.
     pub async fn still_live<I: Io>(&self, env: &Env<'_, I>, held: Held<'_>) -> bool {
         let people = env.people();
         let now = env.now;
-        if !people.bound() || self.confirmed.get(held.key, now).is_some() {
+        if !self.check_due(env, held.key) {
             return true;
         }
         let grant = held.grant.as_str();

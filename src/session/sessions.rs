@@ -120,14 +120,14 @@ impl Sessions {
                 None => return Ok(None),
             },
         };
-        let hash;
+        if !self.grant.check_due(env, cookie) {
+            return Ok(Some(found));
+        }
+        let hash = found.id.hash();
         let held = Held {
             key: cookie,
             sub: &found.session.identity.sub,
-            grant: Grant::Session({
-                hash = found.id.hash();
-                &hash
-            }),
+            grant: Grant::Session(&hash),
             created: found.session.created,
             expires: found.session.expires,
         };
