@@ -5,9 +5,9 @@
 // revocation_check ("2s"), though its isolate cache and its KV still hold it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT, importJWK } from 'jose';
 import { startTwoLocations, ADMIN_TOKEN, CHECK_MS } from './support/stack.mjs';
 import { createAppPassword } from './support/app-passwords.mjs';
+import { logoutToken, backchannelLogout } from './support/backchannel.mjs';
 import { Browser, login } from '../stack/client.mjs';
 
 const JSON_ACCEPT = { accept: 'application/json' };
@@ -101,21 +101,11 @@ test('the account page at a: signing out another session', async () => {
   }), 'account page');
 });
 
-async function logoutToken(claims) {
-  const jwk = s.issuer.keys[0];
-  const now = Math.floor(Date.now() / 1000);
-  const payload = { iss: s.issuer.url, aud: 'portcullis', iat: now, exp: now + 120, jti: `jti-${Math.random()}`, events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...claims };
-  return new SignJWT(payload).setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'logout+jwt' }).sign(await importJWK(jwk, jwk.alg));
-}
 
 test('back-channel logout at a, by sub', async () => {
   const b = await signedIn('alice');
-  const token = await logoutToken({ sub: 'alice-0001' });
-  await refusedElsewhere((at) => me(b, at), () => new Browser().request(`${s.app}/.portcullis/backchannel-logout`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ logout_token: token }).toString(),
-  }), 'back-channel by sub');
+  const token = await logoutToken(s.issuer, { sub: 'alice-0001' });
+  await refusedElsewhere((at) => me(b, at), () => backchannelLogout(s.app, token), 'back-channel by sub');
 });
 
 test('an app password revoked at a', async () => {

@@ -8,11 +8,15 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startTwoLocations, ADMIN_TOKEN, CHECK_MS } from './support/stack.mjs';
 import { Browser, login } from '../stack/client.mjs';
+import { createAppPassword } from './support/app-passwords.mjs';
+import { logoutToken, backchannelLogout } from './support/backchannel.mjs';
 
 let s;
 
 before(async () => {
   s = await startTwoLocations({
+    backchannel: true,
+    photos: { app_passwords: true },
     apps: [{ host: 'passed.localhost', websockets: 'pass' }, { host: 'family.localhost', allow_groups: ['family'] }],
   });
 });
@@ -125,6 +129,51 @@ test('the admin API by sub closes every socket of the person', async () => {
     body: JSON.stringify({ sub: 'bob-0002' }),
   });
   await closedOnRevocation(b, 'a', admin, 'admin by sub');
+});
+
+test('every other revoke path closes the socket too: admin by session, email and all; the account page; back-channel by sub', async () => {
+  const admin = (body) => () => new Browser().request(`${s.app}/.portcullis/admin/revoke`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const hashOf = async (b) => (await b.request(`${s.app}/.portcullis/me`, { headers: { accept: 'application/json' } })).json().session_id_hash;
+  const bob = await signedIn('bob');
+  await closedOnRevocation(bob, 'b', admin({ session: await hashOf(bob) }), 'admin by session');
+  await closedOnRevocation(await signedIn('bob'), 'b', admin({ email: 'bob@example.org' }), 'admin by email');
+  await closedOnRevocation(await signedIn('bob'), 'a', admin({ all: true }), 'admin, all');
+
+  const laptop = await signedIn('carol');
+  const phone = await signedIn('carol');
+  const hash = await hashOf(phone);
+  const page = await laptop.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+  const csrf = page.body.match(/name="csrf" value="([\w-]+)"/)[1];
+  await closedOnRevocation(phone, 'b', () => laptop.request(`${s.app}/.portcullis/sessions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-origin' },
+    body: `csrf=${csrf}&revoke=${hash}`,
+  }), 'the account page');
+
+  const token = await logoutToken(s.issuer, { sub: 'alice-0001' });
+  await closedOnRevocation(await signedIn('alice'), 'b', () => backchannelLogout(s.app, token), 'back-channel by sub');
+});
+
+test('a socket opened with an app password is closed when it is revoked', async () => {
+  const b = await signedIn('carol');
+  const { id, secret } = await createAppPassword(b, s.app, { app: 'photos.localhost', label: 'Tablet', username: 'carol' });
+  const port = new URL(s.app).port;
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host: new URL(s.app).host, 'portcullis-client-id': id, 'portcullis-client-secret': secret, 'x-location': 'b' } });
+  const closed = new Promise((resolve) => ws.on('close', (code) => resolve(code)));
+  const hello = await new Promise((resolve, reject) => { ws.once('message', (d) => resolve(JSON.parse(d.toString()))); ws.once('error', reject); ws.once('unexpected-response', (_q, r) => reject(new Error(`refused ${r.statusCode}`))); });
+  assert.equal(hello.hello, 'carol@example.net');
+  const answered = await new Browser().request(`${s.app}/.portcullis/admin/revoke`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ app_password: id }),
+  });
+  assert.equal(answered.status, 200);
+  const code = await Promise.race([closed, sleep(CHECK_MS + 1500).then(() => null)]);
+  assert.equal(code, 1008, 'closed with 1008 within revocation_check');
 });
 
 test('with websockets = "pass" the origin\'s 101 goes straight to the client, and outlives a revocation (as documented)', async () => {
