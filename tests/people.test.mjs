@@ -5,11 +5,16 @@
 // revocation_check ("2s"), though its isolate cache and its KV still hold it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { startTwoLocations, ADMIN_TOKEN, CHECK_MS } from './support/stack.mjs';
+import { ROOT } from '../stack/worker.mjs';
 import { createAppPassword } from './support/app-passwords.mjs';
 import { logoutToken, backchannelLogout } from './support/backchannel.mjs';
 import { Browser, login } from '../stack/client.mjs';
 
+const run = promisify(execFile);
 const JSON_ACCEPT = { accept: 'application/json' };
 const B = { 'x-location': 'b' };
 let s;
@@ -106,6 +111,20 @@ test('back-channel logout at a, by sub', async () => {
   const b = await signedIn('alice');
   const token = await logoutToken(s.issuer, { sub: 'alice-0001' });
   await refusedElsewhere((at) => me(b, at), () => backchannelLogout(s.app, token), 'back-channel by sub');
+});
+
+test('scripts/revoke --via the Worker (its admin API)', async () => {
+  const b = await signedIn('bob');
+  const port = new URL(s.app).port;
+  const revoke = async () => {
+    const { stdout } = await run(path.join(ROOT, 'scripts/revoke'), ['--email', 'bob@example.org', '--via', `http://photos.localhost:${port}`, '--connect-to', `127.0.0.1:${port}`], { cwd: ROOT, env: { ...process.env, ADMIN_TOKEN } });
+    assert.match(stdout, /Revoked [1-9]\d* credential\(s\) through the Worker/);
+    return { status: 200, body: stdout };
+  };
+  await refusedElsewhere((at) => me(b, at), revoke, 'scripts/revoke --via');
+  const refused = await run(path.join(ROOT, 'scripts/revoke'), ['--email', 'bob@example.org', '--via', `http://photos.localhost:${port}`, '--connect-to', `127.0.0.1:${port}`], { cwd: ROOT, env: { ...process.env, ADMIN_TOKEN: 'wrong-token-0123456789abcdef0123456789' } }).then(() => null, (e) => e);
+  assert.ok(refused, 'a wrong token is an error');
+  assert.match(refused.stderr, /answered 40[13]/);
 });
 
 test('an app password revoked at a', async () => {

@@ -29,6 +29,10 @@ const USAGE: &str =
   --session HASH          one session; --app-password ID: one app password (ap_...)
   --list                  only show what matches
   --local                 the local development state (scripts/dev): add --config dev/wrangler.toml
+  --via URL               revoke through the deployed Worker's admin API at URL (any host it
+                          serves), with ADMIN_TOKEN from the environment: with PEOPLE bound,
+                          every location then refuses them within revocation_check
+  --connect-to A:P        with --via: connect to this address (plain HTTP) instead
 
 Writes a tombstone for each (as the worker's own revocation does, so a re-validation in
 flight cannot write one back), then deletes the records and their index keys. Running
@@ -47,6 +51,10 @@ struct Args {
     /// Passed on to wrangler: `--binding SESSIONS`, `--config`, `--env`, `--persist-to`,
     /// and `--local` or `--remote`.
     wrangler: Vec<String>,
+    /// `--via`: the Worker whose admin API revokes (its persons' objects included).
+    via: Option<String>,
+    /// `--connect-to`: where to reach it instead (plain HTTP).
+    connect_to: Option<String>,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -65,6 +73,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--all" => a.all = true,
             "--list" => a.list = true,
             "--local" => local = true,
+            "--via" => a.via = Some(value()?),
+            "--connect-to" => a.connect_to = Some(value()?),
             "--config" | "--env" | "--persist-to" => {
                 let v = value()?;
                 a.wrangler.extend([arg, v]);
@@ -168,6 +178,9 @@ fn app_passwords(a: &Args) -> Result<Vec<(AppPasswordSummary, String)>, String> 
 
 pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     let a = parse(args)?;
+    if let (Some(via), false) = (&a.via, a.list) {
+        return via_worker(&a, via);
+    }
     let found_passwords = app_passwords(&a)?;
     if a.app_password.is_some() {
         return finish(&a, Vec::new(), &found_passwords);
@@ -290,10 +303,11 @@ fn finish(
             now_or_never(tombstone::revoke_all(&kv, &Unbound, &doomed, now))?.map_err(|e| e.0)?;
         if binds_people(&a.wrangler) {
             eprintln!(
-                "note: this Worker binds PEOPLE, which this tool cannot reach (wrangler has no \
-                 command to call a Durable Object): other locations refuse these credentials \
-                 once KV's change reaches them (up to session_cache + about 60 s). For the \
-                 revocation_check bound, revoke through the admin API or the account page."
+                "note: this Worker binds PEOPLE, which wrangler cannot reach: other locations \
+                 refuse these credentials once KV's change reaches them (up to session_cache + \
+                 about 60 s; open WebSockets at the next re-check, within a minute). For the \
+                 revocation_check bound, run this with --via URL and ADMIN_TOKEN set (the \
+                 Worker's admin API), or use the account page."
             );
         }
         if recorded.tombstoned == Tombstoned::No {
@@ -310,6 +324,83 @@ fn finish(
         found_passwords.len()
     );
     Ok(true)
+}
+
+/// The admin API's request body for what the arguments name.
+fn admin_body(a: &Args) -> serde_json::Value {
+    match (&a.email, &a.sub, &a.session, &a.app_password) {
+        (Some(email), ..) => serde_json::json!({ "email": email }),
+        (_, Some(sub), ..) => serde_json::json!({ "sub": sub }),
+        (_, _, Some(hash), _) => serde_json::json!({ "session": hash.to_string() }),
+        (.., Some(id)) => serde_json::json!({ "app_password": id.to_string() }),
+        _ => serde_json::json!({ "all": true }),
+    }
+}
+
+/// POSTs to the Worker's admin API in Node (which the owner's tools already run on): the
+/// token goes through the environment, never the command line.
+const ADMIN_CALL: &str = r#"
+import http from 'node:http';
+import https from 'node:https';
+const url = new URL('/.portcullis/admin/revoke', process.env.PORTCULLIS_VIA);
+const [address, port] = (process.env.PORTCULLIS_CONNECT_TO || '').split(':');
+const body = process.env.PORTCULLIS_BODY;
+const secure = url.protocol === 'https:' && !address;
+const req = (secure ? https : http).request({
+  host: address || url.hostname,
+  port: port || url.port || (secure ? 443 : 80),
+  path: url.pathname,
+  method: 'POST',
+  headers: { host: url.host, authorization: `Bearer ${process.env.ADMIN_TOKEN}`, 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+}, (res) => {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (c) => { text += c; });
+  res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body: text })));
+});
+req.on('error', (e) => process.stdout.write(JSON.stringify({ error: e.message })));
+req.end(body);
+"#;
+
+/// Revokes through the deployed Worker's admin API (`--via`).
+fn via_worker(a: &Args, via: &str) -> Result<bool, String> {
+    let token = std::env::var("ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or("--via needs the Worker's ADMIN_TOKEN in the environment")?;
+    let output = Command::new("node")
+        .args(["--input-type=module", "-e", ADMIN_CALL])
+        .env("PORTCULLIS_VIA", via)
+        .env(
+            "PORTCULLIS_CONNECT_TO",
+            a.connect_to.as_deref().unwrap_or_default(),
+        )
+        .env("PORTCULLIS_BODY", admin_body(a).to_string())
+        .env("ADMIN_TOKEN", token)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run node: {e}"))?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|_| "the admin API call printed nothing")?;
+    if let Some(error) = answer.get("error").and_then(|e| e.as_str()) {
+        return Err(format!("{via}: {error}"));
+    }
+    let status = answer.get("status").and_then(|s| s.as_u64()).unwrap_or(0);
+    let body = answer
+        .get("body")
+        .and_then(|b| b.as_str())
+        .unwrap_or_default();
+    let revoked = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|b| b.get("revoked").and_then(|n| n.as_u64()));
+    match (status, revoked) {
+        (200, Some(n)) => {
+            println!("Revoked {n} credential(s) through the Worker at {via} (with PEOPLE bound, every location refuses them within revocation_check).");
+            Ok(true)
+        }
+        _ => Err(format!("{via}: the admin API answered {status}: {body}")),
+    }
 }
 
 /// Whether the wrangler configuration in use (`--config`, else ./wrangler.toml) binds the
