@@ -94,6 +94,12 @@ impl<S: Store, H: HttpClient, C: SignatureCheck + Signer, R: Random, P: People> 
 pub enum Task {
     Session(SessionTask),
     AppPassword(AppPasswordTask),
+    /// Tell a person's object something that need not hold up the response (the end of a
+    /// refresh: its renewed record).
+    Person {
+        sub: String,
+        ask: crate::people::Ask,
+    },
 }
 
 /// After-response work of the sessions part.

@@ -12,6 +12,7 @@ use crate::app_password::AppPasswords;
 use crate::context::{Ctx, Env, Io, Task};
 use crate::endpoints::{account, admin, backchannel::Backchannel, Answer};
 use crate::error::{self, GateError, Scope};
+use crate::grant;
 use crate::http::{content_security_policy_with, Reply};
 use crate::login::{login_href, Login};
 use crate::model::Config;
@@ -119,8 +120,18 @@ impl Gate {
         match &task {
             Task::Session(task) => self.sessions.run(&env, task).await,
             Task::AppPassword(task) => self.app_passwords.run(&env, task).await,
+            Task::Person { sub, ask } => grant::tell(&env, sub, ask).await,
         }
-        env.finish().0
+        let (mut log, tasks) = env.finish();
+        // What that work left for later (the end of a refresh) runs now; it leaves nothing.
+        let env = Env::new(io, now);
+        for task in tasks {
+            if let Task::Person { sub, ask } = &task {
+                grant::tell(&env, sub, ask).await;
+            }
+        }
+        log.extend(env.finish().0);
+        log
     }
 
     /// Where the request goes, and who handles it.

@@ -425,7 +425,7 @@ impl AppPasswords {
             || {
                 let (sub, created) = (&record.identity.sub, record.created);
                 self.grant
-                    .is_revoked(env, Grant::AppPassword(id), sub, created)
+                    .is_revoked(env, Grant::AppPassword(id), Some((sub, created)))
             },
             records.write(id, &record, &record, now),
             || records.unwrite(id, &record),

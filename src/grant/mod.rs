@@ -44,6 +44,9 @@ pub struct Lifecycle {
     seal_label: &'static str,
     /// Credentials the person's object confirmed live, until `revocation_check` has passed.
     confirmed: TtlCache<()>,
+    /// Grants whose refresh asked the person's object in this request (its answer says
+    /// whether the grant is revoked, so it stands in for the check).
+    consulted: TtlCache<()>,
     revocation_check: u64,
     /// When this isolate last said that a person's object could not be reached.
     said_unreachable: Cell<Option<u64>>,
@@ -66,6 +69,12 @@ pub async fn revoke_everything_of<I: Io>(env: &Env<'_, I>, sub: &str) {
             .to_string(),
         ),
     }
+}
+
+/// Tells a person's object what a deferred [`Task::Person`](crate::context::Task) carries
+/// (a lost message costs nothing lasting: a refresh's lease lapses by itself).
+pub async fn tell<I: Io>(env: &Env<'_, I>, sub: &str, ask: &people::Ask) {
+    let _ = env.people().ask(sub, ask).await;
 }
 
 /// A credential being served, as the person's object is asked about it.
@@ -91,6 +100,7 @@ impl Lifecycle {
             locks: Locks::new(),
             seal_label,
             confirmed: TtlCache::new(1024),
+            consulted: TtlCache::new(64),
             revocation_check,
             said_unreachable: Cell::new(None),
         }
@@ -160,26 +170,39 @@ impl Lifecycle {
         self.revoked.insert(grant, (), until, now);
     }
 
-    /// Forgets that a credential was confirmed live (it was revoked or renewed here).
-    pub fn forget_confirmed(&self, key: &str) {
-        self.confirmed.remove(key);
+    /// Notes that the person's object answered a refresh of this grant without seeing it
+    /// revoked.
+    pub fn note_consulted(&self, grant: &str, now: u64) {
+        self.consulted.insert(grant, (), now + 1, now);
     }
 
-    /// Revoked here, or anywhere: asked of the person's object when `PEOPLE` is bound
-    /// (strongly consistent, so the check after a write-back is never answered from what
-    /// the check before it cached), else of the tombstone. `sub` and `created` are the
-    /// grant's.
+    /// Whether the object was consulted about this grant's refresh (since the last call):
+    /// then the credential (known here by `key`) counts as checked.
+    pub fn consulted(&self, grant: &str, key: &str, now: u64) -> bool {
+        let consulted = self.consulted.get(grant, now).is_some();
+        if consulted {
+            self.consulted.remove(grant);
+            let until = now.saturating_add(self.revocation_check);
+            self.confirmed.insert(key, (), until, now);
+        }
+        consulted
+    }
+
+    /// Revoked here, or anywhere: asked of the person's object when `ask` names the grant's
+    /// person and creation (strongly consistent, so the check after a write-back is never
+    /// answered from what the check before it cached), else of the tombstone. A refresh
+    /// holding the object's lease does not ask: the object refuses its result if the grant
+    /// was revoked meanwhile, and every reader asks the object anyway.
     pub async fn is_revoked<I: Io>(
         &self,
         env: &Env<'_, I>,
         grant: Grant<'_>,
-        sub: &str,
-        created: u64,
+        ask: Option<(&str, u64)>,
     ) -> Result<bool, StoreError> {
         if self.revoked_here(grant.as_str(), env.now) {
             return Ok(true);
         }
-        if env.people().bound() {
+        if let (Some((sub, created)), true) = (ask, env.people().bound()) {
             match people::check(env.people(), sub, grant.as_str(), created).await {
                 Ok(live) => return Ok(!live),
                 Err(e) => self.say_unreachable(env, &e),

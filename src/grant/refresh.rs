@@ -16,7 +16,7 @@
 
 use super::tombstone::{write_back, WriteBack};
 use super::Lifecycle;
-use crate::context::{audit_line, Env, Io};
+use crate::context::{audit_line, Env, Io, Task};
 use crate::identity::Identity;
 use crate::oidc::client::{Refreshed, Vouch};
 use crate::oidc::{Client, ClientError, OidcError};
@@ -224,7 +224,7 @@ async fn refresh<I: Io, G: GrantStore>(
         .sealed_refresh()
         .and_then(|sealed| with.life.open(with.keys, grant, sealed))
     else {
-        lease.end::<I, G::Record>(env, None).await;
+        lease.end::<I, G::Record>(env, None);
         let why = "no refresh token (does the issuer grant offline_access?)".to_string();
         return Revalidation::Refused {
             record: current,
@@ -238,15 +238,15 @@ async fn refresh<I: Io, G: GrantStore>(
     {
         Ok(refreshed) => refreshed,
         Err(error) => {
-            lease.end::<I, G::Record>(env, None).await;
+            lease.end::<I, G::Record>(env, None);
             return refused(env, records, grant, current, error, back_off).await;
         }
     };
     let renewed = renew(with, env, grant, &current, refreshed);
     let outcome = write_back(
         || {
-            let (sub, created) = (current.sub(), current.created());
-            with.life.is_revoked(env, G::grant(grant), sub, created)
+            let ask = (!lease.holds()).then(|| (current.sub(), current.created()));
+            with.life.is_revoked(env, G::grant(grant), ask)
         },
         records.write(grant, &renewed, &current, now),
         || records.unwrite(grant, &renewed),
@@ -255,7 +255,7 @@ async fn refresh<I: Io, G: GrantStore>(
     // Unless revoked, the object keeps the renewed record even when KV failed: its refresh
     // token is the only one the issuer still takes.
     let kept = !matches!(outcome, WriteBack::Revoked);
-    lease.end(env, kept.then_some(&renewed)).await;
+    lease.end(env, kept.then_some(&renewed));
     match outcome {
         WriteBack::Written => Revalidation::Renewed(renewed),
         WriteBack::Revoked => Revalidation::Gone,
@@ -279,8 +279,13 @@ struct Lease {
 }
 
 impl Lease {
-    /// Ends the lease: with the renewed record for the others, or without (failed).
-    async fn end<I: Io, R: GrantRecord>(self, env: &Env<'_, I>, renewed: Option<&R>) {
+    fn holds(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Ends the lease after the response: with the renewed record for the others, or
+    /// without (failed).
+    fn end<I: Io, R: GrantRecord>(self, env: &Env<'_, I>, renewed: Option<&R>) {
         let Some((sub, grant)) = self.held else {
             return;
         };
@@ -293,8 +298,8 @@ impl Lease {
             },
             _ => Ask::RefreshFailed { grant },
         };
-        // A lost answer costs nothing lasting: the lease lapses after `LEASE`.
-        let _ = people::end_refresh(env.people(), &sub, ask).await;
+        // After the response: it need not hold up the request it may ride on.
+        env.defer(Task::Person { sub, ask });
     }
 }
 
@@ -307,6 +312,9 @@ async fn begin<I: Io, R: GrantRecord>(
 ) -> Begun<R> {
     let (sub, created) = (current.sub(), current.created());
     let answer = people::begin_refresh(env.people(), sub, grant, created, with.every).await;
+    if matches!(&answer, Ok(a) if *a != Answer::Revoked) {
+        with.life.note_consulted(grant, env.now);
+    }
     match answer {
         Ok(Answer::Go { record }) => {
             let newer = record

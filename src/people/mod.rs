@@ -207,11 +207,6 @@ pub async fn begin_refresh<P: People>(
     }
 }
 
-/// Ends a refresh begun with [`begin_refresh`]: its renewed record (JSON), or none.
-pub async fn end_refresh<P: People>(people: &P, sub: &str, ask: Ask) -> Result<(), PeopleError> {
-    expect_recorded(people.ask(sub, &ask).await)
-}
-
 #[cfg(test)]
 pub mod testing {
     //! A native stand-in for the `PEOPLE` namespace: one [`record::Memory`] per person,

@@ -15,6 +15,7 @@ use crate::grant::{Due, Held, Lifecycle};
 use crate::model::Config;
 use crate::oidc::client::Vouched;
 use crate::oidc::Client;
+use crate::people::People;
 use crate::request::RequestHead;
 use crate::secret::SessionCookie;
 use crate::store::keys::{Grant, SessionHash};
@@ -113,15 +114,28 @@ impl Sessions {
         let Some(cookie) = cookie else {
             return Ok(None);
         };
-        let found = match self.cache.get(cookie, env.now) {
-            Some((id, session)) => Found { id, session },
-            None => match self.load(env, cookie).await? {
-                Some(found) => found,
-                None => return Ok(None),
-            },
-        };
+        match self.find_unchecked(env, cookie).await? {
+            Some(found) => Ok(self.checked(env, cookie, found).await),
+            None => Ok(None),
+        }
+    }
+
+    /// The session from this isolate's cache or KV, not yet checked with its object.
+    async fn find_unchecked<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        cookie: &str,
+    ) -> Result<Option<Found>, StoreError> {
+        Ok(match self.cache.get(cookie, env.now) {
+            Some((id, session)) => Some(Found { id, session }),
+            None => self.load(env, cookie).await?,
+        })
+    }
+
+    /// The session, unless its person's object (when a check is due) has it revoked.
+    async fn checked<I: Io>(&self, env: &Env<'_, I>, cookie: &str, found: Found) -> Option<Found> {
         if !self.grant.check_due(env, cookie) {
-            return Ok(Some(found));
+            return Some(found);
         }
         let hash = found.id.hash();
         let held = Held {
@@ -132,10 +146,10 @@ impl Sessions {
             expires: found.session.expires,
         };
         if self.grant.still_live(env, held).await {
-            return Ok(Some(found));
+            return Some(found);
         }
         self.cache.remove(&found.id);
-        Ok(None)
+        None
     }
 
     /// A session read from KV (and cached), when the cookie verifies.
@@ -165,17 +179,29 @@ impl Sessions {
     }
 
     /// [`Sessions::find`], re-validating the session with the issuer when it is due:
-    /// after the response normally, first when it is long overdue.
+    /// after the response normally, first when it is long overdue. Then the refresh's own
+    /// question to the person's object (which answers "revoked" too) stands in for the
+    /// check: one object request per gate request.
     pub async fn find_valid<I: Io>(
         &self,
         env: &Env<'_, I>,
         cookie: Option<&str>,
     ) -> Result<Option<Found>, StoreError> {
-        let Some(found) = self.find(env, cookie).await? else {
+        let Some(cookie) = cookie else {
             return Ok(None);
         };
-        let cookie = cookie.unwrap_or_default();
-        match self.revalidation_due(&found.session, &found.id, env.now) {
+        let Some(found) = self.find_unchecked(env, cookie).await? else {
+            return Ok(None);
+        };
+        let due = self.revalidation_due(&found.session, &found.id, env.now);
+        let found = match due {
+            Due::Now if env.people().bound() => found,
+            _ => match self.checked(env, cookie, found).await {
+                Some(found) => found,
+                None => return Ok(None),
+            },
+        };
+        match due {
             Due::No => Ok(Some(found)),
             Due::Later => {
                 env.defer(Task::Session(SessionTask::Revalidate {
@@ -183,14 +209,22 @@ impl Sessions {
                 }));
                 Ok(Some(found))
             }
-            Due::Now => Ok(match self.revalidate(env, cookie, &found.id).await {
-                Outcome::Renewed(session) => Some(Found {
-                    id: found.id,
-                    session,
-                }),
-                Outcome::Kept => Some(found),
-                Outcome::Revoked => None,
-            }),
+            Due::Now => {
+                let found = match self.revalidate(env, cookie, &found.id).await {
+                    Outcome::Renewed(session) => Found {
+                        id: found.id,
+                        session,
+                    },
+                    Outcome::Kept => found,
+                    Outcome::Revoked => return Ok(None),
+                };
+                // A refresh settled without asking the object (another location's result
+                // was in KV already): the check is still owed.
+                if self.grant.consulted(&found.id.hash(), cookie, env.now) {
+                    return Ok(Some(found));
+                }
+                Ok(self.checked(env, cookie, found).await)
+            }
         }
     }
 

@@ -327,3 +327,37 @@ fn without_people_the_second_refresh_is_a_reuse_and_ends_the_session() {
         "the reuse ended the session"
     );
 }
+
+#[test]
+fn a_refresh_before_the_response_rides_on_the_one_object_request() {
+    let extra =
+        json!({ "revalidate_every": "15m", "session_cache": "0s", "revocation_check": "2s" });
+    let mut w = World::new(extra, Some("s"));
+    w.people.absent = false;
+    let cookie = revalidating_login(&w);
+    let long_overdue = NOW + 31 * 60;
+    let asked = w.people.asked.get();
+    let (handled, tasks) = w.handle_at(&api_get(&cookie), long_overdue);
+    assert!(matches!(handled.outcome, Outcome::Proxy(_)));
+    assert_eq!(
+        *w.issuer.refreshes.borrow(),
+        1,
+        "refreshed before the response"
+    );
+    assert_eq!(
+        w.people.asked.get() - asked,
+        1,
+        "one object request: the refresh's own"
+    );
+    assert!(
+        tasks.iter().any(|t| matches!(t, Task::Person { .. })),
+        "the renewed record goes to the object after the response: {tasks:?}"
+    );
+    w.run(tasks, long_overdue);
+    // The next request within revocation_check asks nothing; the checks go on after it.
+    let asked = w.people.asked.get();
+    assert!(admitted(&w, &cookie, long_overdue + 1));
+    assert_eq!(w.people.asked.get(), asked);
+    assert!(admitted(&w, &cookie, long_overdue + 3));
+    assert_eq!(w.people.asked.get(), asked + 1);
+}
