@@ -18,6 +18,7 @@ use crate::grant::{tombstone, Due, GrantStore, Held, Lifecycle, WriteBack};
 use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
+use crate::people::People;
 use crate::secret::RefreshToken;
 use crate::store::keys::{AppPasswordId, Grant};
 use crate::store::StoreError;
@@ -232,18 +233,14 @@ impl AppPasswords {
         if !record.is_live(now) {
             return refused(AppPasswordRefused::Expired);
         }
-        let held = Held {
-            key: &id,
-            sub: &record.identity.sub,
-            grant: Grant::AppPassword(&id),
-            created: record.created,
-            expires: record.expires,
-        };
-        if !self.grant.still_live(env, held).await {
-            self.cache.remove(&id);
+        // A refresh before the response asks the object itself (its answer says "revoked"
+        // too): one object request per gate request.
+        let due = self.revalidation_due(&record, now);
+        let refresh_asks = due == Due::Now && env.people().bound();
+        if !refresh_asks && !self.still_held(env, &id, &record).await {
             return refused(AppPasswordRefused::Unknown);
         }
-        let record = match self.revalidation_due(&record, now) {
+        let record = match due {
             Due::No => record,
             Due::Later => {
                 env.defer(Task::AppPassword(AppPasswordTask::Revalidate {
@@ -251,13 +248,42 @@ impl AppPasswords {
                 }));
                 record
             }
-            Due::Now => match self.revalidate(env, &id).await {
-                Outcome::Renewed(renewed) => renewed,
-                Outcome::Kept => record,
-                Outcome::Ended => return refused(AppPasswordRefused::Unknown),
-            },
+            Due::Now => {
+                let record = match self.revalidate(env, &id).await {
+                    Outcome::Renewed(renewed) => renewed,
+                    Outcome::Kept => record,
+                    Outcome::Ended => return refused(AppPasswordRefused::Unknown),
+                };
+                let checked =
+                    self.grant.consulted(&id, &id, now) || self.still_held(env, &id, &record).await;
+                if !checked {
+                    return refused(AppPasswordRefused::Unknown);
+                }
+                record
+            }
         };
         Ok(Verified { record })
+    }
+
+    /// Whether the person's object (when a check is due) still holds this app password live.
+    async fn still_held<I: Io>(
+        &self,
+        env: &Env<'_, I>,
+        id: &AppPasswordId,
+        record: &AppPassword,
+    ) -> bool {
+        let held = Held {
+            key: id,
+            sub: &record.identity.sub,
+            grant: Grant::AppPassword(id),
+            created: record.created,
+            expires: record.expires,
+        };
+        if self.grant.still_live(env, held).await {
+            return true;
+        }
+        self.cache.remove(id);
+        false
     }
 
     /// After an admitted request: "last used" is recorded once a day (after the response).

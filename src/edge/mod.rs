@@ -198,45 +198,55 @@ async fn serve(
     }
     // Background work (re-validation) runs after the response, in this isolate.
     for task in handled.tasks {
-        let state = state.clone();
-        let env = env.clone();
-        ctx.wait_until(async move {
-            if let State::Ready(gate, people_bound) = state.as_ref() {
-                let store = kv::KvSessions::new(&env);
-                let people = person::PeopleNamespace::new(&env, *people_bound);
-                let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom)
-                    .with_people(&people);
-                for line in gate.run(task, &io, now()).await {
-                    console_log!("{line}");
-                }
-            }
-        });
+        ctx.wait_until(run_later(state.clone(), env.clone(), task));
     }
     match handled.outcome {
         Outcome::Reply(reply) => fetch::reply(reply, &gate.csp).map(JsValue::from),
-        Outcome::Proxy(plan) => HOOKS.with(|hooks| {
-            // A relayed WebSocket goes to the person's object (the one place that can close
-            // it later); without one at hand it is passed as before.
-            let relay = plan
-                .relay
-                .as_ref()
-                .and_then(|standing| Some((people.stub(&standing.sub)?, standing.to_header())));
-            let (via, standing) = match relay {
-                Some((stub, standing)) => (stub, Some(standing)),
-                None => (JsValue::UNDEFINED, None),
-            };
-            js::proxy(
-                &req,
-                &js::pack_plan(&plan.url, &plan.remove, &plan.set),
-                &hooks.finish,
-                &hooks.fail,
-                &via,
-                standing,
-            )
-            .map(JsValue::from)
-            .or_else(|e| unreachable_origin(&req, &plan.url, e))
-        }),
+        Outcome::Proxy(plan) => forward(&req, &plan, &people),
     }
+}
+
+/// Work after the response (`waitUntil`), with I/O of its own.
+async fn run_later(state: Rc<State>, env: Env, task: crate::context::Task) {
+    if let State::Ready(gate, people_bound) = state.as_ref() {
+        let store = kv::KvSessions::new(&env);
+        let people = person::PeopleNamespace::new(&env, *people_bound);
+        let io = IoParts::new(&store, &fetch::Issuer, &webcrypto::WebCrypto, &SystemRandom)
+            .with_people(&people);
+        for line in gate.run(task, &io, now()).await {
+            console_log!("{line}");
+        }
+    }
+}
+
+/// Sends the request on as planned: to the origin, or (a relayed WebSocket) to the
+/// person's object, the one place that can close it later; without one at hand it is
+/// passed as before.
+fn forward(
+    req: &web_sys::Request,
+    plan: &crate::proxy::ProxyPlan,
+    people: &person::PeopleNamespace<'_>,
+) -> worker::Result<JsValue> {
+    let relay = plan
+        .relay
+        .as_ref()
+        .and_then(|standing| Some((people.stub(&standing.sub)?, standing.to_header())));
+    let (via, standing) = match relay {
+        Some((stub, standing)) => (stub, Some(standing)),
+        None => (JsValue::UNDEFINED, None),
+    };
+    HOOKS.with(|hooks| {
+        js::proxy(
+            req,
+            &js::pack_plan(&plan.url, &plan.remove, &plan.set),
+            &hooks.finish,
+            &hooks.fail,
+            &via,
+            standing,
+        )
+        .map(JsValue::from)
+        .or_else(|e| unreachable_origin(req, &plan.url, e))
+    })
 }
 
 /// Test builds only: `X-Portcullis-Fault: sync` panics at once, `async` after waiting on a
