@@ -145,15 +145,18 @@ pub async fn is_revoked<S: Store>(store: &S, grant: Grant<'_>) -> Result<bool, S
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteBack {
     Written,
-    /// Revoked before the write (nothing written), or during it (what was written undone).
+    /// Revoked before the write (nothing written; the record that was read, live next to
+    /// its tombstone, removed), or during it (what was written undone).
     Revoked,
     /// The store failed; nothing is known to have been written.
     Failed,
 }
 
 /// Writes an updated grant unless it was revoked meanwhile; a revocation that lands
-/// during the write undoes it. `revoked` asks (this isolate, then the tombstone); `write`
-/// writes; `undo` removes what was written.
+/// during the write undoes it. `revoked` asks (this isolate, then the tombstone or the
+/// person's object); `write` writes; `undo` removes the grant's record and index keys. A
+/// grant found revoked before the write had a live record all the same (written back by
+/// a race elsewhere, which nothing else would remove): `undo` removes it too.
 pub async fn write_back<R, W, U>(
     revoked: impl Fn() -> R,
     write: W,
@@ -166,7 +169,10 @@ where
 {
     match revoked().await {
         Ok(false) => {}
-        Ok(true) => return WriteBack::Revoked,
+        Ok(true) => {
+            let _ = undo().await;
+            return WriteBack::Revoked;
+        }
         Err(_) => return WriteBack::Failed,
     }
     if write.await.is_err() {
@@ -294,13 +300,21 @@ mod tests {
         ));
         assert_eq!(outcome, WriteBack::Revoked);
         assert!(undone.get(), "a revocation during the write undoes it");
+        let removed = Cell::new(false);
         let before = pollster::block_on(write_back(
             || async { Ok(true) },
             // Were it written, the outcome would be `Failed`.
             async { Err(StoreError("nothing is written for a revoked grant".into())) },
-            || async { Ok(()) },
+            || {
+                removed.set(true);
+                async { Ok(()) }
+            },
         ));
         assert_eq!(before, WriteBack::Revoked);
+        assert!(
+            removed.get(),
+            "a live record next to its tombstone is removed"
+        );
         let failed = pollster::block_on(write_back(
             || async { Ok(false) },
             async { Err(StoreError("down".into())) },

@@ -361,3 +361,67 @@ fn a_refresh_before_the_response_rides_on_the_one_object_request() {
     assert!(admitted(&w, &cookie, long_overdue + 3));
     assert_eq!(w.people.asked.get(), asked + 1);
 }
+
+#[test]
+fn kv_failing_on_writes_the_admin_api_still_ends_the_session_everywhere() {
+    const TOKEN: &str = "admin-token-0123456789abcdef0123456789";
+    let config = Config::from_inputs(&Inputs {
+        portcullis: Some(json!({
+            "issuer": ISS, "client_id": "portcullis", "revocation_check": "2s",
+            "apps": [{ "host": "photos.example.com" }],
+        })),
+        oidc_client_secret: Some("s".into()),
+        session_secret: Some(SECRET.into()),
+        assertion_key: None,
+        admin_token: Some(TOKEN.into()),
+    })
+    .unwrap();
+    let mut w = World::new(json!({}), Some("s"));
+    w.gate = Gate::new(config);
+    w.people.absent = false;
+    let cookie = sign_in(&w);
+    let elsewhere = lagging_location(&w);
+    assert!(admitted(&elsewhere, &cookie, NOW));
+    w.store.failing.borrow_mut().extend(["put", "delete"]);
+    for body in [r#"{"sub":"alice-1"}"#, r#"{"all":true}"#] {
+        let mut head = request(
+            "POST",
+            "https://photos.example.com/.portcullis/admin/revoke",
+            &[
+                ("authorization", &format!("Bearer {TOKEN}")),
+                ("content-type", "application/json"),
+            ],
+        );
+        head.body = Some(body.into());
+        let reply = w.reply(&head);
+        assert_eq!(reply.status, 200, "{body}: {}", reply.body);
+    }
+    assert!(!admitted(&elsewhere, &cookie, NOW + 2), "refused elsewhere");
+}
+
+#[test]
+fn a_tombstone_seen_next_to_a_live_record_removes_the_record() {
+    // A record written back elsewhere after its revocation (KV's edge cache answered that
+    // location's check): the next re-validation that sees both removes the record.
+    let (w, cookie) = revalidating_world();
+    let key = w
+        .store
+        .records
+        .borrow()
+        .keys()
+        .find(|k| k.starts_with("session:"))
+        .cloned()
+        .unwrap();
+    let hash = key.trim_start_matches("session:").to_string();
+    pollster::block_on(crate::store::Store::put(
+        &*w.store,
+        &format!("revoked:{hash}"),
+        crate::store::Entry::new("revoked", 3600),
+    ))
+    .unwrap();
+    let at = NOW + 16 * 60;
+    let (_, tasks) = w.handle_at(&api_get(&cookie), at);
+    w.run(tasks, at);
+    assert!(!w.store.records.borrow().contains_key(&key), "removed");
+    assert!(!admitted(&w, &cookie, at + 1));
+}
