@@ -179,6 +179,14 @@ impl Person {
         let Some(standing) = Standing::from_header(standing) else {
             return Response::error("not a standing this object takes", 400);
         };
+        // Revoked since the gate last asked: no socket for it.
+        let check = Ask::Check {
+            grant: standing.grant.clone(),
+            created: standing.created,
+        };
+        if record::answer(&Sql(&self.sql), &check, now()) != Ok(Answer::Live) {
+            return Response::error("access revoked", 401);
+        }
         let opened = JsFuture::from(relay_js::open(req.inner())).await?;
         let field = |name: &str| js_sys::Reflect::get(&opened, &JsValue::from_str(name));
         let response: web_sys::Response = field("response")?.unchecked_into();
