@@ -23,6 +23,15 @@ use crate::return_to;
 use crate::router::{self, Endpoint, Method, Route, PREFIX};
 use crate::session::Sessions;
 
+/// The same URL on another host (same scheme, port, path and query).
+fn on_host(url: &Url, host: &str) -> String {
+    let mut moved = url.clone();
+    match moved.set_host(Some(host)) {
+        Ok(()) => moved.to_string(),
+        Err(_) => url.to_string(),
+    }
+}
+
 /// What the edge should do.
 #[derive(Debug)]
 pub enum Outcome {
@@ -176,6 +185,14 @@ impl Gate {
             .takes(&ctx.head.method)
             .ok_or(GateError::MethodNotAllowed)?;
         let head = ctx.head;
+        if let Some(auth_host) = endpoint.served_elsewhere(&self.config.settings, head.host()) {
+            return match method {
+                Method::Get => Ok(Answer::Reply(Reply::redirect(&on_host(
+                    &head.url, auth_host,
+                )))),
+                Method::Post => Err(GateError::NotFound),
+            };
+        }
         let sessions = &self.sessions;
         let reply = match (endpoint, method) {
             (Endpoint::Login, _) => {

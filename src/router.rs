@@ -68,6 +68,10 @@ pub enum Answers {
 pub enum Hosts {
     /// Every host Portcullis serves: each app's, and the auth host.
     Every,
+    /// Self-service: only the auth host when one is set (an app host answers a GET with a
+    /// redirect there and anything else with 404), so no app's scripts share its origin;
+    /// every host without one.
+    AuthHost,
 }
 
 /// One endpoint's facts.
@@ -97,6 +101,19 @@ const fn spec(
         body,
         answers,
         hosts: Hosts::Every,
+    }
+}
+
+/// [`spec`] of a self-service endpoint ([`Hosts::AuthHost`]).
+const fn self_service(
+    endpoint: Endpoint,
+    path: &'static str,
+    methods: &'static [Method],
+    body: bool,
+) -> Spec {
+    Spec {
+        hosts: Hosts::AuthHost,
+        ..spec(endpoint, path, methods, body, Html)
     }
 }
 
@@ -135,33 +152,24 @@ pub const ENDPOINTS: [Spec; 14] = [
         false,
         Json,
     ),
-    spec(
-        Endpoint::Account,
-        "/.portcullis/account",
-        &[Get],
-        false,
-        Html,
-    ),
-    spec(
+    self_service(Endpoint::Account, "/.portcullis/account", &[Get], false),
+    self_service(
         Endpoint::Sessions,
         "/.portcullis/sessions",
         &[Get, Post],
         true,
-        Html,
     ),
-    spec(
+    self_service(
         Endpoint::AppPasswords,
         "/.portcullis/app-passwords",
         &[Post],
         true,
-        Html,
     ),
-    spec(
+    self_service(
         Endpoint::AppPasswordsRevoke,
         "/.portcullis/app-passwords/revoke",
         &[Post],
         true,
-        Html,
     ),
     spec(
         Endpoint::AdminAppPasswords,
@@ -229,6 +237,13 @@ impl Endpoint {
 
     pub fn path(self) -> &'static str {
         self.spec().path
+    }
+
+    /// Where this endpoint is served instead of the request's host: the auth host, for a
+    /// self-service endpoint asked on another host.
+    pub fn served_elsewhere<'s>(self, settings: &'s Settings, host: &str) -> Option<&'s str> {
+        let auth = settings.auth_host.as_deref()?;
+        (self.spec().hosts == Hosts::AuthHost && auth != host).then_some(auth)
     }
 }
 

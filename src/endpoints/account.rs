@@ -119,7 +119,7 @@ pub async fn page<I: Io>(
         sessions: &rows,
         app_passwords: &password_rows,
         creatable: &creatable,
-        create_action: &create_action(config, head),
+        create_action: Endpoint::AppPasswords.path(),
         max_lifetime: &format_duration(config.settings.app_password_lifetime),
         csrf: &csrf,
     });
@@ -156,21 +156,6 @@ fn account_json(
     )
 }
 
-/// Where the creation form posts: where the login it may need can come back to, the auth
-/// host if one is set.
-fn create_action(config: &Config, head: &RequestHead) -> String {
-    match &config.settings.auth_host {
-        Some(auth) if auth != head.host() => {
-            let mut url = head.url.clone();
-            let _ = url.set_host(Some(auth));
-            url.set_query(None);
-            url.set_path(Endpoint::AppPasswords.path());
-            url.to_string()
-        }
-        _ => Endpoint::AppPasswords.path().to_string(),
-    }
-}
-
 /// The apps this person may create app passwords for.
 fn creatable<'c>(config: &'c Config, found: &Found) -> impl Iterator<Item = &'c App> {
     let identity = found.session.identity.clone();
@@ -184,6 +169,7 @@ fn creatable<'c>(config: &'c Config, found: &Found) -> impl Iterator<Item = &'c 
 /// The session of a form's POST, once its CSRF token is checked.
 async fn form_session<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Found, GateError> {
     not_from_a_script(ctx.head)?;
+    from_our_own_page(ctx.head)?;
     let found = sessions
         .find(&ctx.env, sessions.cookie(ctx.head))
         .await?
@@ -203,6 +189,16 @@ async fn form_session<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Fo
 fn not_from_a_script(head: &RequestHead) -> Result<(), GateError> {
     match head.header("sec-fetch-mode") {
         None | Some("navigate") => Ok(()),
+        Some(_) => Err(GateError::NotForScripts),
+    }
+}
+
+/// A form that changes something is posted from Portcullis's own page on this origin:
+/// `Sec-Fetch-Site: same-origin`, or no `Sec-Fetch-*` at all (old clients; the CSRF token
+/// still holds). A form posted from an app's page (same-site) or elsewhere is refused.
+fn from_our_own_page(head: &RequestHead) -> Result<(), GateError> {
+    match head.header("sec-fetch-site") {
+        None | Some("same-origin") => Ok(()),
         Some(_) => Err(GateError::NotForScripts),
     }
 }

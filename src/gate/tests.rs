@@ -594,6 +594,93 @@ fn auth_host_does_every_login_on_one_host() {
 }
 
 #[test]
+fn self_service_lives_only_on_the_auth_host() {
+    let w = World::new(
+        json!({ "cookie_domain": "example.com", "auth_host": "auth.example.com" }),
+        Some("s"),
+    );
+    let at_auth = w.reply(&navigate(
+        "https://auth.example.com/.portcullis/login?rd=https%3A%2F%2Fphotos.example.com%2F",
+        "",
+    ));
+    let done = complete_login(&w, &at_auth);
+    let cookie = cookie_pair(&done, "__Secure-portcullis-session=");
+    // An app host sends a person to the auth host, and serves none of the forms.
+    let there = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/account?x=1",
+        &cookie,
+    ));
+    assert_eq!(there.status, 303);
+    assert_eq!(
+        there.header("location"),
+        Some("https://auth.example.com/.portcullis/account?x=1")
+    );
+    for path in ["sessions", "app-passwords", "app-passwords/revoke"] {
+        let post = request(
+            "POST",
+            &format!("https://photos.example.com/.portcullis/{path}"),
+            &[("cookie", &cookie)],
+        );
+        assert_eq!(w.reply(&post).status, 404, "{path}");
+    }
+    // Signing out stays available everywhere.
+    assert_eq!(
+        w.reply(&request(
+            "GET",
+            "https://photos.example.com/.portcullis/logout",
+            &[("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+        ))
+        .status,
+        303
+    );
+}
+
+#[test]
+fn a_self_service_form_is_taken_only_from_its_own_origin() {
+    let (w, cookie) = signed_in_world();
+    // A second session, so the page has a form to sign it out.
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    complete_login(&w, &start);
+    let page = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/account",
+        &cookie,
+    ));
+    assert_eq!(page.status, 200);
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let form = |site: Option<&str>| {
+        let mut headers = vec![
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ];
+        if let Some(site) = site {
+            headers.push(("sec-fetch-site", site));
+            headers.push(("sec-fetch-mode", "navigate"));
+        }
+        let mut head = request(
+            "POST",
+            "https://photos.example.com/.portcullis/sessions",
+            &headers,
+        );
+        head.body = Some(format!("csrf={csrf}&others=1"));
+        w.reply(&head).status
+    };
+    assert_eq!(
+        form(Some("same-site")),
+        403,
+        "an app's page on a sibling host"
+    );
+    assert_eq!(form(Some("cross-site")), 403);
+    assert_eq!(form(Some("same-origin")), 303);
+    assert_eq!(form(None), 303, "an old client without Sec-Fetch-*");
+}
+
+#[test]
 fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
     let w = World::plain();
     *w.issuer.overrides.borrow_mut() = json!({ "nonce": "someone-elses-nonce" });
