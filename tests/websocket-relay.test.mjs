@@ -224,3 +224,16 @@ test('a socket ends when its credential expires', { timeout: 30_000 }, async () 
   assert.ok(closed, 'closed at expiry');
   assert.deepEqual([closed.code, closed.reason], [1008, 'sign-in expired']);
 });
+
+test('an origin that is down answers a relayed upgrade with the gate\'s 502, as a passed one does', async () => {
+  const b = new Browser('alice');
+  const down = `http://down.localhost:${new URL(s.app).port}`;
+  assert.equal((await login(b, `${down}/`, { username: 'alice' })).status, 502, 'signed in, the app is down');
+  const status = await new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${new URL(s.app).port}/ws`, { headers: { host: new URL(down).host, cookie: b.cookieHeader(`${down}/`) } });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.on('open', () => resolve('open'));
+    ws.on('error', () => resolve('error'));
+  });
+  assert.equal(status, 502);
+});
