@@ -162,6 +162,9 @@ test('scripts/check-config states the revocation bound of each mode, and checks 
 
   const whole = path.join(dir, 'whole.toml');
   await writeFile(whole, uncomment(bound, ['[[migrations]]', 'tag = "people-v1"', 'new_sqlite_classes = ["Person"]']));
+  const dev = await run(path.join(ROOT, 'scripts/check-config'), [path.join(ROOT, 'dev/wrangler.toml')], { cwd: ROOT });
+  assert.match(dev.stdout, /app passwords[^\n]*\n\s+created on the account page of each app's own host[^\n]*set auth_host/, 'app passwords without auth_host: said');
+
   const ok = await run(path.join(ROOT, 'scripts/check-config'), [whole], { cwd: ROOT });
   assert.match(ok.stdout, /revocation\s+every location within revocation_check \(2s\)/);
   assert.match(ok.stdout, /about 43200 a day \(Free plan: 100,000\)/);

@@ -412,6 +412,10 @@ fn print_app_passwords(s: &Settings) {
                 "; not re-validated (without revalidate_every they last until they expire or are revoked)"
             }
         );
+        match &s.auth_host {
+            Some(auth) => println!("                    created on {auth} alone, whose origin no app's script shares"),
+            None => println!("                    created on the account page of each app's own host: a script of that app (or an XSS in it) can open the page; set auth_host (with cookie_domain) so self-service lives where no app's script can reach it"),
+        }
     } else {
         println!("  app passwords     off (no app has app_passwords = true)");
     }
