@@ -17,6 +17,7 @@ use crate::assertion::ASSERTION_LIFETIME;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
 use crate::error::{Challenge, GateError};
+use crate::grant::CheckBy;
 use crate::identity::Identity;
 use crate::login::LOGOUT_CSRF;
 use crate::model::{classify, App, Config, PathClass};
@@ -97,6 +98,16 @@ pub fn decide(app: &App, class: PathClass, principal: &Principal, navigation: bo
         Principal::Bearer { .. } | Principal::Session(_) | Principal::AppPassword { .. } => {
             Decision::Admit
         }
+    }
+}
+
+/// A WebSocket upgrade this app relays through the person's object is checked by that
+/// object; anything else by the gate.
+fn check_by<I: Io>(ctx: &Ctx<'_, I>, app: &App) -> CheckBy {
+    if app.relays_websockets(ctx.env.people().bound()) && ctx.head.is_websocket_upgrade() {
+        CheckBy::Relay
+    } else {
+        CheckBy::Gate
     }
 }
 
@@ -196,7 +207,7 @@ impl Access {
                     }
                 }
                 let mut plan = self.plan(ctx, app, &principal).await?;
-                if app.relays_websockets(ctx.env.people().bound()) && head.is_websocket_upgrade() {
+                if check_by(ctx, app) == CheckBy::Relay {
                     plan.relay = standing(app, &principal);
                 }
                 Ok(Admission::Proxy(plan))
@@ -252,10 +263,13 @@ impl Access {
             }
         }
         let cookie = self.sessions.cookie(head);
-        Ok(match self.sessions.find_valid(&ctx.env, cookie).await? {
-            Some(found) => Principal::Session(found),
-            None => Principal::Nobody,
-        })
+        let by = check_by(ctx, app);
+        Ok(
+            match self.sessions.find_valid(&ctx.env, cookie, by).await? {
+                Some(found) => Principal::Session(found),
+                None => Principal::Nobody,
+            },
+        )
     }
 
     /// Verifies a person's app password for this app and path.
@@ -269,7 +283,14 @@ impl Access {
         let path = ctx.head.url.path();
         match self
             .app_passwords
-            .verify(&ctx.env, id, presented.secret(), app, path)
+            .verify(
+                &ctx.env,
+                id,
+                presented.secret(),
+                app,
+                path,
+                check_by(ctx, app),
+            )
             .await
         {
             Ok(verified) => Ok(Principal::AppPassword {

@@ -14,7 +14,7 @@ use super::registry;
 use super::revalidate::{Outcome, Records};
 use crate::context::{audit_line, AppPasswordTask, Env, Io, Task};
 use crate::crypto::{b64url, ct_eq, sha256};
-use crate::grant::{tombstone, Due, GrantStore, Held, Lifecycle, WriteBack};
+use crate::grant::{tombstone, CheckBy, Due, GrantStore, Held, Lifecycle, WriteBack};
 use crate::identity::Identity;
 use crate::model::{App, Config};
 use crate::oidc::Client;
@@ -196,6 +196,7 @@ impl AppPasswords {
         secret: &str,
         app: &App,
         path: &str,
+        by: CheckBy,
     ) -> Result<Verified, VerifyError> {
         let refused = |r| Err(VerifyError::Refused(r));
         if !app.accepts_app_password_on(path) {
@@ -236,8 +237,8 @@ impl AppPasswords {
         // A refresh before the response asks the object itself (its answer says "revoked"
         // too): one object request per gate request.
         let due = self.revalidation_due(&record, now);
-        let refresh_asks = due == Due::Now && env.people().bound();
-        if !refresh_asks && !self.still_held(env, &id, &record).await {
+        let asked_elsewhere = by == CheckBy::Relay || (due == Due::Now && env.people().bound());
+        if !asked_elsewhere && !self.still_held(env, &id, &record).await {
             return refused(AppPasswordRefused::Unknown);
         }
         let record = match due {
@@ -254,8 +255,9 @@ impl AppPasswords {
                     Outcome::Kept => record,
                     Outcome::Ended => return refused(AppPasswordRefused::Unknown),
                 };
-                let checked =
-                    self.grant.consulted(&id, &id, now) || self.still_held(env, &id, &record).await;
+                let checked = by == CheckBy::Relay
+                    || self.grant.consulted(&id, &id, now)
+                    || self.still_held(env, &id, &record).await;
                 if !checked {
                     return refused(AppPasswordRefused::Unknown);
                 }

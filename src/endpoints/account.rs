@@ -11,6 +11,7 @@ use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
 use crate::crypto::ct_eq;
 use crate::error::{Challenge, GateError};
+use crate::grant::CheckBy;
 use crate::http::Reply;
 use crate::login::RECENT_LOGIN;
 use crate::model::{App, Config};
@@ -31,7 +32,7 @@ async fn signed_in<I: Io>(
     sessions: &Sessions,
 ) -> Result<Option<Found>, GateError> {
     Ok(sessions
-        .find_valid(&ctx.env, sessions.cookie(ctx.head))
+        .find_valid(&ctx.env, sessions.cookie(ctx.head), CheckBy::Gate)
         .await?)
 }
 

@@ -77,6 +77,16 @@ pub async fn tell<I: Io>(env: &Env<'_, I>, sub: &str, ask: &people::Ask) {
     let _ = env.people().ask(sub, ask).await;
 }
 
+/// Who asks the person's object whether a credential is still live, on this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckBy {
+    /// The gate, when a check is due.
+    Gate,
+    /// The object itself: the request is a WebSocket upgrade it relays, and it checks its
+    /// own record before it opens the socket (one object request, not two).
+    Relay,
+}
+
 /// A credential being served, as the person's object is asked about it.
 #[derive(Debug, Clone, Copy)]
 pub struct Held<'a> {

@@ -11,7 +11,7 @@ use super::revalidate::{Outcome, REFRESH_KEY};
 use super::{registry, Session, SessionCache, SessionId};
 use crate::context::{shorten_user_agent, Env, Io, SessionTask, Task};
 use crate::cookies;
-use crate::grant::{Due, Held, Lifecycle};
+use crate::grant::{CheckBy, Due, Held, Lifecycle};
 use crate::model::Config;
 use crate::oidc::client::Vouched;
 use crate::oidc::Client;
@@ -181,11 +181,13 @@ impl Sessions {
     /// [`Sessions::find`], re-validating the session with the issuer when it is due:
     /// after the response normally, first when it is long overdue. Then the refresh's own
     /// question to the person's object (which answers "revoked" too) stands in for the
-    /// check: one object request per gate request.
+    /// check: one object request per gate request. `by`: whether the gate checks, or the
+    /// object a relayed WebSocket goes to does.
     pub async fn find_valid<I: Io>(
         &self,
         env: &Env<'_, I>,
         cookie: Option<&str>,
+        by: CheckBy,
     ) -> Result<Option<Found>, StoreError> {
         let Some(cookie) = cookie else {
             return Ok(None);
@@ -196,6 +198,7 @@ impl Sessions {
         let due = self.revalidation_due(&found.session, &found.id, env.now);
         let found = match due {
             Due::Now if env.people().bound() => found,
+            _ if by == CheckBy::Relay => found,
             _ => match self.checked(env, cookie, found).await {
                 Some(found) => found,
                 None => return Ok(None),
@@ -220,7 +223,7 @@ impl Sessions {
                 };
                 // A refresh settled without asking the object (another location's result
                 // was in KV already): the check is still owed.
-                if self.grant.consulted(&found.id.hash(), cookie, env.now) {
+                if by == CheckBy::Relay || self.grant.consulted(&found.id.hash(), cookie, env.now) {
                     return Ok(Some(found));
                 }
                 Ok(self.checked(env, cookie, found).await)

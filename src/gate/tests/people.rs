@@ -425,3 +425,22 @@ fn a_tombstone_seen_next_to_a_live_record_removes_the_record() {
     assert!(!w.store.records.borrow().contains_key(&key), "removed");
     assert!(!admitted(&w, &cookie, at + 1));
 }
+
+#[test]
+fn a_relayed_upgrade_leaves_the_check_to_the_object() {
+    let w = bound_world();
+    let cookie = sign_in(&w);
+    let asked = w.people.asked.get();
+    assert!(relayed(&w, &upgrade("photos.example.com", &cookie)).is_some());
+    assert_eq!(
+        w.people.asked.get(),
+        asked,
+        "the gate asked nothing: the object checks before it relays (one request, not two)"
+    );
+    assert!(admitted(&w, &cookie, NOW + 1));
+    assert_eq!(
+        w.people.asked.get(),
+        asked + 1,
+        "a plain request is checked by the gate"
+    );
+}
