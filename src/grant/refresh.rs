@@ -292,6 +292,7 @@ impl Lease {
         let ask = match renewed.map(|r| (serde_json::to_string(r), r)) {
             Some((Ok(record), r)) => Ask::Refreshed {
                 grant,
+                created: r.created(),
                 record,
                 validated: r.validated(),
                 expires: r.expires(),

@@ -41,6 +41,7 @@ pub enum Ask {
     /// for whoever asks next.
     Refreshed {
         grant: String,
+        created: u64,
         record: String,
         validated: u64,
         expires: u64,

@@ -83,11 +83,12 @@ pub fn answer<D: PersonDb + ?Sized>(db: &D, ask: &Ask, now: u64) -> Result<Answe
         } => refresh(db, grant, *created, *every, now),
         Ask::Refreshed {
             grant,
+            created,
             record,
             validated,
             expires,
         } => {
-            if !is_revoked(db, grant, 0)? {
+            if !is_revoked(db, grant, *created)? {
                 let renewed = Renewed {
                     record,
                     validated: *validated,
@@ -106,12 +107,11 @@ pub fn answer<D: PersonDb + ?Sized>(db: &D, ask: &Ask, now: u64) -> Result<Answe
     }
 }
 
-/// Revoked by name, or by "everything up to" covering `created` (0: by name only).
+/// Revoked by name, or by "everything up to" covering `created`.
 fn is_revoked<D: PersonDb + ?Sized>(db: &D, grant: &str, created: u64) -> Result<bool, DbError> {
-    let all_ended = created > 0
-        && db
-            .everything_before()?
-            .is_some_and(|before| created <= before);
+    let all_ended = db
+        .everything_before()?
+        .is_some_and(|before| created <= before);
     Ok(all_ended || db.is_revoked(grant)?)
 }
 
@@ -263,6 +263,7 @@ mod tests {
         assert_eq!(ask(100 + LEASE), go, "a lease that died lapses");
         let done = Ask::Refreshed {
             grant: "g".into(),
+            created: 10,
             record: "{renewed}".into(),
             validated: 131,
             expires: 5_000,
@@ -296,6 +297,25 @@ mod tests {
             db.refresh_state("g").unwrap(),
             None,
             "its refresh token is forgotten"
+        );
+    }
+
+    #[test]
+    fn a_refresh_that_ends_after_a_sign_out_of_everything_keeps_nothing() {
+        let db = Memory::default();
+        answer(&db, &Ask::RevokeEverything { at: 100 }, 100).unwrap();
+        let done = Ask::Refreshed {
+            grant: "g".into(),
+            created: 50,
+            record: "{renewed}".into(),
+            validated: 101,
+            expires: 5_000,
+        };
+        answer(&db, &done, 101).unwrap();
+        assert_eq!(
+            db.refresh_state("g").unwrap(),
+            None,
+            "no refresh token kept for it"
         );
     }
 
