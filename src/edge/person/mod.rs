@@ -9,7 +9,7 @@ mod sql;
 
 pub use namespace::{namespace, PeopleNamespace};
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -35,10 +35,13 @@ pub struct Person {
     env: Env,
     sql: SqlStorage,
     relays: RefCell<Vec<Relayed>>,
+    next_id: Cell<u64>,
 }
 
 /// One relayed WebSocket: what it stands on, and both of its ends.
 struct Relayed {
+    /// Names it across the awaits of a re-check (others may come and go meanwhile).
+    id: u64,
     standing: Standing,
     /// The server end of the client's socket.
     client: JsValue,
@@ -66,6 +69,7 @@ impl DurableObject for Person {
             env,
             sql,
             relays: RefCell::new(Vec::new()),
+            next_id: Cell::new(0),
         }
     }
 
@@ -118,7 +122,10 @@ impl Person {
         let response: web_sys::Response = field("response")?.unchecked_into();
         let (client, origin) = (field("client")?, field("origin")?);
         if !client.is_undefined() {
+            let id = self.next_id.get();
+            self.next_id.set(id + 1);
             self.relays.borrow_mut().push(Relayed {
+                id,
                 standing,
                 client,
                 origin,
@@ -168,14 +175,14 @@ impl Person {
         let settings = js::configuration(self.env.as_ref(), "PORTCULLIS")
             .and_then(|v| crate::model::Settings::parse(Some(&v)).ok());
         let store = kv::KvSessions::new(&self.env);
-        let standings: Vec<Standing> = self
+        let standings: Vec<(u64, Standing)> = self
             .relays
             .borrow()
             .iter()
-            .map(|r| r.standing.clone())
+            .map(|r| (r.id, r.standing.clone()))
             .collect();
-        let mut verdicts = Vec::with_capacity(standings.len());
-        for standing in &standings {
+        let mut ended: Vec<(u64, Ended)> = Vec::new();
+        for (id, standing) in &standings {
             let revoked = record::answer(
                 &Sql(&self.sql),
                 &Ask::Check {
@@ -209,10 +216,16 @@ impl Person {
                     relay::recheck(standing, now, revoked, record, app)
                 }
             };
-            verdicts.push(verdict.err());
+            if let Err(why) = verdict {
+                ended.push((*id, why));
+            }
         }
-        let mut verdicts = verdicts.into_iter();
-        self.end_where(|_| verdicts.next().flatten());
+        self.end_where(|r| {
+            ended
+                .iter()
+                .find(|(id, _)| *id == r.id)
+                .map(|(_, why)| *why)
+        });
         self.schedule().await;
     }
 
