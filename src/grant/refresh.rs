@@ -238,8 +238,9 @@ async fn refresh<I: Io, G: GrantStore>(
     {
         Ok(refreshed) => refreshed,
         Err(error) => {
+            let leased = lease.holds();
             lease.end::<I, G::Record>(env, None);
-            return refused(env, records, grant, current, error, back_off).await;
+            return refused(env, records, grant, current, error, leased, back_off).await;
         }
     };
     let renewed = renew(with, env, grant, &current, refreshed);
@@ -357,19 +358,27 @@ fn renew<I: Io, R: GrantRecord>(
     current.renewed(refreshed.vouch, sealed, env.now)
 }
 
-/// What an issuer's refusal means for the grant.
+/// What an issuer's refusal means for the grant. `leased`: this refresh held the person's
+/// object's lease, so nobody else can have rotated the token meanwhile.
 async fn refused<I: Io, G: GrantStore>(
     env: &Env<'_, I>,
     records: &G,
     grant: &G::Id,
     current: G::Record,
     error: ClientError,
+    leased: bool,
     back_off: impl FnOnce() -> Revalidation<G::Record>,
 ) -> Revalidation<G::Record> {
     match error {
         ClientError::Refused(OidcError::TokenRefused { error, .. }) if error == "invalid_grant" => {
-            // Someone else may have rotated the token between our read and now.
-            if let Ok(Some(again)) = records.load(grant).await {
+            // Without the lease, someone else may have rotated the token between our read
+            // and now. (With it, a KV that lags would show an older record, not a newer.)
+            let again = if leased {
+                None
+            } else {
+                records.load(grant).await.ok().flatten()
+            };
+            if let Some(again) = again {
                 if again.sealed_refresh() != current.sealed_refresh()
                     || again.validated() != current.validated()
                 {

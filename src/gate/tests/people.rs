@@ -444,3 +444,29 @@ fn a_relayed_upgrade_leaves_the_check_to_the_object() {
         "a plain request is checked by the gate"
     );
 }
+
+#[test]
+fn with_the_lease_a_refused_refresh_ends_the_grant_even_where_kv_shows_an_older_record() {
+    let extra =
+        json!({ "revalidate_every": "15m", "session_cache": "0s", "revocation_check": "2s" });
+    let mut w = World::new(extra.clone(), Some("s"));
+    w.people.absent = false;
+    let cookie = revalidating_login(&w);
+    let b = LocationB::of(&w, extra);
+    let head = api_get(&cookie);
+    // a refreshes first: its KV and the object have the rotated token; b's KV never does.
+    let at = NOW + 16 * 60;
+    let (_, tasks) = w.handle_at(&head, at);
+    w.run(tasks, at);
+    assert_eq!(*w.issuer.refreshes.borrow(), 1);
+    // The grant is then revoked at the issuer. b refreshes from the object's record; the
+    // refusal must not be taken for "someone else rotated it" because b's KV differs.
+    *w.issuer.refresh_token.borrow_mut() = None;
+    let next = at + 16 * 60;
+    b.serve(&w, &head, next);
+    assert!(!b.serve(&w, &head, next + 1), "ended at b");
+    assert!(
+        !admitted(&w, &cookie, next + 3),
+        "and at a, within revocation_check"
+    );
+}
