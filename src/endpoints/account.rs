@@ -83,7 +83,13 @@ pub async fn page<I: Io>(
         // The index may lag behind (KV listings are eventually consistent).
         listed.push((current.clone(), SessionSummary::of(&found.session)));
     }
-    let passwords = app_passwords.of_user(&ctx.env, &identity.sub).await?;
+    // Only what the page needs: without an app that takes app passwords, none can be used,
+    // and their listing (a KV list: the Free plan has 1,000 a day) is left out.
+    let passwords = if config.settings.apps.iter().any(|a| a.app_passwords) {
+        app_passwords.of_user(&ctx.env, &identity.sub).await?
+    } else {
+        Vec::new()
+    };
     let accept = head.header("accept").unwrap_or_default();
     if accept.contains("application/json") && !accept.contains("text/html") {
         return Ok(account_json(&listed, &passwords, &current).into());

@@ -681,6 +681,22 @@ fn a_self_service_form_is_taken_only_from_its_own_origin() {
 }
 
 #[test]
+fn the_account_page_lists_app_passwords_only_where_an_app_takes_them() {
+    let (w, cookie) = signed_in_world();
+    let lists = *w.store.lists.borrow();
+    let page = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/account",
+        &cookie,
+    ));
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        *w.store.lists.borrow() - lists,
+        1,
+        "the sessions only: no app takes app passwords"
+    );
+}
+
+#[test]
 fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
     let w = World::plain();
     *w.issuer.overrides.borrow_mut() = json!({ "nonce": "someone-elses-nonce" });
