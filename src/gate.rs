@@ -10,7 +10,9 @@ use url::Url;
 use crate::access::{Access, Admission};
 use crate::app_password::AppPasswords;
 use crate::context::{Ctx, Env, Io, Task};
-use crate::endpoints::{account, admin, backchannel::Backchannel, Answer};
+use crate::endpoints::account::Account;
+use crate::endpoints::admin::Admin;
+use crate::endpoints::{backchannel::Backchannel, Answer, Parts};
 use crate::error::{self, GateError, Scope};
 use crate::grant;
 use crate::http::{content_security_policy_with, Reply};
@@ -19,7 +21,6 @@ use crate::model::Config;
 use crate::oidc::Client;
 use crate::proxy::ProxyPlan;
 use crate::request::RequestHead;
-use crate::return_to;
 use crate::router::{self, Endpoint, Method, Route, PREFIX};
 use crate::session::Sessions;
 
@@ -55,6 +56,8 @@ pub struct Gate {
     app_passwords: Rc<AppPasswords>,
     login: Login,
     access: Access,
+    account: Account,
+    admin: Admin,
     backchannel: Backchannel,
 }
 
@@ -84,6 +87,16 @@ impl Gate {
                 sessions.clone(),
                 app_passwords.clone(),
             ),
+            account: Account(Parts::new(
+                config.clone(),
+                sessions.clone(),
+                app_passwords.clone(),
+            )),
+            admin: Admin(Parts::new(
+                config.clone(),
+                sessions.clone(),
+                app_passwords.clone(),
+            )),
             backchannel: Backchannel::new(client, sessions.clone(), app_passwords.clone()),
             sessions,
             app_passwords,
@@ -193,48 +206,28 @@ impl Gate {
                 Method::Post => Err(GateError::NotFound),
             };
         }
-        let sessions = &self.sessions;
-        let reply = match (endpoint, method) {
-            (Endpoint::Login, _) => {
-                let back = return_to::resolve(head.query("rd").as_deref(), &head.url, &self.config);
-                // "Sign in as someone else" asks the issuer to show its login again.
-                let prompt = head.query("switch").is_some().then_some("login");
-                self.login.start(ctx, back, prompt).await
-            }
+        // One handler signature: the part that owns the endpoint, given the request.
+        match (endpoint, method) {
+            (Endpoint::Login, _) => self.login.login(ctx).await,
             (Endpoint::Callback, _) => self.login.callback(ctx).await,
             (Endpoint::Logout, _) => self.login.logout(ctx).await,
-            (Endpoint::SignedOut, _) => Ok(self.login.signed_out(ctx)),
-            (Endpoint::Me, _) => account::me(ctx, sessions).await,
-            (Endpoint::Account, _) => {
-                return account::page(ctx, &self.config, sessions, &self.app_passwords).await
-            }
+            (Endpoint::SignedOut, _) => self.login.signed_out(ctx).await,
+            (Endpoint::Me, _) => self.account.me(ctx).await,
+            (Endpoint::Account, _) => self.account.page(ctx).await,
             // The former sessions page: its address keeps working.
-            (Endpoint::Sessions, Method::Get) => Ok(Reply::redirect(Endpoint::Account.path())),
-            (Endpoint::Sessions, Method::Post) => account::act(ctx, sessions).await,
-            (Endpoint::AppPasswords, _) => {
-                return account::create(ctx, &self.config, sessions, &self.app_passwords).await;
+            (Endpoint::Sessions, Method::Get) => {
+                Ok(Reply::redirect(Endpoint::Account.path()).into())
             }
-            (Endpoint::AppPasswordsRevoke, _) => {
-                account::revoke_app_password(ctx, sessions, &self.app_passwords).await
-            }
-            (Endpoint::AdminSessions, _) => admin::list(ctx, &self.config).await,
-            (Endpoint::AdminAppPasswords, _) => {
-                admin::list_app_passwords(ctx, &self.config, &self.app_passwords).await
-            }
-            (Endpoint::AdminRevoke, _) => {
-                admin::revoke(ctx, &self.config, sessions, &self.app_passwords).await
-            }
+            (Endpoint::Sessions, Method::Post) => self.account.act(ctx).await,
+            (Endpoint::AppPasswords, _) => self.account.create(ctx).await,
+            (Endpoint::AppPasswordsRevoke, _) => self.account.revoke_app_password(ctx).await,
+            (Endpoint::AdminSessions, _) => self.admin.sessions(ctx).await,
+            (Endpoint::AdminAppPasswords, _) => self.admin.app_passwords(ctx).await,
+            (Endpoint::AdminRevoke, _) => self.admin.revoke(ctx).await,
             (Endpoint::BackchannelLogout, _) => self.backchannel.logout(ctx).await,
-            (Endpoint::Jwks, _) => {
-                match &self.config.secrets.assertion_key {
-                    Some(key) => Ok(Reply::json(200, &key.jwks())
-                        .with_header("access-control-allow-origin", "*")),
-                    None => Err(GateError::NotFound),
-                }
-            }
+            (Endpoint::Jwks, _) => self.admin.jwks(),
             (Endpoint::Unknown, _) => Err(GateError::NotFound),
-        };
-        reply.map(Answer::Reply)
+        }
     }
 
     /// The error boundary for a request the core handled.

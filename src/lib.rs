@@ -19,6 +19,7 @@
 //! Everything but `edge` is plain Rust without `worker` types, and is tested natively.
 
 pub mod access;
+pub mod answer;
 pub mod app_password;
 pub mod assertion;
 pub mod config;

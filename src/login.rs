@@ -8,6 +8,7 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::answer::Answer;
 use crate::app_password::{AppPasswords, NewAppPassword};
 use crate::context::{Ctx, Io};
 use crate::cookies;
@@ -129,6 +130,30 @@ impl Login {
         }
     }
 
+    /// `GET /.portcullis/login`: to the issuer, then back to `rd`; `switch` (sign in as
+    /// someone else) asks the issuer to show its login again.
+    pub async fn login<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        let head = ctx.head;
+        let back = crate::return_to::resolve(head.query("rd").as_deref(), &head.url, &self.config);
+        let prompt = head.query("switch").is_some().then_some("login");
+        self.start(ctx, back, prompt).await.map(Answer::from)
+    }
+
+    /// `GET /.portcullis/callback`.
+    pub async fn callback<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        self.finish_login(ctx).await.map(Answer::from)
+    }
+
+    /// `GET` or `POST /.portcullis/logout`.
+    pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        self.sign_out(ctx).await.map(Answer::from)
+    }
+
+    /// `GET /.portcullis/signed-out`.
+    pub async fn signed_out<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        Ok(Reply::html(200, pages::signed_out(ctx.head.host(), &login_href("/"))).into())
+    }
+
     /// Sends the browser to the issuer (or first to the auth host, when one is set);
     /// `prompt` (e.g. `login`) asks the issuer to authenticate again.
     pub async fn start<I: Io>(
@@ -220,7 +245,7 @@ impl Login {
 
     /// The redirect back from the issuer: check state, redeem the code, validate the
     /// ID token, create the session. Every outcome uses up this login's cookie.
-    pub async fn callback<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+    async fn finish_login<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
         let result = self.complete(ctx).await;
         if let Err(error) = &result {
             ctx.audit(
@@ -388,7 +413,7 @@ impl Login {
     /// Ends the session here and, when the issuer supports it, at the issuer.
     /// A GET is honoured only from this site (`Sec-Fetch-Site`); otherwise the user
     /// confirms with a POST carrying a CSRF token bound to the session.
-    pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+    async fn sign_out<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
         let head = ctx.head;
         let id = self.sessions.id(head);
         let csrf = id.as_ref().map(|id| self.sessions.derive(id, LOGOUT_CSRF));
@@ -453,11 +478,6 @@ impl Login {
         };
         let target = end_session.unwrap_or_else(|| Endpoint::SignedOut.path().to_string());
         Ok(Reply::redirect(&target).with_cookies([self.sessions.clear_cookie()]))
-    }
-
-    /// The page the issuer returns to after logout.
-    pub fn signed_out<I: Io>(&self, ctx: &Ctx<'_, I>) -> Reply {
-        Reply::html(200, pages::signed_out(ctx.head.host(), &login_href("/")))
     }
 
     /// The origin whose callback and sign-out URLs are registered at the issuer.

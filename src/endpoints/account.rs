@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::Answer;
+use super::{Answer, Parts};
 use crate::app_password::{record, AppPasswordSummary, AppPasswords, NewAppPassword};
 use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
@@ -36,8 +36,41 @@ async fn signed_in<I: Io>(
         .await?)
 }
 
+/// The person's own endpoints, as one part of the gate: every handler takes the request
+/// context and answers an [`Answer`], as every endpoint does.
+pub struct Account(pub Parts);
+
+impl Account {
+    /// `GET /.portcullis/me`.
+    pub async fn me<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        me(ctx, &self.0.sessions).await.map(Answer::from)
+    }
+
+    /// `GET /.portcullis/account`.
+    pub async fn page<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        page(ctx, &self.0.config, &self.0.sessions, &self.0.app_passwords).await
+    }
+
+    /// `POST /.portcullis/sessions`.
+    pub async fn act<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        act(ctx, &self.0.sessions).await.map(Answer::from)
+    }
+
+    /// `POST /.portcullis/app-passwords`.
+    pub async fn create<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        create(ctx, &self.0.config, &self.0.sessions, &self.0.app_passwords).await
+    }
+
+    /// `POST /.portcullis/app-passwords/revoke`.
+    pub async fn revoke_app_password<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        revoke_app_password(ctx, &self.0.sessions, &self.0.app_passwords)
+            .await
+            .map(Answer::from)
+    }
+}
+
 /// `GET /.portcullis/me`: the current identity as JSON.
-pub async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
+async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
     let found = signed_in(ctx, sessions)
         .await?
         .ok_or(GateError::Unauthenticated(Challenge::NONE))?;
@@ -61,7 +94,7 @@ pub async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, G
 
 /// `GET /.portcullis/account`: the person's sessions and app passwords, as a page, or as
 /// JSON for a client that asks for it.
-pub async fn page<I: Io>(
+async fn page<I: Io>(
     ctx: &Ctx<'_, I>,
     config: &Config,
     sessions: &Sessions,
@@ -213,7 +246,7 @@ fn from_our_own_page(head: &RequestHead) -> Result<(), GateError> {
 /// `POST /.portcullis/app-passwords` with `app`, `label`, `lifetime` and `csrf`. Created at
 /// once after a recent login (the secret is shown); otherwise — a login older than 10
 /// minutes, or `revalidate_every`, which needs a grant of its own — through the issuer.
-pub async fn create<I: Io>(
+async fn create<I: Io>(
     ctx: &Ctx<'_, I>,
     config: &Config,
     sessions: &Sessions,
@@ -287,7 +320,7 @@ pub async fn create<I: Io>(
 }
 
 /// `POST /.portcullis/app-passwords/revoke` with `id` and `csrf`: one of the person's own.
-pub async fn revoke_app_password<I: Io>(
+async fn revoke_app_password<I: Io>(
     ctx: &Ctx<'_, I>,
     sessions: &Sessions,
     app_passwords: &AppPasswords,
@@ -312,7 +345,7 @@ pub async fn revoke_app_password<I: Io>(
 }
 
 /// `POST /.portcullis/sessions`: sign out one other session, or all others.
-pub async fn act<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
+async fn act<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
     let head = ctx.head;
     let found = form_session(ctx, sessions).await?;
     let sub = &found.session.identity.sub;

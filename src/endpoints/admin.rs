@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::{Answer, Parts};
 use crate::app_password::registry as app_password_registry;
 use crate::app_password::{AppPasswordSummary, AppPasswords};
 use crate::context::{Ctx, Io};
@@ -132,8 +133,43 @@ fn known(list: Vec<(SessionHash, SessionSummary)>) -> Vec<(SessionHash, Option<S
     list.into_iter().map(|(h, s)| (h, Some(s))).collect()
 }
 
+/// The owner's admin API (`ADMIN_TOKEN`), as one part of the gate: every handler takes
+/// the request context and answers an [`Answer`], as every endpoint does.
+pub struct Admin(pub Parts);
+
+impl Admin {
+    /// `GET /.portcullis/admin/sessions`.
+    pub async fn sessions<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        list(ctx, &self.0.config).await.map(Answer::from)
+    }
+
+    /// `GET /.portcullis/admin/app-passwords`.
+    pub async fn app_passwords<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        list_app_passwords(ctx, &self.0.config, &self.0.app_passwords)
+            .await
+            .map(Answer::from)
+    }
+
+    /// `POST /.portcullis/admin/revoke`.
+    pub async fn revoke<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        revoke(ctx, &self.0.config, &self.0.sessions, &self.0.app_passwords)
+            .await
+            .map(Answer::from)
+    }
+
+    /// `GET /.portcullis/jwks.json`: the public keys of `Portcullis-Assertion`.
+    pub fn jwks(&self) -> Result<Answer, GateError> {
+        match &self.0.config.secrets.assertion_key {
+            Some(key) => Ok(Reply::json(200, &key.jwks())
+                .with_header("access-control-allow-origin", "*")
+                .into()),
+            None => Err(GateError::NotFound),
+        }
+    }
+}
+
 /// `GET /.portcullis/admin/sessions?email=…` or `?sub=…`.
-pub async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, GateError> {
+async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, GateError> {
     check(ctx, config)?;
     let store = ctx.env.store();
     let listed = match (ctx.head.query("sub"), ctx.head.query("email")) {
@@ -154,7 +190,7 @@ pub async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, Gat
 }
 
 /// `GET /.portcullis/admin/app-passwords?email=…` or `?sub=…` (never a secret).
-pub async fn list_app_passwords<I: Io>(
+async fn list_app_passwords<I: Io>(
     ctx: &Ctx<'_, I>,
     config: &Config,
     app_passwords: &AppPasswords,
@@ -209,7 +245,7 @@ async fn revoke_app_passwords<I: Io>(
 
 /// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}`,
 /// `{"app_password"}` or `{"all": true}`; by person or all, app passwords go too.
-pub async fn revoke<I: Io>(
+async fn revoke<I: Io>(
     ctx: &Ctx<'_, I>,
     config: &Config,
     sessions: &Sessions,

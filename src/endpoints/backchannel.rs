@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use serde_json::json;
 
+use super::Answer;
 use crate::app_password::AppPasswords;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
@@ -44,7 +45,11 @@ impl Backchannel {
     }
 
     /// `POST /.portcullis/backchannel-logout` with a `logout_token` from the issuer.
-    pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+    pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
+        self.end(ctx).await.map(Answer::from)
+    }
+
+    async fn end<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
         let invalid = GateError::InvalidLogoutToken;
         let token = ctx
             .head

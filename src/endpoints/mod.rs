@@ -7,25 +7,32 @@ pub mod account;
 pub mod admin;
 pub mod backchannel;
 
-use crate::app_password::NewAppPassword;
-use crate::http::Reply;
+pub use crate::answer::Answer;
 
-/// What an endpoint answers.
-#[derive(Debug)]
-pub enum Answer {
-    Reply(Reply),
-    /// Sign in first, then come back to this URL.
-    Login(String),
-    /// Go through the issuer to create this app password (`reauthenticate`: the last
-    /// authentication is too old, so the issuer must ask again).
-    AppPasswordLogin {
-        request: NewAppPassword,
-        reauthenticate: bool,
-    },
+use std::rc::Rc;
+
+use crate::app_password::AppPasswords;
+use crate::model::Config;
+use crate::session::Sessions;
+
+/// What the person's endpoints ([`account::Account`]) and the owner's
+/// ([`admin::Admin`]) work with.
+pub struct Parts {
+    pub config: Rc<Config>,
+    pub sessions: Rc<Sessions>,
+    pub app_passwords: Rc<AppPasswords>,
 }
 
-impl From<Reply> for Answer {
-    fn from(reply: Reply) -> Self {
-        Answer::Reply(reply)
+impl Parts {
+    pub fn new(
+        config: Rc<Config>,
+        sessions: Rc<Sessions>,
+        app_passwords: Rc<AppPasswords>,
+    ) -> Self {
+        Self {
+            config,
+            sessions,
+            app_passwords,
+        }
     }
 }
