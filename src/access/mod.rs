@@ -197,7 +197,8 @@ impl Access {
     pub async fn app<I: Io>(&self, ctx: &Ctx<'_, I>, app: &App) -> Result<Admission, GateError> {
         let head = ctx.head;
         let class = classify(app, head.url.path());
-        let principal = self.principal(ctx, app, class).await?;
+        let by = check_by(ctx, app);
+        let principal = self.principal(ctx, app, class, by).await?;
         match decide(app, class, &principal, head.is_browser_navigation()) {
             Decision::Admit => {
                 if let Principal::AppPassword { record, .. } = &principal {
@@ -207,7 +208,7 @@ impl Access {
                     }
                 }
                 let mut plan = self.plan(ctx, app, &principal).await?;
-                if check_by(ctx, app) == CheckBy::Relay {
+                if by == CheckBy::Relay {
                     plan.relay = standing(app, &principal);
                 }
                 Ok(Admission::Proxy(plan))
@@ -225,12 +226,14 @@ impl Access {
     /// client-credential header pair (or Basic with a token's client ID), which is an app
     /// password when the client ID has that form, else a service token; where accepted, a
     /// bearer token; the session cookie. Presented credentials that fail are errors, not
-    /// "nobody": a client that sent a token wants to hear why it did not work.
+    /// "nobody": a client that sent a token wants to hear why it did not work. `by`: who
+    /// checks a person's credential with their object ([`check_by`]).
     pub async fn principal<I: Io>(
         &self,
         ctx: &Ctx<'_, I>,
         app: &App,
         class: PathClass,
+        by: CheckBy,
     ) -> Result<Principal, GateError> {
         if class == PathClass::Public {
             return Ok(Principal::Anonymous);
@@ -239,7 +242,7 @@ impl Access {
         let tokens = &self.config.settings.service_tokens;
         if let Some(presented) = presented(head, tokens) {
             if credential::is_id(&presented.client_id) {
-                return self.app_password(ctx, app, &presented).await;
+                return self.app_password(ctx, app, &presented, by).await;
             }
             let token = check(&presented, app, tokens).map_err(|refused| {
                 ctx.audit(
@@ -263,7 +266,6 @@ impl Access {
             }
         }
         let cookie = self.sessions.cookie(head);
-        let by = check_by(ctx, app);
         Ok(
             match self.sessions.find_valid(&ctx.env, cookie, by).await? {
                 Some(found) => Principal::Session(found),
@@ -278,19 +280,13 @@ impl Access {
         ctx: &Ctx<'_, I>,
         app: &App,
         presented: &Presented,
+        by: CheckBy,
     ) -> Result<Principal, GateError> {
         let id = &presented.client_id;
         let path = ctx.head.url.path();
         match self
             .app_passwords
-            .verify(
-                &ctx.env,
-                id,
-                presented.secret(),
-                app,
-                path,
-                check_by(ctx, app),
-            )
+            .verify(&ctx.env, id, presented.secret(), app, path, by)
             .await
         {
             Ok(verified) => Ok(Principal::AppPassword {
