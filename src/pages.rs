@@ -322,8 +322,6 @@ pub struct AccountPage<'a> {
     pub app_passwords: &'a [AppPasswordRow<'a>],
     /// Hosts of the apps this person may create app passwords for.
     pub creatable: &'a [&'a str],
-    /// Where the creation form posts.
-    pub create_action: &'a str,
     /// The longest lifetime allowed, e.g. `90d` (also the default).
     pub max_lifetime: &'a str,
     pub csrf: &'a str,
@@ -395,8 +393,7 @@ pub fn account(a: &AccountPage<'_>) -> String {
     if !a.creatable.is_empty() {
         let _ = write!(
             html,
-            "<form class=\"create\" method=\"post\" action=\"{}\">{csrf}<label>App <select name=\"app\">",
-            escape(a.create_action)
+            "<form class=\"create\" method=\"post\" action=\"/.portcullis/app-passwords\">{csrf}<label>App <select name=\"app\">"
         );
         for host in a.creatable {
             let _ = write!(html, "<option value=\"{0}\">{0}</option>", escape(host));
@@ -535,7 +532,6 @@ mod tests {
             sessions: &rows,
             app_passwords: &passwords,
             creatable: &["photos.example.com"],
-            create_action: "/.portcullis/app-passwords",
             max_lifetime: "90d",
             csrf: "tok",
         });

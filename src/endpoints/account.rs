@@ -48,7 +48,7 @@ impl Account {
 
     /// `GET /.portcullis/account`.
     pub async fn page<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
-        page(ctx, &self.0.config, &self.0.sessions, &self.0.app_passwords).await
+        page(ctx, &self.0).await
     }
 
     /// `POST /.portcullis/sessions`.
@@ -58,7 +58,7 @@ impl Account {
 
     /// `POST /.portcullis/app-passwords`.
     pub async fn create<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
-        create(ctx, &self.0.config, &self.0.sessions, &self.0.app_passwords).await
+        create(ctx, &self.0).await
     }
 
     /// `POST /.portcullis/app-passwords/revoke`.
@@ -94,12 +94,12 @@ async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateE
 
 /// `GET /.portcullis/account`: the person's sessions and app passwords, as a page, or as
 /// JSON for a client that asks for it.
-async fn page<I: Io>(
-    ctx: &Ctx<'_, I>,
-    config: &Config,
-    sessions: &Sessions,
-    app_passwords: &AppPasswords,
-) -> Result<Answer, GateError> {
+async fn page<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateError> {
+    let Parts {
+        config,
+        sessions,
+        app_passwords,
+    } = parts;
     let head = ctx.head;
     not_from_a_script(head)?;
     let Some(found) = signed_in(ctx, sessions).await? else {
@@ -159,7 +159,6 @@ async fn page<I: Io>(
         sessions: &rows,
         app_passwords: &password_rows,
         creatable: &creatable,
-        create_action: Endpoint::AppPasswords.path(),
         max_lifetime: &format_duration(config.settings.app_password_lifetime),
         csrf: &csrf,
     });
@@ -246,12 +245,12 @@ fn from_our_own_page(head: &RequestHead) -> Result<(), GateError> {
 /// `POST /.portcullis/app-passwords` with `app`, `label`, `lifetime` and `csrf`. Created at
 /// once after a recent login (the secret is shown); otherwise — a login older than 10
 /// minutes, or `revalidate_every`, which needs a grant of its own — through the issuer.
-async fn create<I: Io>(
-    ctx: &Ctx<'_, I>,
-    config: &Config,
-    sessions: &Sessions,
-    app_passwords: &AppPasswords,
-) -> Result<Answer, GateError> {
+async fn create<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateError> {
+    let Parts {
+        config,
+        sessions,
+        app_passwords,
+    } = parts;
     let found = form_session(ctx, sessions).await?;
     let head = ctx.head;
     let settings = &config.settings;

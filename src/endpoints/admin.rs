@@ -15,7 +15,7 @@ use crate::http::Reply;
 use crate::model::Config;
 use crate::oidc::bearer;
 use crate::session::index::SessionSummary;
-use crate::session::{registry, Sessions};
+use crate::session::registry;
 use crate::store::keys::{AppPasswordId, SessionHash};
 
 /// `POST /.portcullis/admin/revoke` body, as sent: exactly one of these, nothing else.
@@ -152,9 +152,7 @@ impl Admin {
 
     /// `POST /.portcullis/admin/revoke`.
     pub async fn revoke<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
-        revoke(ctx, &self.0.config, &self.0.sessions, &self.0.app_passwords)
-            .await
-            .map(Answer::from)
+        revoke(ctx, &self.0).await.map(Answer::from)
     }
 
     /// `GET /.portcullis/jwks.json`: the public keys of `Portcullis-Assertion`.
@@ -245,12 +243,12 @@ async fn revoke_app_passwords<I: Io>(
 
 /// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}`,
 /// `{"app_password"}` or `{"all": true}`; by person or all, app passwords go too.
-async fn revoke<I: Io>(
-    ctx: &Ctx<'_, I>,
-    config: &Config,
-    sessions: &Sessions,
-    app_passwords: &AppPasswords,
-) -> Result<Reply, GateError> {
+async fn revoke<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Reply, GateError> {
+    let Parts {
+        config,
+        sessions,
+        app_passwords,
+    } = parts;
     check(ctx, config)?;
     let target = RevokeTarget::parse(ctx.head.body.as_deref().unwrap_or_default())?;
     let passwords_revoked = revoke_app_passwords(ctx, app_passwords, &target).await?;
