@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::crypto::{b64url, b64url_decode};
 use crate::identity::Identity;
 use crate::jose::jwks::{self, Alg, Jwk};
-use crate::jose::signature::{PrivateJwk, SignatureCheck, Signer};
+use crate::jose::signature::{PrivateJwk, SignatureCheck, Signed, Signer};
 
 /// How long an assertion is valid.
 pub const ASSERTION_LIFETIME: u64 = 300;
@@ -165,7 +165,14 @@ impl AssertionKey {
             .await
             .map_err(SigningError)?;
         let verified = crypto
-            .verify(&self.public, self.private.alg, input.as_bytes(), &signature)
+            .verify(
+                &self.public,
+                self.private.alg,
+                Signed {
+                    message: input.as_bytes(),
+                    signature: &signature,
+                },
+            )
             .await
             .map_err(SigningError)?;
         if !verified {
@@ -370,8 +377,8 @@ mod tests {
     }
 
     impl SignatureCheck for SignsWrongly {
-        async fn verify(&self, key: &Jwk, alg: Alg, m: &[u8], s: &[u8]) -> Result<bool, String> {
-            RustCrypto.verify(key, alg, m, s).await
+        async fn verify(&self, key: &Jwk, alg: Alg, signed: Signed<'_>) -> Result<bool, String> {
+            RustCrypto.verify(key, alg, signed).await
         }
     }
 

@@ -18,7 +18,6 @@ use crate::grant;
 use crate::http::{content_security_policy_with, Reply};
 use crate::login::{login_href, Login};
 use crate::model::Config;
-use crate::oidc::Client;
 use crate::proxy::ProxyPlan;
 use crate::request::RequestHead;
 use crate::router::{self, Endpoint, Method, Route, PREFIX};
@@ -70,36 +69,20 @@ impl Gate {
             issuer_origin.as_deref().ok(),
             config.settings.auth_host.as_deref(),
         );
-        let client = Rc::new(Client::new(config.clone()));
-        let sessions = Rc::new(Sessions::new(config.clone(), client.clone()));
-        let app_passwords = Rc::new(AppPasswords::new(config.clone(), client.clone()));
+        let parts = Parts::new(config.clone());
         Self {
             csp,
-            login: Login::new(
-                config.clone(),
-                client.clone(),
-                sessions.clone(),
-                app_passwords.clone(),
+            login: Login::new(parts.clone()),
+            access: Access::new(parts.clone()),
+            account: Account(parts.clone()),
+            admin: Admin(parts.clone()),
+            backchannel: Backchannel::new(
+                parts.client.clone(),
+                parts.sessions.clone(),
+                parts.app_passwords.clone(),
             ),
-            access: Access::new(
-                config.clone(),
-                client.clone(),
-                sessions.clone(),
-                app_passwords.clone(),
-            ),
-            account: Account(Parts::new(
-                config.clone(),
-                sessions.clone(),
-                app_passwords.clone(),
-            )),
-            admin: Admin(Parts::new(
-                config.clone(),
-                sessions.clone(),
-                app_passwords.clone(),
-            )),
-            backchannel: Backchannel::new(client, sessions.clone(), app_passwords.clone()),
-            sessions,
-            app_passwords,
+            sessions: parts.sessions,
+            app_passwords: parts.app_passwords,
             config,
         }
     }

@@ -38,6 +38,7 @@ pub mod login;
 pub mod model;
 pub mod oidc;
 pub mod pages;
+pub mod parts;
 pub mod path;
 pub mod people;
 #[cfg(test)]

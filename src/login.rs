@@ -3,26 +3,24 @@
 //! the issuer). It owns the pending-login cookies; sessions are made and ended through
 //! [`Sessions`].
 
-use std::rc::Rc;
-
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::answer::Answer;
-use crate::app_password::{AppPasswords, NewAppPassword};
+use crate::app_password::NewAppPassword;
 use crate::context::{Ctx, Io};
 use crate::cookies;
 use crate::crypto::ct_eq;
 use crate::error::GateError;
 use crate::http::Reply;
-use crate::model::Config;
 use crate::oidc::client::Vouched;
 use crate::oidc::pending_login::{PendingError, LOGIN_TTL};
-use crate::oidc::{Client, ClientError, OidcError, PendingLogin};
+use crate::oidc::{ClientError, OidcError, PendingLogin};
 use crate::pages;
+use crate::parts::Parts;
 use crate::request::RequestHead;
 use crate::router::Endpoint;
-use crate::session::{SessionId, Sessions};
+use crate::session::SessionId;
 
 /// Pending-login cookies tolerated before a new login clears them (abandoned logins must
 /// not pile up into an oversized `Cookie` header).
@@ -45,10 +43,7 @@ pub const LOGOUT_CSRF: &str = "portcullis logout csrf v1";
 pub const RECENT_LOGIN: u64 = 600;
 
 pub struct Login {
-    config: Rc<Config>,
-    client: Rc<Client>,
-    sessions: Rc<Sessions>,
-    app_passwords: Rc<AppPasswords>,
+    parts: Parts,
 }
 
 /// `/.portcullis/login?rd=<path>`
@@ -116,25 +111,16 @@ fn from_this_site(head: &RequestHead) -> bool {
 }
 
 impl Login {
-    pub fn new(
-        config: Rc<Config>,
-        client: Rc<Client>,
-        sessions: Rc<Sessions>,
-        app_passwords: Rc<AppPasswords>,
-    ) -> Self {
-        Self {
-            config,
-            client,
-            sessions,
-            app_passwords,
-        }
+    pub fn new(parts: Parts) -> Self {
+        Self { parts }
     }
 
     /// `GET /.portcullis/login`: to the issuer, then back to `rd`; `switch` (sign in as
     /// someone else) asks the issuer to show its login again.
     pub async fn login<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
         let head = ctx.head;
-        let back = crate::return_to::resolve(head.query("rd").as_deref(), &head.url, &self.config);
+        let back =
+            crate::return_to::resolve(head.query("rd").as_deref(), &head.url, &self.parts.config);
         let prompt = head.query("switch").is_some().then_some("login");
         self.start(ctx, back, prompt).await.map(Answer::from)
     }
@@ -163,7 +149,7 @@ impl Login {
         prompt: Option<&str>,
     ) -> Result<Reply, GateError> {
         let head = ctx.head;
-        if let Some(auth_host) = &self.config.settings.auth_host {
+        if let Some(auth_host) = &self.parts.config.settings.auth_host {
             if head.host() != auth_host {
                 let mut url = head.url.clone();
                 url.set_host(Some(auth_host))
@@ -193,6 +179,7 @@ impl Login {
     ) -> Result<Reply, GateError> {
         let head = ctx.head;
         if self
+            .parts
             .config
             .settings
             .auth_host
@@ -221,6 +208,7 @@ impl Login {
     ) -> Result<Reply, GateError> {
         let head = ctx.head;
         let authorize = self
+            .parts
             .client
             .authorize_url(ctx.env.http(), pending, prompt, ctx.now())
             .await
@@ -237,7 +225,7 @@ impl Login {
         }
         set_cookies.push(cookies::set_login(
             &pending.cookie_name(),
-            &pending.seal(&self.config.secrets.signing_keys),
+            &pending.seal(&self.parts.config.secrets.signing_keys),
             LOGIN_TTL,
         ));
         Ok(Reply::redirect(&authorize).with_cookies(set_cookies))
@@ -269,7 +257,7 @@ impl Login {
         let Some(value) = cookie_name.as_deref().and_then(|n| head.cookie(n)) else {
             return Err(GateError::LoginStateMissing);
         };
-        let keys = &self.config.secrets.signing_keys;
+        let keys = &self.parts.config.secrets.signing_keys;
         let pending = match Pending::open(value, keys, &state, ctx.now()) {
             Ok(pending) => pending,
             Err(PendingError::Expired) => return Err(GateError::LoginExpired),
@@ -286,7 +274,7 @@ impl Login {
         // RFC 9207: when the issuer names itself, it must be ours (mix-up defence).
         if params
             .iss
-            .is_some_and(|iss| iss != self.config.settings.issuer)
+            .is_some_and(|iss| iss != self.parts.config.settings.issuer)
         {
             return Err(GateError::LoginFailed(OidcError::Discovery(
                 "iss parameter names another issuer".into(),
@@ -297,6 +285,7 @@ impl Login {
         };
 
         let vouched = self
+            .parts
             .client
             .exchange_code(
                 ctx.env.http(),
@@ -317,7 +306,11 @@ impl Login {
             vouched.claims.identity.sub.clone(),
             vouched.claims.identity.email.clone(),
         );
-        let cookie = self.sessions.create(&ctx.env, &id, vouched, head).await?;
+        let cookie = self
+            .parts
+            .sessions
+            .create(&ctx.env, &id, vouched, head)
+            .await?;
         ctx.audit(
             "login",
             &[
@@ -327,17 +320,18 @@ impl Login {
             ],
         );
         self.end_replaced_session(ctx).await;
-        Ok(Reply::redirect(&pending.return_to).with_cookies([self.sessions.set_cookie(&cookie)]))
+        Ok(Reply::redirect(&pending.return_to)
+            .with_cookies([self.parts.sessions.set_cookie(&cookie)]))
     }
 
     /// Signing in again (or as someone else) replaces the session the browser carried: it
     /// ends, rather than stay valid for anyone who kept its cookie. A failure to end it is
     /// logged, not answered: the new session is already stored.
     async fn end_replaced_session<I: Io>(&self, ctx: &Ctx<'_, I>) {
-        let Some(old) = self.sessions.id(ctx.head) else {
+        let Some(old) = self.parts.sessions.id(ctx.head) else {
             return;
         };
-        match self.sessions.end(&ctx.env, &old).await {
+        match self.parts.sessions.end(&ctx.env, &old).await {
             Ok(Some(_)) => ctx.audit("revoke", &[("by", "new_login"), ("session", &old.hash())]),
             Ok(None) => {}
             Err(e) => ctx.env.log(
@@ -367,8 +361,9 @@ impl Login {
         let claims = &vouched.claims;
         let fresh = claims.authenticated_within(pending.max_age.unwrap_or(RECENT_LOGIN), now);
         let session = self
+            .parts
             .sessions
-            .find(&ctx.env, self.sessions.cookie(ctx.head))
+            .find(&ctx.env, self.parts.sessions.cookie(ctx.head))
             .await?;
         let same_person = claims.identity.sub == request.sub
             && session.is_some_and(|s| s.session.identity.sub == request.sub);
@@ -376,6 +371,7 @@ impl Login {
             return Err(GateError::NotRecentLogin);
         }
         let admitted = self
+            .parts
             .config
             .settings
             .app(&request.app)
@@ -387,12 +383,14 @@ impl Login {
         }
         let refresh = vouched.refresh_token.as_ref();
         let created = self
+            .parts
             .app_passwords
             .create(&ctx.env, &claims.identity, request, refresh)
             .await?;
         // Without re-validation the grant is not needed: end it at the issuer.
-        if let (None, Some(token)) = (self.config.settings.revalidate_every, refresh) {
-            self.client
+        if let (None, Some(token)) = (self.parts.config.settings.revalidate_every, refresh) {
+            self.parts
+                .client
                 .revoke_refresh_token(ctx.env.http(), token.expose(), now)
                 .await;
         }
@@ -415,8 +413,10 @@ impl Login {
     /// confirms with a POST carrying a CSRF token bound to the session.
     async fn sign_out<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
         let head = ctx.head;
-        let id = self.sessions.id(head);
-        let csrf = id.as_ref().map(|id| self.sessions.derive(id, LOGOUT_CSRF));
+        let id = self.parts.sessions.id(head);
+        let csrf = id
+            .as_ref()
+            .map(|id| self.parts.sessions.derive(id, LOGOUT_CSRF));
         let confirmed = if head.method == "POST" {
             match (&csrf, head.form_field("csrf")) {
                 // Without a session there is nothing to protect but the sign-out itself: a
@@ -430,8 +430,9 @@ impl Login {
         };
         if !confirmed {
             let found = self
+                .parts
                 .sessions
-                .find(&ctx.env, self.sessions.cookie(head))
+                .find(&ctx.env, self.parts.sessions.cookie(head))
                 .await?;
             let user = found
                 .as_ref()
@@ -445,7 +446,7 @@ impl Login {
 
         let mut id_token_hint = None;
         if let Some(id) = &id {
-            if let Some(session) = self.sessions.end(&ctx.env, id).await? {
+            if let Some(session) = self.parts.sessions.end(&ctx.env, id).await? {
                 ctx.audit(
                     "logout",
                     &[("sub", &session.identity.sub), ("session", &id.hash())],
@@ -461,6 +462,7 @@ impl Login {
         // The issuer is asked to end its session too, when it can be reached and supports it.
         let end_session = match &id_token_hint {
             Some(hint) => self
+                .parts
                 .client
                 .metadata(ctx.env.http(), ctx.now())
                 .await
@@ -470,20 +472,20 @@ impl Login {
                 .map(|mut url| {
                     url.query_pairs_mut()
                         .append_pair("id_token_hint", hint.expose())
-                        .append_pair("client_id", &self.config.settings.client_id)
+                        .append_pair("client_id", &self.parts.config.settings.client_id)
                         .append_pair("post_logout_redirect_uri", &signed_out);
                     url.to_string()
                 }),
             None => None,
         };
         let target = end_session.unwrap_or_else(|| Endpoint::SignedOut.path().to_string());
-        Ok(Reply::redirect(&target).with_cookies([self.sessions.clear_cookie()]))
+        Ok(Reply::redirect(&target).with_cookies([self.parts.sessions.clear_cookie()]))
     }
 
     /// The origin whose callback and sign-out URLs are registered at the issuer.
     fn callback_origin<I: Io>(&self, ctx: &Ctx<'_, I>) -> String {
         let head = ctx.head;
-        match &self.config.settings.auth_host {
+        match &self.parts.config.settings.auth_host {
             Some(auth) if auth != head.host() => {
                 let mut url = head.url.clone();
                 if url.set_host(Some(auth)).is_err() {

@@ -11,7 +11,7 @@ use crate::service_token::{check, presented, Presented};
 
 use std::rc::Rc;
 
-use crate::app_password::{credential, AppPassword, AppPasswords, VerifyError};
+use crate::app_password::{credential, AppPassword, VerifyError};
 
 use crate::assertion::ASSERTION_LIFETIME;
 use crate::context::{Ctx, Io};
@@ -20,14 +20,15 @@ use crate::error::{Challenge, GateError};
 use crate::grant::CheckBy;
 use crate::identity::Identity;
 use crate::login::LOGOUT_CSRF;
-use crate::model::{classify, App, Config, PathClass};
-use crate::oidc::{bearer, token, Client, PresentedError};
+use crate::model::{classify, App, PathClass};
+use crate::oidc::{bearer, token, PresentedError};
+use crate::parts::Parts;
 use crate::people::relay::{GrantKind, Standing};
 use crate::people::People;
 use crate::proxy::{self, Forward, ProxyPlan};
 use crate::request::RequestHead;
 use crate::return_to;
-use crate::session::{Found, Sessions};
+use crate::session::Found;
 use crate::ttl_cache::TtlCache;
 
 /// A verified bearer token is remembered for at most this long.
@@ -168,26 +169,15 @@ pub enum Admission {
 }
 
 pub struct Access {
-    config: Rc<Config>,
-    client: Rc<Client>,
-    sessions: Rc<Sessions>,
-    app_passwords: Rc<AppPasswords>,
+    parts: Parts,
     bearers: TtlCache<Identity>,
     assertions: TtlCache<String>,
 }
 
 impl Access {
-    pub fn new(
-        config: Rc<Config>,
-        client: Rc<Client>,
-        sessions: Rc<Sessions>,
-        app_passwords: Rc<AppPasswords>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         Self {
-            config,
-            client,
-            sessions,
-            app_passwords,
+            parts,
             bearers: TtlCache::new(256),
             assertions: TtlCache::new(1024),
         }
@@ -202,7 +192,7 @@ impl Access {
         match decide(app, class, &principal, head.is_browser_navigation()) {
             Decision::Admit => {
                 if let Principal::AppPassword { record, .. } = &principal {
-                    if self.app_passwords.after_use(&ctx.env, record) {
+                    if self.parts.app_passwords.after_use(&ctx.env, record) {
                         let fields = [("app_password", &*record.id), ("sub", &record.identity.sub)];
                         ctx.audit("app_password_used", &fields);
                     }
@@ -214,7 +204,8 @@ impl Access {
                 Ok(Admission::Proxy(plan))
             }
             Decision::Login => {
-                let back = return_to::resolve(Some(head.url.as_str()), &head.url, &self.config);
+                let back =
+                    return_to::resolve(Some(head.url.as_str()), &head.url, &self.parts.config);
                 Ok(Admission::Login(back))
             }
             Decision::Unauthorized => Err(GateError::Unauthenticated(challenge(app, head))),
@@ -239,7 +230,7 @@ impl Access {
             return Ok(Principal::Anonymous);
         }
         let head = ctx.head;
-        let tokens = &self.config.settings.service_tokens;
+        let tokens = &self.parts.config.settings.service_tokens;
         if let Some(presented) = presented(head, tokens) {
             if credential::is_id(&presented.client_id) {
                 return self.app_password(ctx, app, &presented, by).await;
@@ -265,9 +256,9 @@ impl Access {
                 });
             }
         }
-        let cookie = self.sessions.cookie(head);
+        let cookie = self.parts.sessions.cookie(head);
         Ok(
-            match self.sessions.find_valid(&ctx.env, cookie, by).await? {
+            match self.parts.sessions.find_valid(&ctx.env, cookie, by).await? {
                 Some(found) => Principal::Session(found),
                 None => Principal::Nobody,
             },
@@ -285,6 +276,7 @@ impl Access {
         let id = &presented.client_id;
         let path = ctx.head.url.path();
         match self
+            .parts
             .app_passwords
             .verify(&ctx.env, id, presented.secret(), app, path, by)
             .await
@@ -316,6 +308,7 @@ impl Access {
             return Ok(identity);
         }
         let (identity, expires) = self
+            .parts
             .client
             .bearer(
                 ctx.env.http(),
@@ -342,7 +335,7 @@ impl Access {
                 let hash = found.id.hash();
                 let identity = &found.session.identity;
                 ctx.audit("denied", &[("sub", &identity.sub), ("session", &hash)]);
-                let csrf = self.sessions.derive(&found.id, LOGOUT_CSRF);
+                let csrf = self.parts.sessions.derive(&found.id, LOGOUT_CSRF);
                 (identity, Some(csrf))
             }
             Principal::Bearer { identity, .. } => {
@@ -418,7 +411,7 @@ impl Access {
         principal: &Principal,
         identity: &Identity,
     ) -> Result<Option<String>, GateError> {
-        let Some(key) = self.config.secrets.assertion_key.as_ref() else {
+        let Some(key) = self.parts.config.secrets.assertion_key.as_ref() else {
             return Ok(None);
         };
         let now = ctx.now();

@@ -8,7 +8,7 @@ use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
 use super::fetch::js_error;
 use crate::jose::jwks::{Alg, Jwk};
-use crate::jose::signature::{PrivateJwk, SignatureCheck, Signer};
+use crate::jose::signature::{PrivateJwk, SignatureCheck, Signed, Signer};
 
 pub struct WebCrypto;
 
@@ -94,13 +94,8 @@ async fn import(
 }
 
 impl SignatureCheck for WebCrypto {
-    async fn verify(
-        &self,
-        key: &Jwk,
-        alg: Alg,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, String> {
+    async fn verify(&self, key: &Jwk, alg: Alg, signed: Signed<'_>) -> Result<bool, String> {
+        let Signed { message, signature } = signed;
         let subtle = subtle()?;
         let (import_as, verify) = algorithms(alg)?;
         let crypto_key = import(&subtle, &key.public, &import_as, "verify").await?;

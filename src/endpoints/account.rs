@@ -95,11 +95,7 @@ async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateE
 /// `GET /.portcullis/account`: the person's sessions and app passwords, as a page, or as
 /// JSON for a client that asks for it.
 async fn page<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateError> {
-    let Parts {
-        config,
-        sessions,
-        app_passwords,
-    } = parts;
+    let (config, sessions, app_passwords) = (&parts.config, &parts.sessions, &parts.app_passwords);
     let head = ctx.head;
     not_from_a_script(head)?;
     let Some(found) = signed_in(ctx, sessions).await? else {
@@ -246,11 +242,7 @@ fn from_our_own_page(head: &RequestHead) -> Result<(), GateError> {
 /// once after a recent login (the secret is shown); otherwise — a login older than 10
 /// minutes, or `revalidate_every`, which needs a grant of its own — through the issuer.
 async fn create<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateError> {
-    let Parts {
-        config,
-        sessions,
-        app_passwords,
-    } = parts;
+    let (config, sessions, app_passwords) = (&parts.config, &parts.sessions, &parts.app_passwords);
     let found = form_session(ctx, sessions).await?;
     let head = ctx.head;
     let settings = &config.settings;

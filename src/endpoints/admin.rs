@@ -244,11 +244,7 @@ async fn revoke_app_passwords<I: Io>(
 /// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}`,
 /// `{"app_password"}` or `{"all": true}`; by person or all, app passwords go too.
 async fn revoke<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Reply, GateError> {
-    let Parts {
-        config,
-        sessions,
-        app_passwords,
-    } = parts;
+    let (config, sessions, app_passwords) = (&parts.config, &parts.sessions, &parts.app_passwords);
     check(ctx, config)?;
     let target = RevokeTarget::parse(ctx.head.body.as_deref().unwrap_or_default())?;
     let passwords_revoked = revoke_app_passwords(ctx, app_passwords, &target).await?;

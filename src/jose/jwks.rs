@@ -13,7 +13,7 @@ use jwt_compact::{Claims, UntrustedToken};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::signature::SignatureCheck;
+use super::signature::{SignatureCheck, Signed};
 use crate::crypto::{b64url, b64url_decode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,7 +356,14 @@ pub async fn verify(
         .map(|(input, _)| input)
         .ok_or_else(|| JwsError::Malformed("no signature part".into()))?;
     match check
-        .verify(key, header.alg, signed.as_bytes(), signature)
+        .verify(
+            key,
+            header.alg,
+            Signed {
+                message: signed.as_bytes(),
+                signature,
+            },
+        )
         .await
     {
         Ok(true) => {}
@@ -862,7 +869,7 @@ mod tests {
     }
 
     impl SignatureCheck for Scripted {
-        async fn verify(&self, _: &Jwk, _: Alg, _: &[u8], _: &[u8]) -> Result<bool, String> {
+        async fn verify(&self, _: &Jwk, _: Alg, _: Signed<'_>) -> Result<bool, String> {
             self.calls.set(self.calls.get() + 1);
             self.answer.clone()
         }

@@ -12,18 +12,19 @@ use std::fmt;
 use super::jwks::{Alg, Jwk};
 use crate::secret::PrivateKey;
 
+/// A JWS signature and the signing input it is over.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub message: &'a [u8],
+    pub signature: &'a [u8],
+}
+
 /// Checks one signature.
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
 pub trait SignatureCheck {
-    /// Whether `signature` is a valid `alg` signature of `message` under `key` (whose
-    /// type fits `alg`). `Err` when the key could not be used at all.
-    async fn verify(
-        &self,
-        key: &Jwk,
-        alg: Alg,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, String>;
+    /// Whether `signed` carries a valid `alg` signature under `key` (whose type fits
+    /// `alg`). `Err` when the key could not be used at all.
+    async fn verify(&self, key: &Jwk, alg: Alg, signed: Signed<'_>) -> Result<bool, String>;
 }
 
 /// A private signing key: ES256 (EC P-256) or EdDSA (Ed25519), as a JWK (JSON text) of
@@ -73,7 +74,7 @@ mod native {
     use jwt_compact::jwk::JsonWebKey;
     use jwt_compact::{Algorithm, AlgorithmSignature};
 
-    use super::{Alg, Jwk, PrivateJwk, SignatureCheck, Signer};
+    use super::{Alg, Jwk, PrivateJwk, SignatureCheck, Signed, Signer};
     use crate::crypto::b64url_decode;
 
     /// RustCrypto's implementations, through jwt-compact: for native builds and tests.
@@ -88,6 +89,17 @@ mod native {
     ) -> bool {
         A::Signature::try_from_slice(signature)
             .is_ok_and(|signature| alg.verify_signature(&signature, key, message))
+    }
+
+    /// An ECDSA check with a curve crate jwt-compact does not wrap (`p384`, `p521`).
+    macro_rules! ecdsa_check {
+        ($curve:ident, $jwk:expr, $message:expr, $signature:expr) => {{
+            use $curve::ecdsa::signature::Verifier;
+            let public = $curve::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point($jwk)?)
+                .map_err(|e| e.to_string())?;
+            $curve::ecdsa::Signature::from_slice($signature)
+                .is_ok_and(|signature| public.verify($message, &signature).is_ok())
+        }};
     }
 
     /// An EC public key as SEC1 (uncompressed): `04 || x || y`, from the JWK's fields
@@ -107,13 +119,8 @@ mod native {
     }
 
     impl SignatureCheck for RustCrypto {
-        async fn verify(
-            &self,
-            key: &Jwk,
-            alg: Alg,
-            message: &[u8],
-            signature: &[u8],
-        ) -> Result<bool, String> {
+        async fn verify(&self, key: &Jwk, alg: Alg, signed: Signed<'_>) -> Result<bool, String> {
+            let Signed { message, signature } = signed;
             let jwk: JsonWebKey<'_> =
                 serde_json::from_str(&key.public).map_err(|e| e.to_string())?;
             Ok(match alg {
@@ -129,22 +136,8 @@ mod native {
                     };
                     check(rsa, &public, message, signature)
                 }
-                Alg::Es384 => {
-                    use p384::ecdsa::signature::Verifier;
-                    let public =
-                        p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(&key.public)?)
-                            .map_err(|e| e.to_string())?;
-                    p384::ecdsa::Signature::from_slice(signature)
-                        .is_ok_and(|signature| public.verify(message, &signature).is_ok())
-                }
-                Alg::Es512 => {
-                    use p521::ecdsa::signature::Verifier;
-                    let public =
-                        p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(&key.public)?)
-                            .map_err(|e| e.to_string())?;
-                    p521::ecdsa::Signature::from_slice(signature)
-                        .is_ok_and(|signature| public.verify(message, &signature).is_ok())
-                }
+                Alg::Es384 => ecdsa_check!(p384, &key.public, message, signature),
+                Alg::Es512 => ecdsa_check!(p521, &key.public, message, signature),
                 Alg::Es256 => {
                     let public =
                         p256::ecdsa::VerifyingKey::try_from(&jwk).map_err(|e| e.to_string())?;
