@@ -97,6 +97,16 @@ pub struct ProxyPlan {
     pub relay: Option<Standing>,
 }
 
+impl ProxyPlan {
+    /// The value this plan sets for `name` (as spelled in [`ProxyPlan::set`]).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.set
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Whether `name` starts with `lower` (a lower-case name with `-`) as servers that map `-`
 /// and `_` alike (CGI, WSGI, PHP) would see it, case-insensitively. Compared byte by byte:
 /// this runs for every header of every proxied request.
@@ -410,10 +420,7 @@ mod tests {
     }
 
     fn set<'a>(p: &'a ProxyPlan, name: &str) -> Option<&'a str> {
-        p.set
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        p.header(name)
     }
 
     #[test]

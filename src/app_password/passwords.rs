@@ -378,14 +378,9 @@ impl AppPasswords {
         self.grant.mark_revoked(id, now + lifetime.max(60), now);
         let (record, recorded) =
             registry::revoke(env.store(), env.people(), id, known, now).await?;
-        self.grant.report(env, Grant::AppPassword(id), &recorded);
-        if let Some(record) = &record {
-            let keys = &self.config.secrets.signing_keys;
-            let sealed = record.refresh.as_deref();
-            self.grant
-                .revoke_at_issuer(env, &self.client, keys, id, sealed)
-                .await;
-        }
+        let issuer = (&*self.client, &self.config.secrets.signing_keys);
+        let revoked = (Grant::AppPassword(id), record.as_ref());
+        self.grant.revoked(env, revoked, &recorded, issuer).await;
         Ok(record.is_some() || known.is_some())
     }
 

@@ -287,17 +287,18 @@ impl Lifecycle {
         }
     }
 
-    /// RFC 7009: a revoked grant's refresh token is revoked at the issuer too, when it
-    /// offers revocation, so the grant ends there as well.
-    pub async fn revoke_at_issuer<I: Io>(
+    /// After a revocation: says what it could not record ([`Lifecycle::report`]), and ends
+    /// the removed record's grant at the issuer (RFC 7009, when it offers revocation).
+    pub async fn revoked<I: Io, R: GrantRecord>(
         &self,
         env: &Env<'_, I>,
-        client: &Client,
-        keys: &SigningKeys,
-        grant: &str,
-        sealed: Option<&str>,
+        (grant, removed): (Grant<'_>, Option<&R>),
+        recorded: &Recorded,
+        (client, keys): (&Client, &SigningKeys),
     ) {
-        if let Some(token) = sealed.and_then(|sealed| self.open(keys, grant, sealed)) {
+        self.report(env, grant, recorded);
+        let sealed = removed.and_then(GrantRecord::sealed_refresh);
+        if let Some(token) = sealed.and_then(|sealed| self.open(keys, grant.as_str(), sealed)) {
             client
                 .revoke_refresh_token(env.http(), &token, env.now)
                 .await;

@@ -238,16 +238,21 @@ mod tests {
         ProviderMetadata::example()
     }
 
-    #[test]
-    fn confidential_client_uses_basic_auth() {
-        let r = code_request(
+    /// The code request of a client with the secret `s3cr:t`.
+    fn confidential(auth: ClientAuth) -> HttpRequest {
+        code_request(
             &meta(),
             &config(Some("s3cr:t")),
-            ClientAuth::Basic,
+            auth,
             "the-code",
             "the-verifier",
             "https://cb",
-        );
+        )
+    }
+
+    #[test]
+    fn confidential_client_uses_basic_auth() {
+        let r = confidential(ClientAuth::Basic);
         assert_eq!(r.method, Method::Post);
         assert_eq!(r.url, "https://id.example.com/token");
         let auth = r
@@ -282,19 +287,12 @@ mod tests {
 
     #[test]
     fn confidential_client_posting_its_secret() {
-        let r = code_request(
-            &meta(),
-            &config(Some("s3cr:t")),
-            ClientAuth::Post,
-            "c",
-            "v",
-            "https://cb",
-        );
+        let r = confidential(ClientAuth::Post);
         assert!(r.headers.iter().all(|(k, _)| k != "authorization"));
         let body = r.body.unwrap();
         assert!(body.contains("client_id=my+client"), "{body}");
         assert!(body.contains("client_secret=s3cr%3At"), "{body}");
-        assert!(body.contains("code=c"), "{body}");
+        assert!(body.contains("code=the-code"), "{body}");
     }
 
     #[test]

@@ -8,17 +8,32 @@ use crate::people::People;
 use crate::store::keys::{self, Grant, SessionHash};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
-/// Stores a new (or re-validated) session and its index keys, all expiring with it. The
-/// three writes go out together (a login waits for one KV round trip, not three), and all
-/// must succeed: a session that a revocation by user or by issuer session could not find
-/// is never handed out.
+/// Whether a write rewrites the session's index keys too (a new session, or one whose
+/// email changed: the index carries it) or only its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Rewrite,
+    Keep,
+}
+
+/// Stores a session, with its index keys when `index` says so, all expiring with it. The
+/// writes go out together (a login waits for one KV round trip, not three), and all must
+/// succeed: a session that a revocation by user or by issuer session could not find is
+/// never handed out.
 pub async fn save<S: Store>(
     store: &S,
     hash: &SessionHash,
     session: &Session,
     now: u64,
+    index: Index,
 ) -> Result<(), StoreError> {
     let ttl = keys::ttl_until(session.expires, now);
+    let json = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
+    let record_key = keys::session_key(hash);
+    let record = store.put(&record_key, Entry::new(&json, ttl));
+    if index == Index::Keep {
+        return record.await;
+    }
     let metadata = SessionSummary::of(session).to_metadata();
     let entry = Entry {
         metadata: Some(&metadata),
@@ -33,26 +48,8 @@ pub async fn save<S: Store>(
         }
     };
     let by_user = store.put(&user_key, entry);
-    let (record, (by_user, by_sid)) = both(
-        save_record(store, hash, session, now),
-        both(by_user, by_sid),
-    )
-    .await;
+    let (record, (by_user, by_sid)) = both(record, both(by_user, by_sid)).await;
     record.and(by_user).and(by_sid)
-}
-
-/// Rewrites only the session record (its index keys are unchanged).
-pub async fn save_record<S: Store>(
-    store: &S,
-    hash: &SessionHash,
-    session: &Session,
-    now: u64,
-) -> Result<(), StoreError> {
-    let ttl = keys::ttl_until(session.expires, now);
-    let record = serde_json::to_string(session).map_err(|e| StoreError(e.to_string()))?;
-    store
-        .put(&keys::session_key(hash), Entry::new(&record, ttl))
-        .await
 }
 
 /// Removes a session and its index keys. `known` describes the session when the caller
@@ -240,18 +237,18 @@ mod tests {
     fn save_list_and_remove_with_indexes() {
         let store = MemoryStore::default();
         pollster::block_on(async {
-            save(&store, &h(1), &session("alice", Some("op-1"), 100), 100)
-                .await
-                .unwrap();
-            save(&store, &h(2), &session("alice", Some("op-2"), 200), 200)
-                .await
-                .unwrap();
-            save(&store, &h(3), &session("alice", None, 300), 300)
-                .await
-                .unwrap();
-            save(&store, &h(4), &session("bob", Some("op-1"), 400), 400)
-                .await
-                .unwrap();
+            let people = [
+                (1, "alice", Some("op-1")),
+                (2, "alice", Some("op-2")),
+                (3, "alice", None),
+                (4, "bob", Some("op-1")),
+            ];
+            for (n, sub, sid) in people {
+                let at = 100 * u64::from(n);
+                let (hash, record) = (h(n), session(sub, sid, at));
+                let saved = save(&store, &hash, &record, at, Index::Rewrite);
+                saved.await.unwrap();
+            }
             let alice = of_user(&store, "alice").await.unwrap();
             assert_eq!(
                 alice.iter().map(|(x, _)| x.clone()).collect::<Vec<_>>(),
@@ -281,7 +278,7 @@ mod tests {
         let store = MemoryStore::default();
         pollster::block_on(async {
             let s = session("alice", Some("op"), 1);
-            save(&store, &h(9), &s, 1).await.unwrap();
+            save(&store, &h(9), &s, 1, Index::Rewrite).await.unwrap();
             store.delete(&keys::session_key(&h(9))).await.unwrap();
             let listed = of_user(&store, "alice").await.unwrap();
             assert!(remove(&store, &h(9), Some(&listed[0].1))

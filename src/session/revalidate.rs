@@ -8,8 +8,9 @@
 
 use std::rc::Rc;
 
+use super::registry::{self, Index};
 use super::sessions::Sessions;
-use super::{registry, Session, SessionId};
+use super::{Session, SessionId};
 use crate::context::{audit_line, Env, Io, SessionTask};
 use crate::grant::refresh::{grant_record, Refresher};
 use crate::grant::{self, Due, GrantStore, Revalidation};
@@ -45,11 +46,12 @@ impl<S: Store> GrantStore for Records<'_, S> {
         now: u64,
     ) -> Result<(), StoreError> {
         // The index keys carry the email: rewritten only when it changed.
-        if email_of(&renewed.identity) == email_of(&before.identity) {
-            registry::save_record(self.0, hash, renewed, now).await
+        let index = if email_of(&renewed.identity) == email_of(&before.identity) {
+            Index::Keep
         } else {
-            registry::save(self.0, hash, renewed, now).await
-        }
+            Index::Rewrite
+        };
+        registry::save(self.0, hash, renewed, now, index).await
     }
 
     async fn unwrite(&self, hash: &SessionHash, _: &Session) -> Result<(), StoreError> {

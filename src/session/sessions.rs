@@ -7,8 +7,9 @@ use std::rc::Rc;
 
 use super::index::SessionSummary;
 use super::model::SESSION_FORMAT;
+use super::registry::{self, Index};
 use super::revalidate::{Outcome, REFRESH_KEY};
-use super::{registry, Session, SessionCache, SessionId};
+use super::{Session, SessionCache, SessionId};
 use crate::context::{shorten_user_agent, Env, Io, SessionTask, Task};
 use crate::cookies;
 use crate::grant::{CheckBy, Due, Held, Lifecycle};
@@ -277,7 +278,7 @@ impl Sessions {
             validated: now,
             auth_time: vouched.claims.auth_time,
         };
-        registry::save(env.store(), &hash, &session, now).await?;
+        registry::save(env.store(), &hash, &session, now, Index::Rewrite).await?;
         self.missing.remove(&hash);
         let cookie = id.to_cookie_value(&self.config.secrets.signing_keys);
         self.cache
@@ -331,14 +332,9 @@ impl Sessions {
         self.grant.mark_revoked(hash, env.now + lifetime, env.now);
         let (removed, recorded) =
             registry::revoke(env.store(), env.people(), hash, known, env.now).await?;
-        self.grant.report(env, Grant::Session(hash), &recorded);
-        if let Some(session) = &removed {
-            let keys = &self.config.secrets.signing_keys;
-            let sealed = session.refresh.as_deref();
-            self.grant
-                .revoke_at_issuer(env, &self.client, keys, hash, sealed)
-                .await;
-        }
+        let issuer = (&*self.client, &self.config.secrets.signing_keys);
+        let revoked = (Grant::Session(hash), removed.as_ref());
+        self.grant.revoked(env, revoked, &recorded, issuer).await;
         Ok(removed)
     }
 }

@@ -174,6 +174,11 @@ mod memory {
     }
 
     impl MemoryStore {
+        /// Whether any stored key starts with `prefix`.
+        pub fn holds_any(&self, prefix: &str) -> bool {
+            self.records.borrow().keys().any(|k| k.starts_with(prefix))
+        }
+
         fn check(&self, op: &str) -> Result<(), StoreError> {
             if self.failing.borrow().contains(&op) {
                 Err(StoreError(format!("KV {op} failed (simulated)")))

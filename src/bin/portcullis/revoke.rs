@@ -532,13 +532,8 @@ mod tests {
                 .as_deref(),
             Some(id)
         );
-        for bad in [
-            "",
-            "x",
-            &"A".repeat(44),
-            &("A".repeat(42) + ":"),
-            &("A".repeat(42) + "="),
-        ] {
+        // The forms themselves are SessionHash::parse's (tested with the store's keys).
+        for bad in ["", "x", &("A".repeat(42) + ":")] {
             let e = args(&["--session", bad]).err().unwrap();
             assert!(e.starts_with("--session takes"), "{bad:?}: {e}");
         }

@@ -66,7 +66,8 @@ fn post(url: &str, cookie: &str, body: &str) -> RequestHead {
     head
 }
 
-fn create_request(cookie: &str, csrf: &str, app: &str, label: &str, lifetime: &str) -> RequestHead {
+/// The creation form: `[app, label, lifetime]`.
+fn create_request(cookie: &str, csrf: &str, [app, label, lifetime]: [&str; 3]) -> RequestHead {
     let body: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("app", app)
         .append_pair("label", label)
@@ -83,7 +84,7 @@ fn create_request(cookie: &str, csrf: &str, app: &str, label: &str, lifetime: &s
 /// Creates one (directly: the login is recent) and returns (client ID, secret).
 fn create(w: &World, cookie: &str, app: &str, label: &str) -> (String, String) {
     let token = csrf(w, cookie);
-    let reply = w.reply(&create_request(cookie, &token, app, label, "30d"));
+    let reply = w.reply(&create_request(cookie, &token, [app, label, "30d"]));
     assert_eq!(reply.status, 200, "{}", reply.body);
     credentials(&reply)
 }
@@ -150,10 +151,7 @@ fn refusal(w: &World, head: &RequestHead) -> (u16, String) {
 }
 
 fn header<'a>(plan: &'a ProxyPlan, name: &str) -> Option<&'a str> {
-    plan.set
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.as_str())
+    plan.header(name)
 }
 
 #[test]
@@ -330,20 +328,13 @@ fn an_old_login_goes_through_the_issuer_first() {
     let start = w.reply(&create_request(
         &cookie,
         &token,
-        "photos.example.com",
-        "Immich",
-        "90d",
+        ["photos.example.com", "Immich", "90d"],
     ));
     assert_eq!(start.status, 303);
     let location = start.header("location").unwrap();
     assert!(location.starts_with("https://id.example.com/authorize?"));
     assert!(location.contains("prompt=login") && location.contains("max_age=600"));
-    assert!(!w
-        .store
-        .records
-        .borrow()
-        .keys()
-        .any(|k| k.starts_with("app-password:")));
+    assert!(!w.store.holds_any("app-password:"));
 
     // The issuer answers without a fresh authentication: refused.
     let stale = through_issuer(&w, &start, &cookie);
@@ -353,9 +344,7 @@ fn an_old_login_goes_through_the_issuer_first() {
     let start = w.reply(&create_request(
         &cookie,
         &token,
-        "photos.example.com",
-        "Immich",
-        "90d",
+        ["photos.example.com", "Immich", "90d"],
     ));
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 5 });
     let done = through_issuer(&w, &start, &cookie);
@@ -367,9 +356,7 @@ fn an_old_login_goes_through_the_issuer_first() {
     let start = w.reply(&create_request(
         &cookie,
         &token,
-        "photos.example.com",
-        "X",
-        "90d",
+        ["photos.example.com", "X", "90d"],
     ));
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW, "sub": "mallory" });
     let other = through_issuer(&w, &start, &cookie);
@@ -388,24 +375,20 @@ fn the_form_is_checked() {
         ("photos.example.com", "x", "10m", 400),
         ("photos.example.com", "x", "soon", 400),
     ] {
-        let r = w.reply(&create_request(&cookie, &token, app, label, lifetime));
+        let r = w.reply(&create_request(&cookie, &token, [app, label, lifetime]));
         assert_eq!(r.status, status, "{app} {label} {lifetime}: {}", r.body);
     }
     let r = w.reply(&create_request(
         &cookie,
         "forged",
-        "photos.example.com",
-        "x",
-        "1d",
+        ["photos.example.com", "x", "1d"],
     ));
     assert_eq!(r.status, 403, "CSRF");
     create(&w, &cookie, "photos.example.com", "one");
     let r = w.reply(&create_request(
         &cookie,
         &token,
-        "photos.example.com",
-        "two",
-        "1d",
+        ["photos.example.com", "two", "1d"],
     ));
     assert_eq!(r.status, 409, "max_app_passwords");
 }
@@ -417,9 +400,7 @@ fn expired_and_revoked_ones_are_refused() {
     let reply = w.reply(&create_request(
         &cookie,
         &token,
-        "photos.example.com",
-        "Immich",
-        "1d",
+        ["photos.example.com", "Immich", "1d"],
     ));
     let (id, secret) = credentials(&reply);
     let head = with_pair("https://photos.example.com/api/x", &id, &secret);
@@ -500,9 +481,7 @@ fn with_own_grant(w: &World, cookie: &str) -> RequestHead {
     let start = w.reply(&create_request(
         cookie,
         &token,
-        "photos.example.com",
-        "Immich",
-        "30d",
+        ["photos.example.com", "Immich", "30d"],
     ));
     assert_eq!(start.status, 303);
     let location = start.header("location").unwrap().to_string();

@@ -52,12 +52,7 @@ fn a_sign_out_reaches_another_location_within_revocation_check() {
     let (w, elsewhere, cookie) = two_locations();
     assert_eq!(w.reply(&same_site_logout(&cookie)).status, 303);
     assert!(
-        elsewhere
-            .store
-            .records
-            .borrow()
-            .keys()
-            .any(|k| k.starts_with("session:")),
+        elsewhere.store.holds_any("session:"),
         "the other location's KV still has the session"
     );
     assert!(
@@ -135,10 +130,7 @@ fn kv_failing_on_writes_still_ends_the_session_everywhere() {
         handled.outcome
     );
     assert!(
-        handled
-            .log
-            .iter()
-            .any(|l| l.contains("revoked_in_person_object_only")),
+        logged(&handled.log, "revoked_in_person_object_only"),
         "{:?}",
         handled.log
     );
