@@ -18,6 +18,8 @@ pub enum Answer {
         request: NewAppPassword,
         reauthenticate: bool,
     },
+    /// Sign in again at the issuer, then come back to the admin console.
+    ConsoleLogin,
 }
 
 impl From<Reply> for Answer {

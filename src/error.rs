@@ -61,6 +61,8 @@ pub enum GateError {
     TooManyAppPasswords,
     /// The login made to create an app password is not a fresh login of the same person.
     NotRecentLogin,
+    /// The admin console refused this person or this login.
+    Console(ConsoleRefused),
     /// `revalidate_every` is set, but the issuer gave no refresh token for an app password.
     NoRefreshToken,
     /// A bearer token that is not valid here.
@@ -85,6 +87,26 @@ pub enum GateError {
     /// `ASSERTION_KEY` could not sign the `Portcullis-Assertion`.
     Assertion(SigningError),
 }
+
+/// Why the admin console refused (its own small error; its rows are in the table below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleRefused {
+    /// Signed in, but in none of the `admin_groups`.
+    NotAdmin,
+    /// The login made to open the console is not a fresh one.
+    NotRecentLogin,
+}
+
+impl std::fmt::Display for ConsoleRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConsoleRefused::NotAdmin => "not in any of admin_groups",
+            ConsoleRefused::NotRecentLogin => "the issuer did not confirm a fresh sign-in",
+        })
+    }
+}
+
+impl std::error::Error for ConsoleRefused {}
 
 /// Which `WWW-Authenticate` challenges a 401 carries (RFC 9110 §11.6.1): Basic where the
 /// path takes app passwords or service tokens as Basic credentials, Bearer where it takes
@@ -219,6 +241,8 @@ fn meta(error: &GateError) -> Meta {
         E::AppPasswordForm(why) => m(400, "invalid_app_password_request", "The app password was not created", why, false),
         E::TooManyAppPasswords => m(409, "too_many_app_passwords", "The app password was not created", "You have as many app passwords as allowed. Revoke one you no longer use, then create the new one.", false),
         E::NotRecentLogin => m(403, "recent_login_required", "The app password was not created", "Creating an app password needs a fresh sign-in by the same person, and the identity provider did not confirm one. Please try again.", false),
+        E::Console(ConsoleRefused::NotAdmin) => m(403, "not_an_admin", "You don't have access", "The admin console is for the owner's admins: members of a group in admin_groups.", false),
+        E::Console(ConsoleRefused::NotRecentLogin) => m(403, "recent_login_required", "Sign in again first", "The admin console needs a sign-in from the last 10 minutes, and the identity provider did not confirm one. Open the console again to sign in.", false),
         E::NoRefreshToken => m(502, "no_refresh_token", "The app password was not created", "The identity provider gave no refresh token, so the app password could not be kept in step with your account. The site owner can find the reason in the log.", false),
         E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true).challenge(BEARER_INVALID),
         E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true).challenge(BEARER),

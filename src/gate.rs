@@ -12,6 +12,7 @@ use crate::app_password::AppPasswords;
 use crate::context::{Ctx, Env, Io, Task};
 use crate::endpoints::account::Account;
 use crate::endpoints::admin::Admin;
+use crate::endpoints::console::Console;
 use crate::endpoints::{backchannel::Backchannel, Answer, Parts};
 use crate::error::{self, GateError, Scope};
 use crate::grant;
@@ -57,6 +58,7 @@ pub struct Gate {
     access: Access,
     account: Account,
     admin: Admin,
+    console: Console,
     backchannel: Backchannel,
 }
 
@@ -76,6 +78,7 @@ impl Gate {
             access: Access::new(parts.clone()),
             account: Account(parts.clone()),
             admin: Admin(parts.clone()),
+            console: Console(parts.clone()),
             backchannel: Backchannel::new(
                 parts.client.clone(),
                 parts.sessions.clone(),
@@ -163,6 +166,7 @@ impl Gate {
                     .start_for_app_password(ctx, &request, reauthenticate)
                     .await?
             }
+            Answer::ConsoleLogin => self.login.start_for_console(ctx).await?,
         };
         Ok(Outcome::Reply(reply))
     }
@@ -204,6 +208,8 @@ impl Gate {
             (Endpoint::Sessions, Method::Post) => self.account.act(ctx).await,
             (Endpoint::AppPasswords, _) => self.account.create(ctx).await,
             (Endpoint::AppPasswordsRevoke, _) => self.account.revoke_app_password(ctx).await,
+            (Endpoint::Console, Method::Get) => self.console.page(ctx).await,
+            (Endpoint::Console, Method::Post) => self.console.act(ctx).await,
             (Endpoint::AdminSessions, _) => self.admin.sessions(ctx).await,
             (Endpoint::AdminAppPasswords, _) => self.admin.app_passwords(ctx).await,
             (Endpoint::AdminRevoke, _) => self.admin.revoke(ctx).await,

@@ -11,7 +11,7 @@ use crate::app_password::NewAppPassword;
 use crate::context::{Ctx, Io};
 use crate::cookies;
 use crate::crypto::ct_eq;
-use crate::error::GateError;
+use crate::error::{ConsoleRefused, GateError};
 use crate::http::Reply;
 use crate::oidc::client::Vouched;
 use crate::oidc::pending_login::{PendingError, LOGIN_TTL};
@@ -32,6 +32,8 @@ pub const MAX_PENDING_LOGINS: usize = 4;
 pub enum LoginPurpose {
     /// Create this app password once the person has signed in again.
     AppPassword(NewAppPassword),
+    /// Open the admin console, which needs a login at most [`RECENT_LOGIN`] old.
+    Console,
 }
 
 /// A login started by this part.
@@ -39,7 +41,8 @@ type Pending = PendingLogin<LoginPurpose>;
 
 /// The purpose of the CSRF token that confirms a sign-out.
 pub const LOGOUT_CSRF: &str = "portcullis logout csrf v1";
-/// Creating an app password needs an authentication at the issuer at most this old.
+/// Creating an app password, and opening the admin console, need an authentication at the
+/// issuer at most this old.
 pub const RECENT_LOGIN: u64 = 600;
 
 pub struct Login {
@@ -199,6 +202,19 @@ impl Login {
             .await
     }
 
+    /// Sends an admin to the issuer to sign in again before the console opens: a login
+    /// that must be fresh (`prompt=login`, `max_age`), on the auth host where the console
+    /// is served, coming back to it.
+    pub async fn start_for_console<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
+        let origin = ctx.head.origin();
+        let back = format!("{origin}{}", Endpoint::Console.path());
+        let redirect_uri = format!("{origin}{}", Endpoint::Callback.path());
+        let mut pending = Pending::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
+        pending.max_age = Some(RECENT_LOGIN);
+        pending.purpose = Some(LoginPurpose::Console);
+        self.to_issuer(ctx, &pending, Some("login")).await
+    }
+
     /// The redirect to the issuer's authorization endpoint, with this login's cookie.
     async fn to_issuer<I: Io>(
         &self,
@@ -295,11 +311,32 @@ impl Login {
                 ctx.now(),
             )
             .await?;
-        if let Some(LoginPurpose::AppPassword(request)) = &pending.purpose {
-            return self
-                .create_app_password(ctx, request, &pending, vouched)
-                .await;
+        match &pending.purpose {
+            Some(LoginPurpose::AppPassword(request)) => {
+                return self
+                    .create_app_password(ctx, request, &pending, vouched)
+                    .await;
+            }
+            // OIDC Core §3.1.3.7 step 13: the console asked for a fresh authentication;
+            // without one the person is not signed in again (and not sent round in a loop).
+            Some(LoginPurpose::Console)
+                if !vouched.claims.authenticated_within(RECENT_LOGIN, ctx.now()) =>
+            {
+                return Err(GateError::Console(ConsoleRefused::NotRecentLogin));
+            }
+            Some(LoginPurpose::Console) | None => {}
         }
+        self.sign_in(ctx, &pending, vouched).await
+    }
+
+    /// The session the login made: stored, its cookie set, the one it replaces ended.
+    async fn sign_in<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        pending: &Pending,
+        vouched: Vouched,
+    ) -> Result<Reply, GateError> {
+        let head = ctx.head;
         let id = SessionId::generate(ctx.env.rng())?;
         let hash = id.hash();
         let (sub, email) = (

@@ -7,6 +7,11 @@ use url::Url;
 use crate::cookies;
 use crate::path::{self, AmbiguousPath};
 
+/// The name under which the edge passes where Cloudflare placed a login's visitor (city,
+/// country, from `request.cf`): one no client can send, since `:` cannot be in a header
+/// name (`src/edge/entry.js`).
+pub const LOCATION: &str = ":location";
+
 #[derive(Debug, Clone)]
 pub struct RequestHead {
     /// Upper-case method.

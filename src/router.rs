@@ -24,6 +24,9 @@ pub enum Endpoint {
     AppPasswords,
     /// Revoke one of the person's app passwords (POST).
     AppPasswordsRevoke,
+    /// The admin console, for members of `admin_groups` (GET: page or JSON; POST: an
+    /// action, confirmed first).
+    Console,
     /// Admin API: list app passwords.
     AdminAppPasswords,
     /// Admin API: list sessions.
@@ -121,7 +124,7 @@ use Answers::{Html, Json};
 use Method::{Get, Post};
 
 /// Every endpoint of Portcullis, in one table.
-pub const ENDPOINTS: [Spec; 14] = [
+pub const ENDPOINTS: [Spec; 15] = [
     spec(Endpoint::Login, "/.portcullis/login", &[Get], false, Html),
     spec(
         Endpoint::Callback,
@@ -171,6 +174,7 @@ pub const ENDPOINTS: [Spec; 14] = [
         &[Post],
         true,
     ),
+    self_service(Endpoint::Console, "/.portcullis/admin", &[Get, Post], true),
     spec(
         Endpoint::AdminAppPasswords,
         "/.portcullis/admin/app-passwords",

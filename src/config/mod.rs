@@ -166,6 +166,7 @@ struct RawSettings {
     service_tokens: Option<Vec<RawServiceToken>>,
     app_password_lifetime: Option<String>,
     max_app_passwords: Option<i64>,
+    admin_groups: Option<Vec<String>>,
 }
 
 impl Config {
@@ -286,6 +287,7 @@ fn validate(mut raw: RawSettings, p: &mut Problems) -> Option<Settings> {
     let groups_claim = groups_claim(p, raw.groups_claim.as_deref());
     let cookie_domain = cookie_domain(p, raw.cookie_domain.as_deref());
     let auth_host = auth_host(p, &raw, cookie_domain.as_deref());
+    let admin_groups = admin_groups(p, raw.admin_groups.take(), &raw);
     let service_tokens = validate_service_tokens(p, raw.service_tokens.take().unwrap_or_default());
     let shared = Shared {
         cookie_domain: cookie_domain.as_deref(),
@@ -317,6 +319,7 @@ fn validate(mut raw: RawSettings, p: &mut Problems) -> Option<Settings> {
         service_tokens,
         app_password_lifetime: app_password_lifetime?,
         max_app_passwords: max_app_passwords?,
+        admin_groups,
     })
 }
 
@@ -469,6 +472,21 @@ fn cookie_domain(p: &mut Problems, raw: Option<&str>) -> Option<String> {
     names::host_name(d)
         .map_err(|e| p.add("PORTCULLIS.cookie_domain", e))
         .ok()
+}
+
+/// `admin_groups`: who may open the admin console. It is served on the auth host alone (an
+/// origin no app's scripts share), so it needs one.
+fn admin_groups(p: &mut Problems, list: Option<Vec<String>>, raw: &RawSettings) -> Vec<String> {
+    let groups = app::non_empty_list(p, "PORTCULLIS.admin_groups", list, "\"admins\"");
+    if !groups.is_empty() && raw.auth_host.is_none() {
+        p.add(
+            "PORTCULLIS.admin_groups",
+            "needs auth_host: the admin console is served only there, on an origin no \
+             app shares; set auth_host = \"auth.example.com\" (with cookie_domain) or \
+             remove admin_groups",
+        );
+    }
+    groups
 }
 
 /// `auth_host`: a host within `cookie_domain`, which it needs.

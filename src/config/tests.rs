@@ -259,6 +259,24 @@ fn apps_are_checked() {
 }
 
 #[test]
+fn admin_groups_need_an_auth_host() {
+    assert!(refused(
+        &[("admin_groups", json!(["admins"]))],
+        "PORTCULLIS.admin_groups",
+        "needs auth_host"
+    ));
+    assert!(refused(
+        &[
+            ("cookie_domain", json!("example.com")),
+            ("auth_host", json!("auth.example.com")),
+            ("admin_groups", json!(["admins", " "]))
+        ],
+        "PORTCULLIS.admin_groups[1]",
+        "is empty"
+    ));
+}
+
+#[test]
 fn auth_host_needs_a_cookie_domain_that_contains_it() {
     assert!(refused(
         &[("auth_host", json!("auth.example.com"))],

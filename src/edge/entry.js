@@ -33,9 +33,22 @@ const encoder = new TextEncoder();
 // larger one is encoded into a buffer of its own.
 const scratch = new Uint8Array(16384);
 
+// Where Cloudflare places the visitor of a login's callback (`request.cf`: city and
+// country), recorded with the session for the account page and the admin console. It goes
+// in as a header named `:location`, a name no client can send (`:` is not allowed in one).
+function place(request) {
+  const cf = request.cf;
+  if (!cf) return '';
+  return [cf.city, cf.country].filter((p) => typeof p === 'string' && p).join(', ').replace(/[\r\n]/g, ' ').slice(0, 64);
+}
+
 function packRequest(request) {
   let packed = request.method + '\n' + request.url + '\n';
   for (const [name, value] of request.headers) packed += name + '\n' + value + '\n';
+  if (request.url.includes('/.portcullis/callback')) {
+    const where = place(request);
+    if (where) packed += ':location\n' + where + '\n';
+  }
   if (packed.length * 3 > scratch.length) return encoder.encode(packed);
   return scratch.subarray(0, encoder.encodeInto(packed, scratch).written);
 }

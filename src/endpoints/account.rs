@@ -5,18 +5,15 @@
 
 use serde_json::json;
 
-use super::{Answer, Parts};
+use super::{form_session, not_from_a_script, signed_in, Answer, Parts};
 use crate::app_password::{record, AppPasswordSummary, AppPasswords, NewAppPassword};
 use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
-use crate::crypto::ct_eq;
 use crate::error::{Challenge, GateError};
-use crate::grant::CheckBy;
 use crate::http::Reply;
 use crate::login::RECENT_LOGIN;
 use crate::model::{App, Config};
 use crate::pages::{self, AccountPage, AppPasswordRow, SessionRow};
-use crate::request::RequestHead;
 use crate::router::Endpoint;
 use crate::session::index::SessionSummary;
 use crate::session::{registry, Found, Sessions};
@@ -26,15 +23,6 @@ use crate::store::keys::SessionHash;
 const ACCOUNT_CSRF: &str = "portcullis sessions csrf v1";
 /// The shortest lifetime a person may give an app password.
 const MIN_APP_PASSWORD_LIFETIME: u64 = 3_600;
-
-async fn signed_in<I: Io>(
-    ctx: &Ctx<'_, I>,
-    sessions: &Sessions,
-) -> Result<Option<Found>, GateError> {
-    Ok(sessions
-        .find_valid(&ctx.env, sessions.cookie(ctx.head), CheckBy::Gate)
-        .await?)
-}
 
 /// The person's own endpoints, as one part of the gate: every handler takes the request
 /// context and answers an [`Answer`], as every endpoint does.
@@ -201,49 +189,12 @@ fn creatable<'c>(config: &'c Config, found: &Found) -> impl Iterator<Item = &'c 
         .filter(move |app| app.app_passwords && app.allow.admits(&identity))
 }
 
-/// The session of a form's POST, once its CSRF token is checked.
-async fn form_session<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Found, GateError> {
-    not_from_a_script(ctx.head)?;
-    from_our_own_page(ctx.head)?;
-    let found = sessions
-        .find(&ctx.env, sessions.cookie(ctx.head))
-        .await?
-        .ok_or(GateError::Unauthenticated(Challenge::NONE))?;
-    let expected = sessions.derive(&found.id, ACCOUNT_CSRF);
-    let given = ctx.head.form_field("csrf").unwrap_or_default();
-    if !ct_eq(expected.as_bytes(), given.as_bytes()) {
-        return Err(GateError::Csrf);
-    }
-    Ok(found)
-}
-
-/// The account page and its forms answer a navigation (or a client that sends no
-/// `Sec-Fetch-Mode`: programs, old browsers), never a script's `fetch` or XHR: JavaScript
-/// on a protected app (a malicious app, an XSS in one) could otherwise read the page's
-/// CSRF token and create an app password through it.
-fn not_from_a_script(head: &RequestHead) -> Result<(), GateError> {
-    match head.header("sec-fetch-mode") {
-        None | Some("navigate") => Ok(()),
-        Some(_) => Err(GateError::NotForScripts),
-    }
-}
-
-/// A form that changes something is posted from Portcullis's own page on this origin:
-/// `Sec-Fetch-Site: same-origin`, or no `Sec-Fetch-*` at all (old clients; the CSRF token
-/// still holds). A form posted from an app's page (same-site) or elsewhere is refused.
-fn from_our_own_page(head: &RequestHead) -> Result<(), GateError> {
-    match head.header("sec-fetch-site") {
-        None | Some("same-origin") => Ok(()),
-        Some(_) => Err(GateError::NotForScripts),
-    }
-}
-
 /// `POST /.portcullis/app-passwords` with `app`, `label`, `lifetime` and `csrf`. Created at
 /// once after a recent login (the secret is shown); otherwise — a login older than 10
 /// minutes, or `revalidate_every`, which needs a grant of its own — through the issuer.
 async fn create<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateError> {
     let (config, sessions, app_passwords) = (&parts.config, &parts.sessions, &parts.app_passwords);
-    let found = form_session(ctx, sessions).await?;
+    let found = form_session(ctx, sessions, ACCOUNT_CSRF).await?;
     let head = ctx.head;
     let settings = &config.settings;
     let chosen = head.form_field("app").unwrap_or_default();
@@ -286,10 +237,7 @@ async fn create<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateEr
         lifetime,
     };
     let now = ctx.now();
-    let recent = found
-        .session
-        .auth_time
-        .is_some_and(|at| at <= now && now - at <= RECENT_LOGIN);
+    let recent = found.session.logged_in_within(RECENT_LOGIN, now);
     if settings.revalidate_every.is_some() || !recent {
         return Ok(Answer::AppPasswordLogin {
             request,
@@ -316,7 +264,7 @@ async fn revoke_app_password<I: Io>(
     sessions: &Sessions,
     app_passwords: &AppPasswords,
 ) -> Result<Reply, GateError> {
-    let found = form_session(ctx, sessions).await?;
+    let found = form_session(ctx, sessions, ACCOUNT_CSRF).await?;
     let sub = &found.session.identity.sub;
     let id = ctx.head.form_field("id").unwrap_or_default();
     let listed = app_passwords.of_user(&ctx.env, sub).await?;
@@ -338,7 +286,7 @@ async fn revoke_app_password<I: Io>(
 /// `POST /.portcullis/sessions`: sign out one other session, or all others.
 async fn act<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
     let head = ctx.head;
-    let found = form_session(ctx, sessions).await?;
+    let found = form_session(ctx, sessions, ACCOUNT_CSRF).await?;
     let sub = &found.session.identity.sub;
     let current = found.id.hash();
     let listed = registry::of_user(ctx.env.store(), sub).await?;

@@ -32,7 +32,7 @@ struct RevokeBody {
 /// What the admin asked to revoke. A session hash and an app-password ID become parts of
 /// KV keys, so each is taken only in its own form (their types parse nothing else).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum RevokeTarget {
+pub(super) enum RevokeTarget {
     /// A person's sessions and app passwords, by `sub`.
     Sub(String),
     /// Everyone's with this email address.
@@ -244,9 +244,24 @@ async fn revoke_app_passwords<I: Io>(
 /// `POST /.portcullis/admin/revoke` with `{"sub"}`, `{"email"}`, `{"session"}`,
 /// `{"app_password"}` or `{"all": true}`; by person or all, app passwords go too.
 async fn revoke<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Reply, GateError> {
-    let (config, sessions, app_passwords) = (&parts.config, &parts.sessions, &parts.app_passwords);
-    check(ctx, config)?;
+    check(ctx, &parts.config)?;
     let target = RevokeTarget::parse(ctx.head.body.as_deref().unwrap_or_default())?;
+    let revoked = revoke_target(ctx, parts, &target).await?;
+    // One count of credentials revoked (sessions and app passwords), as before app
+    // passwords existed; the audit lines tell them apart.
+    Ok(Reply::json(200, &json!({ "revoked": revoked })))
+}
+
+/// Revokes what `target` names, everywhere (the persons' objects first, then KV); returns
+/// how many sessions and app passwords were revoked. The admin API and the console both
+/// revoke through this.
+pub(super) async fn revoke_target<I: Io>(
+    ctx: &Ctx<'_, I>,
+    parts: &Parts,
+    target: &RevokeTarget,
+) -> Result<usize, GateError> {
+    let (sessions, app_passwords) = (&parts.sessions, &parts.app_passwords);
+    let target = target.clone();
     let passwords_revoked = revoke_app_passwords(ctx, app_passwords, &target).await?;
     let store = ctx.env.store();
     let targets = match &target {
@@ -281,12 +296,7 @@ async fn revoke<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Reply, GateErr
             );
         }
     }
-    // One count of credentials revoked (sessions and app passwords), as before app
-    // passwords existed; the audit lines tell them apart.
-    Ok(Reply::json(
-        200,
-        &json!({ "revoked": revoked + passwords_revoked }),
-    ))
+    Ok(revoked + passwords_revoked)
 }
 
 #[cfg(test)]

@@ -1448,6 +1448,7 @@ fn logged(log: &[String], what: &str) -> bool {
 }
 
 mod app_passwords;
+mod console;
 mod people;
 
 /// A session record as an older release wrote it, stored under a fresh, validly signed ID;

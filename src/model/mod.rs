@@ -45,6 +45,9 @@ pub struct Settings {
     pub app_password_lifetime: u64,
     /// App passwords per person (`max_app_passwords`).
     pub max_app_passwords: usize,
+    /// Members of any of these groups may open the admin console (`admin_groups`); empty:
+    /// there is no console.
+    pub admin_groups: Vec<String>,
 }
 
 /// The secrets (`wrangler secret put`).
@@ -63,6 +66,14 @@ impl Settings {
     /// The app served on `host` (any port).
     pub fn app(&self, host: &str) -> Option<&App> {
         self.apps.iter().find(|app| app.host == host)
+    }
+
+    /// Whether this identity may open the admin console.
+    pub fn is_admin(&self, identity: &crate::identity::Identity) -> bool {
+        identity
+            .groups
+            .iter()
+            .any(|g| self.admin_groups.contains(g))
     }
 
     /// Hosts on which Portcullis's own endpoints answer.

@@ -3,7 +3,7 @@
 //! present (bearer and logout tokens). Each verifies the signature against the issuer's
 //! keys and then checks the claims, so no caller repeats verify-and-validate.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
@@ -130,6 +130,18 @@ pub struct Client {
     /// not first sent (remembered for the isolate); until then as discovery suggests
     /// ([`ProviderMetadata::client_auth`]).
     auth: Cell<Option<ClientAuth>>,
+    /// This isolate's last failed refresh: when, and why.
+    last_refresh_error: RefCell<Option<(u64, String)>>,
+}
+
+/// The issuer as the admin console shows it.
+#[derive(Debug, Clone)]
+pub struct IssuerState {
+    /// Whether the discovery document answered (asked afresh), or why not.
+    pub discovery: Result<(), String>,
+    /// The `kid`s of the signing keys in use (a key without one shows as `(none)`).
+    pub key_ids: Result<Vec<String>, String>,
+    pub last_refresh_error: Option<(u64, String)>,
 }
 
 impl Client {
@@ -140,6 +152,7 @@ impl Client {
             config,
             provider,
             auth: Cell::new(None),
+            last_refresh_error: RefCell::new(None),
         }
     }
 
@@ -212,8 +225,38 @@ impl Client {
     }
 
     /// Uses a refresh token (OIDC Core §12): the issuer confirms the user is still
-    /// active, and any new ID token must name the same `sub`.
+    /// active, and any new ID token must name the same `sub`. A failure is remembered for
+    /// the admin console ([`Client::issuer_state`]).
     pub async fn refresh(
+        &self,
+        http: &impl HttpClient,
+        check: &impl SignatureCheck,
+        refresh_token: &str,
+        sub: &str,
+        now: u64,
+    ) -> Result<Refreshed, ClientError> {
+        let result = self
+            .refresh_once(http, check, refresh_token, sub, now)
+            .await;
+        if let Err(e) = &result {
+            *self.last_refresh_error.borrow_mut() = Some((now, e.to_string()));
+        }
+        result
+    }
+
+    /// What the admin console shows of the issuer: whether its discovery document answers
+    /// now (asked afresh), the key IDs of its JWKS, and this isolate's last failed
+    /// re-validation.
+    pub async fn issuer_state(&self, http: &impl HttpClient, now: u64) -> IssuerState {
+        let (discovery, key_ids) = self.provider.state(http, now).await;
+        IssuerState {
+            discovery,
+            key_ids,
+            last_refresh_error: self.last_refresh_error.borrow().clone(),
+        }
+    }
+
+    async fn refresh_once(
         &self,
         http: &impl HttpClient,
         check: &impl SignatureCheck,

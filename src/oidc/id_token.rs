@@ -44,10 +44,16 @@ impl IdTokenClaims {
     /// OpenID Connect Core §3.1.3.7 step 13: after a request with `max_age`, `auth_time`
     /// must be present (§3.1.2.1) and no older than `max_age` (give or take the leeway).
     pub fn authenticated_within(&self, max_age: u64, now: u64) -> bool {
-        self.auth_time.is_some_and(|at| {
-            at <= now.saturating_add(LEEWAY) && now.saturating_sub(at) <= max_age + LEEWAY
-        })
+        authenticated_within(self.auth_time, max_age, now)
     }
+}
+
+/// Whether an authentication at `auth_time` is at most `max_age` old at `now`, give or
+/// take the leeway: the one rule for "a recent login" (app passwords, the admin console).
+pub fn authenticated_within(auth_time: Option<u64>, max_age: u64, now: u64) -> bool {
+    auth_time.is_some_and(|at| {
+        at <= now.saturating_add(LEEWAY) && now.saturating_sub(at) <= max_age + LEEWAY
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

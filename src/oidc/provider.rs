@@ -166,6 +166,31 @@ impl Provider {
         }
     }
 
+    /// Whether discovery answers now (fetched afresh, and kept when it does), and the key
+    /// IDs of the JWKS in use.
+    pub async fn state(
+        &self,
+        http: &impl HttpClient,
+        now: u64,
+    ) -> (Result<(), String>, Result<Vec<String>, String>) {
+        let fresh = self.fetch_metadata(http).await;
+        let discovery = fresh.as_ref().map(|_| ()).map_err(ToString::to_string);
+        let metadata = match fresh {
+            Ok(meta) => Ok(self.metadata.store(meta, now)),
+            Err(_) => self.metadata(http, now).await,
+        };
+        let key_ids = match metadata {
+            Ok(meta) => self.keys(http, &meta.jwks_uri, now).await.map(|set| {
+                set.keys
+                    .iter()
+                    .map(|k| k.kid.clone().unwrap_or_else(|| "(none)".into()))
+                    .collect()
+            }),
+            Err(e) => Err(e),
+        };
+        (discovery, key_ids.map_err(|e| e.to_string()))
+    }
+
     /// Verifies a JWS signed by the issuer. A `kid` not in the cached set causes one
     /// refetch of the JWKS (the issuer may have rotated its key), rate-limited for tokens
     /// presented by clients.

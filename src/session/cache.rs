@@ -85,6 +85,7 @@ mod tests {
             sid: None,
             id_token: None,
             user_agent: None,
+            location: None,
             refresh: None,
             validated: 0,
             auth_time: None,

@@ -20,6 +20,11 @@ pub struct SessionSummary {
     pub expires: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// The person's name (for the admin console), and where the login came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// The issuer's session ID, when there is one (to remove the `sid:` index too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
@@ -34,6 +39,8 @@ impl SessionSummary {
             created: session.created,
             expires: session.expires,
             user_agent: session.user_agent.clone(),
+            name: session.identity.name.clone(),
+            location: session.location.clone(),
             sid: session.sid.clone(),
         }
     }
@@ -45,7 +52,7 @@ impl SessionSummary {
     pub fn to_metadata(&self) -> String {
         let mut shorter = self.clone();
         fit_metadata(&mut shorter, |s| {
-            if s.user_agent.take().is_some() {
+            if s.user_agent.take().is_some() || s.location.take().is_some() || s.name.take().is_some() {
                 return;
             }
             let (mut email, mut sid) = (s.email.take().unwrap_or_default(), s.sid.take().unwrap_or_default());
@@ -91,6 +98,7 @@ mod tests {
             sid: Some("op-sid".into()),
             id_token: None,
             user_agent: ua,
+            location: None,
             refresh: None,
             validated: 1,
             auth_time: None,

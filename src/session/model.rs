@@ -26,6 +26,9 @@ pub struct Session {
     /// The browser's User-Agent at login (shortened), for the sessions page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// Where the login came from, as Cloudflare placed it (city, country), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// The refresh token, encrypted (only with `revalidate_every`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<String>,
@@ -42,6 +45,12 @@ pub const SESSION_FORMAT: u8 = 1;
 impl Session {
     pub fn is_live(&self, now: u64) -> bool {
         self.v == SESSION_FORMAT && now < self.expires
+    }
+
+    /// Whether the person authenticated at the issuer at most `max_age` ago, as its login
+    /// said (`auth_time`).
+    pub fn logged_in_within(&self, max_age: u64, now: u64) -> bool {
+        crate::oidc::id_token::authenticated_within(self.auth_time, max_age, now)
     }
 }
 
@@ -64,6 +73,7 @@ mod tests {
             sid: Some("sid".into()),
             id_token: Some(IdToken::new("eyJ.secret-token-value")),
             user_agent: None,
+            location: None,
             refresh: None,
             validated: 10,
             auth_time: Some(9),

@@ -223,6 +223,7 @@ mod tests {
             sid: sid.map(String::from),
             id_token: None,
             user_agent: Some("Mozilla/5.0".into()),
+            location: None,
             refresh: None,
             validated: created,
             auth_time: None,

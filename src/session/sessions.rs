@@ -18,6 +18,7 @@ use crate::oidc::client::Vouched;
 use crate::oidc::Client;
 use crate::people::People;
 use crate::request::RequestHead;
+use crate::request::LOCATION;
 use crate::secret::SessionCookie;
 use crate::store::keys::{Grant, SessionHash};
 use crate::store::StoreError;
@@ -274,6 +275,7 @@ impl Sessions {
             sid: vouched.claims.sid,
             id_token: Some(vouched.id_token),
             user_agent: head.header("user-agent").map(shorten_user_agent),
+            location: head.header(LOCATION).map(str::to_string),
             refresh,
             validated: now,
             auth_time: vouched.claims.auth_time,

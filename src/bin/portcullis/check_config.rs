@@ -227,6 +227,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         print_app(app, &s.client_id);
     }
     print_app_passwords(&s);
+    print_console(&s);
     print_registration(&s);
     print_secrets(&secrets, assertion_key);
     Ok(true)
@@ -418,6 +419,19 @@ fn print_app_passwords(s: &Settings) {
         }
     } else {
         println!("  app passwords     off (no app has app_passwords = true)");
+    }
+}
+
+/// Who may open the admin console, and where.
+fn print_console(s: &Settings) {
+    match (&s.auth_host, s.admin_groups.is_empty()) {
+        (Some(auth), false) => println!(
+            "  admin console     https://{auth}/.portcullis/admin, for members of {}; opening it needs a sign-in from the last 10 minutes",
+            s.admin_groups.join(", ")
+        ),
+        _ => println!(
+            "  admin console     off (set admin_groups, with auth_host, to have one); the admin API with ADMIN_TOKEN is unchanged"
+        ),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+pub mod console;
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -327,7 +329,7 @@ pub struct AccountPage<'a> {
     pub csrf: &'a str,
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub(crate) fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
         escape(name),
