@@ -3,7 +3,7 @@ import { startIssuer, gateClient } from './issuer.mjs';
 import { startUpstream } from './upstream.mjs';
 
 const WORKER = Number(process.env.PORTCULLIS_DEV_PORT || 8787);
-const hosts = ['photos.localhost', 'sonarr.localhost'];
+const hosts = ['auth.portcullis.localhost', 'photos.portcullis.localhost', 'sonarr.portcullis.localhost'];
 const alg = process.env.PORTCULLIS_DEV_ALG || 'RS256';
 const issuer = await startIssuer({
   port: 9400,

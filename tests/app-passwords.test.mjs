@@ -16,6 +16,7 @@ let s;
 
 before(async () => {
   s = await startStack({
+    authHost: true,
     requireAuthTime: true,
     kvPersist: true,
     secrets: { ADMIN_TOKEN },
@@ -54,13 +55,13 @@ async function signedIn(user = 'alice') {
 }
 
 async function csrfOf(b) {
-  const page = await b.request(url('photos.localhost', '/.portcullis/account'), { headers: { accept: 'text/html' } });
+  const page = await b.request(url('auth.localhost', '/.portcullis/account'), { headers: { accept: 'text/html' } });
   assert.equal(page.status, 200, page.body);
   return page.body.match(/name="csrf" value="([\w-]+)"/)[1];
 }
 
 function createRequest(b, csrf, { app, label, lifetime = '30d' }) {
-  return b.request(url('photos.localhost', '/.portcullis/app-passwords'), {
+  return b.request(url('auth.localhost', '/.portcullis/app-passwords'), {
     method: 'POST',
     headers: FORM,
     body: new URLSearchParams({ app, label, lifetime, csrf }).toString(),
@@ -89,7 +90,7 @@ const pair = ({ id, secret }) => ({ 'portcullis-client-id': id, 'portcullis-clie
 const basic = ({ id, secret }) => ({ authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
 
 async function accountJson(b) {
-  const r = await b.request(url('photos.localhost', '/.portcullis/account'), { headers: JSON_ACCEPT });
+  const r = await b.request(url('auth.localhost', '/.portcullis/account'), { headers: JSON_ACCEPT });
   assert.equal(r.status, 200);
   return r.json();
 }
@@ -130,7 +131,7 @@ test('created after a recent login; used as the header pair and as Basic; the ap
   assert.equal(listed.app, 'sonarr.localhost');
   assert.ok(listed.expires > listed.created + 29 * 86400);
   assert.equal(typeof listed.created, 'number');
-  const page = await alice.request(url('photos.localhost', '/.portcullis/account'), { headers: { accept: 'text/html' } });
+  const page = await alice.request(url('auth.localhost', '/.portcullis/account'), { headers: { accept: 'text/html' } });
   assert.match(page.body, /nzb360 on Pixel 8/);
   assert.ok(!page.body.includes(creds.secret));
 
@@ -218,7 +219,7 @@ test('an old login is sent to the issuer first (prompt=login, max_age) and its a
 test('the form: CSRF, apps that take app passwords and admit the person, label, lifetime', async () => {
   const bob = await signedIn('bob'); // not in family: sonarr does not admit him
   const csrf = await csrfOf(bob);
-  const page = await bob.request(url('photos.localhost', '/.portcullis/account'), { headers: { accept: 'text/html' } });
+  const page = await bob.request(url('auth.localhost', '/.portcullis/account'), { headers: { accept: 'text/html' } });
   assert.match(page.body, /<option value="photos.localhost">/);
   assert.doesNotMatch(page.body, /<option value="sonarr.localhost">/, 'only apps that admit him are offered');
   const cases = [
@@ -229,13 +230,13 @@ test('the form: CSRF, apps that take app passwords and admit the person, label, 
     [{ app: 'photos.localhost', label: 'x', csrf: 'forged' }, 403],
   ];
   for (const [fields, status] of cases) {
-    const r = await bob.request(url('photos.localhost', '/.portcullis/app-passwords'), {
+    const r = await bob.request(url('auth.localhost', '/.portcullis/app-passwords'), {
       method: 'POST', headers: FORM, body: new URLSearchParams({ lifetime: '30d', ...fields }).toString(),
     });
     assert.equal(r.status, status, `${JSON.stringify(fields)}: ${r.body.slice(0, 200)}`);
   }
   assert.equal((await accountJson(bob)).app_passwords.length, 0);
-  const anon = await new Browser().request(url('photos.localhost', '/.portcullis/app-passwords'), {
+  const anon = await new Browser().request(url('auth.localhost', '/.portcullis/app-passwords'), {
     method: 'POST', headers: FORM, body: 'app=photos.localhost&label=x&csrf=x',
   });
   assert.equal(anon.status, 401);
@@ -249,7 +250,7 @@ test('revoked by the person, by the admin API (by ID and by sub) and by back-cha
   const mine = await create(carol, 'photos.localhost', 'mine');
   assert.equal((await use(mine)).status, 200);
   const before = s.worker.lines.length;
-  const out = await carol.request(url('photos.localhost', '/.portcullis/app-passwords/revoke'), {
+  const out = await carol.request(url('auth.localhost', '/.portcullis/app-passwords/revoke'), {
     method: 'POST', headers: FORM, body: new URLSearchParams({ id: mine.id, csrf: await csrfOf(carol) }).toString(),
   });
   assert.equal(out.status, 303);
@@ -261,7 +262,7 @@ test('revoked by the person, by the admin API (by ID and by sub) and by back-cha
   // Another person cannot revoke it.
   const kept = await create(carol, 'photos.localhost', 'kept');
   const alice = await signedIn('alice');
-  const refused = await alice.request(url('photos.localhost', '/.portcullis/app-passwords/revoke'), {
+  const refused = await alice.request(url('auth.localhost', '/.portcullis/app-passwords/revoke'), {
     method: 'POST', headers: FORM, body: new URLSearchParams({ id: kept.id, csrf: await csrfOf(alice) }).toString(),
   });
   assert.equal(refused.status, 400);

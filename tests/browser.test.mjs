@@ -1,10 +1,10 @@
 // The login pages in a real browser: headless chromium clicks through the issuer's form,
-// lands on the app, and signs out again; manages sessions and creates an app password.
+// lands on the app, and signs out again; manages sessions. (The auth host, app passwords
+// and the admin console: tests/portal.test.mjs.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack } from './support/stack.mjs';
 import { launch } from './support/chromium.mjs';
-import { Browser } from '../stack/client.mjs';
 
 let s;
 let browser;
@@ -16,20 +16,6 @@ after(async () => {
   await browser?.close();
   await s?.stop();
 });
-
-/**
- * Fills the account page's form for photos.localhost as alice and signs in again at the
- * issuer (the login is not known to be recent); ends on the page showing the new one.
- */
-async function createAppPassword(page, label) {
-  await page.selectOption('select[name=app]', 'photos.localhost');
-  await page.fill('input[name=label]', label);
-  await page.fill('input[name=lifetime]', '30d');
-  await Promise.all([page.waitForURL(/\/interaction\//), page.click('button:has-text("Create app password")')]);
-  await page.fill('#username', 'alice');
-  await page.fill('#password', 'alice');
-  await Promise.all([page.waitForURL(/\/\.portcullis\/callback/), page.click('#submit')]);
-}
 
 test('a visitor signs in through the login form and lands on the app, then signs out', async () => {
   const context = await browser.newContext();
@@ -147,46 +133,6 @@ test('sessions page: list two sessions, sign out the other one, see it gone', as
   await phone.close();
 });
 
-test('an app password is created on the account page (the issuer asks again first), then works from a phone app', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${s.app}/.portcullis/account`);
-  await page.fill('#username', 'alice');
-  await page.fill('#password', 'alice');
-  await Promise.all([page.waitForURL(`${s.app}/.portcullis/account`), page.click('#submit')]);
-  assert.match(await page.textContent('h1'), /Your account/);
-  assert.match(await page.textContent('main'), /You have no app passwords/);
-
-  await createAppPassword(page, 'Immich on Pixel 8');
-  assert.match(await page.textContent('h1'), /Immich on Pixel 8/);
-  const id = await page.textContent('[data-client-id]');
-  const secret = await page.textContent('[data-secret]');
-  assert.match(id, /^ap_[0-9a-f]{24}$/);
-  assert.match(await page.textContent('main'), /shown only this once/);
-
-  // The shown header pair, as the Immich app sends it.
-  const phone = await new Browser('immich').request(`${s.app}/api/server/ping`, {
-    headers: { accept: 'application/json', 'portcullis-client-id': id, 'portcullis-client-secret': secret },
-    cookies: false,
-  });
-  assert.equal(phone.status, 200, phone.body);
-  assert.equal(phone.json().headers['x-auth-request-credential'], 'Immich on Pixel 8');
-
-  // Listed on the account page, never with the secret; revoked there.
-  await page.goto(`${s.app}/.portcullis/account`);
-  const row = page.locator('tr[data-app-password]', { hasText: 'Immich on Pixel 8' });
-  assert.equal(await row.count(), 1);
-  assert.ok(!(await page.content()).includes(secret));
-  await Promise.all([page.waitForURL(`${s.app}/.portcullis/account`), row.locator('button:has-text("Revoke")').click()]);
-  assert.equal(await page.locator('tr[data-app-password]').count(), 0);
-  const after = await new Browser('immich').request(`${s.app}/api/server/ping`, {
-    headers: { accept: 'application/json', 'portcullis-client-id': id, 'portcullis-client-secret': secret },
-    cookies: false,
-  });
-  assert.equal(after.status, 401);
-  await context.close();
-});
-
 test('every Portcullis page fits a 360 px phone screen without scrolling sideways', { timeout: 120_000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
   const page = await context.newPage();
@@ -201,13 +147,8 @@ test('every Portcullis page fits a 360 px phone screen without scrolling sideway
   await page.fill('#username', 'alice');
   await page.fill('#password', 'alice');
   await Promise.all([page.waitForURL(`${s.app}/.portcullis/account`), page.click('#submit')]);
-  await fits('the account page');
-
-  // The created app password, with its copy fields.
-  await createAppPassword(page, 'Immich on a very small phone with a long name');
-  await fits('the created app password');
-  await page.goto(`${s.app}/.portcullis/account`);
-  await fits('the account page with an app password');
+  await fits('the account page (here without an auth host: it says where app passwords come from)');
+  assert.match(await page.textContent('main'), /auth_host/);
 
   // An error page, the sign-out confirmation and the signed-out page.
   await page.goto(`${s.app}/.portcullis/nothing-here`);

@@ -163,7 +163,14 @@ test('scripts/check-config states the revocation bound of each mode, and checks 
   const whole = path.join(dir, 'whole.toml');
   await writeFile(whole, uncomment(bound, ['[[migrations]]', 'tag = "people-v1"', 'new_sqlite_classes = ["Person"]']));
   const dev = await run(path.join(ROOT, 'scripts/check-config'), [path.join(ROOT, 'dev/wrangler.toml')], { cwd: ROOT });
-  assert.match(dev.stdout, /app passwords[^\n]*\n\s+created on the account page of each app's own host[^\n]*set auth_host/, 'app passwords without auth_host: said');
+  assert.match(dev.stdout, /app passwords[^\n]*\n\s+created on auth\.portcullis\.localhost alone/, 'where app passwords are created: said');
+  assert.match(dev.stdout, /admin console\s+https:\/\/auth\.portcullis\.localhost\/\.portcullis\/admin, for members of admins/, 'the console: said');
+  const noAuthHost = path.join(dir, 'no-auth-host.toml');
+  await writeFile(noAuthHost, template.replace('host = "photos.example.com"                          # EDIT', 'host = "photos.example.com"\napp_passwords = true'));
+  const without = await run(path.join(ROOT, 'scripts/check-config'), [noAuthHost], { cwd: ROOT });
+  assert.match(without.stdout, /photos\.example\.com[\s\S]*app passwords\s+accepted on the whole app\n\s+cannot be created: there is no auth_host/, 'said for the app');
+  assert.match(without.stdout, /none can be created without auth_host/);
+  assert.match(without.stdout, /admin console\s+off/);
 
   const ok = await run(path.join(ROOT, 'scripts/check-config'), [whole], { cwd: ROOT });
   assert.match(ok.stdout, /revocation\s+every location within revocation_check \(2s\)/);

@@ -12,7 +12,8 @@ import { Browser, login } from '../stack/client.mjs';
 import { ROOT } from '../stack/worker.mjs';
 
 const run = promisify(execFile);
-const APP = 'http://photos.localhost:8787';
+const APP = 'http://photos.portcullis.localhost:8787';
+const AUTH = 'http://auth.portcullis.localhost:8787';
 const REVOKE = [`${ROOT}/scripts/revoke`, '--local', '--config', 'dev/wrangler.toml'];
 
 const portFree = (port) => new Promise((resolve) => {
@@ -41,17 +42,31 @@ test('scripts/dev serves a working login; scripts/revoke ends the session', { ti
       } catch { /* not listening yet */ }
     }
     assert.ok(ready, `scripts/dev did not come up:\n${output.slice(-3000)}`);
-    assert.match(output, /Open\s+http:\/\/photos\.localhost:8787/, 'it prints the URL to open');
+    assert.match(output, /Open\s+http:\/\/photos\.portcullis\.localhost:8787/, 'it prints the URL to open');
 
     const b = new Browser('alice', { 'user-agent': 'DevTest/1.0' });
     const done = await login(b, `${APP}/albums`, { username: 'alice' });
     assert.equal(done.status, 200);
     assert.match(done.body, /Signed in as <b>alice@example\.com<\/b>/, 'the demo app shows who signed in');
     const me = await b.request(`${APP}/.portcullis/me`, { headers: { accept: 'application/json' } });
-    const hash = me.json().session_id_hash;
+    assert.equal(me.status, 200);
     // dev/wrangler.toml binds PEOPLE: the signed-in request asked the person's object.
     await new Promise((r) => setTimeout(r, 300));
     assert.doesNotMatch(output, /person_object_unreachable|revoked_without_person_object/, 'the persons\' objects answer in scripts/dev');
+
+    // The whole product: one login for both apps, app passwords on the auth host's
+    // account page, and alice's admin console (after signing in again: the console
+    // needs a fresh login).
+    const sonarr = await b.request('http://sonarr.portcullis.localhost:8787/', { headers: { accept: 'application/json' } });
+    assert.equal(sonarr.status, 200, 'the same session opens the other demo app');
+    const account = await b.follow(`${APP}/.portcullis/account`);
+    assert.equal(new URL(account.url).origin, AUTH, 'self-service lives on the auth host');
+    assert.match(account.body, /<option value="photos\.portcullis\.localhost">/, 'app passwords can be created for photos');
+    const opened = await login(b, `${AUTH}/.portcullis/admin`, { username: 'alice' });
+    assert.equal(opened.status, 200, opened.body.slice(0, 300));
+    assert.match(opened.body, /Admin console/);
+    const fresh = await b.request(`${APP}/.portcullis/me`, { headers: { accept: 'application/json' } });
+    const hash = fresh.json().session_id_hash;
 
     const listed = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com', '--list'], { cwd: ROOT });
     assert.match(listed.stdout, new RegExp(hash));

@@ -26,6 +26,7 @@ before(async () => {
   await run('git', ['-C', path.join(dir, 'repos', 'family.git'), 'config', 'http.receivepack', 'true']);
   gitServer = await startGitServer({ port: await freePort(), root: path.join(dir, 'repos') });
   s = await startStack({
+    authHost: true,
     apps: [{ host: 'git.localhost', origin: gitServer.url, app_passwords: true }],
   });
 });

@@ -24,6 +24,7 @@ let upstream;
 let worker;
 let app;
 let api;
+let auth;
 
 before(async () => {
   // Installed by scripts/install-tools --lemonldap, which scripts/test runs: missing is a
@@ -32,10 +33,12 @@ before(async () => {
   const [issuerPort, upstreamPort, workerPort] = await Promise.all([freePort(), freePort(), freePort()]);
   app = `http://photos.localhost:${workerPort}`;
   api = `http://api.localhost:${workerPort}`;
+  // Self-service (app passwords) lives on the auth host, which does every login.
+  auth = `http://auth.localhost:${workerPort}`;
   issuer = await startLemonldap({
     port: issuerPort,
-    callbacks: [`${app}/.portcullis/callback`, `${api}/.portcullis/callback`],
-    signedOut: `${app}/.portcullis/signed-out`,
+    callbacks: [`${auth}/.portcullis/callback`, `${api}/.portcullis/callback`],
+    signedOut: `${auth}/.portcullis/signed-out`,
     secret: CLIENT_SECRET,
   });
   upstream = await startUpstream({ port: upstreamPort });
@@ -48,6 +51,8 @@ before(async () => {
       scopes: ['openid', 'profile', 'email', 'groups'],
       revalidate_every: `${EVERY}s`,
       session_cache: '0s',
+      cookie_domain: 'localhost',
+      auth_host: 'auth.localhost',
       apps: [
         { host: 'photos.localhost', origin: upstream.url, allow_groups: ['family'], app_passwords: true },
         { host: 'api.localhost', origin: upstream.url, accept_bearer: true, api_paths: ['/**'] },
@@ -66,7 +71,11 @@ after(async () => {
 /** A browser signed in as `user` through the portal's login form. */
 async function signIn(user, start = `${app}/albums?sort=date`) {
   const b = new Browser(user);
-  const first = await b.request(start, { headers: { accept: 'text/html' } });
+  // Every login is done on the auth host.
+  const toAuth = await b.request(start, { headers: { accept: 'text/html' } });
+  assert.equal(toAuth.status, 303, toAuth.body.slice(0, 300));
+  assert.ok(toAuth.location.startsWith(`${auth}/.portcullis/login?`), toAuth.location);
+  const first = await b.request(toAuth.location, { headers: { accept: 'text/html' } });
   assert.equal(first.status, 303, first.body.slice(0, 300));
   assert.ok(first.location.startsWith(`${issuer.url}oauth2/authorize?`), first.location);
   const form = await b.follow(first.location);
@@ -163,7 +172,7 @@ test('sign-out goes to LemonLDAP::NG with the ID token as a hint, and the sessio
   const end = new URL(out.location);
   assert.equal(`${end.origin}${end.pathname}`, `${issuer.url}oauth2/logout`);
   assert.ok(end.searchParams.get('id_token_hint'));
-  assert.equal(end.searchParams.get('post_logout_redirect_uri'), `${app}/.portcullis/signed-out`);
+  assert.equal(end.searchParams.get('post_logout_redirect_uri'), `${auth}/.portcullis/signed-out`);
   assert.equal((await b.request(`${app}/echo`, { headers: JSON_ACCEPT })).status, 401);
   // LemonLDAP::NG asks the person to confirm.
   const confirm = await b.follow(out.location);

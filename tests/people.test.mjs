@@ -20,7 +20,7 @@ const B = { 'x-location': 'b' };
 let s;
 
 before(async () => {
-  s = await startTwoLocations({ backchannel: true, photos: { app_passwords: true } });
+  s = await startTwoLocations({ authHost: true, backchannel: true, photos: { app_passwords: true } });
 });
 after(async () => { await s?.stop(); });
 
@@ -97,9 +97,9 @@ test('the account page at a: signing out another session', async () => {
   const laptop = await signedIn('carol');
   const phone = await signedIn('carol');
   const hash = (await me(phone)).json().session_id_hash;
-  const page = await laptop.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+  const page = await laptop.request(`${s.auth}/.portcullis/account`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
   const csrf = page.body.match(/name="csrf" value="([\w-]+)"/)[1];
-  await refusedElsewhere((at) => me(phone, at), () => laptop.request(`${s.app}/.portcullis/sessions`, {
+  await refusedElsewhere((at) => me(phone, at), () => laptop.request(`${s.auth}/.portcullis/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-origin' },
     body: `csrf=${csrf}&revoke=${hash}`,

@@ -15,7 +15,7 @@ let browsers;
 const appPasswords = {};
 
 before(async () => {
-  s = await startStack({ config: { revalidate_every: `${EVERY}s` }, photos: { app_passwords: true } });
+  s = await startStack({ authHost: true, config: { revalidate_every: `${EVERY}s` }, photos: { app_passwords: true } });
   // Sign in now; the sessions fall due for re-validation after EVERY seconds.
   browsers = {};
   for (const user of ['alice', 'bob', 'carol']) {

@@ -15,6 +15,7 @@ let s;
 
 before(async () => {
   s = await startTwoLocations({
+    authHost: true,
     backchannel: true,
     photos: { app_passwords: true },
     apps: [{ host: 'passed.localhost', websockets: 'pass' }, { host: 'family.localhost', allow_groups: ['family'] }],
@@ -146,9 +147,9 @@ test('every other revoke path closes the socket too: admin by session, email and
   const laptop = await signedIn('carol');
   const phone = await signedIn('carol');
   const hash = await hashOf(phone);
-  const page = await laptop.request(`${s.app}/.portcullis/account`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+  const page = await laptop.request(`${s.auth}/.portcullis/account`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
   const csrf = page.body.match(/name="csrf" value="([\w-]+)"/)[1];
-  await closedOnRevocation(phone, 'b', () => laptop.request(`${s.app}/.portcullis/sessions`, {
+  await closedOnRevocation(phone, 'b', () => laptop.request(`${s.auth}/.portcullis/sessions`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-origin' },
     body: `csrf=${csrf}&revoke=${hash}`,

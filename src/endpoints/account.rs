@@ -21,6 +21,8 @@ use crate::store::keys::SessionHash;
 
 /// The CSRF token of every form on the account page.
 const ACCOUNT_CSRF: &str = "portcullis sessions csrf v1";
+/// Why no app password can be created without `auth_host`.
+const NEEDS_AUTH_HOST: &str = "new app passwords can be created only on a sign-in host of their own, which this site does not have yet: the site owner can set auth_host (with cookie_domain). Existing app passwords keep working.";
 /// The shortest lifetime a person may give an app password.
 const MIN_APP_PASSWORD_LIFETIME: u64 = 3_600;
 
@@ -133,9 +135,15 @@ async fn page<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateErro
             last_used: p.last_used,
         })
         .collect();
+    // Without an auth host none can be created: the page says why instead of the form.
     let creatable: Vec<&str> = creatable(config, &found)
         .map(|app| app.host.as_str())
         .collect();
+    let (creatable, cannot_create) = match &config.settings.auth_host {
+        Some(_) => (creatable, None),
+        None if creatable.is_empty() => (creatable, None),
+        None => (Vec::new(), Some(NEEDS_AUTH_HOST)),
+    };
     let csrf = sessions.derive(&found.id, ACCOUNT_CSRF);
     let page = pages::account(&AccountPage {
         host: head.host(),
@@ -143,6 +151,7 @@ async fn page<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateErro
         sessions: &rows,
         app_passwords: &password_rows,
         creatable: &creatable,
+        cannot_create,
         max_lifetime: &format_duration(config.settings.app_password_lifetime),
         csrf: &csrf,
     });
@@ -197,6 +206,11 @@ async fn create<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateEr
     let found = form_session(ctx, sessions, ACCOUNT_CSRF).await?;
     let head = ctx.head;
     let settings = &config.settings;
+    // Only where no app's script can reach the form (an XSS in any app could otherwise
+    // mint a credential that outlives the session).
+    if settings.auth_host.is_none() {
+        return Err(GateError::AppPasswordForm(NEEDS_AUTH_HOST));
+    }
     let chosen = head.form_field("app").unwrap_or_default();
     let Some(app) = creatable(config, &found).find(|app| app.host == chosen) else {
         return Err(GateError::AppPasswordForm(

@@ -1442,6 +1442,12 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
     assert!(!fresh.store.holds_any("session:"));
 }
 
+/// The CSRF token of the first form on a page.
+fn csrf_of(page: &Reply) -> String {
+    let at = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    page.body[at..at + page.body[at..].find('"').unwrap()].to_string()
+}
+
 /// Whether a log line mentions `what`.
 fn logged(log: &[String], what: &str) -> bool {
     log.iter().any(|l| l.contains(what))

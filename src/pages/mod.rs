@@ -324,6 +324,8 @@ pub struct AccountPage<'a> {
     pub app_passwords: &'a [AppPasswordRow<'a>],
     /// Hosts of the apps this person may create app passwords for.
     pub creatable: &'a [&'a str],
+    /// Why none can be created here, when an app would take them.
+    pub cannot_create: Option<&'a str>,
     /// The longest lifetime allowed, e.g. `90d` (also the default).
     pub max_lifetime: &'a str,
     pub csrf: &'a str,
@@ -335,6 +337,53 @@ pub(crate) fn hidden(name: &str, value: &str) -> String {
         escape(name),
         escape(value)
     )
+}
+
+/// The account page's app passwords: the list, then the form to create one (or why none
+/// can be created here).
+fn app_passwords_section(html: &mut String, a: &AccountPage<'_>, csrf: &str) {
+    html.push_str("<h2>App passwords</h2><p>For phone and desktop apps that cannot sign in through a browser. Each works for one app only, and stops when you revoke it, when it expires, or when your account is disabled.</p>");
+    if a.app_passwords.is_empty() {
+        html.push_str("<p class=\"none\">You have no app passwords.</p>");
+    } else {
+        html.push_str("<table><thead><tr><th>Label</th><th>App</th><th>Created</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>");
+        for p in a.app_passwords {
+            let last = p.last_used.map_or_else(|| "never".to_string(), utc);
+            let _ = write!(
+                html,
+                "<tr data-app-password=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/.portcullis/app-passwords/revoke\">{csrf}{}<button type=\"submit\">Revoke</button></form></td></tr>",
+                escape(p.id),
+                escape(p.label),
+                escape(p.app),
+                utc(p.created),
+                utc(p.expires),
+                last,
+                hidden("id", p.id)
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    if let Some(why) = a.cannot_create {
+        let _ = write!(
+            html,
+            "<p class=\"cannot-create\">{}</p>",
+            escape(&capitalised(why))
+        );
+    }
+    if !a.creatable.is_empty() {
+        let _ = write!(
+            html,
+            "<form class=\"create\" method=\"post\" action=\"/.portcullis/app-passwords\">{csrf}<label>App <select name=\"app\">"
+        );
+        for host in a.creatable {
+            let _ = write!(html, "<option value=\"{0}\">{0}</option>", escape(host));
+        }
+        let _ = write!(
+            html,
+            "</select></label><label>Label <input name=\"label\" required maxlength=\"64\" placeholder=\"Immich on Pixel 8\"></label><label>Lifetime <input name=\"lifetime\" value=\"{0}\" size=\"6\"> (at most {0})</label><button type=\"submit\">Create app password</button></form>",
+            escape(a.max_lifetime)
+        );
+    }
 }
 
 /// The person's page: their sessions, their app passwords, and the form to create one.
@@ -371,41 +420,7 @@ pub fn account(a: &AccountPage<'_>) -> String {
         );
     }
 
-    html.push_str("<h2>App passwords</h2><p>For phone and desktop apps that cannot sign in through a browser. Each works for one app only, and stops when you revoke it, when it expires, or when your account is disabled.</p>");
-    if a.app_passwords.is_empty() {
-        html.push_str("<p class=\"none\">You have no app passwords.</p>");
-    } else {
-        html.push_str("<table><thead><tr><th>Label</th><th>App</th><th>Created</th><th>Expires</th><th>Last used</th><th></th></tr></thead><tbody>");
-        for p in a.app_passwords {
-            let last = p.last_used.map_or_else(|| "never".to_string(), utc);
-            let _ = write!(
-                html,
-                "<tr data-app-password=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/.portcullis/app-passwords/revoke\">{csrf}{}<button type=\"submit\">Revoke</button></form></td></tr>",
-                escape(p.id),
-                escape(p.label),
-                escape(p.app),
-                utc(p.created),
-                utc(p.expires),
-                last,
-                hidden("id", p.id)
-            );
-        }
-        html.push_str("</tbody></table>");
-    }
-    if !a.creatable.is_empty() {
-        let _ = write!(
-            html,
-            "<form class=\"create\" method=\"post\" action=\"/.portcullis/app-passwords\">{csrf}<label>App <select name=\"app\">"
-        );
-        for host in a.creatable {
-            let _ = write!(html, "<option value=\"{0}\">{0}</option>", escape(host));
-        }
-        let _ = write!(
-            html,
-            "</select></label><label>Label <input name=\"label\" required maxlength=\"64\" placeholder=\"Immich on Pixel 8\"></label><label>Lifetime <input name=\"lifetime\" value=\"{0}\" size=\"6\"> (at most {0})</label><button type=\"submit\">Create app password</button></form>",
-            escape(a.max_lifetime)
-        );
-    }
+    app_passwords_section(&mut html, a, &csrf);
     let line = format!("Signed in as {}.", a.user);
     render(&Page {
         html: Some(&html),
@@ -414,6 +429,14 @@ pub fn account(a: &AccountPage<'_>) -> String {
         paragraphs: &[&line],
         details: None,
         actions: &[],
+    })
+}
+
+/// `text` with its first letter upper-case (messages are written to follow a colon too).
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
     })
 }
 
@@ -534,6 +557,7 @@ mod tests {
             sessions: &rows,
             app_passwords: &passwords,
             creatable: &["photos.example.com"],
+            cannot_create: None,
             max_lifetime: "90d",
             csrf: "tok",
         });

@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { submitLogin } from '../../stack/client.mjs';
 
 export async function createAppPassword(browser, origin, { app, label, lifetime = '30d', username = browser.name }) {
-  const account = await browser.request(`${origin}/.portcullis/account`, { headers: { accept: 'text/html' } });
+  // From an app's host, the account page sends the person to the auth host.
+  const account = await browser.follow(`${origin}/.portcullis/account`);
   assert.equal(account.status, 200, account.body.slice(0, 300));
+  const here = new URL(account.url).origin;
   const csrf = account.body.match(/name="csrf" value="([\w-]+)"/)[1];
-  let page = await browser.request(`${origin}/.portcullis/app-passwords`, {
+  let page = await browser.request(`${here}/.portcullis/app-passwords`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
     body: new URLSearchParams({ app, label, lifetime, csrf }).toString(),

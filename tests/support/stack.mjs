@@ -23,12 +23,17 @@ export const CLIENT_SECRET = 'test-client-secret';
  * client authentication methods the issuer's discovery lists; options.kvPersist: KV on
  * disk, kept across `redeploy`; options.people: bind PEOPLE (the persons' objects);
  * options.secondLocation: { lagMs }: a second gate, reached with `x-location: b`, whose KV
- * reads lag (stack/worker.mjs).
+ * reads lag (stack/worker.mjs); options.authHost: self-service on auth.<domain> (with
+ * cookie_domain <domain>), where app passwords are created and the admin console lives;
+ * options.domain: the domain of every host (default `localhost`; Chromium refuses a
+ * `Domain=localhost` cookie, so its tests with an auth host use `portcullis.localhost`).
  */
 export async function startStack(options = {}) {
   const [issuerPort, upstreamPort, workerPort, deadPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const base = (host) => `http://${host}:${workerPort}`;
-  const hosts = options.callbackHosts || ['photos.localhost', 'down.localhost', ...(options.apps || []).map((a) => a.host)];
+  const domain = options.domain || 'localhost';
+  const [photos, down, auth] = ['photos', 'down', 'auth'].map((name) => `${name}.${domain}`);
+  const hosts = options.callbackHosts || [photos, down, ...(options.authHost ? [auth] : []), ...(options.apps || []).map((a) => a.host)];
   const issuerLog = [];
   const issuer = await startIssuer({
     port: issuerPort,
@@ -43,10 +48,11 @@ export async function startStack(options = {}) {
     issuer: issuer.url,
     client_id: 'portcullis',
     apps: [
-      { host: 'photos.localhost', origin: upstream.url, ...(options.photos || {}) },
-      { host: 'down.localhost', origin: `http://127.0.0.1:${deadPort}` },
+      { host: photos, origin: upstream.url, ...(options.photos || {}) },
+      { host: down, origin: `http://127.0.0.1:${deadPort}` },
       ...(options.apps || []).map((a) => ({ origin: upstream.url, ...a })),
     ],
+    ...(options.authHost ? { cookie_domain: domain, auth_host: auth } : {}),
     ...(options.config || {}),
   };
   const secrets = { SESSION_SECRET, OIDC_CLIENT_SECRET: CLIENT_SECRET, ...(options.secrets || {}) };
@@ -59,8 +65,9 @@ export async function startStack(options = {}) {
     upstream,
     worker: await startWorker({ port: workerPort, config: raw ?? config, secrets, kvPersist, people: options.people, secondLocation: options.secondLocation }),
     config,
-    app: base('photos.localhost'),
-    down: base('down.localhost'),
+    app: base(photos),
+    down: base(down),
+    auth: base(auth),
     at: base,
     /** Deploys a changed configuration: a new worker on the same port and KV (`kvPersist`). */
     async redeploy(changed) {

@@ -224,7 +224,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     print_revocation(&s, people.is_some());
     println!("  apps:");
     for app in &s.apps {
-        print_app(app, &s.client_id);
+        print_app(app, &s.client_id, s.auth_host.is_some());
     }
     print_app_passwords(&s);
     print_console(&s);
@@ -329,7 +329,7 @@ fn print_settings(s: &Settings) {
 }
 
 /// One app: where it goes, who may enter, which clients it takes.
-fn print_app(app: &portcullis::model::App, client_id: &str) {
+fn print_app(app: &portcullis::model::App, client_id: &str, auth_host: bool) {
     let origin = app
         .origin
         .as_ref()
@@ -389,6 +389,9 @@ fn print_app(app: &portcullis::model::App, client_id: &str) {
             list(&app.app_password_paths)
         };
         println!("      app passwords   accepted on {paths}");
+        if !auth_host {
+            println!("                      cannot be created: there is no auth_host (existing ones keep working); set auth_host (with cookie_domain)");
+        }
     }
     if app.accept_bearer {
         let mut audiences = vec![client_id.to_string()];
@@ -415,7 +418,7 @@ fn print_app_passwords(s: &Settings) {
         );
         match &s.auth_host {
             Some(auth) => println!("                    created on {auth} alone, whose origin no app's script shares"),
-            None => println!("                    created on the account page of each app's own host: a script of that app (or an XSS in it) can open the page; set auth_host (with cookie_domain) so self-service lives where no app's script can reach it"),
+            None => println!("                    none can be created without auth_host (existing ones keep working): the account page would share each app's origin, where a script of that app (or an XSS in it) could create one; set auth_host (with cookie_domain)"),
         }
     } else {
         println!("  app passwords     off (no app has app_passwords = true)");

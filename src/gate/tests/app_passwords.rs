@@ -12,6 +12,8 @@ use crate::context::AppPasswordTask;
 fn config(extra: Value) -> Value {
     let mut config = json!({
         "session_cache": "0s",
+        "cookie_domain": "example.com",
+        "auth_host": "auth.example.com",
         "apps": [
             { "host": "photos.example.com", "app_passwords": true, "app_password_paths": ["/api/**"] },
             { "host": "sonarr.example.com", "app_passwords": true, "allow_groups": ["family"] },
@@ -28,9 +30,17 @@ fn config(extra: Value) -> Value {
 fn signed_in(extra: Value, auth_time: u64) -> (World, String) {
     let w = World::new(config(extra), Some("s"));
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": auth_time });
+    let cookie = login(&w);
+    (w, cookie)
+}
+
+/// A login from the photos app, done on the auth host; the session cookie (shared by
+/// every host under the cookie domain).
+fn login(w: &World) -> String {
     let start = w.reply(&navigate("https://photos.example.com/", ""));
-    let done = complete_login(&w, &start);
-    (w, cookie_pair(&done, "__Host-portcullis-session="))
+    let at_auth = w.reply(&navigate(start.header("location").unwrap(), ""));
+    let done = complete_login(w, &at_auth);
+    cookie_pair(&done, "__Secure-portcullis-session=")
 }
 
 fn attribute(html: &str, marker: &str) -> String {
@@ -45,12 +55,11 @@ fn attribute(html: &str, marker: &str) -> String {
 
 fn csrf(w: &World, cookie: &str) -> String {
     let page = w.reply(&navigate(
-        "https://photos.example.com/.portcullis/account",
+        "https://auth.example.com/.portcullis/account",
         cookie,
     ));
     assert_eq!(page.status, 200, "{}", page.body);
-    let at = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
-    page.body[at..at + page.body[at..].find('"').unwrap()].to_string()
+    csrf_of(&page)
 }
 
 fn post(url: &str, cookie: &str, body: &str) -> RequestHead {
@@ -75,7 +84,7 @@ fn create_request(cookie: &str, csrf: &str, [app, label, lifetime]: [&str; 3]) -
         .append_pair("csrf", csrf)
         .finish();
     post(
-        "https://photos.example.com/.portcullis/app-passwords",
+        "https://auth.example.com/.portcullis/app-passwords",
         cookie,
         &body,
     )
@@ -95,7 +104,7 @@ fn through_issuer(w: &World, start: &Reply, cookie: &str) -> Reply {
     let login_cookie = cookie_pair(start, "__Host-portcullis-login-");
     let (code, state) = w.issuer.authorize(start.header("location").unwrap());
     let callback =
-        format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}");
+        format!("https://auth.example.com/.portcullis/callback?code={code}&state={state}");
     w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")))
 }
 
@@ -160,7 +169,7 @@ fn a_script_can_neither_read_the_account_page_nor_post_its_forms() {
     // What JavaScript on a protected app sends: fetch() and XHR are `Sec-Fetch-Mode: cors`.
     let page = request(
         "GET",
-        "https://photos.example.com/.portcullis/account",
+        "https://auth.example.com/.portcullis/account",
         &[
             ("cookie", &cookie),
             ("accept", "text/html"),
@@ -181,7 +190,7 @@ fn a_script_can_neither_read_the_account_page_nor_post_its_forms() {
             .finish();
         let mut head = request(
             "POST",
-            "https://photos.example.com/.portcullis/app-passwords",
+            "https://auth.example.com/.portcullis/app-passwords",
             &[
                 ("cookie", &cookie),
                 ("content-type", "application/x-www-form-urlencoded"),
@@ -238,7 +247,7 @@ fn created_after_a_recent_login_and_used_as_a_header_pair_or_basic() {
     // The account page lists it, without the secret; JSON too.
     let json = w.reply(&request(
         "GET",
-        "https://photos.example.com/.portcullis/account",
+        "https://auth.example.com/.portcullis/account",
         &[("cookie", &cookie), ("accept", "application/json")],
     ));
     let v: Value = serde_json::from_str(&json.body).unwrap();
@@ -314,7 +323,7 @@ fn a_valid_one_costs_at_most_one_read_and_last_used_is_written_once_a_day() {
     // Seen on the account page.
     let json = w.reply(&request(
         "GET",
-        "https://photos.example.com/.portcullis/account",
+        "https://auth.example.com/.portcullis/account",
         &[("cookie", &cookie), ("accept", "application/json")],
     ));
     let v: Value = serde_json::from_str(&json.body).unwrap();
@@ -420,7 +429,7 @@ fn expired_and_revoked_ones_are_refused() {
     plan(w.handle(&head));
     let body = format!("id={id}&csrf={token}");
     let r = w.reply(&post(
-        "https://photos.example.com/.portcullis/app-passwords/revoke",
+        "https://auth.example.com/.portcullis/app-passwords/revoke",
         &cookie,
         &body,
     ));
@@ -441,12 +450,11 @@ fn a_person_cannot_revoke_someone_elses() {
     let (id, secret) = create(&w, &cookie, "photos.example.com", "Pixel");
     // Bob signs in on the same gate.
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW, "sub": "bob" });
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
-    let bob = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
+    let bob = login(&w);
     let token = csrf(&w, &bob);
     let body = format!("id={id}&csrf={token}");
     let r = w.reply(&post(
-        "https://photos.example.com/.portcullis/app-passwords/revoke",
+        "https://auth.example.com/.portcullis/app-passwords/revoke",
         &bob,
         &body,
     ));
@@ -529,8 +537,7 @@ fn a_refresh_whose_userinfo_refuses_the_new_access_token_ends_it() {
     let w = World::new(config(json!({ "revalidate_every": "15m" })), Some("s"));
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 60 });
     *w.issuer.userinfo.borrow_mut() = Some((200, json!({ "sub": "alice-1" })));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
-    let cookie = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
+    let cookie = login(&w);
     let head = with_own_grant(&w, &cookie);
     // From now on the ID tokens leave the email to UserInfo, which refuses the access token
     // the refresh has just issued: the person's session at the issuer has ended.
@@ -577,8 +584,7 @@ fn the_admin_api_lists_and_revokes_them() {
         people: FakePeople::absent(),
     };
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW });
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
-    let cookie = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
+    let cookie = login(&w);
     let (a, a_secret) = create(&w, &cookie, "photos.example.com", "one");
     let (b, b_secret) = create(&w, &cookie, "sonarr.example.com", "two");
     let admin = [(
@@ -656,7 +662,7 @@ fn the_admin_api_lists_and_revokes_them() {
 fn the_old_sessions_address_leads_to_the_account_page() {
     let (w, cookie) = signed_in(json!({}), NOW - 60);
     let r = w.reply(&navigate(
-        "https://photos.example.com/.portcullis/sessions",
+        "https://auth.example.com/.portcullis/sessions",
         &cookie,
     ));
     assert_eq!(r.status, 303);
@@ -683,7 +689,7 @@ fn with_people_a_revocation_reaches_another_location_within_revocation_check() {
     plan(elsewhere.handle_at(&head, NOW).0);
     let token = csrf(&w, &cookie);
     let r = w.reply(&post(
-        "https://photos.example.com/.portcullis/app-passwords/revoke",
+        "https://auth.example.com/.portcullis/app-passwords/revoke",
         &cookie,
         &format!("id={id}&csrf={token}"),
     ));
@@ -697,4 +703,40 @@ fn with_people_a_revocation_reaches_another_location_within_revocation_check() {
         Outcome::Reply(r) => assert_eq!(r.status, 401, "{}", r.body),
         Outcome::Proxy(_) => panic!("revoked, yet proxied elsewhere"),
     }
+}
+
+#[test]
+fn without_an_auth_host_none_can_be_created_and_those_made_before_keep_working() {
+    let (w, cookie) = signed_in(json!({}), NOW - 60);
+    let (id, secret) = create(&w, &cookie, "sonarr.example.com", "nzb360");
+    // The owner removes auth_host: the account page lives on every app's origin again.
+    let mut without = config(json!({}));
+    let settings = without.as_object_mut().unwrap();
+    settings.remove("auth_host");
+    settings.remove("cookie_domain");
+    let w = World {
+        gate: gate(without, Some("s")),
+        store: w.store.clone(),
+        issuer: FakeIssuer::default(),
+        people: w.people.clone(),
+    };
+    *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 60 });
+    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let cookie = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
+    let page = w.reply(&navigate(
+        "https://photos.example.com/.portcullis/account",
+        &cookie,
+    ));
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Create app password"), "no form");
+    assert!(page.body.contains("auth_host"), "says how to get one");
+    assert!(page.body.contains("nzb360"), "the existing one is listed");
+    let token = csrf_of(&page);
+    let mut post = create_request(&cookie, &token, ["sonarr.example.com", "another", "1d"]);
+    post.url = Url::parse("https://photos.example.com/.portcullis/app-passwords").unwrap();
+    let refused = w.reply(&post);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("auth_host"));
+    let used = w.handle(&with_basic("https://sonarr.example.com/api", &id, &secret));
+    assert!(matches!(used.outcome, Outcome::Proxy(_)), "still works");
 }

@@ -73,11 +73,6 @@ fn form_from(site: &str, cookie: &str, fields: &[(&str, &str)]) -> RequestHead {
     head
 }
 
-fn csrf_of(page: &Reply) -> String {
-    let at = page.body.find("name=\"csrf\" value=\"").unwrap() + 19;
-    page.body[at..at + page.body[at..].find('"').unwrap()].to_string()
-}
-
 fn bob_session_hash(w: &World, admin: &str) -> String {
     let json = w.reply(&request(
         "GET",
