@@ -40,16 +40,9 @@ impl fmt::Debug for AssertionKey {
 
 /// Why an assertion could not be signed: the key is unusable (WebCrypto refused it, or
 /// its private and public halves do not belong together).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ASSERTION_KEY could not sign: {0}")]
 pub struct SigningError(pub String);
-
-impl fmt::Display for SigningError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ASSERTION_KEY could not sign: {}", self.0)
-    }
-}
-
-impl std::error::Error for SigningError {}
 
 impl AssertionKey {
     /// Parses the secret. The error says what is wrong without repeating the key.

@@ -25,16 +25,9 @@ impl Random for SystemRandom {
 }
 
 /// The random number generator failed; nothing secure can be generated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the random number generator failed")]
 pub struct RandomError;
-
-impl std::fmt::Display for RandomError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the random number generator failed")
-    }
-}
-
-impl std::error::Error for RandomError {}
 
 /// `N` random bytes.
 pub fn random_bytes<const N: usize>(rng: &impl Random) -> Result<[u8; N], RandomError> {

@@ -89,24 +89,15 @@ pub enum GateError {
 }
 
 /// Why the admin console refused (its own small error; its rows are in the table below).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ConsoleRefused {
     /// Signed in, but in none of the `admin_groups`.
+    #[error("not in any of admin_groups")]
     NotAdmin,
     /// The login made to open the console is not a fresh one.
+    #[error("the issuer did not confirm a fresh sign-in")]
     NotRecentLogin,
 }
-
-impl std::fmt::Display for ConsoleRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ConsoleRefused::NotAdmin => "not in any of admin_groups",
-            ConsoleRefused::NotRecentLogin => "the issuer did not confirm a fresh sign-in",
-        })
-    }
-}
-
-impl std::error::Error for ConsoleRefused {}
 
 /// Which `WWW-Authenticate` challenges a 401 carries (RFC 9110 §11.6.1): Basic where the
 /// path takes app passwords or service tokens as Basic credentials, Bearer where it takes

@@ -61,16 +61,9 @@ pub struct HttpResponse {
 }
 
 /// Why an outbound request produced no response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct HttpError(pub String);
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HttpError {}
 
 /// Makes outbound requests for the core. The Worker implements it with `fetch`
 /// (redirects not followed, bounded time and size); tests implement it in memory.

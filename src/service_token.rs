@@ -97,24 +97,15 @@ pub fn presented(head: &RequestHead, tokens: &[ServiceToken]) -> Option<Presente
 }
 
 /// Why presented credentials were refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceTokenRefused {
     /// No token with this client ID, or the secret does not match.
+    #[error("the service token is not valid")]
     Invalid,
     /// A valid token that this app does not list.
+    #[error("the service token is not valid for this app")]
     NotForThisApp,
 }
-
-impl std::fmt::Display for ServiceTokenRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ServiceTokenRefused::Invalid => "the service token is not valid",
-            ServiceTokenRefused::NotForThisApp => "the service token is not valid for this app",
-        })
-    }
-}
-
-impl std::error::Error for ServiceTokenRefused {}
 
 /// Checks presented credentials for `app`.
 pub fn check<'c>(

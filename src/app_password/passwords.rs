@@ -96,22 +96,13 @@ impl fmt::Display for AppPasswordRefused {
 impl std::error::Error for AppPasswordRefused {}
 
 /// Why verifying did not produce an app password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    #[error(transparent)]
     Refused(AppPasswordRefused),
+    #[error(transparent)]
     Store(StoreError),
 }
-
-impl fmt::Display for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            VerifyError::Refused(r) => write!(f, "{r}"),
-            VerifyError::Store(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for VerifyError {}
 
 impl From<StoreError> for VerifyError {
     fn from(e: StoreError) -> Self {
@@ -120,28 +111,19 @@ impl From<StoreError> for VerifyError {
 }
 
 /// Why an app password could not be created.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateError {
     /// The person has `max_app_passwords` already.
+    #[error("already {0} app passwords")]
     TooMany(usize),
     /// `revalidate_every` is set but the issuer gave no refresh token for this one.
+    #[error("the issuer gave no refresh token")]
     NoRefreshToken,
+    #[error(transparent)]
     Store(StoreError),
+    #[error("the random number generator failed")]
     Random,
 }
-
-impl fmt::Display for CreateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CreateError::TooMany(n) => write!(f, "already {n} app passwords"),
-            CreateError::NoRefreshToken => f.write_str("the issuer gave no refresh token"),
-            CreateError::Store(e) => write!(f, "{e}"),
-            CreateError::Random => f.write_str("the random number generator failed"),
-        }
-    }
-}
-
-impl std::error::Error for CreateError {}
 
 impl From<StoreError> for CreateError {
     fn from(e: StoreError) -> Self {

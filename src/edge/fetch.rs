@@ -162,24 +162,15 @@ fn own_cookies_dropped(headers: &Headers) -> Option<Vec<String>> {
 }
 
 /// Why a request body was not read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     /// Larger than the limit (declared, or found while streaming).
+    #[error("the request body is larger than the limit")]
     TooLarge,
     /// Unreadable, or not UTF-8.
+    #[error("the request body could not be read as UTF-8")]
     Unreadable,
 }
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BodyError::TooLarge => "the request body is larger than the limit",
-            BodyError::Unreadable => "the request body could not be read as UTF-8",
-        })
-    }
-}
-
-impl std::error::Error for BodyError {}
 
 /// Reads a small body (a form or JSON for Portcullis's own endpoints) as a stream, and
 /// stops at `limit` bytes: a body without `Content-Length` is never buffered whole.

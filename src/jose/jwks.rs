@@ -251,44 +251,31 @@ pub(crate) fn parse_key(value: &Value) -> Option<Jwk> {
 }
 
 /// Why a JWS was refused before its claims were looked at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
+    #[error("malformed token: {0}")]
     Malformed(String),
     /// A JWE (five parts): encrypted tokens are not supported.
+    #[error("encrypted (JWE) tokens are not supported")]
     Encrypted,
     /// `none`, HMAC, or another algorithm not accepted here.
+    #[error("algorithm {0:?} is not accepted; have the issuer sign with a public key: RS256/384/512, PS256/384/512, ES256/384/512 or EdDSA (never none or HMAC)")]
     Algorithm(String),
     /// A `crit` header names extensions this verifier does not understand (RFC 7515 §4.1.11).
+    #[error("token has critical header extensions")]
     Critical,
     /// No key in the set for this `kid`/algorithm.
+    #[error("no key for kid {0:?}")]
     UnknownKey(Option<String>),
+    #[error("signature does not verify")]
     BadSignature,
     /// The signature could not be checked with the key (the backend refused it).
+    #[error("the signing key cannot be used: {0}")]
     UnusableKey(String),
     /// Signature fine, claims not a JSON object with numeric `exp`/`iat`/`nbf`.
+    #[error("claims unreadable: {0}")]
     Claims(String),
 }
-
-impl std::fmt::Display for JwsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JwsError::Malformed(e) => write!(f, "malformed token: {e}"),
-            JwsError::Encrypted => f.write_str("encrypted (JWE) tokens are not supported"),
-            JwsError::Algorithm(a) => write!(
-                f,
-                "algorithm {a:?} is not accepted; have the issuer sign with a public key: \
-                 RS256/384/512, PS256/384/512, ES256/384/512 or EdDSA (never none or HMAC)"
-            ),
-            JwsError::Critical => f.write_str("token has critical header extensions"),
-            JwsError::UnknownKey(kid) => write!(f, "no key for kid {kid:?}"),
-            JwsError::BadSignature => f.write_str("signature does not verify"),
-            JwsError::UnusableKey(e) => write!(f, "the signing key cannot be used: {e}"),
-            JwsError::Claims(e) => write!(f, "claims unreadable: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for JwsError {}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 struct ExtraHeader {

@@ -4,8 +4,6 @@
 //! clock-skew rule. What is particular to a kind of token (nonce, events…) is checked in
 //! that kind's module, after this.
 
-use std::fmt;
-
 use serde_json::{Map, Value};
 
 use crate::identity::{is_clean, Identity};
@@ -185,48 +183,26 @@ pub struct Expect<'a> {
     pub now: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimError {
-    Issuer {
-        found: String,
-    },
+    #[error("iss {found:?} is not the configured issuer")]
+    Issuer { found: String },
+    #[error("aud does not name this client (or names audiences the client does not trust)")]
     Audience,
     /// `aud` names the client and also these, which it does not trust.
+    #[error("aud also names {0}, which this client does not trust (if the issuer adds audiences of its own, as Zitadel adds its project's ID, list them in id_token_audiences)")]
     UntrustedAudience(String),
+    #[error("azp is not this client_id (or is missing beside other audiences)")]
     AuthorizedParty,
+    #[error("token has expired or has no exp")]
     Expired,
+    #[error("token is not valid yet (nbf)")]
     NotYetValid,
+    #[error("iat is missing, in the future, or too old")]
     IssuedAt,
+    #[error("sub is missing or names another user")]
     Subject,
 }
-
-impl fmt::Display for ClaimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClaimError::Issuer { found } => {
-                write!(f, "iss {found:?} is not the configured issuer")
-            }
-            ClaimError::Audience => f.write_str(
-                "aud does not name this client (or names audiences the client does not trust)",
-            ),
-            ClaimError::UntrustedAudience(others) => write!(
-                f,
-                "aud also names {others}, which this client does not trust (if the issuer adds \
-                 audiences of its own, as Zitadel adds its project's ID, list them in \
-                 id_token_audiences)"
-            ),
-            ClaimError::AuthorizedParty => {
-                f.write_str("azp is not this client_id (or is missing beside other audiences)")
-            }
-            ClaimError::Expired => f.write_str("token has expired or has no exp"),
-            ClaimError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
-            ClaimError::IssuedAt => f.write_str("iat is missing, in the future, or too old"),
-            ClaimError::Subject => f.write_str("sub is missing or names another user"),
-        }
-    }
-}
-
-impl std::error::Error for ClaimError {}
 
 impl Expect<'_> {
     /// The checks every kind of token shares, in the order OpenID Connect Core §3.1.3.7

@@ -4,7 +4,6 @@
 //! keys and then checks the claims, so no caller repeats verify-and-validate.
 
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::rc::Rc;
 
 use super::claims::{Carried, ClaimError};
@@ -74,23 +73,15 @@ impl Vouch {
 }
 
 /// Why talking to the issuer did not produce what was asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     /// The issuer could not be reached, or answered with a server error: try later.
+    #[error(transparent)]
     Unavailable(OidcError),
     /// The issuer answered, and the answer is a refusal or unusable.
+    #[error(transparent)]
     Refused(OidcError),
 }
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientError::Unavailable(e) | ClientError::Refused(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}
 
 impl From<TokenVerifyError> for ClientError {
     fn from(e: TokenVerifyError) -> Self {
@@ -104,24 +95,15 @@ impl From<TokenVerifyError> for ClientError {
 }
 
 /// A token a client presented that is not valid here.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PresentedError {
     /// The issuer's keys could not be obtained.
+    #[error(transparent)]
     Unavailable(OidcError),
     /// The token is bad (signature, claims); the text says why.
+    #[error("{0}")]
     Invalid(String),
 }
-
-impl fmt::Display for PresentedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PresentedError::Unavailable(e) => write!(f, "{e}"),
-            PresentedError::Invalid(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for PresentedError {}
 
 pub struct Client {
     config: Rc<Config>,

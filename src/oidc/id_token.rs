@@ -1,7 +1,5 @@
 //! ID token validation, step by step as OpenID Connect Core 1.0 §3.1.3.7 lists it.
 
-use std::fmt;
-
 use super::claims::{Audience, Carried, ClaimError, Claims, Expect, LEEWAY};
 use crate::crypto::ct_eq;
 use crate::identity::Identity;
@@ -56,27 +54,18 @@ pub fn authenticated_within(auth_time: Option<u64>, max_age: u64, now: u64) -> b
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdTokenError {
     /// Steps 1 and 6–8: not a JWS we can verify (encrypted, bad algorithm, bad signature…).
+    #[error(transparent)]
     Signature(JwsError),
     /// Steps 2–5, 9 and 10, and `sub` (§2).
+    #[error(transparent)]
     Claim(ClaimError),
     /// Step 11.
+    #[error("nonce is missing or does not match this login")]
     Nonce,
 }
-
-impl fmt::Display for IdTokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IdTokenError::Signature(e) => write!(f, "{e}"),
-            IdTokenError::Claim(e) => write!(f, "{e}"),
-            IdTokenError::Nonce => f.write_str("nonce is missing or does not match this login"),
-        }
-    }
-}
-
-impl std::error::Error for IdTokenError {}
 
 impl From<ClaimError> for IdTokenError {
     fn from(e: ClaimError) -> Self {

@@ -1,8 +1,6 @@
 //! Logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.6), checked in the order the
 //! specification lists, after the signature has been verified against the issuer's keys.
 
-use std::fmt;
-
 use serde_json::Value;
 
 use super::claims::{Audience, ClaimError, Claims, Expect};
@@ -48,29 +46,20 @@ impl LogoutSubject {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogoutTokenError {
     /// Step 3: `iss`, `aud`, `iat`, `exp` as for any token from the issuer.
+    #[error(transparent)]
     Claim(ClaimError),
+    #[error("jti is missing")]
     Jti,
+    #[error("events does not contain the back-channel logout event")]
     Events,
+    #[error("neither sid nor sub is present")]
     NoSubject,
+    #[error("a logout token must not contain a nonce")]
     Nonce,
 }
-
-impl fmt::Display for LogoutTokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LogoutTokenError::Claim(e) => return write!(f, "{e}"),
-            LogoutTokenError::Jti => "jti is missing",
-            LogoutTokenError::Events => "events does not contain the back-channel logout event",
-            LogoutTokenError::NoSubject => "neither sid nor sub is present",
-            LogoutTokenError::Nonce => "a logout token must not contain a nonce",
-        })
-    }
-}
-
-impl std::error::Error for LogoutTokenError {}
 
 impl From<ClaimError> for LogoutTokenError {
     fn from(e: ClaimError) -> Self {

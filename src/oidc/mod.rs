@@ -18,31 +18,37 @@ pub use id_token::{IdTokenClaims, IdTokenError};
 pub use pending_login::PendingLogin;
 pub use provider::Provider;
 
-use std::fmt;
-
 /// Why talking to the issuer failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OidcError {
     /// No usable answer (network error, timeout, 5xx).
+    #[error("issuer unreachable: {0}")]
     Unreachable(String),
     /// The discovery document is unusable.
+    #[error("discovery document: {0}")]
     Discovery(String),
     /// The key set is unusable.
+    #[error("key set: {0}")]
     Keys(String),
     /// The token endpoint refused the code.
+    #[error("token endpoint refused the code: {error}{}", .description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     TokenRefused {
         error: String,
         description: Option<String>,
     },
     /// The token endpoint answered something that is not a token response.
+    #[error("token response: {0}")]
     TokenResponse(String),
+    #[error("ID token rejected: {0}")]
     IdToken(IdTokenError),
     /// The UserInfo endpoint answered something unusable, or refused for a reason that says
     /// nothing about the grant (a server error, `insufficient_scope`).
+    #[error("userinfo endpoint: {0}")]
     Userinfo(String),
     /// The UserInfo endpoint refused the access token the issuer had just issued (401,
     /// RFC 6750 §3.1 `invalid_token`), or answered about another user: the issuer no longer
     /// stands behind the grant (the person's session there ended meanwhile, say).
+    #[error("userinfo endpoint: {0}")]
     UserinfoDenied(String),
 }
 
@@ -54,27 +60,3 @@ impl OidcError {
         matches!(self, OidcError::IdToken(_) | OidcError::UserinfoDenied(_))
     }
 }
-
-impl fmt::Display for OidcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OidcError::Unreachable(e) => write!(f, "issuer unreachable: {e}"),
-            OidcError::Discovery(e) => write!(f, "discovery document: {e}"),
-            OidcError::Keys(e) => write!(f, "key set: {e}"),
-            OidcError::TokenRefused { error, description } => {
-                write!(f, "token endpoint refused the code: {error}")?;
-                if let Some(d) = description {
-                    write!(f, " ({d})")?;
-                }
-                Ok(())
-            }
-            OidcError::TokenResponse(e) => write!(f, "token response: {e}"),
-            OidcError::Userinfo(e) | OidcError::UserinfoDenied(e) => {
-                write!(f, "userinfo endpoint: {e}")
-            }
-            OidcError::IdToken(e) => write!(f, "ID token rejected: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for OidcError {}

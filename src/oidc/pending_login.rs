@@ -40,26 +40,17 @@ pub struct PendingLogin<P = ()> {
     pub purpose: Option<P>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PendingError {
     /// No cookie for this `state`: expired, already used, or a different browser.
+    #[error("no pending login for this state")]
     Missing,
     /// The cookie's MAC or content is wrong.
+    #[error("the pending login cookie does not verify")]
     Invalid,
+    #[error("the pending login has expired")]
     Expired,
 }
-
-impl std::fmt::Display for PendingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PendingError::Missing => "no pending login for this state",
-            PendingError::Invalid => "the pending login cookie does not verify",
-            PendingError::Expired => "the pending login has expired",
-        })
-    }
-}
-
-impl std::error::Error for PendingError {}
 
 fn none<P>() -> Option<P> {
     None

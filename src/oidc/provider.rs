@@ -240,24 +240,15 @@ impl Provider {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenVerifyError {
     /// The issuer's metadata or keys could not be obtained.
+    #[error(transparent)]
     Issuer(OidcError),
     /// The token itself is bad.
+    #[error(transparent)]
     Token(JwsError),
 }
-
-impl std::fmt::Display for TokenVerifyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TokenVerifyError::Issuer(e) => write!(f, "{e}"),
-            TokenVerifyError::Token(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for TokenVerifyError {}
 
 #[cfg(test)]
 mod tests {

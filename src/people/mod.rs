@@ -81,24 +81,15 @@ pub enum Answer {
 }
 
 /// Why the object could not answer. The gate then falls back to KV alone, and says so.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeopleError {
     /// No `PEOPLE` binding: revocation rests on KV alone.
+    #[error("no PEOPLE binding")]
     NotBound,
     /// The object did not answer, or answered something else.
+    #[error("the person's object did not answer: {0}")]
     Unreachable(String),
 }
-
-impl std::fmt::Display for PeopleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PeopleError::NotBound => f.write_str("no PEOPLE binding"),
-            PeopleError::Unreachable(why) => write!(f, "the person's object did not answer: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for PeopleError {}
 
 /// The persons' objects, as the core asks them: the Worker's `PEOPLE` namespace, or a
 /// test double.
