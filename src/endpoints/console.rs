@@ -278,18 +278,13 @@ impl ConsoleAction {
 mod tests {
     use super::*;
 
+    /// A summary as the index keeps it (its metadata).
     fn summary(sub: &str, name: Option<&str>, created: u64, expires: u64) -> SessionSummary {
-        SessionSummary {
-            sub: sub.into(),
-            email: Some(format!("{sub}@example.com")),
-            host: "photos.example.com".into(),
-            created,
-            expires,
-            user_agent: None,
-            name: name.map(str::to_string),
-            location: None,
-            sid: None,
-        }
+        let metadata = json!({
+            "sub": sub, "email": format!("{sub}@example.com"), "host": "photos.example.com",
+            "created": created, "expires": expires, "name": name,
+        });
+        SessionSummary::from_metadata(Some(&metadata.to_string())).unwrap()
     }
 
     fn hash(n: u8) -> SessionHash {

@@ -360,6 +360,11 @@ impl World {
         self.reply_at(head, NOW)
     }
 
+    /// Whether the request is let through to the app.
+    fn proxied(&self, head: &RequestHead) -> bool {
+        matches!(self.handle(head).outcome, Outcome::Proxy(_))
+    }
+
     /// Another isolate (a fresh gate, reading KV on every request) on the same store.
     fn another_isolate(&self) -> World {
         World {
@@ -414,10 +419,7 @@ fn complete_login(w: &World, start: &Reply) -> Reply {
 #[test]
 fn signing_in_again_ends_the_session_the_browser_carried() {
     let (w, old) = signed_in_world();
-    assert!(matches!(
-        w.handle(&api_get(&old)).outcome,
-        Outcome::Proxy(_)
-    ));
+    assert!(w.proxied(&api_get(&old)));
     // "Sign in as someone else" (or again) from the same browser.
     let start = w.reply(&navigate(
         "https://photos.example.com/.portcullis/login?switch=1",
@@ -445,10 +447,7 @@ fn signing_in_again_ends_the_session_the_browser_carried() {
         handled.log
     );
     assert_eq!(w.reply(&api_get(&old)).status, 401, "the old session ended");
-    assert!(matches!(
-        w.handle(&api_get(&new)).outcome,
-        Outcome::Proxy(_)
-    ));
+    assert!(w.proxied(&api_get(&new)));
 }
 
 #[test]
@@ -1114,10 +1113,7 @@ fn a_tossed_second_session_cookie_signs_out_and_is_cleared() {
             &[("cookie", cookie), ("accept", "application/json")],
         )
     };
-    assert!(matches!(
-        w.handle(&head(&session)).outcome,
-        Outcome::Proxy(_)
-    ));
+    assert!(w.proxied(&head(&session)));
     // A sibling subdomain planted its own copy: which one is meant is unknown.
     for tossed in [
         format!("__Secure-portcullis-session=planted; {session}"),
@@ -1326,7 +1322,7 @@ fn kv_failing_on_read_refuses_with_503_and_keeps_the_session() {
     assert!(!page.body.contains("simulated"), "no internals on the page");
     // KV is back: the session was never lost.
     w.store.failing.borrow_mut().clear();
-    assert!(matches!(w.handle(&api).outcome, Outcome::Proxy(_)));
+    assert!(w.proxied(&api));
 }
 
 #[test]
@@ -1426,10 +1422,7 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
         assert!(start.body.contains("Sign-in is unavailable"), "{fault}");
         assert!(!start.body.contains("aborted") && !start.body.contains("<html>not"));
         // Existing sessions keep working.
-        assert!(
-            matches!(w.handle(&app).outcome, Outcome::Proxy(_)),
-            "{fault}"
-        );
+        assert!(w.proxied(&app), "{fault}");
     }
     *w.issuer.discovery_fault.borrow_mut() = "";
     // A garbage key set: the login is refused with a clear page, nothing is stored.

@@ -217,9 +217,40 @@ impl Client {
         sub: &str,
         now: u64,
     ) -> Result<Refreshed, ClientError> {
-        let result = self
-            .refresh_once(http, check, refresh_token, sub, now)
-            .await;
+        let result: Result<Refreshed, ClientError> = async {
+            let request = |meta: &ProviderMetadata, auth| {
+                token::refresh_request(meta, &self.config, auth, refresh_token)
+            };
+            let tokens = self
+                .token_endpoint(http, now, request, token::parse_refresh_response)
+                .await?;
+            let vouch = match tokens.id_token {
+                Some(id_token) => {
+                    let claims = self
+                        .id_token(
+                            http,
+                            check,
+                            &id_token,
+                            Binding::Refresh { subject: sub },
+                            now,
+                        )
+                        .await?;
+                    let claims = self
+                        .with_userinfo(http, claims, tokens.access_token.as_ref(), now)
+                        .await?;
+                    Vouch::IdToken(claims)
+                }
+                None => {
+                    self.userinfo_only(http, sub, tokens.access_token.as_ref(), now)
+                        .await?
+                }
+            };
+            Ok(Refreshed {
+                vouch,
+                refresh_token: tokens.refresh_token,
+            })
+        }
+        .await;
         if let Err(e) = &result {
             *self.last_refresh_error.borrow_mut() = Some((now, e.to_string()));
         }
@@ -236,47 +267,6 @@ impl Client {
             key_ids,
             last_refresh_error: self.last_refresh_error.borrow().clone(),
         }
-    }
-
-    async fn refresh_once(
-        &self,
-        http: &impl HttpClient,
-        check: &impl SignatureCheck,
-        refresh_token: &str,
-        sub: &str,
-        now: u64,
-    ) -> Result<Refreshed, ClientError> {
-        let request = |meta: &ProviderMetadata, auth| {
-            token::refresh_request(meta, &self.config, auth, refresh_token)
-        };
-        let tokens = self
-            .token_endpoint(http, now, request, token::parse_refresh_response)
-            .await?;
-        let vouch = match tokens.id_token {
-            Some(id_token) => {
-                let claims = self
-                    .id_token(
-                        http,
-                        check,
-                        &id_token,
-                        Binding::Refresh { subject: sub },
-                        now,
-                    )
-                    .await?;
-                let claims = self
-                    .with_userinfo(http, claims, tokens.access_token.as_ref(), now)
-                    .await?;
-                Vouch::IdToken(claims)
-            }
-            None => {
-                self.userinfo_only(http, sub, tokens.access_token.as_ref(), now)
-                    .await?
-            }
-        };
-        Ok(Refreshed {
-            vouch,
-            refresh_token: tokens.refresh_token,
-        })
     }
 
     /// One call to the token endpoint: an unreachable issuer or a server error is

@@ -37,17 +37,13 @@ pub fn code_request(
     verifier: &str,
     redirect_uri: &str,
 ) -> HttpRequest {
-    token_request(
-        metadata,
-        config,
-        auth,
-        vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("code_verifier", verifier),
-        ],
-    )
+    let form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    token_request(metadata, config, auth, form)
 }
 
 /// Uses a refresh token (OIDC Core §12.1), to re-validate a session.
@@ -57,15 +53,11 @@ pub fn refresh_request(
     auth: ClientAuth,
     refresh_token: &str,
 ) -> HttpRequest {
-    token_request(
-        metadata,
-        config,
-        auth,
-        vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    )
+    let form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    token_request(metadata, config, auth, form)
 }
 
 /// Revokes a refresh token at the issuer's `revocation_endpoint` (RFC 7009).

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{device, escape, hidden, render, utc, Action, Page};
+use super::{device, escape, hidden, render, signed_in_page, utc, Action, Page};
 use crate::app_password::AppPasswordSummary;
 use crate::oidc::IssuerState;
 use crate::session::index::SessionSummary;
@@ -212,15 +212,7 @@ pub fn console(c: &ConsolePage<'_>) -> String {
             button(c.csrf, &sign_out, "Sign out of everything")
         );
     }
-    let line = format!("Signed in as {}.", c.admin);
-    render(&Page {
-        html: Some(&html),
-        title: "Admin console",
-        host: c.host,
-        paragraphs: &[&line],
-        details: None,
-        actions: &[],
-    })
+    signed_in_page("Admin console", c.host, c.admin, &html)
 }
 
 /// Asks the admin to confirm an action: the same form again, with `confirm=yes`.

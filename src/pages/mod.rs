@@ -66,6 +66,19 @@ main{box-sizing:border-box;max-width:min(44rem,calc(100% - 2rem));min-width:0}td
 thead{display:none}table,tbody,tr,td,th{display:block}tr{padding:.5rem 0;border-bottom:1px solid #e5e7eb}\
 td,th{border:0;padding:.1rem 0}form.create label{flex:1 1 100%}}";
 
+/// A page of someone signed in (`user`), with markup built in this module.
+pub(crate) fn signed_in_page(title: &str, host: &str, user: &str, html: &str) -> String {
+    let line = format!("Signed in as {user}.");
+    render(&Page {
+        html: Some(html),
+        title,
+        host,
+        paragraphs: &[&line],
+        details: None,
+        actions: &[],
+    })
+}
+
 pub fn render(page: &Page<'_>) -> String {
     let mut html = String::with_capacity(2048);
     let _ = write!(
@@ -421,15 +434,7 @@ pub fn account(a: &AccountPage<'_>) -> String {
     }
 
     app_passwords_section(&mut html, a, &csrf);
-    let line = format!("Signed in as {}.", a.user);
-    render(&Page {
-        html: Some(&html),
-        title: "Your account",
-        host: a.host,
-        paragraphs: &[&line],
-        details: None,
-        actions: &[],
-    })
+    signed_in_page("Your account", a.host, a.user, &html)
 }
 
 /// `text` with its first letter upper-case (messages are written to follow a colon too).
