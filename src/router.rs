@@ -340,43 +340,26 @@ mod tests {
     fn routes() {
         let c = config();
         let r = |u| route(&c.settings, &at(u));
-        assert_eq!(
-            r("https://photos.example.com/.portcullis/login"),
-            Route::Endpoint(Endpoint::Login)
-        );
-        assert_eq!(
-            r("https://photos.example.com:8787/.portcullis/callback?code=x"),
-            Route::Endpoint(Endpoint::Callback)
-        );
-        assert_eq!(
-            r("https://photos.example.com/.portcullis/me"),
-            Route::Endpoint(Endpoint::Me)
-        );
-        assert_eq!(
-            r("https://photos.example.com/.portcullis/logout"),
-            Route::Endpoint(Endpoint::Logout)
-        );
-        assert_eq!(
-            r("https://photos.example.com/.portcullis/nope"),
-            Route::Endpoint(Endpoint::Unknown)
-        );
-        assert_eq!(
-            r("https://photos.example.com/.portcullis/me/x"),
-            Route::Endpoint(Endpoint::Unknown)
-        );
-        assert_eq!(
-            r("https://photos.example.com/.portcullis"),
-            Route::Endpoint(Endpoint::Unknown)
-        );
-        // Dot segments are resolved by the URL parser before routing, as for forwarding.
-        assert_eq!(
-            r("https://photos.example.com/x/../.portcullis/me"),
-            Route::Endpoint(Endpoint::Me)
-        );
-        assert_eq!(
-            r("https://photos.example.com/x/%2e%2e/.portcullis/me"),
-            Route::Endpoint(Endpoint::Me)
-        );
+        use Endpoint::{Callback, Login, Logout, Me, Unknown};
+        let endpoints = [
+            ("https://photos.example.com/.portcullis/login", Login),
+            (
+                "https://photos.example.com:8787/.portcullis/callback?code=x",
+                Callback,
+            ),
+            ("https://photos.example.com/.portcullis/me", Me),
+            ("https://photos.example.com/.portcullis/logout", Logout),
+            ("https://photos.example.com/.portcullis/nope", Unknown),
+            ("https://photos.example.com/.portcullis/me/x", Unknown),
+            ("https://photos.example.com/.portcullis", Unknown),
+            // Dot segments are resolved by the URL parser before routing, as for forwarding.
+            ("https://photos.example.com/x/../.portcullis/me", Me),
+            ("https://photos.example.com/x/%2e%2e/.portcullis/me", Me),
+            ("https://auth.example.com/.portcullis/callback", Callback),
+        ];
+        for (url, endpoint) in endpoints {
+            assert_eq!(r(url), Route::Endpoint(endpoint), "{url}");
+        }
         assert!(
             matches!(r("https://photos.example.com/"), Route::App(a) if a.host == "photos.example.com")
         );
@@ -384,15 +367,12 @@ mod tests {
             r("https://PHOTOS.example.com/.portcullisX"),
             Route::App(_)
         ));
-        assert_eq!(
-            r("https://auth.example.com/.portcullis/callback"),
-            Route::Endpoint(Endpoint::Callback)
-        );
-        assert_eq!(r("https://auth.example.com/"), Route::UnknownHost);
-        assert_eq!(
-            r("https://other.example.com/.portcullis/login"),
-            Route::UnknownHost
-        );
-        assert_eq!(r("https://example.com/"), Route::UnknownHost);
+        for url in [
+            "https://auth.example.com/",
+            "https://other.example.com/.portcullis/login",
+            "https://example.com/",
+        ] {
+            assert_eq!(r(url), Route::UnknownHost, "{url}");
+        }
     }
 }

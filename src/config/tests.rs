@@ -191,71 +191,88 @@ fn wrong_types_are_named() {
     assert!(has(&e, "PORTCULLIS.scopes", "expected a sequence"), "{e:?}");
 }
 
+/// Each case is refused with its message: (setting, its value, the key named, the text).
+fn refusals(cases: &[(&str, serde_json::Value, &str, &str)]) {
+    for (setting, value, key, needle) in cases {
+        assert!(
+            refused(&[(setting, value.clone())], key, needle),
+            "{setting} = {value}: expected {key}: …{needle}…"
+        );
+    }
+}
+
 #[test]
 fn bad_durations_are_named() {
-    assert!(refused(
-        &[("session_lifetime", json!("7 days"))],
-        "PORTCULLIS.session_lifetime",
-        "e.g. \"7d\""
-    ));
-    assert!(refused(
-        &[("session_lifetime", json!("30s"))],
-        "PORTCULLIS.session_lifetime",
-        "minimum 5m"
-    ));
-    assert!(refused(
-        &[("session_cache", json!("1h"))],
-        "PORTCULLIS.session_cache",
-        "maximum 5m"
-    ));
+    refusals(&[
+        (
+            "session_lifetime",
+            json!("7 days"),
+            "PORTCULLIS.session_lifetime",
+            "e.g. \"7d\"",
+        ),
+        (
+            "session_lifetime",
+            json!("30s"),
+            "PORTCULLIS.session_lifetime",
+            "minimum 5m",
+        ),
+        (
+            "session_cache",
+            json!("1h"),
+            "PORTCULLIS.session_cache",
+            "maximum 5m",
+        ),
+        (
+            "revalidate_every",
+            json!("10s"),
+            "PORTCULLIS.revalidate_every",
+            "minimum 30s",
+        ),
+    ]);
 }
 
 #[test]
 fn apps_are_checked() {
-    assert!(refused(
-        &[("apps", json!([{ "origin": "https://x.example.com" }]))],
-        "PORTCULLIS.apps[0].host",
-        "is required"
-    ));
-
-    assert!(refused(
-        &[(
+    let app = |v: serde_json::Value| json!([v]);
+    refusals(&[
+        (
             "apps",
-            json!([{ "host": "a.example.com" }, { "host": "A.example.com" }])
-        )],
-        "PORTCULLIS.apps[1].host",
-        "configured twice"
-    ));
-
-    assert!(refused(
-        &[("apps", json!([{ "host": "https://a.example.com/" }]))],
-        "PORTCULLIS.apps[0].host",
-        "without scheme"
-    ));
-
-    assert!(refused(
-        &[(
+            app(json!({ "origin": "https://x.example.com" })),
+            "PORTCULLIS.apps[0].host",
+            "is required",
+        ),
+        (
             "apps",
-            json!([{ "host": "a.example.com", "origin": "https://o.example.com/sub" }])
-        )],
-        "PORTCULLIS.apps[0].origin",
-        "has a path"
-    ));
-
-    assert!(refused(
-        &[(
+            json!([{ "host": "a.example.com" }, { "host": "A.example.com" }]),
+            "PORTCULLIS.apps[1].host",
+            "configured twice",
+        ),
+        (
             "apps",
-            json!([{ "host": "a.example.com", "origin": "http://o.example.com" }])
-        )],
-        "PORTCULLIS.apps[0].origin",
-        "https"
-    ));
-
-    assert!(refused(
-        &[("apps", json!([]))],
-        "PORTCULLIS.apps",
-        "is empty"
-    ));
+            app(json!({ "host": "https://a.example.com/" })),
+            "PORTCULLIS.apps[0].host",
+            "without scheme",
+        ),
+        (
+            "apps",
+            app(json!({ "host": "a.example.com", "origin": "https://o.example.com/sub" })),
+            "PORTCULLIS.apps[0].origin",
+            "has a path",
+        ),
+        (
+            "apps",
+            app(json!({ "host": "a.example.com", "origin": "http://o.example.com" })),
+            "PORTCULLIS.apps[0].origin",
+            "https",
+        ),
+        ("apps", json!([]), "PORTCULLIS.apps", "is empty"),
+        (
+            "issuer",
+            json!("http://id.example.com"),
+            "PORTCULLIS.issuer",
+            "use https",
+        ),
+    ]);
 }
 
 #[test]
@@ -308,11 +325,7 @@ fn auth_host_needs_a_cookie_domain_that_contains_it() {
 
 #[test]
 fn issuer_must_be_https() {
-    assert!(refused(
-        &[("issuer", json!("http://id.example.com"))],
-        "PORTCULLIS.issuer",
-        "use https"
-    ));
+    // (http elsewhere: apps_are_checked.)
     let mut v = minimal();
     v["issuer"] = json!("http://127.0.0.1:9000");
     assert!(
@@ -379,11 +392,7 @@ fn revalidation_has_a_floor() {
     v["revalidate_every"] = json!("15m");
     let c = Config::from_inputs(&inputs(v)).unwrap();
     assert_eq!(c.settings.revalidate_every, Some(900));
-    assert!(refused(
-        &[("revalidate_every", json!("10s"))],
-        "PORTCULLIS.revalidate_every",
-        "minimum 30s"
-    ));
+    // (Below the floor: bad_durations_are_named.)
     let c = Config::from_inputs(&inputs(minimal())).unwrap();
     assert_eq!(c.settings.revalidate_every, None);
     assert!(!c
