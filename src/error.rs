@@ -26,20 +26,10 @@ pub enum GateError {
     NotFound,
     MethodNotAllowed,
     BadRequest(&'static str),
-    /// No signed login state for this callback: expired cookie, a replayed or forged
-    /// callback, or a different browser.
-    LoginStateMissing,
-    LoginStateInvalid,
-    LoginExpired,
-    /// The issuer redirected back with an OAuth error (e.g. `access_denied`).
-    IssuerSaid {
-        error: String,
-        description: Option<String>,
-    },
+    /// A login that did not complete (the login part's own errors).
+    Login(LoginError),
     /// Discovery, keys or the token endpoint could not be reached.
     IssuerUnavailable(OidcError),
-    /// The issuer answered, but the login could not be completed (code refused, bad token).
-    LoginFailed(OidcError),
     /// No valid session, on a request that must not be redirected (API, XHR, non-GET); the
     /// challenges its 401 carries for the credentials the path takes.
     Unauthenticated(Challenge),
@@ -55,27 +45,16 @@ pub enum GateError {
     ServiceToken(ServiceTokenRefused),
     /// App-password credentials that do not open this app (here, now).
     AppPassword(app_password::AppPasswordRefused),
-    /// The app-password form was filled in wrongly; the text says how.
-    AppPasswordForm(&'static str),
-    /// The person has as many app passwords as `max_app_passwords` allows.
-    TooManyAppPasswords,
-    /// The login made to create an app password is not a fresh login of the same person.
-    NotRecentLogin,
+    /// A self-service form refused (the account page's own errors).
+    Form(FormError),
     /// The admin console refused this person or this login.
     Console(ConsoleRefused),
-    /// `revalidate_every` is set, but the issuer gave no refresh token for an app password.
-    NoRefreshToken,
     /// A bearer token that is not valid here.
     InvalidBearer(String),
     /// The admin API was called without the right `ADMIN_TOKEN`.
     AdminUnauthorized,
     /// A back-channel logout request that cannot be honoured.
     InvalidLogoutToken(String),
-    /// A state-changing POST without a valid CSRF token.
-    Csrf,
-    /// The account page or one of its forms, asked by a script (`Sec-Fetch-Mode: cors`):
-    /// a script on a protected app must not read the page or act through it.
-    NotForScripts,
     /// The app's origin could not be reached.
     OriginUnreachable(String),
     /// A body larger than Portcullis reads for its own endpoints.
@@ -86,6 +65,52 @@ pub enum GateError {
     Random,
     /// `ASSERTION_KEY` could not sign the `Portcullis-Assertion`.
     Assertion(SigningError),
+}
+
+/// Why a login did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// No signed login state for this callback: expired cookie, a replayed or forged
+    /// callback, or a different browser.
+    #[error("no signed login state for this callback")]
+    StateMissing,
+    #[error("the login state does not verify")]
+    StateInvalid,
+    #[error("the login has expired")]
+    Expired,
+    /// The issuer redirected back with an OAuth error (e.g. `access_denied`).
+    #[error("{error}{}", .description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    IssuerSaid {
+        error: String,
+        description: Option<String>,
+    },
+    /// The issuer answered, but the login could not be completed (code refused, bad token).
+    #[error(transparent)]
+    Failed(OidcError),
+}
+
+/// Why a self-service form (the account page's, the app-password forms) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    /// The app-password form was filled in wrongly; the text says how.
+    #[error("{0}")]
+    AppPassword(&'static str),
+    /// The person has as many app passwords as `max_app_passwords` allows.
+    #[error("too many app passwords")]
+    TooManyAppPasswords,
+    /// The login made to create an app password is not a fresh login of the same person.
+    #[error("recent login required")]
+    NotRecentLogin,
+    /// `revalidate_every` is set, but the issuer gave no refresh token for an app password.
+    #[error("no refresh token")]
+    NoRefreshToken,
+    /// A state-changing POST without a valid CSRF token.
+    #[error("csrf")]
+    Csrf,
+    /// The account page or one of its forms, asked by a script (`Sec-Fetch-Mode: cors`):
+    /// a script on a protected app must not read the page or act through it.
+    #[error("not for scripts")]
+    NotForScripts,
 }
 
 /// Why the admin console refused (its own small error; its rows are in the table below).
@@ -137,8 +162,8 @@ impl std::error::Error for GateError {}
 impl From<CreateError> for GateError {
     fn from(e: CreateError) -> Self {
         match e {
-            CreateError::TooMany(_) => GateError::TooManyAppPasswords,
-            CreateError::NoRefreshToken => GateError::NoRefreshToken,
+            CreateError::TooMany(_) => GateError::Form(FormError::TooManyAppPasswords),
+            CreateError::NoRefreshToken => GateError::Form(FormError::NoRefreshToken),
             CreateError::Store(e) => GateError::Store(e),
             CreateError::Random => GateError::Random,
         }
@@ -217,29 +242,29 @@ fn meta(error: &GateError) -> Meta {
         E::NotFound => m(404, "not_found", "Not found", "There is nothing at this address.", false),
         E::MethodNotAllowed => m(405, "method_not_allowed", "Method not allowed", "This address does not accept that kind of request.", false),
         E::BadRequest(_) => m(400, "bad_request", DID_NOT_COMPLETE, "The request was malformed.", false),
-        E::LoginStateMissing => m(400, "login_state_missing", DID_NOT_COMPLETE, "This sign-in link has expired or was already used, or it was opened in a different browser. Start again from the app.", false),
-        E::LoginStateInvalid => m(400, "login_state_invalid", DID_NOT_COMPLETE, "The sign-in could not be verified. Start again from the app.", false),
-        E::LoginExpired => m(400, "login_expired", DID_NOT_COMPLETE, "The sign-in took too long and has expired. Please try again.", false),
-        E::IssuerSaid { .. } => m(400, "issuer_error", DID_NOT_COMPLETE, "You were not signed in.", false),
+        E::Login(LoginError::StateMissing) => m(400, "login_state_missing", DID_NOT_COMPLETE, "This sign-in link has expired or was already used, or it was opened in a different browser. Start again from the app.", false),
+        E::Login(LoginError::StateInvalid) => m(400, "login_state_invalid", DID_NOT_COMPLETE, "The sign-in could not be verified. Start again from the app.", false),
+        E::Login(LoginError::Expired) => m(400, "login_expired", DID_NOT_COMPLETE, "The sign-in took too long and has expired. Please try again.", false),
+        E::Login(LoginError::IssuerSaid { .. }) => m(400, "issuer_error", DID_NOT_COMPLETE, "You were not signed in.", false),
         E::IssuerUnavailable(_) => m(503, "issuer_unavailable", "Sign-in is unavailable", "The identity provider cannot be reached right now. If you were signed in already, your session still works; new sign-ins will work once the provider is back.", false),
-        E::LoginFailed(_) => m(400, "login_failed", DID_NOT_COMPLETE, "The identity provider's answer could not be accepted, so you were not signed in. Please try again; if it keeps happening, the site owner can find the reason in the log.", false),
+        E::Login(LoginError::Failed(_)) => m(400, "login_failed", DID_NOT_COMPLETE, "The identity provider's answer could not be accepted, so you were not signed in. Please try again; if it keeps happening, the site owner can find the reason in the log.", false),
         E::Unauthenticated(c) => Meta { challenge: c.header(), ..m(401, "unauthenticated", DID_NOT_COMPLETE, "sign in first: this request carries no valid Portcullis session", true) },
         E::AmbiguousPath(_) => m(400, "ambiguous_path", "Bad request", "This address is ambiguous (it contains an encoded slash, a control character or a dot segment with parameters), so it is refused.", false),
         E::Forbidden { csrf, .. } => m(403, "forbidden", "You don't have access", "You are not allowed to use this app.", csrf.is_none()),
         E::ServiceToken(ServiceTokenRefused::Invalid) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
         E::ServiceToken(ServiceTokenRefused::NotForThisApp) => m(401, "service_token_not_allowed_here", DID_NOT_COMPLETE, "This service token is not valid for this app.", true),
         E::AppPassword(r) => m(401, r.code(), DID_NOT_COMPLETE, r.message(), true).challenge(BASIC),
-        E::AppPasswordForm(why) => m(400, "invalid_app_password_request", "The app password was not created", why, false),
-        E::TooManyAppPasswords => m(409, "too_many_app_passwords", "The app password was not created", "You have as many app passwords as allowed. Revoke one you no longer use, then create the new one.", false),
-        E::NotRecentLogin => m(403, "recent_login_required", "The app password was not created", "Creating an app password needs a fresh sign-in by the same person, and the identity provider did not confirm one. Please try again.", false),
+        E::Form(FormError::AppPassword(why)) => m(400, "invalid_app_password_request", "The app password was not created", why, false),
+        E::Form(FormError::TooManyAppPasswords) => m(409, "too_many_app_passwords", "The app password was not created", "You have as many app passwords as allowed. Revoke one you no longer use, then create the new one.", false),
+        E::Form(FormError::NotRecentLogin) => m(403, "recent_login_required", "The app password was not created", "Creating an app password needs a fresh sign-in by the same person, and the identity provider did not confirm one. Please try again.", false),
         E::Console(ConsoleRefused::NotAdmin) => m(403, "not_an_admin", "You don't have access", "The admin console is for the owner's admins: members of a group in admin_groups.", false),
         E::Console(ConsoleRefused::NotRecentLogin) => m(403, "recent_login_required", "Sign in again first", "The admin console needs a sign-in from the last 10 minutes, and the identity provider did not confirm one. Open the console again to sign in.", false),
-        E::NoRefreshToken => m(502, "no_refresh_token", "The app password was not created", "The identity provider gave no refresh token, so the app password could not be kept in step with your account. The site owner can find the reason in the log.", false),
+        E::Form(FormError::NoRefreshToken) => m(502, "no_refresh_token", "The app password was not created", "The identity provider gave no refresh token, so the app password could not be kept in step with your account. The site owner can find the reason in the log.", false),
         E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true).challenge(BEARER_INVALID),
         E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true).challenge(BEARER),
         E::InvalidLogoutToken(_) => m(400, "invalid_request", DID_NOT_COMPLETE, "The logout token was not accepted.", true),
-        E::NotForScripts => m(403, "not_for_scripts", "Open this page yourself", "This page and its forms are for you to use in the browser, not for scripts.", false),
-        E::Csrf => m(403, "csrf", "Please confirm", "This sign-out request could not be verified. Use the button below to sign out.", false),
+        E::Form(FormError::NotForScripts) => m(403, "not_for_scripts", "Open this page yourself", "This page and its forms are for you to use in the browser, not for scripts.", false),
+        E::Form(FormError::Csrf) => m(403, "csrf", "Please confirm", "This sign-out request could not be verified. Use the button below to sign out.", false),
         E::OriginUnreachable(_) => m(502, "origin_unreachable", "The app is down", "You are signed in, but the app behind this address is not answering. It may be restarting or down; try again in a moment.", false),
         E::PayloadTooLarge => m(413, "payload_too_large", "Request too large", "The request body is larger than this address accepts.", false),
         E::Store(_) => m(503, "session_store_unavailable", "Sessions are unavailable", "The session store is not available right now. Please try again in a moment.", false),
@@ -249,6 +274,11 @@ fn meta(error: &GateError) -> Meta {
 }
 
 impl GateError {
+    /// The app-password form was filled in wrongly; `why` says how.
+    pub fn app_password_form(why: &'static str) -> Self {
+        GateError::Form(FormError::AppPassword(why))
+    }
+
     pub fn status(&self) -> u16 {
         meta(self).status
     }
@@ -262,7 +292,7 @@ impl GateError {
         match self {
             GateError::Misconfigured(e) => e.to_string(),
             GateError::BadRequest(why) | GateError::AmbiguousPath(why) => (*why).to_string(),
-            GateError::IssuerSaid { error, description } => {
+            GateError::Login(LoginError::IssuerSaid { error, description }) => {
                 let mut detail = match description {
                     Some(d) => format!("{error}: {d}"),
                     None => error.clone(),
@@ -275,13 +305,15 @@ impl GateError {
                 }
                 detail
             }
-            GateError::IssuerUnavailable(e) | GateError::LoginFailed(e) => e.to_string(),
+            GateError::IssuerUnavailable(e) | GateError::Login(LoginError::Failed(e)) => {
+                e.to_string()
+            }
             GateError::OriginUnreachable(e)
             | GateError::InvalidBearer(e)
             | GateError::InvalidLogoutToken(e) => e.clone(),
             GateError::Forbidden { user, .. } => format!("{user} is not allowed here"),
             GateError::AppPassword(r) => r.to_string(),
-            GateError::AppPasswordForm(why) => (*why).to_string(),
+            GateError::Form(FormError::AppPassword(why)) => (*why).to_string(),
             GateError::Store(e) => e.to_string(),
             GateError::Assertion(e) => e.to_string(),
             other => other.code().replace('_', " "),
@@ -354,7 +386,7 @@ fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
     };
     let body = match error {
         GateError::Misconfigured(errors) => pages::misconfigured(scope.host, &errors.for_page()),
-        GateError::IssuerSaid { error, description } => {
+        GateError::Login(LoginError::IssuerSaid { error, description }) => {
             pages::issuer_said(&page, error, description.as_deref())
         }
         GateError::Forbidden { user, csrf } => {
@@ -410,20 +442,20 @@ mod tests {
 
     #[test]
     fn an_invalid_scope_refusal_names_the_setting_in_the_log() {
-        let e = GateError::IssuerSaid {
+        let e = GateError::Login(LoginError::IssuerSaid {
             error: "invalid_scope".into(),
             description: Some("Invalid scopes: openid groups".into()),
-        };
+        });
         let detail = e.detail();
         assert!(
             detail.starts_with("invalid_scope: Invalid scopes: openid groups (")
                 && detail.contains("PORTCULLIS.scopes"),
             "{detail}"
         );
-        let other = GateError::IssuerSaid {
+        let other = GateError::Login(LoginError::IssuerSaid {
             error: "access_denied".into(),
             description: None,
-        };
+        });
         assert_eq!(other.detail(), "access_denied");
     }
 
@@ -446,10 +478,10 @@ mod tests {
         assert!(r.body.contains("\"error\":\"unauthenticated\""));
 
         let r = reply(
-            &GateError::IssuerSaid {
+            &GateError::Login(LoginError::IssuerSaid {
                 error: "access_denied".into(),
                 description: Some("<b>no</b>".into()),
-            },
+            }),
             &ctx(false),
         );
         assert_eq!(r.status, 400);

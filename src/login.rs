@@ -11,7 +11,7 @@ use crate::app_password::NewAppPassword;
 use crate::context::{Ctx, Io};
 use crate::cookies;
 use crate::crypto::ct_eq;
-use crate::error::{ConsoleRefused, GateError};
+use crate::error::{ConsoleRefused, FormError, GateError, LoginError};
 use crate::http::Reply;
 use crate::oidc::client::Vouched;
 use crate::oidc::pending_login::{PendingError, LOGIN_TTL};
@@ -59,7 +59,7 @@ impl From<ClientError> for GateError {
     fn from(e: ClientError) -> Self {
         match e {
             ClientError::Unavailable(e) => GateError::IssuerUnavailable(e),
-            ClientError::Refused(e) => GateError::LoginFailed(e),
+            ClientError::Refused(e) => GateError::Login(LoginError::Failed(e)),
         }
     }
 }
@@ -189,7 +189,7 @@ impl Login {
             .as_deref()
             .is_some_and(|auth| auth != head.host())
         {
-            return Err(GateError::AppPasswordForm(
+            return Err(GateError::app_password_form(
                 "app passwords are created on the sign-in host; open the account page there",
             ));
         }
@@ -271,30 +271,30 @@ impl Login {
         // Without a pending login for this `state`, nothing the URL says is shown: anyone can
         // craft a callback link with an `error_description` of their choosing.
         let Some(value) = cookie_name.as_deref().and_then(|n| head.cookie(n)) else {
-            return Err(GateError::LoginStateMissing);
+            return Err(GateError::Login(LoginError::StateMissing));
         };
         let keys = &self.parts.config.secrets.signing_keys;
         let pending = match Pending::open(value, keys, &state, ctx.now()) {
             Ok(pending) => pending,
-            Err(PendingError::Expired) => return Err(GateError::LoginExpired),
-            Err(_) => return Err(GateError::LoginStateInvalid),
+            Err(PendingError::Expired) => return Err(GateError::Login(LoginError::Expired)),
+            Err(_) => return Err(GateError::Login(LoginError::StateInvalid)),
         };
         // From here on, "try again" returns to where the login started.
         ctx.set_retry(&login_href(&pending.return_to));
         if let Some(error) = params.error {
-            return Err(GateError::IssuerSaid {
+            return Err(GateError::Login(LoginError::IssuerSaid {
                 error: oauth_text(&error, 64),
                 description: params.error_description.map(|d| oauth_text(&d, 200)),
-            });
+            }));
         }
         // RFC 9207: when the issuer names itself, it must be ours (mix-up defence).
         if params
             .iss
             .is_some_and(|iss| iss != self.parts.config.settings.issuer)
         {
-            return Err(GateError::LoginFailed(OidcError::Discovery(
+            return Err(GateError::Login(LoginError::Failed(OidcError::Discovery(
                 "iss parameter names another issuer".into(),
-            )));
+            ))));
         }
         let Some(code) = params.code.filter(|c| !c.is_empty()) else {
             return Err(GateError::BadRequest("callback without code"));
@@ -405,7 +405,7 @@ impl Login {
         let same_person = claims.identity.sub == request.sub
             && session.is_some_and(|s| s.session.identity.sub == request.sub);
         if !fresh || !same_person {
-            return Err(GateError::NotRecentLogin);
+            return Err(GateError::Form(FormError::NotRecentLogin));
         }
         let admitted = self
             .parts
@@ -414,7 +414,7 @@ impl Login {
             .app(&request.app)
             .is_some_and(|app| app.app_passwords && app.allow.admits(&claims.identity));
         if !admitted {
-            return Err(GateError::AppPasswordForm(
+            return Err(GateError::app_password_form(
                 "you may not create app passwords for that app",
             ));
         }

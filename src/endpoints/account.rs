@@ -9,7 +9,7 @@ use super::{form_session, not_from_a_script, signed_in, Answer, Parts};
 use crate::app_password::{record, AppPasswordSummary, AppPasswords, NewAppPassword};
 use crate::config::{format_duration, parse_duration};
 use crate::context::{Ctx, Io};
-use crate::error::{Challenge, GateError};
+use crate::error::{Challenge, FormError, GateError};
 use crate::http::Reply;
 use crate::login::RECENT_LOGIN;
 use crate::model::{App, Config};
@@ -209,32 +209,32 @@ async fn create<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateEr
     // Only where no app's script can reach the form (an XSS in any app could otherwise
     // mint a credential that outlives the session).
     if settings.auth_host.is_none() {
-        return Err(GateError::AppPasswordForm(NEEDS_AUTH_HOST));
+        return Err(GateError::app_password_form(NEEDS_AUTH_HOST));
     }
     let chosen = head.form_field("app").unwrap_or_default();
     let Some(app) = creatable(config, &found).find(|app| app.host == chosen) else {
-        return Err(GateError::AppPasswordForm(
+        return Err(GateError::app_password_form(
             "choose one of the apps offered: only apps that take app passwords and admit you",
         ));
     };
     let label = record::label(&head.form_field("label").unwrap_or_default())
-        .map_err(GateError::AppPasswordForm)?;
+        .map_err(GateError::app_password_form)?;
     let lifetime = match head.form_field("lifetime").filter(|l| !l.trim().is_empty()) {
         None => settings.app_password_lifetime,
         Some(text) => match parse_duration(&text) {
             Ok(l) if l > settings.app_password_lifetime => {
-                return Err(GateError::AppPasswordForm(
+                return Err(GateError::app_password_form(
                     "the lifetime is longer than this site allows",
                 ))
             }
             Ok(l) if l < MIN_APP_PASSWORD_LIFETIME => {
-                return Err(GateError::AppPasswordForm(
+                return Err(GateError::app_password_form(
                     "the lifetime is shorter than one hour",
                 ))
             }
             Ok(l) => l,
             Err(_) => {
-                return Err(GateError::AppPasswordForm(
+                return Err(GateError::app_password_form(
                     "write the lifetime as a number and a unit, e.g. 90d",
                 ))
             }
@@ -242,7 +242,7 @@ async fn create<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateEr
     };
     let identity = &found.session.identity;
     if app_passwords.of_user(&ctx.env, &identity.sub).await?.len() >= settings.max_app_passwords {
-        return Err(GateError::TooManyAppPasswords);
+        return Err(GateError::Form(FormError::TooManyAppPasswords));
     }
     let request = NewAppPassword {
         sub: identity.sub.clone(),
@@ -283,7 +283,7 @@ async fn revoke_app_password<I: Io>(
     let id = ctx.head.form_field("id").unwrap_or_default();
     let listed = app_passwords.of_user(&ctx.env, sub).await?;
     let Some(summary) = listed.iter().find(|s| *s.id == *id) else {
-        return Err(GateError::AppPasswordForm(
+        return Err(GateError::app_password_form(
             "you have no app password with that ID",
         ));
     };

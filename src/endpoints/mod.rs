@@ -14,7 +14,7 @@ pub use crate::parts::Parts;
 
 use crate::context::{Ctx, Io};
 use crate::crypto::ct_eq;
-use crate::error::{Challenge, GateError};
+use crate::error::{Challenge, FormError, GateError};
 use crate::grant::CheckBy;
 use crate::request::RequestHead;
 use crate::session::{Found, Sessions};
@@ -44,7 +44,7 @@ pub(super) async fn form_session<I: Io>(
     let expected = sessions.derive(&found.id, csrf_purpose);
     let given = ctx.head.form_field("csrf").unwrap_or_default();
     if !ct_eq(expected.as_bytes(), given.as_bytes()) {
-        return Err(GateError::Csrf);
+        return Err(GateError::Form(FormError::Csrf));
     }
     Ok(found)
 }
@@ -56,7 +56,7 @@ pub(super) async fn form_session<I: Io>(
 pub(super) fn not_from_a_script(head: &RequestHead) -> Result<(), GateError> {
     match head.header("sec-fetch-mode") {
         None | Some("navigate") => Ok(()),
-        Some(_) => Err(GateError::NotForScripts),
+        Some(_) => Err(GateError::Form(FormError::NotForScripts)),
     }
 }
 
@@ -66,6 +66,6 @@ pub(super) fn not_from_a_script(head: &RequestHead) -> Result<(), GateError> {
 pub(super) fn from_our_own_page(head: &RequestHead) -> Result<(), GateError> {
     match head.header("sec-fetch-site") {
         None | Some("same-origin") => Ok(()),
-        Some(_) => Err(GateError::NotForScripts),
+        Some(_) => Err(GateError::Form(FormError::NotForScripts)),
     }
 }
