@@ -118,7 +118,7 @@ impl AssertionKey {
         let mut claims = Map::new();
         claims.insert("iss".into(), issuer.into());
         claims.insert("aud".into(), audience.into());
-        claims.insert("sub".into(), identity.sub.clone().into());
+        claims.insert("sub".into(), identity.sub.as_str().into());
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + ASSERTION_LIFETIME).into());
         if let Some(email) = &identity.email {
@@ -182,10 +182,7 @@ impl AssertionKey {
     pub fn self_test(&self) -> Result<(), SigningError> {
         use std::future::Future;
         use std::task::{Context, Poll, Waker};
-        let sample = Identity {
-            sub: "check-config".into(),
-            ..Default::default()
-        };
+        let sample = Identity::new(crate::identity::Subject::of_service("check-config"));
         let signing = self.sign(
             &crate::jose::signature::RustCrypto,
             "https://check-config/.portcullis",

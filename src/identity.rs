@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::store::keys::Subject;
+
 /// The user as the issuer described them at login.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
-    pub sub: String,
+    pub sub: Subject,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(default)]
@@ -29,12 +31,32 @@ pub fn is_clean(value: &str) -> bool {
 }
 
 impl Identity {
+    /// Someone known only by their `sub`.
+    pub fn new(sub: Subject) -> Self {
+        Identity {
+            sub,
+            email: None,
+            email_verified: false,
+            name: None,
+            preferred_username: None,
+            groups: Vec::new(),
+        }
+    }
+
     /// The name apps see as the user: `preferred_username`, else `email`, else `sub`.
     pub fn user(&self) -> &str {
         self.preferred_username
             .as_deref()
             .or(self.email.as_deref())
             .unwrap_or(&self.sub)
+    }
+}
+
+/// In tests, an identity literal may leave out what it does not need.
+#[cfg(test)]
+impl Default for Identity {
+    fn default() -> Self {
+        Identity::new(Subject::from("test-subject"))
     }
 }
 

@@ -76,7 +76,7 @@ test('scripts/dev serves a working login; scripts/revoke ends the session', { ti
     assert.match(revoked.stdout, /Revoked [1-9]\d* session\(s\)/);
     assert.match(revoked.stderr, /binds PEOPLE/, 'it says what it cannot reach');
     const after = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com', '--list'], { cwd: ROOT });
-    assert.match(after.stdout, /No matching sessions/);
+    assert.match(after.stdout, /No matching sessions/, `listed before:\n${listed.stdout}\nrevoked:\n${revoked.stdout}\ndev:\n${output.slice(-4000)}`);
     // A tombstone, as the worker's own revocation writes, so that a re-validation in flight
     // cannot write the session back.
     const tombstone = await run('npx', ['wrangler', 'kv', 'key', 'get', `revoked:${hash}`, '--text', '--binding', 'SESSIONS', '--local', '--config', 'dev/wrangler.toml'], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });

@@ -386,7 +386,7 @@ impl Access {
             ),
             assertion,
             user: match principal {
-                Principal::ServiceToken { identity, .. } => Some(identity.sub.clone()),
+                Principal::ServiceToken { identity, .. } => Some(identity.sub.to_string()),
                 _ => identity
                     .and_then(|person| app.user_claim.user_of(person))
                     .map(String::from),
@@ -420,7 +420,7 @@ impl Access {
             Principal::Session(found) => found.id.hash().to_string(),
             Principal::Bearer { token, .. } => format!("bearer:{}", token::fingerprint(token)),
             Principal::AppPassword { record, .. } => record.id.to_string(),
-            _ => identity.sub.clone(),
+            _ => identity.sub.to_string(),
         };
         let cache_key = format!("{who}|{}|{issuer}", app.host);
         if let Some(token) = self

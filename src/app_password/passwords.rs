@@ -15,7 +15,7 @@ use super::revalidate::{Outcome, Records};
 use crate::context::{audit_line, AppPasswordTask, Env, Io, Task};
 use crate::crypto::{b64url, ct_eq, sha256};
 use crate::grant::{tombstone, CheckBy, Due, GrantStore, Held, Lifecycle, WriteBack};
-use crate::identity::Identity;
+use crate::identity::{Identity, Subject};
 use crate::model::{App, Config};
 use crate::oidc::Client;
 use crate::people::People;
@@ -34,7 +34,7 @@ const REFRESH_KEY: &str = "portcullis app password refresh key v1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAppPassword {
     /// The person asking (the session's `sub`): the login must be theirs.
-    pub sub: String,
+    pub sub: Subject,
     pub app: String,
     pub label: String,
     /// Seconds.

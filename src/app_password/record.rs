@@ -66,7 +66,7 @@ impl AppPasswordSummary {
             id: record.id.clone(),
             label: record.label.clone(),
             app: record.app.clone(),
-            sub: record.identity.sub.clone(),
+            sub: record.identity.sub.to_string(),
             email: record.identity.email.clone(),
             created: record.created,
             expires: record.expires,

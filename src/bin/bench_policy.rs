@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use portcullis::config::Inputs;
-use portcullis::identity::Identity;
+use portcullis::identity::{Identity, Subject};
 use portcullis::model::classify;
 use portcullis::model::Config;
 use portcullis::path::normalize;
@@ -41,22 +41,24 @@ fn main() {
         "/favicon.ico",
         "//sh%61re/x/../y",
     ];
+    let person = |sub: &str| Subject::parse(sub).map(Identity::new);
+    let (Some(a), Some(b), Some(c)) = (person("a"), person("b"), person("c")) else {
+        eprintln!("the sample subjects are not subjects");
+        std::process::exit(1);
+    };
     let people = [
         Identity {
-            sub: "a".into(),
             groups: vec!["family".into()],
-            ..Default::default()
+            ..a
         },
         Identity {
-            sub: "b".into(),
             email: Some("x@example.net".into()),
             email_verified: true,
-            ..Default::default()
+            ..b
         },
         Identity {
-            sub: "c".into(),
             groups: vec!["guests".into()],
-            ..Default::default()
+            ..c
         },
     ];
     const N: usize = 2_000_000;

@@ -16,7 +16,11 @@ use crate::model::Config;
 use crate::oidc::bearer;
 use crate::session::index::SessionSummary;
 use crate::session::registry;
-use crate::store::keys::{AppPasswordId, SessionHash};
+use crate::store::keys::{AppPasswordId, SessionHash, Subject};
+
+/// Why a `sub` was refused: it cannot be anyone's.
+const NOT_A_SUBJECT: &str =
+    "sub takes a subject as the issuer sends it: 1 to 255 characters, no control characters";
 
 /// `POST /.portcullis/admin/revoke` body, as sent: exactly one of these, nothing else.
 #[derive(Debug, Deserialize)]
@@ -34,7 +38,7 @@ struct RevokeBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum RevokeTarget {
     /// A person's sessions and app passwords, by `sub`.
-    Sub(String),
+    Sub(Subject),
     /// Everyone's with this email address.
     Email(String),
     Session(SessionHash),
@@ -57,7 +61,7 @@ impl RevokeTarget {
                 session: None,
                 app_password: None,
                 all: None,
-            } => RevokeTarget::Sub(sub),
+            } => RevokeTarget::Sub(Subject::parse(&sub).ok_or(GateError::BadRequest(NOT_A_SUBJECT))?),
             RevokeBody {
                 sub: None,
                 email: Some(email),
@@ -308,7 +312,7 @@ mod tests {
         let hash = "A".repeat(43);
         assert_eq!(
             RevokeTarget::parse(r#"{"sub":"u1"}"#),
-            Ok(RevokeTarget::Sub("u1".into()))
+            Ok(RevokeTarget::Sub(Subject::parse("u1").unwrap()))
         );
         assert_eq!(
             RevokeTarget::parse(r#"{"all":true}"#),

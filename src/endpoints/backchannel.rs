@@ -13,6 +13,7 @@ use crate::crypto::{b64url, sha256};
 use crate::error::GateError;
 use crate::grant;
 use crate::http::Reply;
+use crate::identity::Subject;
 use crate::oidc::claims::LEEWAY;
 use crate::oidc::logout_token::{LogoutSubject, MAX_AGE};
 use crate::oidc::{Client, PresentedError};
@@ -83,7 +84,7 @@ impl Backchannel {
         ctx.audit(
             "backchannel_logout",
             &[
-                ("sub", subject.sub().unwrap_or_default()),
+                ("sub", subject.sub().map_or("", Subject::as_str)),
                 ("sid_hash", &sid_hash),
                 ("revoked", &revoked.to_string()),
                 ("app_passwords_revoked", &app_passwords.to_string()),

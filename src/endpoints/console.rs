@@ -23,7 +23,7 @@ use crate::request::RequestHead;
 use crate::router::Endpoint;
 use crate::session::index::SessionSummary;
 use crate::session::{registry, Found};
-use crate::store::keys::{AppPasswordId, SessionHash};
+use crate::store::keys::{AppPasswordId, SessionHash, Subject};
 
 /// The CSRF token of the console's forms.
 const CONSOLE_CSRF: &str = "portcullis admin console csrf v1";
@@ -266,7 +266,9 @@ impl ConsoleAction {
                 .ok_or(GateError::BadRequest(
                     "revoke_app_password takes an app password's ID",
                 )),
-            [None, None, Some(sub)] if !sub.is_empty() => Ok(ConsoleAction::SignOut(sub)),
+            [None, None, Some(sub)] => Subject::parse(&sub)
+                .map(ConsoleAction::SignOut)
+                .ok_or(GateError::BadRequest("sign_out takes a person's sub")),
             _ => Err(GateError::BadRequest(
                 "give exactly one of end_session, revoke_app_password, sign_out",
             )),

@@ -17,7 +17,7 @@
 use super::tombstone::{write_back, WriteBack};
 use super::Lifecycle;
 use crate::context::{audit_line, Env, Io, Task};
-use crate::identity::Identity;
+use crate::identity::{Identity, Subject};
 use crate::oidc::client::{Refreshed, Vouch};
 use crate::oidc::{Client, ClientError, OidcError};
 use crate::people::{self, Answer, Ask};
@@ -38,7 +38,7 @@ pub trait GrantRecord: Clone + serde::Serialize + serde::de::DeserializeOwned {
     fn state(&self) -> GrantState<'_>;
     fn state_mut(&mut self) -> GrantStateMut<'_>;
 
-    fn sub(&self) -> &str {
+    fn sub(&self) -> &Subject {
         &self.state().identity.sub
     }
 
@@ -246,7 +246,7 @@ async fn refresh<I: Io, G: GrantStore>(
     let renewed = renew(with, env, grant, &current, refreshed);
     let outcome = write_back(
         || {
-            let ask = (!lease.holds()).then(|| (current.sub(), current.created()));
+            let ask = (!lease.holds()).then(|| (current.sub().as_str(), current.created()));
             with.life.is_revoked(env, G::grant(grant), ask)
         },
         records.write(grant, &renewed, &current, now),

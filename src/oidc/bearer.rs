@@ -71,7 +71,7 @@ pub fn validate(
         now,
     }
     .check(&claims)?;
-    let sub = claims.sub.ok_or(ClaimError::Subject)?;
+    let sub = claims.sub.as_ref().ok_or(ClaimError::Subject)?;
     Ok(claims.identity(sub, groups_claim))
 }
 

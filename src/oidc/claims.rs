@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::identity::{is_clean, Identity};
+use crate::identity::{is_clean, Identity, Subject};
 use crate::jose::jwks::VerifiedJws;
 
 /// Allowed clock difference between Portcullis and the issuer, in seconds, for every time
@@ -17,7 +17,8 @@ pub const LEEWAY: u64 = 60;
 #[derive(Debug, Clone)]
 pub struct Claims<'a> {
     pub iss: Option<&'a str>,
-    pub sub: Option<&'a str>,
+    /// Present only in its own form ([`Subject::parse`]).
+    pub sub: Option<Subject>,
     /// `aud` as a list (the token may carry a string or an array of strings).
     pub aud: Vec<&'a str>,
     pub azp: Option<&'a str>,
@@ -35,7 +36,7 @@ impl<'a> Claims<'a> {
         let unix = |t: Option<i64>| t.and_then(|t| u64::try_from(t).ok());
         Claims {
             iss: text(all, "iss"),
-            sub: text(all, "sub").filter(|s| !s.is_empty()),
+            sub: text(all, "sub").and_then(Subject::parse),
             aud: match all.get("aud") {
                 Some(Value::String(s)) => vec![s.as_str()],
                 Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
@@ -59,13 +60,13 @@ impl<'a> Claims<'a> {
     }
 
     /// The person these claims describe; `groups_claim` names the claim listing groups.
-    pub fn identity(&self, sub: &str, groups_claim: &str) -> Identity {
+    pub fn identity(&self, sub: &Subject, groups_claim: &str) -> Identity {
         identity_of(self.all, sub, groups_claim)
     }
 }
 
 /// The person a set of claims (a token's, or a UserInfo response's) describes.
-pub fn identity_of(all: &Map<String, Value>, sub: &str, groups_claim: &str) -> Identity {
+pub fn identity_of(all: &Map<String, Value>, sub: &Subject, groups_claim: &str) -> Identity {
     // Values that could be read as something else once trimmed are left out (is_clean).
     let non_empty = |name: &str| text(all, name).filter(|s| is_clean(s)).map(String::from);
     // Some issuers send booleans as strings.
@@ -75,7 +76,7 @@ pub fn identity_of(all: &Map<String, Value>, sub: &str, groups_claim: &str) -> I
         _ => false,
     };
     Identity {
-        sub: sub.to_string(),
+        sub: sub.clone(),
         email: non_empty("email"),
         email_verified,
         name: non_empty("name"),
@@ -200,7 +201,7 @@ pub enum ClaimError {
     NotYetValid,
     #[error("iat is missing, in the future, or too old")]
     IssuedAt,
-    #[error("sub is missing or names another user")]
+    #[error("sub is missing, not a subject (1 to 255 characters, no control characters), or names another user")]
     Subject,
 }
 
@@ -295,7 +296,7 @@ mod tests {
         let Value::Object(all) = claims else {
             unreachable!()
         };
-        let id = identity_of(&all, "alice", "groups");
+        let id = identity_of(&all, &"alice".into(), "groups");
         assert_eq!(
             id.preferred_username, None,
             "not trimmed into a service name"

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
-use crate::identity::Identity;
+use crate::identity::{Identity, Subject};
 use crate::jose::signature::SignatureCheck;
 use crate::model::Config;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
@@ -214,7 +214,7 @@ impl Client {
         http: &impl HttpClient,
         check: &impl SignatureCheck,
         refresh_token: &str,
-        sub: &str,
+        sub: &Subject,
         now: u64,
     ) -> Result<Refreshed, ClientError> {
         let result: Result<Refreshed, ClientError> = async {
@@ -353,7 +353,7 @@ impl Client {
     async fn userinfo_only(
         &self,
         http: &impl HttpClient,
-        sub: &str,
+        sub: &Subject,
         access_token: Option<&AccessToken>,
         now: u64,
     ) -> Result<Vouch, ClientError> {

@@ -105,8 +105,8 @@ pub fn validate(jws: &VerifiedJws, expected: &Expected<'_>) -> Result<IdTokenCla
 
     // §2: `sub` is REQUIRED, a locally unique identifier for the user; after a refresh
     // (§12.2) it must be the same user.
-    let sub = claims.sub.ok_or(ClaimError::Subject)?;
-    if matches!(expected.binding, Binding::Refresh { subject } if subject != sub) {
+    let sub = claims.sub.as_ref().ok_or(ClaimError::Subject)?;
+    if matches!(expected.binding, Binding::Refresh { subject } if subject != sub.as_str()) {
         return Err(ClaimError::Subject.into());
     }
 

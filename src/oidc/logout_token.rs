@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::claims::{Audience, ClaimError, Claims, Expect};
+use crate::identity::Subject;
 use crate::jose::jwks::VerifiedJws;
 
 /// The logout event's member name in the `events` claim.
@@ -25,13 +26,13 @@ pub enum LogoutSubject {
     /// That issuer session only.
     Session { sid: String },
     /// That issuer session, which must belong to this person.
-    SessionOf { sid: String, sub: String },
+    SessionOf { sid: String, sub: Subject },
     /// Every session of the person.
-    Person { sub: String },
+    Person { sub: Subject },
 }
 
 impl LogoutSubject {
-    pub fn sub(&self) -> Option<&str> {
+    pub fn sub(&self) -> Option<&Subject> {
         match self {
             LogoutSubject::SessionOf { sub, .. } | LogoutSubject::Person { sub } => Some(sub),
             LogoutSubject::Session { .. } => None,
@@ -94,7 +95,11 @@ pub fn validate(
     }
     .check(&claims)?;
     // 4. A sub claim, a sid claim, or both.
-    let subject = match (text("sid"), text("sub")) {
+    let sub = match text("sub") {
+        Some(sub) => Some(Subject::parse(&sub).ok_or(ClaimError::Subject)?),
+        None => None,
+    };
+    let subject = match (text("sid"), sub) {
         (Some(sid), Some(sub)) => LogoutSubject::SessionOf { sid, sub },
         (Some(sid), None) => LogoutSubject::Session { sid },
         (None, Some(sub)) => LogoutSubject::Person { sub },
@@ -156,7 +161,11 @@ mod tests {
     fn accepts() {
         let c = check(good()).unwrap();
         assert_eq!(
-            (c.subject.sub(), c.subject.sid(), c.jti.as_str()),
+            (
+                c.subject.sub().map(Subject::as_str),
+                c.subject.sid(),
+                c.jti.as_str()
+            ),
             (Some("alice-1"), Some("op-sid"), "j-1")
         );
         assert_eq!(

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::claims::{identity_of, Carried};
 use super::OidcError;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::identity::Identity;
+use crate::identity::{Identity, Subject};
 
 /// §5.3.1: a GET with the access token as a bearer token (RFC 6750 §2.1).
 pub fn request(endpoint: &str, access_token: &str) -> HttpRequest {
@@ -35,7 +35,7 @@ pub fn complete(
 /// answer about someone else, disowns the grant).
 pub fn read(
     response: &HttpResponse,
-    sub: &str,
+    sub: &Subject,
     groups_claim: &str,
 ) -> Result<(Identity, Carried), OidcError> {
     if response.status == 401 {
@@ -57,7 +57,7 @@ pub fn read(
         )
     })?;
     match claims.get("sub").and_then(Value::as_str) {
-        Some(said) if said == sub => {}
+        Some(said) if said == sub.as_str() => {}
         _ => {
             return Err(OidcError::UserinfoDenied(
                 "its sub is not the ID token's (OpenID Connect Core §5.3.2)".into(),

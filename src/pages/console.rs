@@ -7,7 +7,7 @@ use super::{device, escape, hidden, render, signed_in_page, utc, Action, Page};
 use crate::app_password::AppPasswordSummary;
 use crate::oidc::IssuerState;
 use crate::session::index::SessionSummary;
-use crate::store::keys::{AppPasswordId, SessionHash};
+use crate::store::keys::{AppPasswordId, SessionHash, Subject};
 
 /// Where the console's forms post.
 const CONSOLE: &str = "/.portcullis/admin";
@@ -48,7 +48,7 @@ pub enum ConsoleAction {
     EndSession(SessionHash),
     RevokeAppPassword(AppPasswordId),
     /// Every session and app password of this `sub`.
-    SignOut(String),
+    SignOut(Subject),
 }
 
 impl ConsoleAction {
@@ -205,11 +205,16 @@ pub fn console(c: &ConsolePage<'_>) -> String {
         );
         sessions_table(&mut html, c.csrf, person);
         app_passwords_table(&mut html, c.csrf, person);
-        let sign_out = ConsoleAction::SignOut(person.sub.clone());
+        // (A summary's `sub` is always a subject; the index keeps it as written.)
+        let sign_out = Subject::parse(&person.sub).map(ConsoleAction::SignOut);
         let _ = write!(
             html,
             "<div class=\"actions\">{}</div></section>",
-            button(c.csrf, &sign_out, "Sign out of everything")
+            sign_out.map_or_else(String::new, |a| button(
+                c.csrf,
+                &a,
+                "Sign out of everything"
+            ))
         );
     }
     signed_in_page("Admin console", c.host, c.admin, &html)
@@ -278,7 +283,7 @@ mod tests {
     fn a_confirmation_repeats_the_action_with_confirm() {
         let html = confirm(
             "auth.example.com",
-            &ConsoleAction::SignOut("u1".into()),
+            &ConsoleAction::SignOut(Subject::parse("u1").unwrap()),
             "t",
         );
         assert!(html.contains("Sign this person out of everything?"));

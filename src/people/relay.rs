@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{b64url, b64url_decode};
-use crate::identity::Identity;
+use crate::identity::{Identity, Subject};
 use crate::model::App;
 
 /// The request header that carries the standing from the gate to the object. The gate
@@ -33,7 +33,7 @@ pub const CLOSE_CODE: u16 = 1008;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Standing {
-    pub sub: String,
+    pub sub: Subject,
     pub kind: GrantKind,
     /// The session's hash or the app password's ID.
     pub grant: String,

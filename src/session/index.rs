@@ -33,7 +33,7 @@ pub struct SessionSummary {
 impl SessionSummary {
     pub fn of(session: &Session) -> Self {
         SessionSummary {
-            sub: session.identity.sub.clone(),
+            sub: session.identity.sub.to_string(),
             email: session.identity.email.clone(),
             host: session.host.clone(),
             created: session.created,
@@ -81,7 +81,7 @@ impl SessionSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identity;
+    use crate::identity::{Identity, Subject};
     use crate::session::model::SESSION_FORMAT;
 
     fn session(sub: &str, ua: Option<String>) -> Session {
@@ -115,13 +115,19 @@ mod tests {
         assert!(m.len() <= MAX_METADATA);
         assert!(!m.contains("xxxx"));
         // Shortened, never dropped: the session can still be listed and revoked.
-        let huge = SessionSummary::of(&session(&"s".repeat(2000), Some("ua".into())));
+        let longest = "s".repeat(Subject::MAX_LEN);
+        let mut record = session(&longest, Some("ua".into()));
+        record.identity.email = Some("e".repeat(2000));
+        record.sid = Some("d".repeat(1000));
+        let huge = SessionSummary::of(&record);
         let m = huge.to_metadata();
         assert!(m.len() <= MAX_METADATA);
         let back = SessionSummary::from_metadata(Some(&m)).unwrap();
-        assert!(back.is_of(&"s".repeat(2000)));
+        assert!(back.is_of(&longest));
         assert!(!back.is_of("someone-else"));
-        let quotes = SessionSummary::of(&session(&"\"".repeat(3000), None));
+        let mut quoted = session(&"\"".repeat(Subject::MAX_LEN), None);
+        quoted.identity.email = Some("\"".repeat(3000));
+        let quotes = SessionSummary::of(&quoted);
         assert!(
             quotes.to_metadata().len() <= MAX_METADATA,
             "escaping counted"

@@ -62,8 +62,31 @@ impl AppPasswordId {
     }
 }
 
+/// A person at the issuer: the `sub` claim (OpenID Connect Core §2: at most 255 ASCII
+/// characters, here: 1 to 255 bytes without control characters), taken from a verified
+/// token or an admin's request only in that form. Keys hold only its hash (`U`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Subject(String);
+
+impl Subject {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let valid =
+            !text.is_empty() && text.len() <= Self::MAX_LEN && !text.chars().any(char::is_control);
+        valid.then(|| Subject(text.to_string()))
+    }
+}
+
 macro_rules! name_type {
     ($name:ident, $what:literal) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl Deref for $name {
             type Target = str;
             fn deref(&self) -> &str {
@@ -94,6 +117,34 @@ macro_rules! name_type {
 
 name_type!(SessionHash, "a session hash");
 name_type!(AppPasswordId, "an app password ID");
+name_type!(Subject, "a subject (sub)");
+
+impl Subject {
+    /// The subject of a service token, `service:<name>` (names are checked when the
+    /// configuration is read: letters, digits, `-`, `_` and `.`, so always one).
+    pub fn of_service(name: &str) -> Self {
+        let text = format!("service:{name}");
+        let cut = (0..=text.len().min(Self::MAX_LEN))
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        Subject(text[..cut].to_string())
+    }
+}
+
+impl PartialEq<&str> for Subject {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// A literal in tests (which may panic on a malformed one).
+#[cfg(test)]
+impl From<&str> for Subject {
+    fn from(text: &str) -> Self {
+        Subject::parse(text).unwrap_or_else(|| panic!("not a subject: {text:?}"))
+    }
+}
 
 /// What a tombstone names: a session or an app password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +270,34 @@ mod tests {
         assert!(
             !user_app_password_prefix("alice").starts_with(USER_PREFIX),
             "a session listing never lists app passwords"
+        );
+    }
+
+    #[test]
+    fn a_subject_is_what_the_issuer_may_send_and_nothing_else() {
+        for good in [
+            "alice-1",
+            "ålice 1",
+            "0b8f7d52-3a1e-4c0f-9d3b-2f1e5a6c7d8e",
+            &"s".repeat(255),
+        ] {
+            assert_eq!(
+                Subject::parse(good).map(String::from).as_deref(),
+                Some(good)
+            );
+        }
+        for bad in ["", "bob\r", "a\nb", "\u{7f}", &"s".repeat(256)] {
+            assert!(Subject::parse(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(Subject::of_service("nzb360").as_str(), "service:nzb360");
+        assert_eq!(
+            Subject::of_service(&"x".repeat(300)).len(),
+            Subject::MAX_LEN
+        );
+        let json: Result<Subject, _> = serde_json::from_str("\"\"");
+        assert!(
+            json.is_err(),
+            "a stored record with an empty sub does not load"
         );
     }
 

@@ -198,7 +198,7 @@ impl Person {
                     standing,
                     now,
                     revoked,
-                    Some((&Identity::default(), u64::MAX)),
+                    Some((&Identity::new(standing.sub.clone()), u64::MAX)),
                     None,
                 )
                 .or_else(|e| {
