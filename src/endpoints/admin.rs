@@ -170,14 +170,27 @@ impl Admin {
     }
 }
 
+/// Whose credentials a listing asks for: `?sub=…`, else `?email=…`.
+enum Whom {
+    Sub(String),
+    Email(String),
+}
+
+fn whom(ctx: &Ctx<'_, impl Io>) -> Result<Whom, GateError> {
+    match (ctx.head.query("sub"), ctx.head.query("email")) {
+        (Some(sub), _) => Ok(Whom::Sub(sub)),
+        (None, Some(email)) => Ok(Whom::Email(email)),
+        (None, None) => Err(GateError::BadRequest("give ?email= or ?sub=")),
+    }
+}
+
 /// `GET /.portcullis/admin/sessions?email=…` or `?sub=…`.
 async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, GateError> {
     check(ctx, config)?;
     let store = ctx.env.store();
-    let listed = match (ctx.head.query("sub"), ctx.head.query("email")) {
-        (Some(sub), _) => registry::of_user(store, &sub).await?,
-        (None, Some(email)) => registry::with_email(store, &email).await?,
-        (None, None) => return Err(GateError::BadRequest("give ?email= or ?sub=")),
+    let listed = match whom(ctx)? {
+        Whom::Sub(sub) => registry::of_user(store, &sub).await?,
+        Whom::Email(email) => registry::with_email(store, &email).await?,
     };
     let sessions: Vec<_> = listed
         .iter()
@@ -198,11 +211,9 @@ async fn list_app_passwords<I: Io>(
     app_passwords: &AppPasswords,
 ) -> Result<Reply, GateError> {
     check(ctx, config)?;
-    let store = ctx.env.store();
-    let listed = match (ctx.head.query("sub"), ctx.head.query("email")) {
-        (Some(sub), _) => app_passwords.of_user(&ctx.env, &sub).await?,
-        (None, Some(email)) => app_password_registry::with_email(store, &email).await?,
-        (None, None) => return Err(GateError::BadRequest("give ?email= or ?sub=")),
+    let listed = match whom(ctx)? {
+        Whom::Sub(sub) => app_passwords.of_user(&ctx.env, &sub).await?,
+        Whom::Email(email) => app_password_registry::with_email(ctx.env.store(), &email).await?,
     };
     let list: Vec<_> = listed
         .iter()

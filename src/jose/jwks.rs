@@ -462,14 +462,16 @@ pub(crate) mod testing {
     }
 
     /// An ES384 key (P-384) from a seed, with its public JWK (`kid` `p384-<seed>`).
+    /// A public EC JWK from a point's coordinates.
+    fn ec_jwk<C: AsRef<[u8]>>(crv: &str, kid: &str, x: Option<C>, y: Option<C>) -> Value {
+        let coordinate = |c: Option<C>| crate::crypto::b64url(c.unwrap().as_ref());
+        json!({ "kty": "EC", "crv": crv, "kid": kid, "x": coordinate(x), "y": coordinate(y) })
+    }
+
     pub fn es384_pair(seed: u8) -> (p384::ecdsa::SigningKey, Value) {
-        use crate::crypto::b64url;
         let signing = p384::ecdsa::SigningKey::from_slice(&[seed; 48]).unwrap();
         let point = signing.verifying_key().to_encoded_point(false);
-        let jwk = json!({
-            "kty": "EC", "crv": "P-384", "kid": format!("p384-{seed}"),
-            "x": b64url(point.x().unwrap()), "y": b64url(point.y().unwrap()),
-        });
+        let jwk = ec_jwk("P-384", &format!("p384-{seed}"), point.x(), point.y());
         (signing, jwk)
     }
 
@@ -483,16 +485,12 @@ pub(crate) mod testing {
 
     /// An ES512 key (P-521) from a seed, with its public JWK (`kid` `p521-<seed>`).
     pub fn es512_pair(seed: u8) -> (p521::ecdsa::SigningKey, Value) {
-        use crate::crypto::b64url;
         let mut scalar = [seed; 66];
         scalar[0] = 0; // below the group order
         let signing = p521::ecdsa::SigningKey::from_slice(&scalar).unwrap();
         let verifying = p521::ecdsa::VerifyingKey::from(&signing);
         let point = verifying.to_encoded_point(false);
-        let jwk = json!({
-            "kty": "EC", "crv": "P-521", "kid": format!("p521-{seed}"),
-            "x": b64url(point.x().unwrap()), "y": b64url(point.y().unwrap()),
-        });
+        let jwk = ec_jwk("P-521", &format!("p521-{seed}"), point.x(), point.y());
         (signing, jwk)
     }
 

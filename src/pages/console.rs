@@ -13,7 +13,7 @@ use crate::store::keys::{AppPasswordId, SessionHash, Subject};
 const CONSOLE: &str = "/.portcullis/admin";
 
 /// One person with something live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Person {
     pub sub: String,
     pub name: Option<String>,
@@ -26,10 +26,7 @@ impl Person {
     pub fn new(sub: &str) -> Self {
         Person {
             sub: sub.to_string(),
-            name: None,
-            email: None,
-            sessions: Vec::new(),
-            app_passwords: Vec::new(),
+            ..Person::default()
         }
     }
 

@@ -188,21 +188,26 @@ pub fn session_key(session_hash: &SessionHash) -> String {
     format!("{SESSION_PREFIX}{session_hash}")
 }
 
+/// An index's prefix for one value (`U` or `S`): the value only as its hash.
+fn index_prefix(index: &str, value: &str) -> String {
+    format!("{index}{}:", hash(value))
+}
+
 /// The prefix of every index key of a person's sessions.
 pub fn user_prefix(sub: &str) -> String {
-    format!("{USER_PREFIX}{}:", hash(sub))
+    index_prefix(USER_PREFIX, sub)
 }
 
 pub fn user_key(sub: &str, session_hash: &SessionHash) -> String {
-    format!("{}{session_hash}", user_prefix(sub))
+    user_prefix(sub) + session_hash
 }
 
 pub fn sid_prefix(sid: &str) -> String {
-    format!("{SID_PREFIX}{}:", hash(sid))
+    index_prefix(SID_PREFIX, sid)
 }
 
 pub fn sid_key(sid: &str, session_hash: &SessionHash) -> String {
-    format!("{}{session_hash}", sid_prefix(sid))
+    sid_prefix(sid) + session_hash
 }
 
 pub fn app_password_key(id: &AppPasswordId) -> String {
@@ -211,11 +216,11 @@ pub fn app_password_key(id: &AppPasswordId) -> String {
 
 /// The prefix of every index key of a person's app passwords.
 pub fn user_app_password_prefix(sub: &str) -> String {
-    format!("{USER_APP_PASSWORD_PREFIX}{}:", hash(sub))
+    index_prefix(USER_APP_PASSWORD_PREFIX, sub)
 }
 
 pub fn user_app_password_key(sub: &str, id: &AppPasswordId) -> String {
-    format!("{}{id}", user_app_password_prefix(sub))
+    user_app_password_prefix(sub) + id
 }
 
 /// The tombstone of a revoked grant: a session (by its hash) or an app password (by its ID).
