@@ -455,7 +455,7 @@ fn login_creates_a_session_and_the_session_is_proxied() {
     let w = World::new(json!({}), Some("s3cret"));
     let start = w.reply(&navigate("https://photos.example.com/albums?x=1", ""));
     assert_eq!(
-        *w.store.writes.borrow(),
+        w.store.writes(),
         0,
         "nothing written before the issuer vouches"
     );
@@ -466,7 +466,7 @@ fn login_creates_a_session_and_the_session_is_proxied() {
         Some("https://photos.example.com/albums?x=1")
     );
     assert_eq!(
-        *w.store.writes.borrow(),
+        w.store.writes(),
         3,
         "the session, its user index and its sid index"
     );
@@ -682,14 +682,14 @@ fn a_self_service_form_is_taken_only_from_its_own_origin() {
 #[test]
 fn the_account_page_lists_app_passwords_only_where_an_app_takes_them() {
     let (w, cookie) = signed_in_world();
-    let lists = *w.store.lists.borrow();
+    let lists = w.store.lists();
     let page = w.reply(&navigate(
         "https://photos.example.com/.portcullis/account",
         &cookie,
     ));
     assert_eq!(page.status, 200);
     assert_eq!(
-        *w.store.lists.borrow() - lists,
+        w.store.lists() - lists,
         1,
         "the sessions only: no app takes app passwords"
     );
@@ -703,7 +703,7 @@ fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
     let done = complete_login(&w, &start);
     assert_eq!(done.status, 400);
     assert!(done.body.contains("Sign-in did not complete"));
-    assert_eq!(*w.store.writes.borrow(), 0);
+    assert_eq!(w.store.writes(), 0);
     assert!(set_cookies(&done)
         .iter()
         .any(|c| c.starts_with("__Host-portcullis-login-") && c.contains("Max-Age=0")));
@@ -725,7 +725,7 @@ fn a_wrong_pkce_verifier_is_refused_by_the_issuer() {
         &cookie,
     ));
     assert_eq!(reply.status, 400);
-    assert_eq!(*w.store.writes.borrow(), 0);
+    assert_eq!(w.store.writes(), 0);
 }
 
 #[test]
@@ -826,7 +826,7 @@ fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
     assert_eq!(proxied_user(fresh).as_deref(), Some("family"));
 
     *w.issuer.overrides.borrow_mut() = json!({ "groups": ["family", "admins"] });
-    let writes = *w.store.writes.borrow();
+    let writes = w.store.writes();
     let (served, tasks) = w.handle_at(&head, NOW + 16 * 60);
     assert_eq!(
         proxied_user(served).as_deref(),
@@ -836,11 +836,7 @@ fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
     assert_eq!(tasks.len(), 1);
     w.run(tasks, NOW + 16 * 60);
     assert_eq!(*w.issuer.refreshes.borrow(), 1);
-    assert_eq!(
-        *w.store.writes.borrow() - writes,
-        1,
-        "one KV write: the record"
-    );
+    assert_eq!(w.store.writes() - writes, 1, "one KV write: the record");
     let (after, tasks) = w.handle_at(&head, NOW + 17 * 60);
     assert_eq!(
         proxied_user(after).as_deref(),
@@ -1060,17 +1056,13 @@ fn a_dead_cookie_costs_one_kv_read_a_minute() {
     let (w, cookie) = signed_in_world();
     // The session ends elsewhere (another location's revoke); the browser keeps the cookie.
     w.store.records.borrow_mut().clear();
-    let reads = *w.store.reads.borrow();
+    let reads = w.store.reads();
     for i in 0..5 {
         assert_eq!(w.reply_at(&api_get(&cookie), NOW + i).status, 401);
     }
-    assert_eq!(*w.store.reads.borrow() - reads, 1, "remembered as missing");
+    assert_eq!(w.store.reads() - reads, 1, "remembered as missing");
     assert_eq!(w.reply_at(&api_get(&cookie), NOW + 61).status, 401);
-    assert_eq!(
-        *w.store.reads.borrow() - reads,
-        2,
-        "asked again after a minute"
-    );
+    assert_eq!(w.store.reads() - reads, 2, "asked again after a minute");
 }
 
 #[test]
@@ -1093,11 +1085,7 @@ fn logout_with_a_dead_cookie_costs_no_delete() {
     );
     let logout = w.reply(&same_site_logout(&session));
     assert_eq!(logout.status, 303);
-    assert_eq!(
-        *w.store.deletes.borrow(),
-        0,
-        "nothing existed, nothing deleted"
-    );
+    assert_eq!(w.store.deletes(), 0, "nothing existed, nothing deleted");
 }
 
 #[test]
@@ -1587,7 +1575,7 @@ fn userinfo_about_someone_else_or_refused_fails_the_login_and_stores_nothing() {
             done.status,
             done.body
         );
-        assert_eq!(*w.store.writes.borrow(), 0, "{status} {sub}");
+        assert_eq!(w.store.writes(), 0, "{status} {sub}");
         assert!(!set_cookies(&done)
             .iter()
             .any(|c| c.starts_with("__Host-portcullis-session=")));
@@ -1697,7 +1685,7 @@ fn a_client_secret_refused_both_ways_fails_the_login_and_basic_is_kept() {
         let start = w.reply(&navigate("https://photos.example.com/", ""));
         let done = complete_login(&w, &start);
         assert!(done.status >= 400, "{}", done.status);
-        assert_eq!(*w.store.writes.borrow(), 0);
+        assert_eq!(w.store.writes(), 0);
         let requests = w.issuer.token_requests.borrow().clone();
         assert_eq!(requests.len(), 2 * round, "one retry per login, no more");
         assert!(
@@ -1849,7 +1837,7 @@ fn an_issuer_adding_audiences_of_its_own_is_trusted_only_for_those_configured() 
         "the log names the audience and the key: {:?}",
         handled.log
     );
-    assert_eq!(*w.store.writes.borrow(), 0);
+    assert_eq!(w.store.writes(), 0);
 
     let w = World::new(json!({ "id_token_audiences": ["project-1"] }), Some("s"));
     *w.issuer.overrides.borrow_mut() = zitadel;

@@ -167,6 +167,22 @@ mod memory {
     }
 
     impl MemoryStore {
+        pub fn reads(&self) -> u32 {
+            *self.reads.borrow()
+        }
+
+        pub fn writes(&self) -> u32 {
+            *self.writes.borrow()
+        }
+
+        pub fn deletes(&self) -> u32 {
+            *self.deletes.borrow()
+        }
+
+        pub fn lists(&self) -> u32 {
+            *self.lists.borrow()
+        }
+
         /// Whether any stored key starts with `prefix`.
         pub fn holds_any(&self, prefix: &str) -> bool {
             self.records.borrow().keys().any(|k| k.starts_with(prefix))
