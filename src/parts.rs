@@ -2,10 +2,10 @@
 
 use std::rc::Rc;
 
-use crate::app_password::AppPasswords;
+use crate::app_password::{AppPasswordSettings, AppPasswords};
 use crate::model::Config;
-use crate::oidc::Client;
-use crate::session::Sessions;
+use crate::oidc::{Client, ClientSettings};
+use crate::session::{SessionSettings, Sessions};
 
 /// The parts that own the gate's state, shared by every handler: built once per isolate
 /// and cloned (each is reference-counted) into each room that needs them.
@@ -19,10 +19,13 @@ pub struct Parts {
 
 impl Parts {
     pub fn new(config: Rc<Config>) -> Self {
-        let client = Rc::new(Client::new(config.clone()));
+        let client = Rc::new(Client::new(ClientSettings::of(&config)));
         Self {
-            sessions: Rc::new(Sessions::new(config.clone(), client.clone())),
-            app_passwords: Rc::new(AppPasswords::new(config.clone(), client.clone())),
+            sessions: Rc::new(Sessions::new(SessionSettings::of(&config), client.clone())),
+            app_passwords: Rc::new(AppPasswords::new(
+                AppPasswordSettings::of(&config),
+                client.clone(),
+            )),
             client,
             config,
         }

@@ -16,6 +16,7 @@ pub mod registry;
 mod revalidate;
 
 pub use passwords::{
-    AppPasswordRefused, AppPasswords, CreateError, Created, NewAppPassword, Verified, VerifyError,
+    AppPasswordRefused, AppPasswordSettings, AppPasswords, CreateError, Created, NewAppPassword,
+    Verified, VerifyError,
 };
 pub use record::{AppPassword, AppPasswordSummary};

@@ -20,6 +20,7 @@ use crate::model::{App, Config};
 use crate::oidc::Client;
 use crate::people::People;
 use crate::secret::RefreshToken;
+use crate::secret::SigningKeys;
 use crate::store::keys::{AppPasswordId, Grant};
 use crate::store::StoreError;
 use crate::ttl_cache::TtlCache;
@@ -144,8 +145,37 @@ pub struct Created {
     pub credential: NewCredential,
 }
 
+/// What [`AppPasswords`] reads of the configuration, and nothing more.
+#[derive(Clone)]
+pub struct AppPasswordSettings {
+    /// `app_password_lifetime`: the longest a person may choose.
+    pub lifetime: u64,
+    /// `max_app_passwords`, per person.
+    pub max_per_person: usize,
+    /// `session_cache`: how long a record read from KV is trusted here.
+    pub cache: u64,
+    pub revalidate_every: Option<u64>,
+    pub revocation_check: u64,
+    /// `SESSION_SECRET`: the secrets' tags and sealed refresh tokens.
+    pub keys: SigningKeys,
+}
+
+impl AppPasswordSettings {
+    pub fn of(config: &Config) -> Self {
+        let s = &config.settings;
+        AppPasswordSettings {
+            lifetime: s.app_password_lifetime,
+            max_per_person: s.max_app_passwords,
+            cache: s.session_cache,
+            revalidate_every: s.revalidate_every,
+            revocation_check: s.revocation_check,
+            keys: config.secrets.signing_keys.clone(),
+        }
+    }
+}
+
 pub struct AppPasswords {
-    pub(super) config: Rc<Config>,
+    pub(super) settings: AppPasswordSettings,
     pub(super) client: Rc<Client>,
     /// Records read from KV, by ID, for at most `session_cache`.
     pub(super) cache: TtlCache<Rc<AppPassword>>,
@@ -156,10 +186,10 @@ pub struct AppPasswords {
 }
 
 impl AppPasswords {
-    pub fn new(config: Rc<Config>, client: Rc<Client>) -> Self {
-        let revocation_check = config.settings.revocation_check;
+    pub fn new(settings: AppPasswordSettings, client: Rc<Client>) -> Self {
+        let revocation_check = settings.revocation_check;
         Self {
-            config,
+            settings,
             client,
             cache: TtlCache::new(1024),
             grant: Lifecycle::new(REFRESH_KEY, revocation_check),
@@ -184,7 +214,7 @@ impl AppPasswords {
         if !app.accepts_app_password_on(path) {
             return refused(AppPasswordRefused::NotAccepted);
         }
-        let keys = &self.config.secrets.signing_keys;
+        let keys = &self.settings.keys;
         let Some(id) = AppPasswordId::parse(id) else {
             return refused(AppPasswordRefused::Invalid);
         };
@@ -308,12 +338,12 @@ impl AppPasswords {
         request: &NewAppPassword,
         refresh: Option<&RefreshToken>,
     ) -> Result<Created, CreateError> {
-        let settings = &self.config.settings;
+        let settings = &self.settings;
         let existing = self.of_user(env, &owner.sub).await?.len();
-        if existing >= settings.max_app_passwords {
-            return Err(CreateError::TooMany(settings.max_app_passwords));
+        if existing >= settings.max_per_person {
+            return Err(CreateError::TooMany(settings.max_per_person));
         }
-        let keys = &self.config.secrets.signing_keys;
+        let keys = &self.settings.keys;
         let credential = NewCredential::generate(&request.app, keys, env.rng())
             .map_err(|_| CreateError::Random)?;
         let refresh = match (settings.revalidate_every, refresh) {
@@ -333,7 +363,7 @@ impl AppPasswords {
             app: request.app.clone(),
             identity: owner.clone(),
             created: now,
-            expires: now + request.lifetime.min(settings.app_password_lifetime),
+            expires: now + request.lifetime.min(settings.lifetime),
             secret_sha256: b64url(&credential.secret_sha256),
             last_used: None,
             refresh,
@@ -354,13 +384,11 @@ impl AppPasswords {
     ) -> Result<bool, StoreError> {
         let now = env.now;
         self.cache.remove(id);
-        let lifetime = known.map_or(self.config.settings.app_password_lifetime, |k| {
-            k.expires.saturating_sub(now)
-        });
+        let lifetime = known.map_or(self.settings.lifetime, |k| k.expires.saturating_sub(now));
         self.grant.mark_revoked(id, now + lifetime.max(60), now);
         let (record, recorded) =
             registry::revoke(env.store(), env.people(), id, known, now).await?;
-        let issuer = (&*self.client, &self.config.secrets.signing_keys);
+        let issuer = (&*self.client, &self.settings.keys);
         let revoked = (Grant::AppPassword(id), record.as_ref());
         self.grant.revoked(env, revoked, &recorded, issuer).await;
         Ok(record.is_some() || known.is_some())
@@ -445,7 +473,7 @@ impl AppPasswords {
 
     /// Keeps a record read or written now in this isolate, for at most `session_cache`.
     pub(super) fn remember(&self, now: u64, record: Rc<AppPassword>) {
-        let until = (now + self.config.settings.session_cache).min(record.expires);
+        let until = (now + self.settings.cache).min(record.expires);
         self.cache.insert(&record.id.clone(), record, until, now);
     }
 }

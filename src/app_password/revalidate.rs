@@ -59,7 +59,7 @@ pub(super) enum Outcome {
 
 impl AppPasswords {
     pub(super) fn revalidation_due(&self, record: &AppPassword, now: u64) -> Due {
-        match (self.config.settings.revalidate_every, &record.refresh) {
+        match (self.settings.revalidate_every, &record.refresh) {
             (Some(every), Some(_)) => grant::due(every, record.validated, now, || {
                 self.grant.locks.busy(&record.id, now)
             }),
@@ -72,8 +72,8 @@ impl AppPasswords {
         let with = Refresher {
             life: &self.grant,
             client: &self.client,
-            keys: &self.config.secrets.signing_keys,
-            every: self.config.settings.revalidate_every.unwrap_or(u64::MAX),
+            keys: &self.settings.keys,
+            every: self.settings.revalidate_every.unwrap_or(u64::MAX),
         };
         match grant::revalidate(&with, env, &Records(env.store()), id).await {
             Revalidation::Renewed(record) => {

@@ -19,8 +19,8 @@ use super::{bearer, OidcError, PendingLogin, Provider, ProviderMetadata};
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::identity::{Identity, Subject};
 use crate::jose::signature::SignatureCheck;
-use crate::model::Config;
-use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::model::{Config, Scopes};
+use crate::secret::{AccessToken, ClientSecret, IdToken, RefreshToken};
 
 /// A completed login or refresh: what the issuer vouched for.
 #[derive(Debug, Clone)]
@@ -105,8 +105,40 @@ pub enum PresentedError {
     Invalid(String),
 }
 
+/// What the issuer's client reads of the configuration, and nothing more.
+#[derive(Clone)]
+pub struct ClientSettings {
+    pub issuer: String,
+    pub discovery_url: String,
+    pub client_id: String,
+    /// `None`: a public client, authenticated by PKCE alone.
+    pub client_secret: Option<ClientSecret>,
+    pub id_token_audiences: Vec<String>,
+    pub scopes: Scopes,
+    pub groups_claim: String,
+    /// Grants are re-validated (`revalidate_every`): a login asks for `offline_access`
+    /// where the issuer offers it.
+    pub refreshes: bool,
+}
+
+impl ClientSettings {
+    pub fn of(config: &Config) -> Self {
+        let s = &config.settings;
+        ClientSettings {
+            issuer: s.issuer.clone(),
+            discovery_url: s.discovery_url.to_string(),
+            client_id: s.client_id.clone(),
+            client_secret: config.secrets.client_secret.clone(),
+            id_token_audiences: s.id_token_audiences.clone(),
+            scopes: s.scopes.clone(),
+            groups_claim: s.groups_claim.clone(),
+            refreshes: s.revalidate_every.is_some(),
+        }
+    }
+}
+
 pub struct Client {
-    config: Rc<Config>,
+    settings: ClientSettings,
     provider: Provider,
     /// How the client secret goes to the issuer, once the issuer has accepted a way it was
     /// not first sent (remembered for the isolate); until then as discovery suggests
@@ -127,11 +159,10 @@ pub struct IssuerState {
 }
 
 impl Client {
-    pub fn new(config: Rc<Config>) -> Self {
-        let s = &config.settings;
-        let provider = Provider::new(&s.issuer, s.discovery_url.as_str());
+    pub fn new(settings: ClientSettings) -> Self {
+        let provider = Provider::new(&settings.issuer, &settings.discovery_url);
         Self {
-            config,
+            settings,
             provider,
             auth: Cell::new(None),
             last_refresh_error: RefCell::new(None),
@@ -156,7 +187,7 @@ impl Client {
     ) -> Result<String, OidcError> {
         let metadata = self.metadata(http, now).await?;
         pending
-            .authorize_url(&metadata, &self.config.settings, prompt)
+            .authorize_url(&metadata, &self.settings, prompt)
             .map_err(OidcError::Discovery)
     }
 
@@ -174,7 +205,7 @@ impl Client {
         let request = |meta: &ProviderMetadata, auth| {
             token::code_request(
                 meta,
-                &self.config,
+                &self.settings,
                 auth,
                 code,
                 verifier,
@@ -219,7 +250,7 @@ impl Client {
     ) -> Result<Refreshed, ClientError> {
         let result: Result<Refreshed, ClientError> = async {
             let request = |meta: &ProviderMetadata, auth| {
-                token::refresh_request(meta, &self.config, auth, refresh_token)
+                token::refresh_request(meta, &self.settings, auth, refresh_token)
             };
             let tokens = self
                 .token_endpoint(http, now, request, token::parse_refresh_response)
@@ -309,7 +340,7 @@ impl Client {
     ) -> Result<HttpResponse, HttpError> {
         let auth = self.client_auth(metadata);
         let first = http.send(request(auth)).await?;
-        if self.config.secrets.client_secret.is_none() || !token::refuses_client(&first) {
+        if self.settings.client_secret.is_none() || !token::refuses_client(&first) {
             return Ok(first);
         }
         let other = auth.other();
@@ -337,7 +368,7 @@ impl Client {
         let Some(response) = self.userinfo(http, access_token, now).await? else {
             return Ok(claims);
         };
-        let groups_claim = &self.config.settings.groups_claim;
+        let groups_claim = &self.settings.groups_claim;
         userinfo::complete(
             &mut claims.identity,
             claims.carried,
@@ -360,7 +391,7 @@ impl Client {
         let Some(response) = self.userinfo(http, access_token, now).await? else {
             return Ok(Vouch::Nothing);
         };
-        let groups_claim = &self.config.settings.groups_claim;
+        let groups_claim = &self.settings.groups_claim;
         let (identity, carried) =
             userinfo::read(&response, sub, groups_claim).map_err(ClientError::Refused)?;
         Ok(Vouch::Userinfo { identity, carried })
@@ -403,7 +434,7 @@ impl Client {
         binding: Binding<'_>,
         now: u64,
     ) -> Result<IdTokenClaims, ClientError> {
-        let s = &self.config.settings;
+        let s = &self.settings;
         let jws = self
             .provider
             .verify(http, check, token.expose(), Source::Issuer, now)
@@ -438,7 +469,7 @@ impl Client {
             return false;
         };
         self.send_as_client(http, &metadata, |auth| {
-            token::revocation_request(endpoint, &self.config, auth, refresh_token)
+            token::revocation_request(endpoint, &self.settings, auth, refresh_token)
         })
         .await
         .is_ok_and(|response| response.status == 200)
@@ -460,7 +491,7 @@ impl Client {
         extra_audiences: &[String],
         now: u64,
     ) -> Result<(Identity, u64), PresentedError> {
-        let s = &self.config.settings;
+        let s = &self.settings;
         let jws = self.presented(http, check, token, now).await?;
         if !bearer::is_access_token(&jws) {
             return Err(PresentedError::Invalid(bearer::NOT_AN_ACCESS_TOKEN.into()));
@@ -485,7 +516,7 @@ impl Client {
         token: &str,
         now: u64,
     ) -> Result<LogoutClaims, PresentedError> {
-        let s = &self.config.settings;
+        let s = &self.settings;
         let jws = self.presented(http, check, token, now).await?;
         logout_token::validate(&jws, &s.issuer, &s.client_id, now)
             .map_err(|e| PresentedError::Invalid(e.to_string()))

@@ -12,7 +12,7 @@ pub mod provider;
 pub mod token;
 pub mod userinfo;
 
-pub use client::{Client, ClientError, IssuerState, PresentedError};
+pub use client::{Client, ClientError, ClientSettings, IssuerState, PresentedError};
 pub use discovery::ProviderMetadata;
 pub use id_token::{IdTokenClaims, IdTokenError};
 pub use pending_login::PendingLogin;

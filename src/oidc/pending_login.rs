@@ -5,10 +5,10 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::client::ClientSettings;
 use super::ProviderMetadata;
 use crate::cookies::LOGIN_PREFIX;
 use crate::crypto::{self, Random, RandomError};
-use crate::model::Settings;
 use crate::secret::LoginValue;
 use crate::secret::SigningKeys;
 
@@ -132,16 +132,16 @@ impl<P: Serialize + serde::de::DeserializeOwned> PendingLogin<P> {
     pub fn authorize_url(
         &self,
         metadata: &ProviderMetadata,
-        settings: &Settings,
+        client: &ClientSettings,
         prompt: Option<&str>,
     ) -> Result<String, String> {
         let mut url = Url::parse(&metadata.authorization_endpoint)
             .map_err(|e| format!("authorization_endpoint: {e}"))?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", &settings.client_id)
+            .append_pair("client_id", &client.client_id)
             .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("scope", &scopes(metadata, settings))
+            .append_pair("scope", &scopes(metadata, client))
             .append_pair("state", self.state.expose())
             .append_pair("nonce", self.nonce.expose())
             .append_pair("code_challenge", &pkce_challenge(self.verifier.expose()))
@@ -162,17 +162,17 @@ impl<P: Serialize + serde::de::DeserializeOwned> PendingLogin<P> {
 /// refuse a whole login naming a scope they do not have (`groups`). With
 /// `revalidate_every`, also `offline_access` (for a refresh token) when the issuer lists
 /// it. An issuer that gives a refresh token without it (Pocket ID does) is used as it is.
-fn scopes(metadata: &ProviderMetadata, settings: &Settings) -> String {
-    let configured = settings.scopes.is_configured();
-    let mut scopes: Vec<&str> = settings
+fn scopes(metadata: &ProviderMetadata, client: &ClientSettings) -> String {
+    let configured = client.scopes.is_configured();
+    let mut scopes: Vec<&str> = client
         .scopes
         .all()
         .iter()
         .map(String::as_str)
         .filter(|s| configured || *s == "openid" || metadata.offers_scope(s))
         .collect();
-    let wanted = settings.revalidate_every.is_some()
-        && !settings.scopes.all().iter().any(|s| s == "offline_access")
+    let wanted = client.refreshes
+        && !client.scopes.all().iter().any(|s| s == "offline_access")
         && metadata.offers_scope("offline_access");
     if wanted {
         scopes.push("offline_access");
@@ -328,7 +328,8 @@ mod tests {
             ..ProviderMetadata::example()
         };
         let l = login();
-        let url = Url::parse(&l.authorize_url(&meta, &config.settings, None).unwrap()).unwrap();
+        let client = ClientSettings::of(&config);
+        let url = Url::parse(&l.authorize_url(&meta, &client, None).unwrap()).unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["x"], "1", "existing query kept");
         assert_eq!(q["response_type"], "code");
@@ -348,8 +349,8 @@ mod tests {
         );
     }
 
-    /// Settings for photos.example.com with these keys besides.
-    fn settings_with(extra: serde_json::Value) -> Settings {
+    /// The client's settings for photos.example.com with these keys besides.
+    fn settings_with(extra: serde_json::Value) -> ClientSettings {
         let mut v = serde_json::json!({
             "issuer": "https://id.example.com", "client_id": "portcullis",
             "apps": [{ "host": "photos.example.com" }]
@@ -362,8 +363,8 @@ mod tests {
             session_secret: Some("0123456789abcdef0123456789abcdef".into()),
             ..Default::default()
         })
+        .map(|config| ClientSettings::of(&config))
         .unwrap()
-        .settings
     }
 
     /// An issuer listing these scopes (`None`: listing none).
@@ -375,7 +376,7 @@ mod tests {
     }
 
     /// The `scope` parameter of a login.
-    fn scope_param(meta: &ProviderMetadata, settings: &Settings) -> String {
+    fn scope_param(meta: &ProviderMetadata, settings: &ClientSettings) -> String {
         let url = login().authorize_url(meta, settings, None).unwrap();
         let url = Url::parse(&url).unwrap();
         url.query_pairs()

@@ -2,10 +2,10 @@
 
 use serde::Deserialize;
 
+use super::client::ClientSettings;
 use super::{OidcError, ProviderMetadata};
 use crate::crypto;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::model::Config;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// How a confidential client sends its secret (RFC 6749 §2.3.1, OIDC Core §9). An issuer
@@ -31,7 +31,7 @@ impl ClientAuth {
 /// Exchanges an authorization code (OIDC Core §3.1.3.1).
 pub fn code_request(
     metadata: &ProviderMetadata,
-    config: &Config,
+    client: &ClientSettings,
     auth: ClientAuth,
     code: &str,
     verifier: &str,
@@ -43,13 +43,13 @@ pub fn code_request(
         ("redirect_uri", redirect_uri),
         ("code_verifier", verifier),
     ];
-    token_request(metadata, config, auth, form)
+    token_request(metadata, client, auth, form)
 }
 
 /// Uses a refresh token (OIDC Core §12.1), to re-validate a session.
 pub fn refresh_request(
     metadata: &ProviderMetadata,
-    config: &Config,
+    client: &ClientSettings,
     auth: ClientAuth,
     refresh_token: &str,
 ) -> HttpRequest {
@@ -57,19 +57,19 @@ pub fn refresh_request(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
-    token_request(metadata, config, auth, form)
+    token_request(metadata, client, auth, form)
 }
 
 /// Revokes a refresh token at the issuer's `revocation_endpoint` (RFC 7009).
 pub fn revocation_request(
     endpoint: &str,
-    config: &Config,
+    client: &ClientSettings,
     auth: ClientAuth,
     refresh_token: &str,
 ) -> HttpRequest {
     client_request(
         endpoint,
-        config,
+        client,
         auth,
         vec![
             ("token", refresh_token),
@@ -80,11 +80,11 @@ pub fn revocation_request(
 
 fn token_request<'a>(
     metadata: &ProviderMetadata,
-    config: &'a Config,
+    client: &'a ClientSettings,
     auth: ClientAuth,
     fields: Vec<(&str, &'a str)>,
 ) -> HttpRequest {
-    client_request(&metadata.token_endpoint, config, auth, fields)
+    client_request(&metadata.token_endpoint, client, auth, fields)
 }
 
 /// A request to the issuer authenticated as the client: with the secret as `auth` says when
@@ -92,22 +92,22 @@ fn token_request<'a>(
 /// proves it).
 fn client_request<'a>(
     url: &str,
-    config: &'a Config,
+    client: &'a ClientSettings,
     auth: ClientAuth,
     mut fields: Vec<(&str, &'a str)>,
 ) -> HttpRequest {
-    match (&config.secrets.client_secret, auth) {
+    match (&client.client_secret, auth) {
         (Some(secret), ClientAuth::Basic) => HttpRequest::post_form(url, &fields).with_header(
             "authorization",
-            basic_auth(&config.settings.client_id, secret.expose()),
+            basic_auth(&client.client_id, secret.expose()),
         ),
         (Some(secret), ClientAuth::Post) => {
-            fields.push(("client_id", &config.settings.client_id));
+            fields.push(("client_id", &client.client_id));
             fields.push(("client_secret", secret.expose()));
             HttpRequest::post_form(url, &fields)
         }
         (None, _) => {
-            fields.push(("client_id", &config.settings.client_id));
+            fields.push(("client_id", &client.client_id));
             HttpRequest::post_form(url, &fields)
         }
     }
@@ -211,9 +211,10 @@ mod tests {
     }
     use crate::config::Inputs;
     use crate::http::Method;
+    use crate::model::Config;
 
-    fn config(secret: Option<&str>) -> Config {
-        Config::from_inputs(&Inputs {
+    fn config(secret: Option<&str>) -> ClientSettings {
+        let config = Config::from_inputs(&Inputs {
             portcullis: Some(serde_json::json!({
                 "issuer": "https://id.example.com", "client_id": "my client",
                 "apps": [{ "host": "photos.example.com" }]
@@ -223,7 +224,8 @@ mod tests {
             assertion_key: None,
             admin_token: None,
         })
-        .unwrap()
+        .unwrap();
+        ClientSettings::of(&config)
     }
 
     fn meta() -> ProviderMetadata {

@@ -15,4 +15,4 @@ mod sessions;
 pub use cache::SessionCache;
 pub use id::SessionId;
 pub use model::Session;
-pub use sessions::{Found, Sessions};
+pub use sessions::{Found, SessionSettings, Sessions};

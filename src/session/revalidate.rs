@@ -74,7 +74,7 @@ pub(super) enum Outcome {
 
 impl Sessions {
     pub(super) fn revalidation_due(&self, session: &Session, id: &SessionId, now: u64) -> Due {
-        let Some(every) = self.config.settings.revalidate_every else {
+        let Some(every) = self.settings.revalidate_every else {
             return Due::No;
         };
         // The issuer gave no refresh token at login: nothing to re-validate with, and the
@@ -90,7 +90,7 @@ impl Sessions {
     /// Runs work scheduled during a request, after its response.
     pub async fn run<I: Io>(&self, env: &Env<'_, I>, task: &SessionTask) {
         let SessionTask::Revalidate { cookie } = task;
-        let keys = &self.config.secrets.signing_keys;
+        let keys = &self.settings.keys;
         if let Some(id) = SessionId::from_cookie_value(cookie.expose(), keys) {
             self.revalidate(env, cookie.expose(), &id).await;
         }
@@ -106,8 +106,8 @@ impl Sessions {
         let with = Refresher {
             life: &self.grant,
             client: &self.client,
-            keys: &self.config.secrets.signing_keys,
-            every: self.config.settings.revalidate_every.unwrap_or(u64::MAX),
+            keys: &self.settings.keys,
+            every: self.settings.revalidate_every.unwrap_or(u64::MAX),
         };
         match grant::revalidate(&with, env, &Records(env.store()), &hash).await {
             Revalidation::Renewed(session) => {

@@ -20,6 +20,7 @@ use crate::people::People;
 use crate::request::RequestHead;
 use crate::request::LOCATION;
 use crate::secret::SessionCookie;
+use crate::secret::SigningKeys;
 use crate::store::keys::{Grant, SessionHash};
 use crate::store::StoreError;
 use crate::ttl_cache::TtlCache;
@@ -34,8 +35,36 @@ pub struct Found {
 /// How long this isolate remembers that a session a cookie named does not exist.
 const MISSING_FOR: u64 = 60;
 
+/// What [`Sessions`] reads of the configuration, and nothing more.
+#[derive(Clone)]
+pub struct SessionSettings {
+    /// `session_lifetime`.
+    pub lifetime: u64,
+    /// `session_cache`.
+    pub cache: u64,
+    pub revalidate_every: Option<u64>,
+    pub revocation_check: u64,
+    pub cookie_domain: Option<String>,
+    /// `SESSION_SECRET`: session IDs' MACs, CSRF tokens, sealed refresh tokens.
+    pub keys: SigningKeys,
+}
+
+impl SessionSettings {
+    pub fn of(config: &Config) -> Self {
+        let s = &config.settings;
+        SessionSettings {
+            lifetime: s.session_lifetime,
+            cache: s.session_cache,
+            revalidate_every: s.revalidate_every,
+            revocation_check: s.revocation_check,
+            cookie_domain: s.cookie_domain.clone(),
+            keys: config.secrets.signing_keys.clone(),
+        }
+    }
+}
+
 pub struct Sessions {
-    pub(super) config: Rc<Config>,
+    pub(super) settings: SessionSettings,
     pub(super) client: Rc<Client>,
     pub(super) cache: SessionCache,
     /// Sessions (by hash) revoked or being refreshed here, and their refresh tokens' key.
@@ -48,11 +77,11 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(config: Rc<Config>, client: Rc<Client>) -> Self {
-        let revocation_check = config.settings.revocation_check;
-        let cache = SessionCache::new(config.settings.session_cache);
+    pub fn new(settings: SessionSettings, client: Rc<Client>) -> Self {
+        let revocation_check = settings.revocation_check;
+        let cache = SessionCache::new(settings.cache);
         Self {
-            config,
+            settings,
             client,
             cache,
             grant: Lifecycle::new(REFRESH_KEY, revocation_check),
@@ -62,7 +91,7 @@ impl Sessions {
     }
 
     fn cookie_domain(&self) -> Option<&str> {
-        self.config.settings.cookie_domain.as_deref()
+        self.settings.cookie_domain.as_deref()
     }
 
     /// The session cookie's value on a request, as sent (not yet verified). A request that
@@ -91,12 +120,12 @@ impl Sessions {
 
     /// The session ID a request's cookie carries, if its MAC verifies.
     pub fn id(&self, head: &RequestHead) -> Option<SessionId> {
-        SessionId::from_cookie_value(self.cookie(head)?, &self.config.secrets.signing_keys)
+        SessionId::from_cookie_value(self.cookie(head)?, &self.settings.keys)
     }
 
     /// A value bound to a session for `purpose` (CSRF tokens).
     pub fn derive(&self, id: &SessionId, purpose: &str) -> String {
-        id.derive(&self.config.secrets.signing_keys, purpose)
+        id.derive(&self.settings.keys, purpose)
     }
 
     /// `Set-Cookie` that ends the session cookie in the browser.
@@ -160,8 +189,7 @@ impl Sessions {
         env: &Env<'_, I>,
         cookie: &str,
     ) -> Result<Option<Found>, StoreError> {
-        let Some(id) = SessionId::from_cookie_value(cookie, &self.config.secrets.signing_keys)
-        else {
+        let Some(id) = SessionId::from_cookie_value(cookie, &self.settings.keys) else {
             return Ok(None);
         };
         let hash = id.hash();
@@ -243,12 +271,9 @@ impl Sessions {
     ) -> Result<String, StoreError> {
         let now = env.now;
         let hash = id.hash();
-        let refresh = match (
-            &self.config.settings.revalidate_every,
-            &vouched.refresh_token,
-        ) {
+        let refresh = match (&self.settings.revalidate_every, &vouched.refresh_token) {
             (Some(_), Some(token)) => {
-                let keys = &self.config.secrets.signing_keys;
+                let keys = &self.settings.keys;
                 self.grant.seal(keys, &hash, token.expose(), env.rng())
             }
             (Some(_), None) => {
@@ -270,7 +295,7 @@ impl Sessions {
             v: SESSION_FORMAT,
             identity: vouched.claims.identity,
             created: now,
-            expires: now + self.config.settings.session_lifetime,
+            expires: now + self.settings.lifetime,
             host: head.host().to_string(),
             sid: vouched.claims.sid,
             id_token: Some(vouched.id_token),
@@ -282,7 +307,7 @@ impl Sessions {
         };
         registry::save(env.store(), &hash, &session, now, Index::Rewrite).await?;
         self.missing.remove(&hash);
-        let cookie = id.to_cookie_value(&self.config.secrets.signing_keys);
+        let cookie = id.to_cookie_value(&self.settings.keys);
         self.cache
             .insert(&cookie, id.clone(), Rc::new(session), now);
         Ok(cookie)
@@ -290,11 +315,7 @@ impl Sessions {
 
     /// `Set-Cookie` for a new session's cookie value.
     pub fn set_cookie(&self, value: &str) -> String {
-        cookies::set_session(
-            self.cookie_domain(),
-            value,
-            self.config.settings.session_lifetime,
-        )
+        cookies::set_session(self.cookie_domain(), value, self.settings.lifetime)
     }
 
     /// Ends a session (logout): revokes it and forgets it here; returns the record it had,
@@ -330,11 +351,11 @@ impl Sessions {
         hash: &SessionHash,
         known: Option<&SessionSummary>,
     ) -> Result<Option<Session>, StoreError> {
-        let lifetime = self.config.settings.session_lifetime;
+        let lifetime = self.settings.lifetime;
         self.grant.mark_revoked(hash, env.now + lifetime, env.now);
         let (removed, recorded) =
             registry::revoke(env.store(), env.people(), hash, known, env.now).await?;
-        let issuer = (&*self.client, &self.config.secrets.signing_keys);
+        let issuer = (&*self.client, &self.settings.keys);
         let revoked = (Grant::Session(hash), removed.as_ref());
         self.grant.revoked(env, revoked, &recorded, issuer).await;
         Ok(removed)
