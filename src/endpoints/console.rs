@@ -40,10 +40,13 @@ impl Console {
         };
         let people = people(ctx, &self.0).await?;
         let issuer = self.0.client.issuer_state(ctx.env.http(), ctx.now()).await;
-        if wants_json(ctx.head) {
-            return Ok(Reply::json(200, &console_json(&people, &issuer)).into());
-        }
         let csrf = self.0.sessions.derive(&found.id, CONSOLE_CSRF);
+        if wants_json(ctx.head) {
+            // The token lets a program holding the admin's session post an action too.
+            let mut data = console_json(&people, &issuer);
+            data["csrf"] = json!(csrf);
+            return Ok(Reply::json(200, &data).into());
+        }
         let html = page::console(&page::ConsolePage {
             host: ctx.head.host(),
             admin: found.session.identity.user(),

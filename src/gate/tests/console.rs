@@ -286,3 +286,28 @@ fn console_forms_need_their_csrf_token_and_their_own_origin() {
     );
     assert_eq!(w.reply(&bad).status, 400);
 }
+
+#[test]
+fn a_program_with_the_admins_session_reads_the_data_and_acts_with_its_token() {
+    let w = world();
+    let bob = bob(&w);
+    let admin = alice(&w);
+    let json = w.reply(&request(
+        "GET",
+        CONSOLE,
+        &[("cookie", &admin), ("accept", "application/json")],
+    ));
+    let v: Value = serde_json::from_str(&json.body).unwrap();
+    let csrf = v["csrf"].as_str().expect("the token is in the data");
+    let body = format!("csrf={csrf}&sign_out=bob-1&confirm=yes");
+    let mut post = request(
+        "POST",
+        CONSOLE,
+        &[("cookie", &admin), ("accept", "application/json")],
+    );
+    post.body = Some(body);
+    let done = w.reply(&post);
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body, r#"{"revoked":1}"#);
+    assert_eq!(w.reply(&api_get(&bob)).status, 401);
+}
