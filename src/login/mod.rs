@@ -1,41 +1,30 @@
 //! The login part: starting a login (the pending-login cookie and the redirect to the
-//! issuer), the callback (state, code, ID token, new session) and logout (here and at
-//! the issuer). It owns the pending-login cookies; sessions are made and ended through
-//! [`Sessions`].
-
-use serde::{Deserialize, Serialize};
-use url::Url;
+//! issuer) and the callback (state, code, ID token, new session); a login's purpose
+//! beyond signing in ([`purpose`]) and logout, here and at the issuer ([`logout`]). It
+//! owns the pending-login cookies; sessions are made and ended through
+//! [`crate::session::Sessions`].
 
 use crate::answer::Answer;
-use crate::app_password::NewAppPassword;
 use crate::context::{Ctx, Io};
 use crate::cookies;
-use crate::crypto::ct_eq;
-use crate::error::{ConsoleRefused, FormError, GateError, LoginError};
+use crate::error::{ConsoleRefused, GateError, LoginError};
 use crate::http::Reply;
 use crate::oidc::client::Vouched;
 use crate::oidc::pending_login::{PendingError, LOGIN_TTL};
 use crate::oidc::{ClientError, OidcError, PendingLogin};
-use crate::pages;
 use crate::parts::Parts;
 use crate::request::RequestHead;
 use crate::router::Endpoint;
 use crate::session::SessionId;
 
+mod logout;
+mod purpose;
+
+pub use purpose::LoginPurpose;
+
 /// Pending-login cookies tolerated before a new login clears them (abandoned logins must
 /// not pile up into an oversized `Cookie` header).
 pub const MAX_PENDING_LOGINS: usize = 4;
-/// What a login is for besides signing in, carried through the issuer in the sealed
-/// pending-login cookie.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoginPurpose {
-    /// Create this app password once the person has signed in again.
-    AppPassword(NewAppPassword),
-    /// Open the admin console, which needs a login at most [`RECENT_LOGIN`] old.
-    Console,
-}
-
 /// A login started by this part.
 type Pending = PendingLogin<LoginPurpose>;
 
@@ -104,15 +93,6 @@ fn oauth_text(text: &str, max: usize) -> String {
         .collect()
 }
 
-/// Whether a request comes from this site (or from no browser at all). Browsers send
-/// `Sec-Fetch-Site`; older ones at least `Origin` on a POST.
-fn from_this_site(head: &RequestHead) -> bool {
-    match head.header("sec-fetch-site") {
-        Some(site) => matches!(site, "same-origin" | "none"),
-        None => head.header("origin").is_none_or(|o| o == head.origin()),
-    }
-}
-
 impl Login {
     pub fn new(parts: Parts) -> Self {
         Self { parts }
@@ -131,16 +111,6 @@ impl Login {
     /// `GET /.portcullis/callback`.
     pub async fn callback<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
         self.finish_login(ctx).await.map(Answer::from)
-    }
-
-    /// `GET` or `POST /.portcullis/logout`.
-    pub async fn logout<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
-        self.sign_out(ctx).await.map(Answer::from)
-    }
-
-    /// `GET /.portcullis/signed-out`.
-    pub async fn signed_out<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Answer, GateError> {
-        Ok(Reply::html(200, pages::signed_out(ctx.head.host(), &login_href("/"))).into())
     }
 
     /// Sends the browser to the issuer (or first to the auth host, when one is set);
@@ -168,51 +138,6 @@ impl Login {
         let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
         let pending = Pending::new(ctx.env.rng(), return_to, redirect_uri, ctx.now())?;
         self.to_issuer(ctx, &pending, prompt).await
-    }
-
-    /// Sends the person to the issuer to create an app password: a login that must be
-    /// fresh (`max_age`; `prompt=login` when their last authentication is older), whose
-    /// grant becomes the app password's own. It happens on the host whose callback is
-    /// registered (the auth host, when one is set), where the account page's form posts.
-    pub async fn start_for_app_password<I: Io>(
-        &self,
-        ctx: &Ctx<'_, I>,
-        request: &NewAppPassword,
-        reauthenticate: bool,
-    ) -> Result<Reply, GateError> {
-        let head = ctx.head;
-        if self
-            .parts
-            .config
-            .settings
-            .auth_host
-            .as_deref()
-            .is_some_and(|auth| auth != head.host())
-        {
-            return Err(GateError::app_password_form(
-                "app passwords are created on the sign-in host; open the account page there",
-            ));
-        }
-        let back = format!("{}{}", head.origin(), Endpoint::Account.path());
-        let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
-        let mut pending = Pending::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
-        pending.max_age = Some(RECENT_LOGIN);
-        pending.purpose = Some(LoginPurpose::AppPassword(request.clone()));
-        self.to_issuer(ctx, &pending, reauthenticate.then_some("login"))
-            .await
-    }
-
-    /// Sends an admin to the issuer to sign in again before the console opens: a login
-    /// that must be fresh (`prompt=login`, `max_age`), on the auth host where the console
-    /// is served, coming back to it.
-    pub async fn start_for_console<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
-        let origin = ctx.head.origin();
-        let back = format!("{origin}{}", Endpoint::Console.path());
-        let redirect_uri = format!("{origin}{}", Endpoint::Callback.path());
-        let mut pending = Pending::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
-        pending.max_age = Some(RECENT_LOGIN);
-        pending.purpose = Some(LoginPurpose::Console);
-        self.to_issuer(ctx, &pending, Some("login")).await
     }
 
     /// The redirect to the issuer's authorization endpoint, with this login's cookie.
@@ -380,157 +305,6 @@ impl Login {
                 })
                 .to_string(),
             ),
-        }
-    }
-
-    /// The end of the login made to create an app password: it must be a fresh
-    /// authentication (OIDC Core §3.1.3.7 step 13, `auth_time` against `max_age`) of the
-    /// person whose session asked, who must still be admitted to the app. The secret is
-    /// shown once, on the page this answers with.
-    async fn create_app_password<I: Io>(
-        &self,
-        ctx: &Ctx<'_, I>,
-        request: &NewAppPassword,
-        pending: &Pending,
-        vouched: Vouched,
-    ) -> Result<Reply, GateError> {
-        let now = ctx.now();
-        let claims = &vouched.claims;
-        let fresh = claims.authenticated_within(pending.max_age.unwrap_or(RECENT_LOGIN), now);
-        let session = self
-            .parts
-            .sessions
-            .find(&ctx.env, self.parts.sessions.cookie(ctx.head))
-            .await?;
-        let same_person = claims.identity.sub == request.sub
-            && session.is_some_and(|s| s.session.identity.sub == request.sub);
-        if !fresh || !same_person {
-            return Err(GateError::Form(FormError::NotRecentLogin));
-        }
-        let admitted = self
-            .parts
-            .config
-            .settings
-            .app(&request.app)
-            .is_some_and(|app| app.app_passwords && app.allow.admits(&claims.identity));
-        if !admitted {
-            return Err(GateError::app_password_form(
-                "you may not create app passwords for that app",
-            ));
-        }
-        let refresh = vouched.refresh_token.as_ref();
-        let created = self
-            .parts
-            .app_passwords
-            .create(&ctx.env, &claims.identity, request, refresh)
-            .await?;
-        // Without re-validation the grant is not needed: end it at the issuer.
-        if let (None, Some(token)) = (self.parts.config.settings.revalidate_every, refresh) {
-            self.parts
-                .client
-                .revoke_refresh_token(ctx.env.http(), token.expose(), now)
-                .await;
-        }
-        ctx.audit(
-            "app_password_created",
-            &[
-                ("app_password", &created.record.id),
-                ("sub", &request.sub),
-                ("app", &request.app),
-            ],
-        );
-        Ok(Reply::html(
-            200,
-            pages::app_password_created(ctx.head.host(), &created),
-        ))
-    }
-
-    /// Ends the session here and, when the issuer supports it, at the issuer.
-    /// A GET is honoured only from this site (`Sec-Fetch-Site`); otherwise the user
-    /// confirms with a POST carrying a CSRF token bound to the session.
-    async fn sign_out<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
-        let head = ctx.head;
-        let id = self.parts.sessions.id(head);
-        let csrf = id
-            .as_ref()
-            .map(|id| self.parts.sessions.derive(id, LOGOUT_CSRF));
-        let confirmed = if head.method == "POST" {
-            match (&csrf, head.form_field("csrf")) {
-                // Without a session there is nothing to protect but the sign-out itself: a
-                // cross-site POST must not clear cookies (Lax keeps the session cookie off it).
-                (None, _) => from_this_site(head),
-                (Some(expected), Some(given)) => ct_eq(expected.as_bytes(), given.as_bytes()),
-                (Some(_), None) => false,
-            }
-        } else {
-            id.is_none() || matches!(head.header("sec-fetch-site"), Some("same-origin" | "none"))
-        };
-        if !confirmed {
-            let found = self
-                .parts
-                .sessions
-                .find(&ctx.env, self.parts.sessions.cookie(head))
-                .await?;
-            let user = found
-                .as_ref()
-                .map(|f| f.session.identity.user().to_string())
-                .unwrap_or_default();
-            let page =
-                pages::logout_confirm(head.host(), csrf.as_deref().unwrap_or_default(), &user);
-            let status = if head.method == "POST" { 403 } else { 200 };
-            return Ok(Reply::html(status, page));
-        }
-
-        let mut id_token_hint = None;
-        if let Some(id) = &id {
-            if let Some(session) = self.parts.sessions.end(&ctx.env, id).await? {
-                ctx.audit(
-                    "logout",
-                    &[("sub", &session.identity.sub), ("session", &id.hash())],
-                );
-                id_token_hint = session.id_token;
-            }
-        }
-        let signed_out = format!(
-            "{}{}",
-            self.callback_origin(ctx),
-            Endpoint::SignedOut.path()
-        );
-        // The issuer is asked to end its session too, when it can be reached and supports it.
-        let end_session = match &id_token_hint {
-            Some(hint) => self
-                .parts
-                .client
-                .metadata(ctx.env.http(), ctx.now())
-                .await
-                .ok()
-                .and_then(|m| m.end_session_endpoint.clone())
-                .and_then(|endpoint| Url::parse(&endpoint).ok())
-                .map(|mut url| {
-                    url.query_pairs_mut()
-                        .append_pair("id_token_hint", hint.expose())
-                        .append_pair("client_id", &self.parts.config.settings.client_id)
-                        .append_pair("post_logout_redirect_uri", &signed_out);
-                    url.to_string()
-                }),
-            None => None,
-        };
-        let target = end_session.unwrap_or_else(|| Endpoint::SignedOut.path().to_string());
-        Ok(Reply::redirect(&target).with_cookies([self.parts.sessions.clear_cookie()]))
-    }
-
-    /// The origin whose callback and sign-out URLs are registered at the issuer.
-    fn callback_origin<I: Io>(&self, ctx: &Ctx<'_, I>) -> String {
-        let head = ctx.head;
-        match &self.parts.config.settings.auth_host {
-            Some(auth) if auth != head.host() => {
-                let mut url = head.url.clone();
-                if url.set_host(Some(auth)).is_err() {
-                    return head.origin();
-                }
-                url.origin().ascii_serialization()
-            }
-            _ => head.origin(),
         }
     }
 }
