@@ -1,6 +1,6 @@
 //! The login part: starting a login (the pending-login cookie and the redirect to the
 //! issuer) and the callback (state, code, ID token, new session); a login's purpose
-//! beyond signing in ([`purpose`]) and logout, here and at the issuer ([`logout`]). It
+//! beyond signing in (`purpose.rs`) and logout, here and at the issuer (`logout.rs`). It
 //! owns the pending-login cookies; sessions are made and ended through
 //! [`crate::session::Sessions`].
 
