@@ -30,27 +30,14 @@ pub enum GateError {
     Login(LoginError),
     /// Discovery, keys or the token endpoint could not be reached.
     IssuerUnavailable(OidcError),
-    /// No valid session, on a request that must not be redirected (API, XHR, non-GET); the
-    /// challenges its 401 carries for the credentials the path takes.
-    Unauthenticated(Challenge),
+    /// A request for an app (or Portcullis's own page) that its credentials do not open.
+    Access(AccessError),
     /// The path means different things to different servers (encoded `/`, `..;` …).
     AmbiguousPath(&'static str),
-    /// Signed in, but not allowed to use this app. `csrf` (for the sign-out button) is
-    /// present when the identity comes from a browser session.
-    Forbidden {
-        user: String,
-        csrf: Option<String>,
-    },
-    /// Service-token credentials that do not open this app.
-    ServiceToken(ServiceTokenRefused),
-    /// App-password credentials that do not open this app (here, now).
-    AppPassword(app_password::AppPasswordRefused),
     /// A self-service form refused (the account page's own errors).
     Form(FormError),
     /// The admin console refused this person or this login.
     Console(ConsoleRefused),
-    /// A bearer token that is not valid here.
-    InvalidBearer(String),
     /// The admin API was called without the right `ADMIN_TOKEN`.
     AdminUnauthorized,
     /// A back-channel logout request that cannot be honoured.
@@ -87,6 +74,28 @@ pub enum LoginError {
     /// The issuer answered, but the login could not be completed (code refused, bad token).
     #[error(transparent)]
     Failed(OidcError),
+}
+
+/// Why a request was not let in (the access part's own errors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// No valid session, on a request that must not be redirected (API, XHR, non-GET); the
+    /// challenges its 401 carries for the credentials the path takes.
+    #[error("no valid session or credential")]
+    Unauthenticated(Challenge),
+    /// Signed in, but not allowed to use this app. `csrf` (for the sign-out button) is
+    /// present when the identity comes from a browser session.
+    #[error("{user} is not allowed here")]
+    Forbidden { user: String, csrf: Option<String> },
+    /// Service-token credentials that do not open this app.
+    #[error(transparent)]
+    ServiceToken(ServiceTokenRefused),
+    /// App-password credentials that do not open this app (here, now).
+    #[error(transparent)]
+    AppPassword(app_password::AppPasswordRefused),
+    /// A bearer token that is not valid here.
+    #[error("{0}")]
+    InvalidBearer(String),
 }
 
 /// Why a self-service form (the account page's, the app-password forms) was refused.
@@ -248,19 +257,19 @@ fn meta(error: &GateError) -> Meta {
         E::Login(LoginError::IssuerSaid { .. }) => m(400, "issuer_error", DID_NOT_COMPLETE, "You were not signed in.", false),
         E::IssuerUnavailable(_) => m(503, "issuer_unavailable", "Sign-in is unavailable", "The identity provider cannot be reached right now. If you were signed in already, your session still works; new sign-ins will work once the provider is back.", false),
         E::Login(LoginError::Failed(_)) => m(400, "login_failed", DID_NOT_COMPLETE, "The identity provider's answer could not be accepted, so you were not signed in. Please try again; if it keeps happening, the site owner can find the reason in the log.", false),
-        E::Unauthenticated(c) => Meta { challenge: c.header(), ..m(401, "unauthenticated", DID_NOT_COMPLETE, "sign in first: this request carries no valid Portcullis session", true) },
+        E::Access(AccessError::Unauthenticated(c)) => Meta { challenge: c.header(), ..m(401, "unauthenticated", DID_NOT_COMPLETE, "sign in first: this request carries no valid Portcullis session", true) },
         E::AmbiguousPath(_) => m(400, "ambiguous_path", "Bad request", "This address is ambiguous (it contains an encoded slash, a control character or a dot segment with parameters), so it is refused.", false),
-        E::Forbidden { csrf, .. } => m(403, "forbidden", "You don't have access", "You are not allowed to use this app.", csrf.is_none()),
-        E::ServiceToken(ServiceTokenRefused::Invalid) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
-        E::ServiceToken(ServiceTokenRefused::NotForThisApp) => m(401, "service_token_not_allowed_here", DID_NOT_COMPLETE, "This service token is not valid for this app.", true),
-        E::AppPassword(r) => m(401, r.code(), DID_NOT_COMPLETE, r.message(), true).challenge(BASIC),
+        E::Access(AccessError::Forbidden { csrf, .. }) => m(403, "forbidden", "You don't have access", "You are not allowed to use this app.", csrf.is_none()),
+        E::Access(AccessError::ServiceToken(ServiceTokenRefused::Invalid)) => m(401, "invalid_service_token", DID_NOT_COMPLETE, "The service token is not valid.", true),
+        E::Access(AccessError::ServiceToken(ServiceTokenRefused::NotForThisApp)) => m(401, "service_token_not_allowed_here", DID_NOT_COMPLETE, "This service token is not valid for this app.", true),
+        E::Access(AccessError::AppPassword(r)) => m(401, r.code(), DID_NOT_COMPLETE, r.message(), true).challenge(BASIC),
         E::Form(FormError::AppPassword(why)) => m(400, "invalid_app_password_request", "The app password was not created", why, false),
         E::Form(FormError::TooManyAppPasswords) => m(409, "too_many_app_passwords", "The app password was not created", "You have as many app passwords as allowed. Revoke one you no longer use, then create the new one.", false),
         E::Form(FormError::NotRecentLogin) => m(403, "recent_login_required", "The app password was not created", "Creating an app password needs a fresh sign-in by the same person, and the identity provider did not confirm one. Please try again.", false),
         E::Console(ConsoleRefused::NotAdmin) => m(403, "not_an_admin", "You don't have access", "The admin console is for the owner's admins: members of a group in admin_groups.", false),
         E::Console(ConsoleRefused::NotRecentLogin) => m(403, "recent_login_required", "Sign in again first", "The admin console needs a sign-in from the last 10 minutes, and the identity provider did not confirm one. Open the console again to sign in.", false),
         E::Form(FormError::NoRefreshToken) => m(502, "no_refresh_token", "The app password was not created", "The identity provider gave no refresh token, so the app password could not be kept in step with your account. The site owner can find the reason in the log.", false),
-        E::InvalidBearer(_) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true).challenge(BEARER_INVALID),
+        E::Access(AccessError::InvalidBearer(_)) => m(401, "invalid_token", DID_NOT_COMPLETE, "The bearer token is not valid here.", true).challenge(BEARER_INVALID),
         E::AdminUnauthorized => m(401, "unauthorized", DID_NOT_COMPLETE, "A valid admin token is required.", true).challenge(BEARER),
         E::InvalidLogoutToken(_) => m(400, "invalid_request", DID_NOT_COMPLETE, "The logout token was not accepted.", true),
         E::Form(FormError::NotForScripts) => m(403, "not_for_scripts", "Open this page yourself", "This page and its forms are for you to use in the browser, not for scripts.", false),
@@ -274,6 +283,11 @@ fn meta(error: &GateError) -> Meta {
 }
 
 impl GateError {
+    /// No valid session or credential; the 401 offers these challenges.
+    pub fn unauthenticated(challenge: Challenge) -> Self {
+        GateError::Access(AccessError::Unauthenticated(challenge))
+    }
+
     /// The app-password form was filled in wrongly; `why` says how.
     pub fn app_password_form(why: &'static str) -> Self {
         GateError::Form(FormError::AppPassword(why))
@@ -309,10 +323,12 @@ impl GateError {
                 e.to_string()
             }
             GateError::OriginUnreachable(e)
-            | GateError::InvalidBearer(e)
+            | GateError::Access(AccessError::InvalidBearer(e))
             | GateError::InvalidLogoutToken(e) => e.clone(),
-            GateError::Forbidden { user, .. } => format!("{user} is not allowed here"),
-            GateError::AppPassword(r) => r.to_string(),
+            GateError::Access(AccessError::Forbidden { user, .. }) => {
+                format!("{user} is not allowed here")
+            }
+            GateError::Access(AccessError::AppPassword(r)) => r.to_string(),
             GateError::Form(FormError::AppPassword(why)) => (*why).to_string(),
             GateError::Store(e) => e.to_string(),
             GateError::Assertion(e) => e.to_string(),
@@ -349,7 +365,7 @@ pub struct Scope<'a> {
 /// The error boundary: the reply for `error`, and the line to log (none for an
 /// unauthenticated API call, which is ordinary traffic).
 pub fn respond(error: &GateError, scope: &Scope<'_>) -> (Reply, Option<String>) {
-    let log = (!matches!(error, GateError::Unauthenticated(_)))
+    let log = (!matches!(error, GateError::Access(AccessError::Unauthenticated(_))))
         .then(|| error.log_line(scope.host, scope.path));
     (reply(error, scope), log)
 }
@@ -389,7 +405,7 @@ fn reply(error: &GateError, scope: &Scope<'_>) -> Reply {
         GateError::Login(LoginError::IssuerSaid { error, description }) => {
             pages::issuer_said(&page, error, description.as_deref())
         }
-        GateError::Forbidden { user, csrf } => {
+        GateError::Access(AccessError::Forbidden { user, csrf }) => {
             pages::forbidden(&page, user, csrf.as_deref().unwrap_or_default())
         }
         GateError::UnknownHost => pages::error(&page, pages::Next::Nothing),
@@ -472,7 +488,7 @@ mod tests {
         );
         assert_eq!(r.header("cache-control"), Some("no-store"));
 
-        let r = reply(&GateError::Unauthenticated(Challenge::NONE), &ctx(false));
+        let r = reply(&GateError::unauthenticated(Challenge::NONE), &ctx(false));
         assert_eq!(r.status, 401);
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.body.contains("\"error\":\"unauthenticated\""));

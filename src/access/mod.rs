@@ -16,7 +16,7 @@ use crate::app_password::{credential, AppPassword, VerifyError};
 use crate::assertion::ASSERTION_LIFETIME;
 use crate::context::{Ctx, Io};
 use crate::crypto::{b64url, sha256};
-use crate::error::{Challenge, GateError};
+use crate::error::{AccessError, Challenge, GateError};
 use crate::grant::CheckBy;
 use crate::identity::Identity;
 use crate::login::LOGOUT_CSRF;
@@ -208,7 +208,7 @@ impl Access {
                     return_to::resolve(Some(head.url.as_str()), &head.url, &self.parts.config);
                 Ok(Admission::Login(back))
             }
-            Decision::Unauthorized => Err(GateError::Unauthenticated(challenge(app, head))),
+            Decision::Unauthorized => Err(GateError::unauthenticated(challenge(app, head))),
             Decision::Deny => Err(self.deny(ctx, &principal)),
         }
     }
@@ -240,7 +240,7 @@ impl Access {
                     "service_token_refused",
                     &[("client_id", &presented.client_id)],
                 );
-                GateError::ServiceToken(refused)
+                GateError::Access(AccessError::ServiceToken(refused))
             })?;
             return Ok(Principal::ServiceToken {
                 identity: token.identity(),
@@ -288,7 +288,7 @@ impl Access {
             Err(VerifyError::Refused(refused)) => {
                 let fields = [("app_password", id.as_str()), ("reason", refused.reason())];
                 ctx.audit("app_password_refused", &fields);
-                Err(GateError::AppPassword(refused))
+                Err(GateError::Access(AccessError::AppPassword(refused)))
             }
             Err(VerifyError::Store(e)) => Err(e.into()),
         }
@@ -320,7 +320,7 @@ impl Access {
             .await
             .map_err(|e| match e {
                 PresentedError::Unavailable(e) => GateError::IssuerUnavailable(e),
-                PresentedError::Invalid(why) => GateError::InvalidBearer(why),
+                PresentedError::Invalid(why) => GateError::Access(AccessError::InvalidBearer(why)),
             })?;
         let until = expires.min(now + BEARER_CACHE);
         self.bearers
@@ -352,12 +352,12 @@ impl Access {
                 (&record.identity, None)
             }
             // Only sessions and bearer tokens are ever denied.
-            _ => return GateError::Unauthenticated(Challenge::NONE),
+            _ => return GateError::unauthenticated(Challenge::NONE),
         };
-        GateError::Forbidden {
+        GateError::Access(AccessError::Forbidden {
             user: identity.user().to_string(),
             csrf,
-        }
+        })
     }
 
     /// The one place an admitted request becomes a proxy plan.

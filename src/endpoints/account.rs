@@ -63,7 +63,7 @@ impl Account {
 async fn me<I: Io>(ctx: &Ctx<'_, I>, sessions: &Sessions) -> Result<Reply, GateError> {
     let found = signed_in(ctx, sessions)
         .await?
-        .ok_or(GateError::Unauthenticated(Challenge::NONE))?;
+        .ok_or(GateError::unauthenticated(Challenge::NONE))?;
     let s = &found.session;
     let i = &s.identity;
     Ok(Reply::json(
@@ -93,7 +93,7 @@ async fn page<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateErro
             let back = format!("{}{}", head.origin(), Endpoint::Account.path());
             return Ok(Answer::Login(back));
         }
-        return Err(GateError::Unauthenticated(Challenge::NONE));
+        return Err(GateError::unauthenticated(Challenge::NONE));
     };
     let identity = &found.session.identity;
     let current = found.id.hash();

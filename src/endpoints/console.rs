@@ -107,7 +107,7 @@ impl Console {
                 let back = format!("{}{}", head.origin(), Endpoint::Console.path());
                 return Ok(Err(Answer::Login(back)));
             }
-            return Err(GateError::Unauthenticated(Challenge::NONE));
+            return Err(GateError::unauthenticated(Challenge::NONE));
         };
         Ok(match self.admitted(ctx, &found)? {
             None => Ok(found),

@@ -40,7 +40,7 @@ pub(super) async fn form_session<I: Io>(
     let found = sessions
         .find(&ctx.env, sessions.cookie(ctx.head))
         .await?
-        .ok_or(GateError::Unauthenticated(Challenge::NONE))?;
+        .ok_or(GateError::unauthenticated(Challenge::NONE))?;
     let expected = sessions.derive(&found.id, csrf_purpose);
     let given = ctx.head.form_field("csrf").unwrap_or_default();
     if !ct_eq(expected.as_bytes(), given.as_bytes()) {
