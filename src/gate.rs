@@ -270,8 +270,7 @@ fn reply_for_error(
         _ if head.url.path().starts_with(PREFIX) => login_href("/"),
         _ => login_href(here),
     };
-    let accept = head.header("accept").unwrap_or_default();
-    let wants_json = api || (accept.contains("application/json") && !accept.contains("text/html"));
+    let wants_json = api || head.prefers_json();
     error::respond(
         error,
         &Scope {

@@ -185,6 +185,13 @@ impl RequestHead {
                 .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
     }
 
+    /// Whether the client asks for JSON rather than a page (`Accept` names JSON and not
+    /// HTML).
+    pub fn prefers_json(&self) -> bool {
+        let accept = self.header("accept").unwrap_or_default();
+        accept.contains("application/json") && !accept.contains("text/html")
+    }
+
     /// A top-level browser navigation, which may be answered with a redirect to the issuer.
     /// Anything else (fetch/XHR, API clients, non-GET) gets a 401 instead: following a
     /// redirect to a login page would only break them.

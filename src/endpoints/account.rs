@@ -109,8 +109,7 @@ async fn page<I: Io>(ctx: &Ctx<'_, I>, parts: &Parts) -> Result<Answer, GateErro
     } else {
         Vec::new()
     };
-    let accept = head.header("accept").unwrap_or_default();
-    if accept.contains("application/json") && !accept.contains("text/html") {
+    if head.prefers_json() {
         return Ok(account_json(&listed, &passwords, &current).into());
     }
     let rows: Vec<SessionRow<'_>> = listed

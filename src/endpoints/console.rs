@@ -41,7 +41,7 @@ impl Console {
         let people = people(ctx, &self.0).await?;
         let issuer = self.0.client.issuer_state(ctx.env.http(), ctx.now()).await;
         let csrf = self.0.sessions.derive(&found.id, CONSOLE_CSRF);
-        if wants_json(ctx.head) {
+        if ctx.head.prefers_json() {
             // The token lets a program holding the admin's session post an action too.
             let mut data = console_json(&people, &issuer);
             data["csrf"] = json!(csrf);
@@ -88,7 +88,7 @@ impl Console {
                 ("revoked", &count),
             ],
         );
-        if wants_json(head) {
+        if head.prefers_json() {
             return Ok(Reply::json(200, &json!({ "revoked": revoked })).into());
         }
         Ok(Reply::redirect(Endpoint::Console.path()).into())
@@ -141,17 +141,12 @@ impl Console {
         }
         let head = ctx.head;
         // A browser (a navigation, or a form posted from the console) signs in again.
-        if head.is_browser_navigation() || (head.method == "POST" && !wants_json(head)) {
+        if head.is_browser_navigation() || (head.method == "POST" && !head.prefers_json()) {
             Ok(Some(Answer::ConsoleLogin))
         } else {
             Err(GateError::Console(ConsoleRefused::NotRecentLogin))
         }
     }
-}
-
-fn wants_json(head: &RequestHead) -> bool {
-    let accept = head.header("accept").unwrap_or_default();
-    accept.contains("application/json") && !accept.contains("text/html")
 }
 
 /// Everyone with a live session or app password, by `sub`: two KV lists (app passwords
