@@ -75,7 +75,13 @@ test('scripts/dev serves a working login; scripts/revoke ends the session', { ti
     const revoked = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com'], { cwd: ROOT });
     assert.match(revoked.stdout, /Revoked [1-9]\d* session\(s\)/);
     assert.match(revoked.stderr, /binds PEOPLE/, 'it says what it cannot reach');
-    const after = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com', '--list'], { cwd: ROOT });
+    // The index as the next listing sees it: KV listings may lag a write (here, the dev
+    // server's and wrangler's views of the local store), so a few tries, a second apart.
+    let after = { stdout: '' };
+    for (let i = 0; i < 5 && !/No matching sessions/.test(after.stdout); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 1000));
+      after = await run(REVOKE[0], [...REVOKE.slice(1), '--email', 'alice@example.com', '--list'], { cwd: ROOT });
+    }
     assert.match(after.stdout, /No matching sessions/, `listed before:\n${listed.stdout}\nrevoked:\n${revoked.stdout}\ndev:\n${output.slice(-4000)}`);
     // A tombstone, as the worker's own revocation writes, so that a re-validation in flight
     // cannot write the session back.
