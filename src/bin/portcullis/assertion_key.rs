@@ -15,11 +15,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
     }
     let key = portcullis::assertion::generate(&alg, &SystemRandom)?;
     if as_json {
-        println!("{key}");
+        say!("{key}");
         return Ok(true);
     }
     let kid = AssertionKey::from_jwk(&key)?.kid().to_string();
-    println!(
+    say!(
         "# A new {alg} key for Portcullis-Assertion (key ID {kid}).
 # Store it as a secret (never in wrangler.toml):
 #

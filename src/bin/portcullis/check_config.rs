@@ -208,21 +208,21 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
         problems.extend(assertion_key_problem(key));
     }
     if !problems.is_empty() {
-        println!("Portcullis is misconfigured ({}):", args.path);
+        say!("Portcullis is misconfigured ({}):", args.path);
         for p in &problems {
-            println!("  {p}");
+            say!("  {p}");
         }
         return Ok(false);
     }
     let Some(s) = settings else { return Ok(false) };
     if args.json {
-        println!("{}", portcullis.unwrap_or_default());
+        say!("{}", portcullis.unwrap_or_default());
         return Ok(true);
     }
-    println!("{}: configuration is valid.", args.path);
+    say!("{}: configuration is valid.", args.path);
     print_settings(&s);
     print_revocation(&s, people.is_some());
-    println!("  apps:");
+    say!("  apps:");
     for app in &s.apps {
         print_app(app, &s.client_id, s.auth_host.is_some());
     }
@@ -252,16 +252,16 @@ fn assertion_key_problem(key: &AssertionKey) -> Option<ConfigError> {
 /// How quickly a revocation holds everywhere, and what it costs, in the mode declared.
 fn print_revocation(s: &Settings, people: bool) {
     if people {
-        println!(
+        say!(
             "  revocation        every location within revocation_check ({}): PEOPLE, a Durable Object per person",
             format_duration(s.revocation_check)
         );
-        println!(
+        say!(
             "                    cost: 1 object request per credential in use, per isolate, per revocation_check; one person browsing all day from one isolate: about {} a day (Free plan: 100,000)",
             86_400 / s.revocation_check.max(1)
         );
     } else {
-        println!(
+        say!(
             "  revocation        elsewhere up to session_cache + KV propagation (about {}); bind PEOPLE for {} (scripts/setup --instant-revocation)",
             format_duration(s.session_cache + 60),
             format_duration(s.revocation_check)
@@ -274,57 +274,57 @@ fn print_revocation(s: &Settings, people: bool) {
         .map(|a| a.host.as_str())
         .collect();
     if passed.len() < s.apps.len() {
-        println!("                    WebSockets relayed through the person's object (websockets = \"relay\"): closed with 1008 within revocation_check of a revocation; each open socket keeps its object running (Free plan: about 28 object-hours a day)");
+        say!("                    WebSockets relayed through the person's object (websockets = \"relay\"): closed with 1008 within revocation_check of a revocation; each open socket keeps its object running (Free plan: about 28 object-hours a day)");
     }
     if !passed.is_empty() {
-        println!(
+        say!(
             "                    WebSockets passed to the origin ({}): an open socket is not closed by a revocation; it lasts until it ends",
             passed.join(", ")
         );
     }
     match (s.revalidate_every.is_some(), people) {
-        (true, true) => println!("                    re-validation: one refresh at a time per session or app password, wherever it runs (the person's object holds the current refresh token)"),
-        (true, false) => println!("                    re-validation runs per location: against an issuer that rotates refresh tokens (Pocket ID, authentik), a session used from two locations at once can be ended by the issuer's reuse detection"),
+        (true, true) => say!("                    re-validation: one refresh at a time per session or app password, wherever it runs (the person's object holds the current refresh token)"),
+        (true, false) => say!("                    re-validation runs per location: against an issuer that rotates refresh tokens (Pocket ID, authentik), a session used from two locations at once can be ended by the issuer's reuse detection"),
         _ => {}
     }
 }
 
 /// The top-level settings.
 fn print_settings(s: &Settings) {
-    println!("  issuer            {}", s.issuer);
-    println!("  client_id         {}", s.client_id);
+    say!("  issuer            {}", s.issuer);
+    say!("  client_id         {}", s.client_id);
     if !s.id_token_audiences.is_empty() {
-        println!(
+        say!(
             "  ID tokens         may also name {}",
             s.id_token_audiences.join(", ")
         );
     }
     if s.scopes.is_configured() {
-        println!("  scopes            {}", s.scopes.all().join(" "));
+        say!("  scopes            {}", s.scopes.all().join(" "));
     } else {
-        println!(
+        say!(
             "  scopes            {} (the defaults: each only if the issuer lists it)",
             s.scopes.all().join(" ")
         );
     }
-    println!(
+    say!(
         "  session_lifetime  {}",
         format_duration(s.session_lifetime)
     );
-    println!(
+    say!(
         "  session_cache     {} (revocation elsewhere takes up to this long, plus KV propagation)",
         format_duration(s.session_cache)
     );
     match s.revalidate_every {
-        Some(every) => println!(
+        Some(every) => say!(
             "  revalidate_every  {} (refresh tokens; offline_access requested when the issuer lists it; if the issuer gives no refresh token, sessions last until they expire, and the log says so once)",
             format_duration(every)
         ),
-        None => println!("  revalidate_every  off: sessions last until they expire or are revoked"),
+        None => say!("  revalidate_every  off: sessions last until they expire or are revoked"),
     }
     match &s.cookie_domain {
-        Some(d) => println!("  session cookie    shared across *.{d}"),
-        None => println!("  session cookie    per host"),
+        Some(d) => say!("  session cookie    shared across *.{d}"),
+        None => say!("  session cookie    per host"),
     }
 }
 
@@ -334,10 +334,10 @@ fn print_app(app: &portcullis::model::App, client_id: &str, auth_host: bool) {
         .origin
         .as_ref()
         .map_or("the zone's origin (same URL)", |o| o.as_str());
-    println!("    {} -> {origin}", app.host);
+    say!("    {} -> {origin}", app.host);
     let a = &app.allow;
     if a.is_open() {
-        println!("      access          every user the issuer lets in (no allow_* rule)");
+        say!("      access          every user the issuer lets in (no allow_* rule)");
     } else {
         let mut rules = Vec::new();
         if !a.groups.is_empty() {
@@ -352,14 +352,14 @@ fn print_app(app: &portcullis::model::App, client_id: &str, auth_host: bool) {
                 a.email_domains.join(", ")
             ));
         }
-        println!("      access          {}", rules.join("; "));
+        say!("      access          {}", rules.join("; "));
     }
     let user = match app.user_claim {
             UserClaim::Email => "email (the verified email; sub when there is none)",
             UserClaim::Sub => "sub (the issuer's stable ID for the person)",
             UserClaim::PreferredUsername => "preferred_username — WARNING: people can edit it at most issuers (Pocket ID included), so someone could choose which account this app maps them to",
         };
-    println!("      user header     {user}");
+    say!("      user header     {user}");
     let list = |patterns: &[portcullis::path::PathPattern]| {
         patterns
             .iter()
@@ -368,19 +368,19 @@ fn print_app(app: &portcullis::model::App, client_id: &str, auth_host: bool) {
             .join(", ")
     };
     if !app.public_paths.is_empty() {
-        println!(
+        say!(
             "      public paths    {} (no login, no identity headers)",
             list(&app.public_paths)
         );
     }
     if !app.api_paths.is_empty() {
-        println!(
+        say!(
             "      API paths       {} (401 instead of a login redirect)",
             list(&app.api_paths)
         );
     }
     if !app.service_tokens.is_empty() {
-        println!("      service tokens  {}", app.service_tokens.join(", "));
+        say!("      service tokens  {}", app.service_tokens.join(", "));
     }
     if app.app_passwords {
         let paths = if app.app_password_paths.is_empty() {
@@ -388,15 +388,15 @@ fn print_app(app: &portcullis::model::App, client_id: &str, auth_host: bool) {
         } else {
             list(&app.app_password_paths)
         };
-        println!("      app passwords   accepted on {paths}");
+        say!("      app passwords   accepted on {paths}");
         if !auth_host {
-            println!("                      cannot be created: there is no auth_host (existing ones keep working); set auth_host (with cookie_domain)");
+            say!("                      cannot be created: there is no auth_host (existing ones keep working); set auth_host (with cookie_domain)");
         }
     }
     if app.accept_bearer {
         let mut audiences = vec![client_id.to_string()];
         audiences.extend(app.bearer_audiences.iter().cloned());
-        println!(
+        say!(
             "      bearer tokens   accepted from the issuer (aud: {})",
             audiences.join(", ")
         );
@@ -406,7 +406,7 @@ fn print_app(app: &portcullis::model::App, client_id: &str, auth_host: bool) {
 /// The app-password limits, when any app takes them.
 fn print_app_passwords(s: &Settings) {
     if s.apps.iter().any(|a| a.app_passwords) {
-        println!(
+        say!(
             "  app passwords     at most {} per person, each for at most {}{}",
             s.max_app_passwords,
             format_duration(s.app_password_lifetime),
@@ -417,22 +417,22 @@ fn print_app_passwords(s: &Settings) {
             }
         );
         match &s.auth_host {
-            Some(auth) => println!("                    created on {auth} alone, whose origin no app's script shares"),
-            None => println!("                    none can be created without auth_host (existing ones keep working): the account page would share each app's origin, where a script of that app (or an XSS in it) could create one; set auth_host (with cookie_domain)"),
+            Some(auth) => say!("                    created on {auth} alone, whose origin no app's script shares"),
+            None => say!("                    none can be created without auth_host (existing ones keep working): the account page would share each app's origin, where a script of that app (or an XSS in it) could create one; set auth_host (with cookie_domain)"),
         }
     } else {
-        println!("  app passwords     off (no app has app_passwords = true)");
+        say!("  app passwords     off (no app has app_passwords = true)");
     }
 }
 
 /// Who may open the admin console, and where.
 fn print_console(s: &Settings) {
     match (&s.auth_host, s.admin_groups.is_empty()) {
-        (Some(auth), false) => println!(
+        (Some(auth), false) => say!(
             "  admin console     https://{auth}/.portcullis/admin, for members of {}; opening it needs a sign-in from the last 10 minutes",
             s.admin_groups.join(", ")
         ),
-        _ => println!(
+        _ => say!(
             "  admin console     off (set admin_groups, with auth_host, to have one); the admin API with ADMIN_TOKEN is unchanged"
         ),
     }
@@ -444,12 +444,12 @@ fn print_registration(s: &Settings) {
         Some(h) => vec![h.as_str()],
         None => s.apps.iter().map(|a| a.host.as_str()).collect(),
     };
-    println!("  register at the issuer:");
+    say!("  register at the issuer:");
     for h in &callback_hosts {
-        println!("    callback URL            https://{h}/.portcullis/callback");
+        say!("    callback URL            https://{h}/.portcullis/callback");
     }
     for h in &callback_hosts {
-        println!("    post-logout redirect    https://{h}/.portcullis/signed-out");
+        say!("    post-logout redirect    https://{h}/.portcullis/signed-out");
     }
 }
 
@@ -458,30 +458,30 @@ fn print_secrets(secrets: &Secrets, assertion_key: Option<Result<AssertionKey, S
     let secrets_known = secrets.known();
     let secret = |name: &str| secrets.get(name);
     match assertion_key {
-        Some(Ok(key)) => println!(
+        Some(Ok(key)) => say!(
             "  assertion         Portcullis-Assertion signed with {} (kid {}); keys at /.portcullis/jwks.json",
             key.alg(),
             key.kid()
         ),
         Some(Err(_)) => {}
-        None if secrets_known => println!(
+        None if secrets_known => say!(
             "  assertion         none: no ASSERTION_KEY, so no Portcullis-Assertion header (create one with scripts/assertion-key)"
         ),
-        None => println!(
+        None => say!(
             "  assertion         ASSERTION_KEY not checked here; without it no Portcullis-Assertion header is sent"
         ),
     }
     match secret("ADMIN_TOKEN") {
-        Some(_) => println!("  admin API         on (ADMIN_TOKEN set)"),
-        None if secrets_known => println!("  admin API         off (no ADMIN_TOKEN)"),
-        None => println!("  admin API         on only if ADMIN_TOKEN is set (not checked here)"),
+        Some(_) => say!("  admin API         on (ADMIN_TOKEN set)"),
+        None if secrets_known => say!("  admin API         off (no ADMIN_TOKEN)"),
+        None => say!("  admin API         on only if ADMIN_TOKEN is set (not checked here)"),
     }
     if secrets_known {
         match secret("OIDC_CLIENT_SECRET") {
-            Some(_) => println!("  secrets           SESSION_SECRET and OIDC_CLIENT_SECRET checked (confidential client)"),
-            None => println!("  secrets           SESSION_SECRET checked; no OIDC_CLIENT_SECRET: public client, PKCE only"),
+            Some(_) => say!("  secrets           SESSION_SECRET and OIDC_CLIENT_SECRET checked (confidential client)"),
+            None => say!("  secrets           SESSION_SECRET checked; no OIDC_CLIENT_SECRET: public client, PKCE only"),
         }
     } else {
-        println!("  secrets           not checked here: set them with `npx wrangler secret put SESSION_SECRET` (and OIDC_CLIENT_SECRET for a confidential client), or pass --dev-vars FILE");
+        say!("  secrets           not checked here: set them with `npx wrangler secret put SESSION_SECRET` (and OIDC_CLIENT_SECRET for a confidential client), or pass --dev-vars FILE");
     }
 }

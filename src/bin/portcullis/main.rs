@@ -2,6 +2,29 @@
 //! configuration rules, the token and key formats and the KV key layout exist once.
 //! The `scripts/` wrappers are the names people use.
 
+/// `println!` for the owner's tools: when the reader goes away (`| head`), the tool ends
+/// quietly instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if let Err(code) = crate::write_line(&mut std::io::stdout(), format_args!($($arg)*)) {
+            std::process::exit(code);
+        }
+    };
+}
+
+/// Writes one line; `Err` with the exit code when it cannot: 0 when the reader has gone
+/// away (it asked for no more), 1 (said on stderr) for any other failure.
+fn write_line(out: &mut impl std::io::Write, line: std::fmt::Arguments) -> Result<(), i32> {
+    match writeln!(out, "{line}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(0),
+        Err(e) => {
+            eprintln!("cannot write the output: {e}");
+            Err(1)
+        }
+    }
+}
+
 mod assertion_key;
 mod check_config;
 mod revoke;
@@ -54,5 +77,20 @@ fn main() -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_line;
+
+    #[test]
+    fn a_reader_that_went_away_ends_the_output_quietly() {
+        let mut written = Vec::new();
+        assert_eq!(write_line(&mut written, format_args!("a {}", 1)), Ok(()));
+        assert_eq!(written, b"a 1\n");
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        drop(reader);
+        assert_eq!(write_line(&mut writer, format_args!("more")), Err(0));
     }
 }

@@ -224,14 +224,14 @@ fn show(
     found_passwords: &[(AppPasswordSummary, String)],
 ) {
     if sessions.is_empty() && a.app_password.is_none() {
-        println!("No matching sessions.");
+        say!("No matching sessions.");
     }
     for (p, _) in found_passwords {
         let who = p.email.as_deref().unwrap_or(&p.sub);
         let last = p.last_used.map_or("never used".to_string(), |t| {
             format!("last used {}", utc(t))
         });
-        println!(
+        say!(
             "{}  {who}  {}  \"{}\"  until {}  {last}",
             p.id,
             p.app,
@@ -242,7 +242,7 @@ fn show(
     if found_passwords.is_empty()
         && (a.app_password.is_some() || a.sub.is_some() || a.email.is_some())
     {
-        println!("No matching app passwords.");
+        say!("No matching app passwords.");
     }
     for (hash, _, s) in sessions {
         let who = s.email.as_deref().unwrap_or(&s.sub);
@@ -253,7 +253,7 @@ fn show(
             utc(s.created),
             utc(s.expires)
         );
-        println!("{}", line.trim_end());
+        say!("{}", line.trim_end());
     }
 }
 
@@ -320,7 +320,7 @@ fn finish(
             );
         }
     }
-    println!(
+    say!(
         "Revoked {} session(s) and {} app password(s).",
         sessions.len(),
         found_passwords.len()

@@ -20,11 +20,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result<bool, String> {
             "name": t.name, "client_id": t.client_id, "secret": secret,
             "secret_sha256": t.secret_sha256,
         });
-        println!("{out}");
+        say!("{out}");
         return Ok(true);
     }
     let basic = STANDARD.encode(format!("{}:{secret}", t.client_id));
-    println!(
+    say!(
         "# 1. Add this to wrangler.toml (only the secret's hash is stored):
 
 [[vars.PORTCULLIS.service_tokens]]

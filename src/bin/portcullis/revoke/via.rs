@@ -75,7 +75,7 @@ pub(super) fn revoke(a: &Args, via: &str) -> Result<bool, String> {
         .and_then(|b| b.get("revoked").and_then(|n| n.as_u64()));
     match (status, revoked) {
         (200, Some(n)) => {
-            println!("Revoked {n} credential(s) through the Worker at {via} (with PEOPLE bound, every location refuses them within revocation_check).");
+            say!("Revoked {n} credential(s) through the Worker at {via} (with PEOPLE bound, every location refuses them within revocation_check).");
             Ok(true)
         }
         _ => Err(format!("{via}: the admin API answered {status}: {body}")),
