@@ -61,6 +61,14 @@ pub struct AppPasswordSummary {
 }
 
 impl AppPasswordSummary {
+    /// As the account page's and the console's JSON show it (never a secret).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id, "label": self.label, "app": self.app, "created": self.created,
+            "expires": self.expires, "last_used": self.last_used,
+        })
+    }
+
     pub fn of(record: &AppPassword) -> Self {
         AppPasswordSummary {
             id: record.id.clone(),

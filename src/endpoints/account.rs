@@ -172,15 +172,7 @@ fn account_json(
             })
         })
         .collect();
-    let passwords: Vec<_> = passwords
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.id, "label": p.label, "app": p.app, "created": p.created,
-                "expires": p.expires, "last_used": p.last_used,
-            })
-        })
-        .collect();
+    let passwords: Vec<_> = passwords.iter().map(AppPasswordSummary::to_json).collect();
     Reply::json(
         200,
         &json!({ "sessions": sessions, "app_passwords": passwords }),

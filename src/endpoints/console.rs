@@ -116,7 +116,8 @@ impl Console {
     }
 
     /// `None` for a member of `admin_groups` whose login is recent enough; a browser with
-    /// an older one goes through the issuer again; anything else is refused.
+    /// an older one goes through the issuer again; anything else is refused. Without
+    /// `admin_groups` there is no console, for a form as for the page.
     fn admitted<I: Io>(
         &self,
         ctx: &Ctx<'_, I>,
@@ -124,7 +125,10 @@ impl Console {
     ) -> Result<Option<Answer>, GateError> {
         let settings = &self.0.config.settings;
         let identity = &found.session.identity;
-        if settings.admin_groups.is_empty() || !settings.is_admin(identity) {
+        if settings.admin_groups.is_empty() {
+            return Err(GateError::NotFound);
+        }
+        if !settings.is_admin(identity) {
             let hash = found.id.hash();
             ctx.audit(
                 "denied",
@@ -215,7 +219,11 @@ fn console_json(people: &[Person], issuer: &IssuerState) -> Value {
                     })
                 })
                 .collect();
-            let passwords: Vec<Value> = p.app_passwords.iter().map(app_password_json).collect();
+            let passwords: Vec<Value> = p
+                .app_passwords
+                .iter()
+                .map(AppPasswordSummary::to_json)
+                .collect();
             json!({
                 "sub": p.sub, "name": p.name, "email": p.email,
                 "sessions": sessions, "app_passwords": passwords,
@@ -223,13 +231,6 @@ fn console_json(people: &[Person], issuer: &IssuerState) -> Value {
         })
         .collect();
     json!({ "people": people, "issuer": issuer_json(issuer) })
-}
-
-fn app_password_json(p: &AppPasswordSummary) -> Value {
-    json!({
-        "id": p.id, "label": p.label, "app": p.app, "created": p.created,
-        "expires": p.expires, "last_used": p.last_used,
-    })
 }
 
 fn issuer_json(issuer: &IssuerState) -> Value {

@@ -175,9 +175,10 @@ impl Provider {
     ) -> (Result<(), String>, Result<Vec<String>, String>) {
         let fresh = self.fetch_metadata(http).await;
         let discovery = fresh.as_ref().map(|_| ()).map_err(ToString::to_string);
+        // A failed fetch falls back to the cached copy as any other does: not fetched twice.
         let metadata = match fresh {
             Ok(meta) => Ok(self.metadata.store(meta, now)),
-            Err(_) => self.metadata(http, now).await,
+            Err(e) => self.metadata.fallback(e, now),
         };
         let key_ids = match metadata {
             Ok(meta) => self.keys(http, &meta.jwks_uri, now).await.map(|set| {

@@ -311,3 +311,30 @@ fn a_program_with_the_admins_session_reads_the_data_and_acts_with_its_token() {
     assert_eq!(done.body, r#"{"revoked":1}"#);
     assert_eq!(w.reply(&api_get(&bob)).status, 401);
 }
+
+#[test]
+fn once_admin_groups_is_removed_a_form_from_the_console_finds_nothing() {
+    let w = world();
+    let bob = bob(&w);
+    let admin = alice(&w);
+    let csrf = csrf_of(&w.reply(&navigate(CONSOLE, &admin)));
+    // The owner removes admin_groups; a console page left open posts its form.
+    let without = World {
+        gate: gate(
+            json!({
+                "cookie_domain": "example.com", "auth_host": "auth.example.com",
+                "session_cache": "0s",
+            }),
+            Some("s"),
+        ),
+        store: w.store.clone(),
+        issuer: FakeIssuer::default(),
+        people: w.people.clone(),
+    };
+    let post = form(
+        &admin,
+        &[("csrf", &csrf), ("sign_out", "bob-1"), ("confirm", "yes")],
+    );
+    assert_eq!(without.reply(&post).status, 404);
+    assert!(without.proxied(&api_get(&bob)), "nothing was revoked");
+}
