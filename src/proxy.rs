@@ -380,14 +380,7 @@ mod tests {
     }
 
     fn head(url: &str, headers: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
-            "GET",
-            Url::parse(url).unwrap(),
-            headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RequestHead::of("GET", url, headers)
     }
 
     fn alice() -> Identity {

@@ -34,6 +34,14 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// A head from literals, for tests: `headers` as `(name, value)` pairs.
+    #[cfg(test)]
+    pub fn of(method: &str, url: &str, headers: &[(&str, &str)]) -> Self {
+        let url = Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let pairs = headers.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        RequestHead::new(method, url, pairs.collect())
+    }
+
     /// `headers`: lower-case names, in arrival order.
     pub fn new(method: &str, url: Url, headers: Vec<(String, String)>) -> Self {
         let mut text = String::new();
@@ -224,14 +232,7 @@ mod tests {
     use super::*;
 
     fn head(method: &str, headers: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
-            method,
-            Url::parse("https://photos.example.com/a?rd=%2Fx&rd=y").unwrap(),
-            headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RequestHead::of(method, "https://photos.example.com/a?rd=%2Fx&rd=y", headers)
     }
 
     #[test]
@@ -307,14 +308,7 @@ mod tests {
         ];
         let url = "https://photos.example.com/a/./b?rd=%2Fx";
         let packed = RequestHead::from_packed(pack("get", url, &headers)).unwrap();
-        let built = RequestHead::new(
-            "get",
-            Url::parse(url).unwrap(),
-            headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
+        let built = RequestHead::of("get", url, &headers);
         for h in [&packed, &built] {
             assert_eq!(h.method, "GET");
             assert_eq!(h.url.as_str(), "https://photos.example.com/a/b?rd=%2Fx");

@@ -136,7 +136,6 @@ mod tests {
     use crate::crypto::b64url;
     use crate::model::Config;
     use serde_json::json;
-    use url::Url;
 
     fn config() -> Config {
         Config::from_inputs(&Inputs {
@@ -157,14 +156,7 @@ mod tests {
     }
 
     fn head(headers: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
-            "GET",
-            Url::parse("https://photos.example.com/api").unwrap(),
-            headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RequestHead::of("GET", "https://photos.example.com/api", headers)
     }
 
     fn basic(user_pass: &str) -> String {

@@ -175,10 +175,7 @@ impl HttpClient for FakeIssuer {
         }
         if request.url.ends_with("/revoke") {
             self.revoke_requests.borrow_mut().push(request.clone());
-            let form: HashMap<String, String> =
-                url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
-                    .into_owned()
-                    .collect();
+            let form = form_of(&request);
             if let Some(refused) = self.client_refused(&request, &form) {
                 return Ok(refused);
             }
@@ -196,10 +193,7 @@ impl HttpClient for FakeIssuer {
         }
         if request.url.ends_with("/token") {
             self.token_requests.borrow_mut().push(request.clone());
-            let form: HashMap<String, String> =
-                url::form_urlencoded::parse(request.body.as_deref().unwrap_or_default().as_bytes())
-                    .into_owned()
-                    .collect();
+            let form = form_of(&request);
             if self.basic_only.get() && form.contains_key("client_secret") {
                 return Ok(invalid_client());
             }
@@ -293,14 +287,15 @@ fn gate(extra: Value, client_secret: Option<&str>) -> Gate {
 }
 
 fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> RequestHead {
-    RequestHead::new(
-        method,
-        Url::parse(url).unwrap(),
-        headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
+    RequestHead::of(method, url, headers)
+}
+
+/// The fields of a form posted to the issuer.
+fn form_of(request: &HttpRequest) -> HashMap<String, String> {
+    let body = request.body.as_deref().unwrap_or_default();
+    url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn navigate(url: &str, cookie: &str) -> RequestHead {
@@ -356,8 +351,25 @@ impl World {
             .collect()
     }
 
+    /// Handles `head` at `now` and runs what it left for after the response; returns
+    /// what that logged.
+    fn after(&self, head: &RequestHead, now: u64) -> Vec<String> {
+        let (_, tasks) = self.handle_at(head, now);
+        self.run(tasks, now)
+    }
+
+    /// The groups passed to the app for `head` at `now`; `None` when it is not proxied.
+    fn groups_at(&self, head: &RequestHead, now: u64) -> Option<String> {
+        proxied_groups(self.handle_at(head, now).0)
+    }
+
     fn reply(&self, head: &RequestHead) -> Reply {
         self.reply_at(head, NOW)
+    }
+
+    /// A browser opens `url` with `cookie`.
+    fn open(&self, url: &str, cookie: &str) -> Reply {
+        self.reply(&navigate(url, cookie))
     }
 
     /// Whether the request is let through to the app.
@@ -410,10 +422,10 @@ fn complete_login(w: &World, start: &Reply) -> Reply {
     let login_cookie = cookie_pair(start, "__Host-portcullis-login-");
     let (code, state) = w.issuer.authorize(start.header("location").unwrap());
     let redirect_uri = w.issuer.codes.borrow()[&code].2.clone();
-    w.reply(&navigate(
+    w.open(
         &format!("{redirect_uri}?code={code}&state={state}"),
         &login_cookie,
-    ))
+    )
 }
 
 #[test]
@@ -421,10 +433,10 @@ fn signing_in_again_ends_the_session_the_browser_carried() {
     let (w, old) = signed_in_world();
     assert!(w.proxied(&api_get(&old)));
     // "Sign in as someone else" (or again) from the same browser.
-    let start = w.reply(&navigate(
+    let start = w.open(
         "https://photos.example.com/.portcullis/login?switch=1",
         &old,
-    ));
+    );
     let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
     let (code, state) = w.issuer.authorize(start.header("location").unwrap());
     let redirect_uri = w.issuer.codes.borrow()[&code].2.clone();
@@ -453,7 +465,7 @@ fn signing_in_again_ends_the_session_the_browser_carried() {
 #[test]
 fn login_creates_a_session_and_the_session_is_proxied() {
     let w = World::new(json!({}), Some("s3cret"));
-    let start = w.reply(&navigate("https://photos.example.com/albums?x=1", ""));
+    let start = w.open("https://photos.example.com/albums?x=1", "");
     assert_eq!(
         w.store.writes(),
         0,
@@ -506,7 +518,7 @@ fn login_creates_a_session_and_the_session_is_proxied() {
 #[test]
 fn public_clients_authenticate_with_pkce_alone() {
     let w = World::new(json!({}), None);
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     assert_eq!(complete_login(&w, &start).status, 303);
     let token_request = w.issuer.token_requests.borrow()[0].clone();
     assert!(token_request
@@ -519,7 +531,7 @@ fn public_clients_authenticate_with_pkce_alone() {
 #[test]
 fn cookie_domain_shares_the_session_cookie() {
     let w = World::new(json!({ "cookie_domain": "example.com" }), Some("s"));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(&w, &start);
     let cookie = set_cookies(&done)
         .into_iter()
@@ -547,7 +559,7 @@ fn auth_host_does_every_login_on_one_host() {
         json!({ "cookie_domain": "example.com", "auth_host": "auth.example.com" }),
         Some("s"),
     );
-    let start = w.reply(&navigate("https://photos.example.com/albums", ""));
+    let start = w.open("https://photos.example.com/albums", "");
     assert_eq!(start.status, 303);
     let to_auth = Url::parse(start.header("location").unwrap()).unwrap();
     assert_eq!(to_auth.host_str(), Some("auth.example.com"));
@@ -561,7 +573,7 @@ fn auth_host_does_every_login_on_one_host() {
         "no login state on the app host"
     );
 
-    let at_auth = w.reply(&navigate(to_auth.as_str(), ""));
+    let at_auth = w.open(to_auth.as_str(), "");
     let authorize = Url::parse(at_auth.header("location").unwrap()).unwrap();
     let redirect_uri = authorize
         .query_pairs()
@@ -586,10 +598,7 @@ fn auth_host_does_every_login_on_one_host() {
     );
 
     // Only Portcullis's endpoints live on the auth host.
-    assert_eq!(
-        w.reply(&navigate("https://auth.example.com/", "")).status,
-        404
-    );
+    assert_eq!(w.open("https://auth.example.com/", "").status, 404);
 }
 
 #[test]
@@ -598,17 +607,17 @@ fn self_service_lives_only_on_the_auth_host() {
         json!({ "cookie_domain": "example.com", "auth_host": "auth.example.com" }),
         Some("s"),
     );
-    let at_auth = w.reply(&navigate(
+    let at_auth = w.open(
         "https://auth.example.com/.portcullis/login?rd=https%3A%2F%2Fphotos.example.com%2F",
         "",
-    ));
+    );
     let done = complete_login(&w, &at_auth);
     let cookie = cookie_pair(&done, "__Secure-portcullis-session=");
     // An app host sends a person to the auth host, and serves none of the forms.
-    let there = w.reply(&navigate(
+    let there = w.open(
         "https://photos.example.com/.portcullis/account?x=1",
         &cookie,
-    ));
+    );
     assert_eq!(there.status, 303);
     assert_eq!(
         there.header("location"),
@@ -638,12 +647,9 @@ fn self_service_lives_only_on_the_auth_host() {
 fn a_self_service_form_is_taken_only_from_its_own_origin() {
     let (w, cookie) = signed_in_world();
     // A second session, so the page has a form to sign it out.
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     complete_login(&w, &start);
-    let page = w.reply(&navigate(
-        "https://photos.example.com/.portcullis/account",
-        &cookie,
-    ));
+    let page = w.open("https://photos.example.com/.portcullis/account", &cookie);
     assert_eq!(page.status, 200);
     let csrf = page
         .body
@@ -683,10 +689,7 @@ fn a_self_service_form_is_taken_only_from_its_own_origin() {
 fn the_account_page_lists_app_passwords_only_where_an_app_takes_them() {
     let (w, cookie) = signed_in_world();
     let lists = w.store.lists();
-    let page = w.reply(&navigate(
-        "https://photos.example.com/.portcullis/account",
-        &cookie,
-    ));
+    let page = w.open("https://photos.example.com/.portcullis/account", &cookie);
     assert_eq!(page.status, 200);
     assert_eq!(
         w.store.lists() - lists,
@@ -699,7 +702,7 @@ fn the_account_page_lists_app_passwords_only_where_an_app_takes_them() {
 fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
     let w = World::plain();
     *w.issuer.overrides.borrow_mut() = json!({ "nonce": "someone-elses-nonce" });
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(&w, &start);
     assert_eq!(done.status, 400);
     assert!(done.body.contains("Sign-in did not complete"));
@@ -713,17 +716,17 @@ fn a_token_for_another_login_is_refused_and_nothing_is_stored() {
 fn a_wrong_pkce_verifier_is_refused_by_the_issuer() {
     // A login cookie from one login cannot redeem the code of another.
     let w = World::plain();
-    let first = w.reply(&navigate("https://photos.example.com/", ""));
-    let second = w.reply(&navigate("https://photos.example.com/", ""));
+    let first = w.open("https://photos.example.com/", "");
+    let second = w.open("https://photos.example.com/", "");
     let (code, _) = w.issuer.authorize(first.header("location").unwrap());
     let (_, second_state) = w.issuer.authorize(second.header("location").unwrap());
     let cookie = cookie_pair(&second, "__Host-portcullis-login-");
-    let reply = w.reply(&navigate(
+    let reply = w.open(
         &format!(
             "https://photos.example.com/.portcullis/callback?code={code}&state={second_state}"
         ),
         &cookie,
-    ));
+    );
     assert_eq!(reply.status, 400);
     assert_eq!(w.store.writes(), 0);
 }
@@ -734,10 +737,7 @@ fn abandoned_logins_do_not_pile_up_cookies() {
     let cookies: Vec<String> = (0..MAX_PENDING_LOGINS)
         .map(|i| format!("__Host-portcullis-login-{i:0>16}=x"))
         .collect();
-    let reply = w.reply(&navigate(
-        "https://photos.example.com/",
-        &cookies.join("; "),
-    ));
+    let reply = w.open("https://photos.example.com/", &cookies.join("; "));
     let cleared = set_cookies(&reply)
         .iter()
         .filter(|c| c.contains("Max-Age=0"))
@@ -748,13 +748,13 @@ fn abandoned_logins_do_not_pile_up_cookies() {
 #[test]
 fn the_issuer_mix_up_parameter_must_name_our_issuer() {
     let w = World::plain();
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let cookie = cookie_pair(&start, "__Host-portcullis-login-");
     let (code, state) = w.issuer.authorize(start.header("location").unwrap());
-    let reply = w.reply(&navigate(
+    let reply = w.open(
         &format!("https://photos.example.com/.portcullis/callback?code={code}&state={state}&iss=https%3A%2F%2Fevil.example.org"),
         &cookie,
-    ));
+    );
     assert_eq!(reply.status, 400);
 }
 
@@ -771,7 +771,7 @@ fn methods_outside_the_endpoints_contract_are_refused() {
     }
 }
 
-fn proxied_user(handled: Handled) -> Option<String> {
+fn proxied_groups(handled: Handled) -> Option<String> {
     match handled.outcome {
         Outcome::Proxy(plan) => plan
             .set
@@ -795,7 +795,7 @@ fn revalidating_world() -> (World, String) {
 }
 
 fn revalidating_login(w: &World) -> String {
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(w, &start);
     cookie_pair(&done, "__Host-portcullis-session=")
 }
@@ -823,13 +823,13 @@ fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
     let head = photos_get(&cookie);
     let (fresh, tasks) = w.handle_at(&head, NOW + 60);
     assert!(tasks.is_empty(), "not due yet");
-    assert_eq!(proxied_user(fresh).as_deref(), Some("family"));
+    assert_eq!(proxied_groups(fresh).as_deref(), Some("family"));
 
     *w.issuer.overrides.borrow_mut() = json!({ "groups": ["family", "admins"] });
     let writes = w.store.writes();
     let (served, tasks) = w.handle_at(&head, NOW + 16 * 60);
     assert_eq!(
-        proxied_user(served).as_deref(),
+        proxied_groups(served).as_deref(),
         Some("family"),
         "served at once, with what it had"
     );
@@ -839,7 +839,7 @@ fn due_sessions_are_revalidated_after_the_response_and_pick_up_new_claims() {
     assert_eq!(w.store.writes() - writes, 1, "one KV write: the record");
     let (after, tasks) = w.handle_at(&head, NOW + 17 * 60);
     assert_eq!(
-        proxied_user(after).as_deref(),
+        proxied_groups(after).as_deref(),
         Some("family,admins"),
         "the new groups apply"
     );
@@ -862,8 +862,7 @@ fn a_refresh_keeps_the_logins_id_token_for_the_logout_hint() {
         )
     };
     let (at_login, validated) = id_token(&w);
-    let (_, tasks) = w.handle_at(&photos_get(&cookie), NOW + 16 * 60);
-    w.run(tasks, NOW + 16 * 60);
+    w.after(&photos_get(&cookie), NOW + 16 * 60);
     let (after, revalidated) = id_token(&w);
     assert!(revalidated > validated, "the refresh happened");
     assert_eq!(
@@ -881,16 +880,14 @@ fn a_refresh_without_an_id_token_takes_the_claims_from_userinfo() {
         Some((200, json!({ "sub": "alice-1", "groups": ["guests"] })));
     let asked = w.issuer.userinfo_requests.borrow().len();
     let head = photos_get(&cookie);
-    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
-    w.run(tasks, NOW + 16 * 60);
+    w.after(&head, NOW + 16 * 60);
     assert_eq!(
         w.issuer.userinfo_requests.borrow().len(),
         asked + 1,
         "asked once"
     );
-    let (after, _) = w.handle_at(&head, NOW + 17 * 60);
     assert_eq!(
-        proxied_user(after).as_deref(),
+        w.groups_at(&head, NOW + 17 * 60).as_deref(),
         Some("guests"),
         "the group change is seen"
     );
@@ -912,8 +909,7 @@ fn a_refresh_without_an_id_token_or_userinfo_says_so_once() {
     let (w, cookie) = revalidating_world();
     w.issuer.refresh_without_id_token.set(true);
     let head = photos_get(&cookie);
-    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
-    let log = w.run(tasks, NOW + 16 * 60);
+    let log = w.after(&head, NOW + 16 * 60);
     assert_eq!(
         log.iter()
             .filter(|l| l.contains("claims_not_refreshed"))
@@ -921,14 +917,12 @@ fn a_refresh_without_an_id_token_or_userinfo_says_so_once() {
         1,
         "{log:?}"
     );
-    let (served, _) = w.handle_at(&head, NOW + 17 * 60);
     assert_eq!(
-        proxied_user(served).as_deref(),
+        w.groups_at(&head, NOW + 17 * 60).as_deref(),
         Some("family"),
         "kept as it was"
     );
-    let (_, tasks) = w.handle_at(&head, NOW + 33 * 60);
-    let log = w.run(tasks, NOW + 33 * 60);
+    let log = w.after(&head, NOW + 33 * 60);
     assert!(
         !log.iter().any(|l| l.contains("claims_not_refreshed")),
         "once: {log:?}"
@@ -942,7 +936,7 @@ fn long_overdue_sessions_are_revalidated_before_the_response() {
     let head = photos_get(&cookie);
     let (served, tasks) = w.handle_at(&head, NOW + 31 * 60);
     assert!(tasks.is_empty());
-    assert_eq!(proxied_user(served).as_deref(), Some("admins"));
+    assert_eq!(proxied_groups(served).as_deref(), Some("admins"));
 }
 
 #[test]
@@ -950,8 +944,7 @@ fn a_refused_refresh_ends_the_session() {
     let (w, cookie) = revalidating_world();
     *w.issuer.refresh_token.borrow_mut() = None; // the grant is revoked at the issuer
     let head = api_get(&cookie);
-    let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
-    let log = w.run(tasks, NOW + 16 * 60);
+    let log = w.after(&head, NOW + 16 * 60);
     assert!(
         log.iter()
             .any(|l| l.contains("revalidation_failed") && l.contains("invalid_grant")),
@@ -1028,22 +1021,22 @@ fn a_cross_site_cookieless_logout_post_clears_nothing() {
 fn the_issuers_error_is_shown_only_for_a_pending_login_and_only_as_oauth_allows() {
     let w = World::plain();
     // A crafted link without a login in progress: a generic page, nothing from the URL.
-    let crafted = w.reply(&navigate(
+    let crafted = w.open(
         "https://photos.example.com/.portcullis/callback?state=abcdefghijklmnopqrst&error=access_denied&error_description=Call%20%2B1-555-0100%20to%20restore%20your%20account",
         "",
-    ));
+    );
     assert_eq!(crafted.status, 400);
     assert!(!crafted.body.contains("555"), "{}", crafted.body);
     assert!(!crafted.body.contains("access_denied"));
     // A real pending login: the error is shown, restricted to RFC 6749's characters.
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let cookie = cookie_pair(&start, "__Host-portcullis-login-");
     let (_, state) = w.issuer.authorize(start.header("location").unwrap());
     let long = "x".repeat(500);
-    let reply = w.reply(&navigate(
+    let reply = w.open(
         &format!("https://photos.example.com/.portcullis/callback?state={state}&error=access_denied&error_description=no%22%5C%C3%A9%0A{long}"),
         &cookie,
-    ));
+    );
     assert_eq!(reply.status, 400);
     assert!(reply.body.contains("access_denied"));
     assert!(!reply.body.contains("&quot;") && !reply.body.contains('\\'));
@@ -1068,7 +1061,7 @@ fn a_dead_cookie_costs_one_kv_read_a_minute() {
 #[test]
 fn logout_with_a_dead_cookie_costs_no_delete() {
     let w = World::plain();
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(&w, &start);
     let session = cookie_pair(&done, "__Host-portcullis-session=");
     // The session ends elsewhere (another location's revoke); this cookie is now dead.
@@ -1091,7 +1084,7 @@ fn logout_with_a_dead_cookie_costs_no_delete() {
 #[test]
 fn a_tossed_second_session_cookie_signs_out_and_is_cleared() {
     let w = World::new(json!({ "cookie_domain": "example.com" }), Some("s"));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(&w, &start);
     let session = cookie_pair(&done, "__Secure-portcullis-session=");
     let head = |cookie: &str| {
@@ -1128,7 +1121,7 @@ fn an_issuer_without_offline_access_gets_no_such_scope_and_sessions_last() {
     );
     *w.issuer.scopes_supported.borrow_mut() = Some(json!(["openid", "profile", "email", "groups"]));
     w.issuer.no_refresh_token.set(true);
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let location = start.header("location").unwrap().to_string();
     assert!(!location.contains("offline_access"), "{location}");
     let (code, state) = w.issuer.authorize(&location);
@@ -1157,7 +1150,7 @@ fn an_issuer_without_offline_access_gets_no_such_scope_and_sessions_last() {
     assert!(matches!(served.outcome, Outcome::Proxy(_)));
     // An issuer that lists offline_access (or no scopes at all) is asked for it.
     let w = World::new(json!({ "revalidate_every": "15m" }), Some("s"));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     assert!(start.header("location").unwrap().contains("offline_access"));
 }
 
@@ -1286,17 +1279,24 @@ fn api_get(cookie: &str) -> RequestHead {
 /// Signs in on a fresh world (KV read on every request); returns it and the cookie pair.
 fn signed_in_world() -> (World, String) {
     let w = World::new(json!({ "session_cache": "0s" }), Some("s"));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(&w, &start);
     let cookie = cookie_pair(&done, "__Host-portcullis-session=");
     (w, cookie)
 }
 
-#[test]
-fn kv_failing_on_read_refuses_with_503_and_keeps_the_session() {
+/// Signed in, then KV fails the `operations` named: the world, the session cookie, and an
+/// API request made with it.
+fn signed_in_then_kv_fails(operations: &[&'static str]) -> (World, String, RequestHead) {
     let (w, cookie) = signed_in_world();
     let api = api_get(&cookie);
-    w.store.failing.borrow_mut().push("get");
+    w.store.failing.borrow_mut().extend(operations);
+    (w, cookie, api)
+}
+
+#[test]
+fn kv_failing_on_read_refuses_with_503_and_keeps_the_session() {
+    let (w, cookie, api) = signed_in_then_kv_fails(&["get"]);
     let reply = w.reply(&api);
     assert_eq!(reply.status, 503);
     assert!(
@@ -1304,7 +1304,7 @@ fn kv_failing_on_read_refuses_with_503_and_keeps_the_session() {
         "{}",
         reply.body
     );
-    let page = w.reply(&navigate("https://photos.example.com/x", &cookie));
+    let page = w.open("https://photos.example.com/x", &cookie);
     assert_eq!(page.status, 503);
     assert!(page.body.contains("Sessions are unavailable"));
     assert!(!page.body.contains("simulated"), "no internals on the page");
@@ -1316,7 +1316,7 @@ fn kv_failing_on_read_refuses_with_503_and_keeps_the_session() {
 #[test]
 fn kv_failing_on_write_fails_the_login_cleanly() {
     let w = World::plain();
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     w.store.failing.borrow_mut().push("put");
     let done = complete_login(&w, &start);
     assert_eq!(done.status, 503);
@@ -1331,9 +1331,7 @@ fn kv_failing_on_write_fails_the_login_cleanly() {
 
 #[test]
 fn kv_failing_on_delete_still_revokes() {
-    let (w, cookie) = signed_in_world();
-    let api = api_get(&cookie);
-    w.store.failing.borrow_mut().push("delete");
+    let (w, cookie, api) = signed_in_then_kv_fails(&["delete"]);
     let logout = w.reply(&same_site_logout(&cookie));
     assert_eq!(logout.status, 303, "the revocation took effect");
     // Refused here, and by any other isolate reading KV (a fresh gate on the same store).
@@ -1345,9 +1343,7 @@ fn kv_failing_on_delete_still_revokes() {
         "the record was overwritten"
     );
     // With writes failing too, the revoke is refused — and this isolate still refuses it.
-    let (w, cookie) = signed_in_world();
-    let api = api_get(&cookie);
-    w.store.failing.borrow_mut().extend(["delete", "put"]);
+    let (w, cookie, api) = signed_in_then_kv_fails(&["delete", "put"]);
     let logout = w.reply(&same_site_logout(&cookie));
     assert_eq!(logout.status, 503);
     assert_eq!(
@@ -1361,9 +1357,7 @@ fn kv_failing_on_delete_still_revokes() {
 fn kv_writes_failing_still_revoke_everywhere() {
     // The Free plan's 1,000 writes a day spent: no tombstone can be written, but the record
     // and its index keys are deleted (deletes have their own quota), so sign-out works.
-    let (w, cookie) = signed_in_world();
-    let api = api_get(&cookie);
-    w.store.failing.borrow_mut().push("put");
+    let (w, cookie, api) = signed_in_then_kv_fails(&["put"]);
     let (handled, _) = w.handle_at(&same_site_logout(&cookie), NOW);
     let Outcome::Reply(logout) = handled.outcome else {
         panic!("a reply")
@@ -1405,7 +1399,7 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
             people: w.people.clone(),
         };
         *cold.issuer.discovery_fault.borrow_mut() = fault;
-        let start = cold.reply(&navigate("https://photos.example.com/", ""));
+        let start = cold.open("https://photos.example.com/", "");
         assert_eq!(start.status, 503, "{fault}");
         assert!(start.body.contains("Sign-in is unavailable"), "{fault}");
         assert!(!start.body.contains("aborted") && !start.body.contains("<html>not"));
@@ -1416,7 +1410,7 @@ fn issuer_faults_give_clear_pages_and_keep_sessions() {
     // A garbage key set: the login is refused with a clear page, nothing is stored.
     let fresh = World::new(json!({}), Some("s"));
     fresh.issuer.jwks_garbage.set(true);
-    let start = fresh.reply(&navigate("https://photos.example.com/", ""));
+    let start = fresh.open("https://photos.example.com/", "");
     let done = complete_login(&fresh, &start);
     assert!(matches!(done.status, 400 | 503), "{}", done.status);
     assert!(done.body.contains("Sign-in"), "{}", done.body);
@@ -1481,7 +1475,7 @@ fn a_record_in_an_unknown_or_broken_format_ends_cleanly_with_a_login() {
         String::new(),
     ] {
         let cookie = plant_session(&w, &record);
-        let nav = w.reply(&navigate("https://photos.example.com/albums", &cookie));
+        let nav = w.open("https://photos.example.com/albums", &cookie);
         assert_eq!(nav.status, 303, "{record}: {}", nav.body);
         assert!(nav
             .header("location")
@@ -1526,7 +1520,7 @@ fn identity_claims_the_id_token_lacks_come_from_userinfo_and_decide_access() {
         Some("s"),
     );
     userinfo_issuer(&w, "alice-1", json!(["family", "admins"]));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(&w, &start);
     assert_eq!(done.status, 303, "{}", done.body);
     let requests = w.issuer.userinfo_requests.borrow().clone();
@@ -1556,7 +1550,7 @@ fn an_id_token_with_every_claim_costs_no_userinfo_request() {
     let w = World::plain();
     *w.issuer.userinfo.borrow_mut() = Some((200, json!({ "sub": "alice-1" })));
     *w.issuer.overrides.borrow_mut() = json!({ "name": "Alice" });
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     assert_eq!(complete_login(&w, &start).status, 303);
     assert!(w.issuer.userinfo_requests.borrow().is_empty());
 }
@@ -1567,7 +1561,7 @@ fn userinfo_about_someone_else_or_refused_fails_the_login_and_stores_nothing() {
         let w = World::plain();
         userinfo_issuer(&w, sub, json!(["admins"]));
         w.issuer.userinfo.borrow_mut().as_mut().unwrap().0 = status;
-        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        let start = w.open("https://photos.example.com/", "");
         let done = complete_login(&w, &start);
         assert!(
             done.status >= 400,
@@ -1598,8 +1592,7 @@ fn userinfo_revalidating_world() -> (World, String) {
 fn a_refresh_completes_its_id_token_from_userinfo_too() {
     let (w, cookie) = userinfo_revalidating_world();
     let head = photos_get(&cookie);
-    let (before, _) = w.handle_at(&head, NOW + 60);
-    assert_eq!(proxied_user(before).as_deref(), Some("family"));
+    assert_eq!(w.groups_at(&head, NOW + 60).as_deref(), Some("family"));
 
     userinfo_issuer(&w, "alice-1", json!(["family", "admins"]));
     let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
@@ -1611,8 +1604,10 @@ fn a_refresh_completes_its_id_token_from_userinfo_too() {
         2,
         "at login and at the refresh"
     );
-    let (after, _) = w.handle_at(&head, NOW + 17 * 60);
-    assert_eq!(proxied_user(after).as_deref(), Some("family,admins"));
+    assert_eq!(
+        w.groups_at(&head, NOW + 17 * 60).as_deref(),
+        Some("family,admins")
+    );
 }
 
 /// UserInfo refusing the access token a refresh has just issued (401) means the issuer no
@@ -1632,8 +1627,7 @@ fn a_refresh_whose_userinfo_disowns_the_grant_ends_the_session() {
         let head = api_get(&cookie);
         userinfo_issuer(&w, sub, json!(["family"]));
         w.issuer.userinfo.borrow_mut().as_mut().unwrap().0 = status;
-        let (_, tasks) = w.handle_at(&head, NOW + 16 * 60);
-        let log = w.run(tasks, NOW + 16 * 60);
+        let log = w.after(&head, NOW + 16 * 60);
         assert_eq!(*w.issuer.refreshes.borrow(), 1, "{status} {sub}");
         assert_eq!(
             log.iter().any(|l| l.contains("revalidation_failed")),
@@ -1645,7 +1639,7 @@ fn a_refresh_whose_userinfo_disowns_the_grant_ends_the_session() {
         assert_eq!(refused, ends, "{status} {sub}");
         if !ends {
             assert_eq!(
-                proxied_user(after).as_deref(),
+                proxied_groups(after).as_deref(),
                 Some("family"),
                 "{status}: kept as it was"
             );
@@ -1658,7 +1652,7 @@ fn an_issuer_taking_the_client_secret_only_in_the_form_is_answered_so_from_then_
     let w = World::new(json!({}), Some("s3cret"));
     *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
     let login = || {
-        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        let start = w.open("https://photos.example.com/", "");
         complete_login(&w, &start)
     };
     assert_eq!(login().status, 303);
@@ -1682,7 +1676,7 @@ fn a_client_secret_refused_both_ways_fails_the_login_and_basic_is_kept() {
     let w = World::new(json!({}), Some("wrong"));
     *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
     for round in 1..=2 {
-        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        let start = w.open("https://photos.example.com/", "");
         let done = complete_login(&w, &start);
         assert!(done.status >= 400, "{}", done.status);
         assert_eq!(w.store.writes(), 0);
@@ -1699,7 +1693,7 @@ fn a_client_secret_refused_both_ways_fails_the_login_and_basic_is_kept() {
 fn a_public_client_is_never_asked_to_retry() {
     let w = World::new(json!({}), None);
     *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(&w, &start);
     assert!(done.status >= 400);
     assert_eq!(w.issuer.token_requests.borrow().len(), 1);
@@ -1710,7 +1704,7 @@ fn a_client_re_registered_for_basic_is_followed_back() {
     let w = World::new(json!({}), Some("s3cret"));
     *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
     let login = || {
-        let start = w.reply(&navigate("https://photos.example.com/", ""));
+        let start = w.open("https://photos.example.com/", "");
         complete_login(&w, &start).status
     };
     assert_eq!(login(), 303);
@@ -1763,7 +1757,7 @@ fn an_isolate_that_has_not_learnt_the_way_yet_still_revokes_the_grant() {
         .collect();
     assert_eq!(sent, [true, false], "Basic, refused, then the form");
     // The way that worked is kept for this isolate's token requests too.
-    let start = elsewhere.reply(&navigate("https://photos.example.com/", ""));
+    let start = elsewhere.open("https://photos.example.com/", "");
     let before = elsewhere.issuer.token_requests.borrow().len();
     assert_eq!(complete_login(&elsewhere, &start).status, 303);
     let requests = elsewhere.issuer.token_requests.borrow();
@@ -1791,7 +1785,7 @@ fn an_issuer_listing_only_client_secret_post_gets_the_form_first() {
     let w = World::new(json!({}), Some("s3cret"));
     *w.issuer.secret_in_form.borrow_mut() = Some("s3cret");
     *w.issuer.auth_methods.borrow_mut() = Some(json!(["client_secret_post", "private_key_jwt"]));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     assert_eq!(complete_login(&w, &start).status, 303);
     let requests = w.issuer.token_requests.borrow();
     assert_eq!(requests.len(), 1, "no refused attempt first");
@@ -1804,7 +1798,7 @@ fn an_issuer_listing_both_ways_gets_basic_first() {
     w.issuer.basic_only.set(true);
     *w.issuer.auth_methods.borrow_mut() =
         Some(json!(["client_secret_post", "client_secret_basic"]));
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     assert_eq!(complete_login(&w, &start).status, 303);
     let requests = w.issuer.token_requests.borrow();
     assert_eq!(requests.len(), 1);
@@ -1816,7 +1810,7 @@ fn an_issuer_adding_audiences_of_its_own_is_trusted_only_for_those_configured() 
     let zitadel = json!({ "aud": ["portcullis", "project-1"], "azp": "portcullis" });
     let w = World::plain();
     *w.issuer.overrides.borrow_mut() = zitadel.clone();
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let handled = {
         let login_cookie = cookie_pair(&start, "__Host-portcullis-login-");
         let (code, state) = w.issuer.authorize(start.header("location").unwrap());
@@ -1841,6 +1835,6 @@ fn an_issuer_adding_audiences_of_its_own_is_trusted_only_for_those_configured() 
 
     let w = World::new(json!({ "id_token_audiences": ["project-1"] }), Some("s"));
     *w.issuer.overrides.borrow_mut() = zitadel;
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     assert_eq!(complete_login(&w, &start).status, 303);
 }

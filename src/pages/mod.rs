@@ -343,8 +343,15 @@ pub fn logout_confirm(host: &str, csrf: &str, user: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Asserts that `html` holds every one of `fragments`, naming the first it lacks.
+    pub(crate) fn assert_holds(html: &str, fragments: &[&str]) {
+        for fragment in fragments {
+            assert!(html.contains(fragment), "{fragment:?} missing from {html}");
+        }
+    }
 
     #[test]
     fn utc_dates() {
@@ -408,13 +415,18 @@ mod tests {
             max_lifetime: "90d",
             csrf: "tok",
         });
-        assert!(html.contains("&lt;i&gt;Pixel"));
-        assert!(html.contains("name=\"id\" value=\"ap_1\""));
-        assert!(html.contains("<option value=\"photos.example.com\">"));
-        assert!(html.contains("never"));
-        assert!(html.contains("&lt;b&gt;x"));
-        assert!(html.contains("This device"));
-        assert!(html.contains("name=\"revoke\" value=\"h2\""));
+        assert_holds(
+            &html,
+            &[
+                "&lt;i&gt;Pixel",
+                "name=\"id\" value=\"ap_1\"",
+                "<option value=\"photos.example.com\">",
+                "never",
+                "&lt;b&gt;x",
+                "This device",
+                "name=\"revoke\" value=\"h2\"",
+            ],
+        );
         assert!(
             !html.contains("name=\"revoke\" value=\"h1\""),
             "no button for this device"
@@ -443,12 +455,17 @@ mod tests {
             ],
         });
         assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;"));
-        assert!(html.contains("a&quot;b"));
-        assert!(html.contains("x &amp; y"));
-        assert!(html.contains("href=\"/p?a=1&amp;b=&quot;2&quot;\""));
-        assert!(html.contains("value=\"v&quot;&#39;&lt;\""));
-        assert!(html.contains("method=\"post\""));
+        assert_holds(
+            &html,
+            &[
+                "&lt;script&gt;",
+                "a&quot;b",
+                "x &amp; y",
+                "href=\"/p?a=1&amp;b=&quot;2&quot;\"",
+                "value=\"v&quot;&#39;&lt;\"",
+                "method=\"post\"",
+            ],
+        );
         assert!(
             !html.contains("http://") && !html.contains("https://"),
             "no external assets"

@@ -37,8 +37,8 @@ fn signed_in(extra: Value, auth_time: u64) -> (World, String) {
 /// A login from the photos app, done on the auth host; the session cookie (shared by
 /// every host under the cookie domain).
 fn login(w: &World) -> String {
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
-    let at_auth = w.reply(&navigate(start.header("location").unwrap(), ""));
+    let start = w.open("https://photos.example.com/", "");
+    let at_auth = w.open(start.header("location").unwrap(), "");
     let done = complete_login(w, &at_auth);
     cookie_pair(&done, "__Secure-portcullis-session=")
 }
@@ -54,10 +54,7 @@ fn attribute(html: &str, marker: &str) -> String {
 }
 
 fn csrf(w: &World, cookie: &str) -> String {
-    let page = w.reply(&navigate(
-        "https://auth.example.com/.portcullis/account",
-        cookie,
-    ));
+    let page = w.open("https://auth.example.com/.portcullis/account", cookie);
     assert_eq!(page.status, 200, "{}", page.body);
     csrf_of(&page)
 }
@@ -90,10 +87,22 @@ fn create_request(cookie: &str, csrf: &str, [app, label, lifetime]: [&str; 3]) -
     )
 }
 
+/// Posts the creation form and returns the answer.
+fn ask_create(w: &World, cookie: &str, csrf: &str, fields: [&str; 3]) -> Reply {
+    w.reply(&create_request(cookie, csrf, fields))
+}
+
+/// Posts the revocation form for app password `id` and returns the answer.
+fn ask_revoke(w: &World, cookie: &str, csrf: &str, id: &str) -> Reply {
+    let body = format!("id={id}&csrf={csrf}");
+    let url = "https://auth.example.com/.portcullis/app-passwords/revoke";
+    w.reply(&post(url, cookie, &body))
+}
+
 /// Creates one (directly: the login is recent) and returns (client ID, secret).
 fn create(w: &World, cookie: &str, app: &str, label: &str) -> (String, String) {
     let token = csrf(w, cookie);
-    let reply = w.reply(&create_request(cookie, &token, [app, label, "30d"]));
+    let reply = ask_create(w, cookie, &token, [app, label, "30d"]);
     assert_eq!(reply.status, 200, "{}", reply.body);
     credentials(&reply)
 }
@@ -105,7 +114,7 @@ fn through_issuer(w: &World, start: &Reply, cookie: &str) -> Reply {
     let (code, state) = w.issuer.authorize(start.header("location").unwrap());
     let callback =
         format!("https://auth.example.com/.portcullis/callback?code={code}&state={state}");
-    w.reply(&navigate(&callback, &format!("{cookie}; {login_cookie}")))
+    w.open(&callback, &format!("{cookie}; {login_cookie}"))
 }
 
 fn credentials(reply: &Reply) -> (String, String) {
@@ -331,11 +340,7 @@ fn a_valid_one_costs_at_most_one_read_and_last_used_is_written_once_a_day() {
 fn an_old_login_goes_through_the_issuer_first() {
     let (w, cookie) = signed_in(json!({}), NOW - 3_600);
     let token = csrf(&w, &cookie);
-    let start = w.reply(&create_request(
-        &cookie,
-        &token,
-        ["photos.example.com", "Immich", "90d"],
-    ));
+    let start = ask_create(&w, &cookie, &token, ["photos.example.com", "Immich", "90d"]);
     assert_eq!(start.status, 303);
     let location = start.header("location").unwrap();
     assert!(location.starts_with("https://id.example.com/authorize?"));
@@ -347,11 +352,7 @@ fn an_old_login_goes_through_the_issuer_first() {
     assert_eq!(stale.status, 403, "{}", stale.body);
 
     // With a fresh one, it is created and shown.
-    let start = w.reply(&create_request(
-        &cookie,
-        &token,
-        ["photos.example.com", "Immich", "90d"],
-    ));
+    let start = ask_create(&w, &cookie, &token, ["photos.example.com", "Immich", "90d"]);
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 5 });
     let done = through_issuer(&w, &start, &cookie);
     assert_eq!(done.status, 200, "{}", done.body);
@@ -359,11 +360,7 @@ fn an_old_login_goes_through_the_issuer_first() {
     plan(w.handle(&with_pair("https://photos.example.com/api/x", &id, &secret)));
 
     // Another person's login cannot complete this person's request.
-    let start = w.reply(&create_request(
-        &cookie,
-        &token,
-        ["photos.example.com", "X", "90d"],
-    ));
+    let start = ask_create(&w, &cookie, &token, ["photos.example.com", "X", "90d"]);
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW, "sub": "mallory" });
     let other = through_issuer(&w, &start, &cookie);
     assert_eq!(other.status, 403);
@@ -381,21 +378,13 @@ fn the_form_is_checked() {
         ("photos.example.com", "x", "10m", 400),
         ("photos.example.com", "x", "soon", 400),
     ] {
-        let r = w.reply(&create_request(&cookie, &token, [app, label, lifetime]));
+        let r = ask_create(&w, &cookie, &token, [app, label, lifetime]);
         assert_eq!(r.status, status, "{app} {label} {lifetime}: {}", r.body);
     }
-    let r = w.reply(&create_request(
-        &cookie,
-        "forged",
-        ["photos.example.com", "x", "1d"],
-    ));
+    let r = ask_create(&w, &cookie, "forged", ["photos.example.com", "x", "1d"]);
     assert_eq!(r.status, 403, "CSRF");
     create(&w, &cookie, "photos.example.com", "one");
-    let r = w.reply(&create_request(
-        &cookie,
-        &token,
-        ["photos.example.com", "two", "1d"],
-    ));
+    let r = ask_create(&w, &cookie, &token, ["photos.example.com", "two", "1d"]);
     assert_eq!(r.status, 409, "max_app_passwords");
 }
 
@@ -403,11 +392,7 @@ fn the_form_is_checked() {
 fn expired_and_revoked_ones_are_refused() {
     let (w, cookie) = signed_in(json!({}), NOW - 60);
     let token = csrf(&w, &cookie);
-    let reply = w.reply(&create_request(
-        &cookie,
-        &token,
-        ["photos.example.com", "Immich", "1d"],
-    ));
+    let reply = ask_create(&w, &cookie, &token, ["photos.example.com", "Immich", "1d"]);
     let (id, secret) = credentials(&reply);
     let head = with_pair("https://photos.example.com/api/x", &id, &secret);
     let (handled, _) = w.handle_at(&head, NOW + 86_400);
@@ -424,12 +409,7 @@ fn expired_and_revoked_ones_are_refused() {
     let (id, secret) = create(&w, &cookie, "photos.example.com", "Pixel");
     let head = with_pair("https://photos.example.com/api/x", &id, &secret);
     plan(w.handle(&head));
-    let body = format!("id={id}&csrf={token}");
-    let r = w.reply(&post(
-        "https://auth.example.com/.portcullis/app-passwords/revoke",
-        &cookie,
-        &body,
-    ));
+    let r = ask_revoke(&w, &cookie, &token, &id);
     assert_eq!(r.status, 303);
     let (status, body) = refusal(&w, &head);
     assert_eq!(status, 401, "{body}");
@@ -449,12 +429,7 @@ fn a_person_cannot_revoke_someone_elses() {
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW, "sub": "bob" });
     let bob = login(&w);
     let token = csrf(&w, &bob);
-    let body = format!("id={id}&csrf={token}");
-    let r = w.reply(&post(
-        "https://auth.example.com/.portcullis/app-passwords/revoke",
-        &bob,
-        &body,
-    ));
+    let r = ask_revoke(&w, &bob, &token, &id);
     assert_eq!(r.status, 400);
     plan(w.handle(&with_pair("https://photos.example.com/api/x", &id, &secret)));
 }
@@ -483,11 +458,7 @@ fn access_rules_apply_to_the_stored_claims_on_every_request() {
 fn with_own_grant(w: &World, cookie: &str) -> RequestHead {
     let token = csrf(w, cookie);
     // Even after a recent login: through the issuer for a grant of its own (no prompt).
-    let start = w.reply(&create_request(
-        cookie,
-        &token,
-        ["photos.example.com", "Immich", "30d"],
-    ));
+    let start = ask_create(w, cookie, &token, ["photos.example.com", "Immich", "30d"]);
     assert_eq!(start.status, 303);
     let location = start.header("location").unwrap().to_string();
     assert!(location.contains("max_age=600") && !location.contains("prompt=login"));
@@ -658,10 +629,7 @@ fn the_admin_api_lists_and_revokes_them() {
 #[test]
 fn the_old_sessions_address_leads_to_the_account_page() {
     let (w, cookie) = signed_in(json!({}), NOW - 60);
-    let r = w.reply(&navigate(
-        "https://auth.example.com/.portcullis/sessions",
-        &cookie,
-    ));
+    let r = w.open("https://auth.example.com/.portcullis/sessions", &cookie);
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/.portcullis/account"));
 }
@@ -685,11 +653,7 @@ fn with_people_a_revocation_reaches_another_location_within_revocation_check() {
     let head = with_pair("https://photos.example.com/api/x", &id, &secret);
     plan(elsewhere.handle_at(&head, NOW).0);
     let token = csrf(&w, &cookie);
-    let r = w.reply(&post(
-        "https://auth.example.com/.portcullis/app-passwords/revoke",
-        &cookie,
-        &format!("id={id}&csrf={token}"),
-    ));
+    let r = ask_revoke(&w, &cookie, &token, &id);
     assert_eq!(r.status, 303);
     assert!(elsewhere
         .store
@@ -718,12 +682,9 @@ fn without_an_auth_host_none_can_be_created_and_those_made_before_keep_working()
         people: w.people.clone(),
     };
     *w.issuer.overrides.borrow_mut() = json!({ "auth_time": NOW - 60 });
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let cookie = cookie_pair(&complete_login(&w, &start), "__Host-portcullis-session=");
-    let page = w.reply(&navigate(
-        "https://photos.example.com/.portcullis/account",
-        &cookie,
-    ));
+    let page = w.open("https://photos.example.com/.portcullis/account", &cookie);
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("Create app password"), "no form");
     assert!(page.body.contains("auth_host"), "says how to get one");

@@ -26,10 +26,10 @@ fn world() -> World {
 /// Signs in on the auth host, in a fresh browser, with these claims; the session cookie.
 fn login_as(w: &World, claims: Value) -> String {
     *w.issuer.overrides.borrow_mut() = claims;
-    let at_auth = w.reply(&navigate(
+    let at_auth = w.open(
         "https://auth.example.com/.portcullis/login?rd=https%3A%2F%2Fphotos.example.com%2F",
         "",
-    ));
+    );
     let done = complete_login(w, &at_auth);
     assert_eq!(done.status, 303, "{}", done.body);
     cookie_pair(&done, "__Secure-portcullis-session=")
@@ -49,9 +49,24 @@ fn bob(w: &World) -> String {
     )
 }
 
+/// A world where bob and then alice (an admin) have signed in: their session cookies.
+fn bob_and_admin() -> (World, String, String) {
+    let w = world();
+    let bob = bob(&w);
+    let admin = alice(&w);
+    (w, bob, admin)
+}
+
 /// A form posted from the console's own page.
 fn form(cookie: &str, fields: &[(&str, &str)]) -> RequestHead {
     form_from("same-origin", cookie, fields)
+}
+
+/// A form posted from the console's own page to `url`.
+fn form_at(url: &str, cookie: &str, fields: &[(&str, &str)]) -> RequestHead {
+    let mut head = form(cookie, fields);
+    head.url = Url::parse(url).unwrap();
+    head
 }
 
 /// A form posted from a page whose relation to the console is `site` (`Sec-Fetch-Site`).
@@ -97,10 +112,8 @@ fn bob_session_hash(w: &World, admin: &str) -> String {
 
 #[test]
 fn an_admin_ends_another_persons_session_after_confirming_and_is_named_in_the_log() {
-    let w = world();
-    let bob = bob(&w);
-    let admin = alice(&w);
-    let page = w.reply(&navigate(CONSOLE, &admin));
+    let (w, bob, admin) = bob_and_admin();
+    let page = w.open(CONSOLE, &admin);
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Admin console"));
     assert!(page.body.contains("Bob") && page.body.contains("bob-1"));
@@ -142,26 +155,24 @@ fn signing_a_person_out_of_everything_ends_their_app_passwords_too() {
     let w = world();
     let bob = bob(&w);
     // Bob creates an app password on the account page (his login is recent).
-    let account = w.reply(&navigate(
-        "https://auth.example.com/.portcullis/account",
+    let account = w.open("https://auth.example.com/.portcullis/account", &bob);
+    let fields = [
+        ("csrf", csrf_of(&account)),
+        ("app", "photos.example.com".into()),
+        ("label", "Phone".into()),
+        ("lifetime", "30d".into()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = w.reply(&form_at(
+        "https://auth.example.com/.portcullis/app-passwords",
         &bob,
+        &fields,
     ));
-    let mut create = form(
-        &bob,
-        &[
-            ("csrf", &csrf_of(&account)),
-            ("app", "photos.example.com"),
-            ("label", "Phone"),
-            ("lifetime", "30d"),
-        ],
-    );
-    create.url = Url::parse("https://auth.example.com/.portcullis/app-passwords").unwrap();
-    let created = w.reply(&create);
     assert_eq!(created.status, 200, "{}", created.body);
     assert!(w.store.holds_any("app-password:"));
 
     let admin = alice(&w);
-    let page = w.reply(&navigate(CONSOLE, &admin));
+    let page = w.open(CONSOLE, &admin);
     assert!(page.body.contains("data-app-password=\"ap_"), "listed");
     let fields = [
         ("csrf", csrf_of(&page)),
@@ -181,7 +192,7 @@ fn signing_a_person_out_of_everything_ends_their_app_passwords_too() {
 fn a_member_of_no_admin_group_gets_403() {
     let w = world();
     let bob = bob(&w);
-    let page = w.reply(&navigate(CONSOLE, &bob));
+    let page = w.open(CONSOLE, &bob);
     assert_eq!(page.status, 403);
     assert!(page.body.contains("admin_groups"), "{}", page.body);
     let json = w.reply(&request(
@@ -199,7 +210,7 @@ fn an_admin_whose_login_is_older_than_ten_minutes_goes_through_the_issuer_first(
     let mut claims: Value = serde_json::from_str(ALICE_ADMIN).unwrap();
     claims["auth_time"] = json!(NOW - 3_600);
     let admin = login_as(&w, claims.clone());
-    let start = w.reply(&navigate(CONSOLE, &admin));
+    let start = w.open(CONSOLE, &admin);
     assert_eq!(start.status, 303);
     let location = start.header("location").unwrap();
     assert!(
@@ -223,26 +234,27 @@ fn an_admin_whose_login_is_older_than_ten_minutes_goes_through_the_issuer_first(
     // It does: back on the console, which now opens.
     claims["auth_time"] = json!(NOW);
     *w.issuer.overrides.borrow_mut() = claims;
-    let again = w.reply(&navigate(CONSOLE, &admin));
+    let again = w.open(CONSOLE, &admin);
     let done = complete_login(&w, &again);
     assert_eq!(done.status, 303);
     assert_eq!(done.header("location"), Some(CONSOLE));
     let fresh = cookie_pair(&done, "__Secure-portcullis-session=");
-    assert_eq!(w.reply(&navigate(CONSOLE, &fresh)).status, 200);
+    assert_eq!(w.open(CONSOLE, &fresh).status, 200);
 }
 
 #[test]
 fn the_console_is_served_only_on_the_auth_host_and_only_with_admin_groups() {
     let w = world();
     let admin = alice(&w);
-    let there = w.reply(&navigate(
-        "https://photos.example.com/.portcullis/admin",
-        &admin,
-    ));
+    let there = w.open("https://photos.example.com/.portcullis/admin", &admin);
     assert_eq!(there.status, 303);
     assert_eq!(there.header("location"), Some(CONSOLE));
-    let mut post = form(&admin, &[("sign_out", "bob-1"), ("confirm", "yes")]);
-    post.url = Url::parse("https://photos.example.com/.portcullis/admin").unwrap();
+    let fields = [("sign_out", "bob-1"), ("confirm", "yes")];
+    let post = form_at(
+        "https://photos.example.com/.portcullis/admin",
+        &admin,
+        &fields,
+    );
     assert_eq!(w.reply(&post).status, 404);
 
     let none = World::new(
@@ -250,15 +262,13 @@ fn the_console_is_served_only_on_the_auth_host_and_only_with_admin_groups() {
         Some("s"),
     );
     let cookie = alice(&none);
-    assert_eq!(none.reply(&navigate(CONSOLE, &cookie)).status, 404);
+    assert_eq!(none.open(CONSOLE, &cookie).status, 404);
 }
 
 #[test]
 fn console_forms_need_their_csrf_token_and_their_own_origin() {
-    let w = world();
-    let bob = bob(&w);
-    let admin = alice(&w);
-    let page = w.reply(&navigate(CONSOLE, &admin));
+    let (w, bob, admin) = bob_and_admin();
+    let page = w.open(CONSOLE, &admin);
     let csrf = csrf_of(&page);
     let fields = [("sign_out", "bob-1"), ("confirm", "yes")];
     let forged = form(&admin, &[&[("csrf", "forged")][..], &fields].concat());
@@ -289,9 +299,7 @@ fn console_forms_need_their_csrf_token_and_their_own_origin() {
 
 #[test]
 fn a_program_with_the_admins_session_reads_the_data_and_acts_with_its_token() {
-    let w = world();
-    let bob = bob(&w);
-    let admin = alice(&w);
+    let (w, bob, admin) = bob_and_admin();
     let json = w.reply(&request(
         "GET",
         CONSOLE,
@@ -314,10 +322,8 @@ fn a_program_with_the_admins_session_reads_the_data_and_acts_with_its_token() {
 
 #[test]
 fn once_admin_groups_is_removed_a_form_from_the_console_finds_nothing() {
-    let w = world();
-    let bob = bob(&w);
-    let admin = alice(&w);
-    let csrf = csrf_of(&w.reply(&navigate(CONSOLE, &admin)));
+    let (w, bob, admin) = bob_and_admin();
+    let csrf = csrf_of(&w.open(CONSOLE, &admin));
     // The owner removes admin_groups; a console page left open posts its form.
     let without = World {
         gate: gate(

@@ -26,7 +26,7 @@ fn lagging_location(w: &World) -> World {
 }
 
 fn sign_in(w: &World) -> String {
-    let start = w.reply(&navigate("https://photos.example.com/", ""));
+    let start = w.open("https://photos.example.com/", "");
     let done = complete_login(w, &start);
     cookie_pair(&done, "__Host-portcullis-session=")
 }
@@ -412,8 +412,7 @@ fn a_tombstone_seen_next_to_a_live_record_removes_the_record() {
     ))
     .unwrap();
     let at = NOW + 16 * 60;
-    let (_, tasks) = w.handle_at(&api_get(&cookie), at);
-    w.run(tasks, at);
+    w.after(&api_get(&cookie), at);
     assert!(!w.store.records.borrow().contains_key(&key), "removed");
     assert!(!admitted(&w, &cookie, at + 1));
 }
@@ -448,8 +447,7 @@ fn with_the_lease_a_refused_refresh_ends_the_grant_even_where_kv_shows_an_older_
     let head = api_get(&cookie);
     // a refreshes first: its KV and the object have the rotated token; b's KV never does.
     let at = NOW + 16 * 60;
-    let (_, tasks) = w.handle_at(&head, at);
-    w.run(tasks, at);
+    w.after(&head, at);
     assert_eq!(*w.issuer.refreshes.borrow(), 1);
     // The grant is then revoked at the issuer. b refreshes from the object's record; the
     // refusal must not be taken for "someone else rotated it" because b's KV differs.
