@@ -473,17 +473,21 @@ mod tests {
         );
         assert!(!p.remove.iter().any(|r| r == "accept"));
         assert!(sent.contains(&("accept".into(), "text/html".into())));
-        assert_eq!(set(&p, "x-auth-request-user"), Some("alice"));
-        assert_eq!(set(&p, "remote-user"), Some("alice"));
-        assert_eq!(set(&p, "x-auth-request-email"), Some("alice@example.com"));
-        assert_eq!(set(&p, "x-auth-request-groups"), Some("family,admins"));
-        assert_eq!(set(&p, "remote-groups"), Some("family,admins"));
-        assert_eq!(set(&p, "x-auth-request-preferred-username"), Some("alice"));
-        assert_eq!(set(&p, "remote-name"), Some("Alice %C3%84rger"));
-        assert_eq!(set(&p, "x-forwarded-for"), Some("203.0.113.9"));
-        assert_eq!(set(&p, "x-forwarded-proto"), Some("https"));
-        assert_eq!(set(&p, "x-forwarded-host"), Some("photos.example.com"));
-        assert_eq!(set(&p, "cookie"), Some("app=1"));
+        for (name, value) in [
+            ("x-auth-request-user", "alice"),
+            ("remote-user", "alice"),
+            ("x-auth-request-email", "alice@example.com"),
+            ("x-auth-request-groups", "family,admins"),
+            ("remote-groups", "family,admins"),
+            ("x-auth-request-preferred-username", "alice"),
+            ("remote-name", "Alice %C3%84rger"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "photos.example.com"),
+            ("cookie", "app=1"),
+        ] {
+            assert_eq!(set(&p, name), Some(value), "{name}");
+        }
     }
 
     #[test]

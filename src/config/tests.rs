@@ -32,12 +32,23 @@ fn errors(value: serde_json::Value) -> Vec<String> {
 
 /// Whether the minimal configuration with these settings is refused with a problem under
 /// `key` that mentions `needle`.
-fn refused(settings: &[(&str, serde_json::Value)], key: &str, needle: &str) -> bool {
+fn refused(settings: &serde_json::Value, key: &str, needle: &str) -> bool {
     let mut v = minimal();
-    for (k, value) in settings {
-        v[*k] = value.clone();
+    for (k, value) in settings.as_object().into_iter().flatten() {
+        v[k] = value.clone();
     }
     has(&errors(v), key, needle)
+}
+
+/// Each case is refused with its message: (settings as a JSON object, the key named, the
+/// text).
+fn refusals_of(cases: &[(serde_json::Value, &str, &str)]) {
+    for (settings, key, needle) in cases {
+        assert!(
+            refused(settings, key, needle),
+            "{settings}: expected {key}: …{needle}…"
+        );
+    }
 }
 
 fn has(errors: &[String], key: &str, needle: &str) -> bool {
@@ -195,7 +206,7 @@ fn wrong_types_are_named() {
 fn refusals(cases: &[(&str, serde_json::Value, &str, &str)]) {
     for (setting, value, key, needle) in cases {
         assert!(
-            refused(&[(setting, value.clone())], key, needle),
+            refused(&json!({ *setting: value }), key, needle),
             "{setting} = {value}: expected {key}: …{needle}…"
         );
     }
@@ -277,50 +288,48 @@ fn apps_are_checked() {
 
 #[test]
 fn admin_groups_need_an_auth_host() {
-    assert!(refused(
-        &[("admin_groups", json!(["admins"]))],
-        "PORTCULLIS.admin_groups",
-        "needs auth_host"
-    ));
-    assert!(refused(
-        &[
-            ("cookie_domain", json!("example.com")),
-            ("auth_host", json!("auth.example.com")),
-            ("admin_groups", json!(["admins", " "]))
-        ],
-        "PORTCULLIS.admin_groups[1]",
-        "is empty"
-    ));
+    refusals_of(&[
+        (
+            json!({ "admin_groups": ["admins"] }),
+            "PORTCULLIS.admin_groups",
+            "needs auth_host",
+        ),
+        (
+            json!({
+                "cookie_domain": "example.com",
+                "auth_host": "auth.example.com",
+                "admin_groups": ["admins", " "],
+            }),
+            "PORTCULLIS.admin_groups[1]",
+            "is empty",
+        ),
+    ]);
 }
 
 #[test]
 fn auth_host_needs_a_cookie_domain_that_contains_it() {
-    assert!(refused(
-        &[("auth_host", json!("auth.example.com"))],
-        "PORTCULLIS.auth_host",
-        "needs cookie_domain"
-    ));
-
-    assert!(refused(
-        &[
-            ("cookie_domain", json!("example.com")),
-            ("auth_host", json!("auth.example.org"))
-        ],
-        "PORTCULLIS.auth_host",
-        "not within cookie_domain"
-    ));
-
-    assert!(refused(
-        &[("cookie_domain", json!(".example.com"))],
-        "PORTCULLIS.cookie_domain",
-        "starts with a dot"
-    ));
-
-    assert!(refused(
-        &[("cookie_domain", json!("example.org"))],
-        "PORTCULLIS.apps[0].host",
-        "not within cookie_domain"
-    ));
+    refusals_of(&[
+        (
+            json!({ "auth_host": "auth.example.com" }),
+            "PORTCULLIS.auth_host",
+            "needs cookie_domain",
+        ),
+        (
+            json!({ "cookie_domain": "example.com", "auth_host": "auth.example.org" }),
+            "PORTCULLIS.auth_host",
+            "not within cookie_domain",
+        ),
+        (
+            json!({ "cookie_domain": ".example.com" }),
+            "PORTCULLIS.cookie_domain",
+            "starts with a dot",
+        ),
+        (
+            json!({ "cookie_domain": "example.org" }),
+            "PORTCULLIS.apps[0].host",
+            "not within cookie_domain",
+        ),
+    ]);
 }
 
 #[test]
@@ -468,14 +477,18 @@ fn id_token_audiences_are_a_list_of_names() {
     v["id_token_audiences"] = json!(["170086774599581953", " 170086774599581953 "]);
     let c = Config::from_inputs(&inputs(v)).unwrap();
     assert_eq!(c.settings.id_token_audiences, ["170086774599581953"]);
-    assert!(refused(
-        &[("id_token_audiences", json!(["a", ""]))],
-        "PORTCULLIS.id_token_audiences[1]",
-        "is empty"
-    ));
-    assert!(refused(
-        &[("id_token_audiences", json!("a"))],
-        "PORTCULLIS",
-        "id_token_audiences"
-    ));
+    refusals(&[
+        (
+            "id_token_audiences",
+            json!(["a", ""]),
+            "PORTCULLIS.id_token_audiences[1]",
+            "is empty",
+        ),
+        (
+            "id_token_audiences",
+            json!("a"),
+            "PORTCULLIS",
+            "id_token_audiences",
+        ),
+    ]);
 }

@@ -335,6 +335,12 @@ mod tests {
         *issuer.jwks.borrow_mut() = jwks(&[rsa_jwk(rsa_key(n))]);
     }
 
+    /// The issuer rotates to key `n`; a token signed with it is accepted at `now`.
+    async fn rotated(p: &Provider, issuer: &FakeIssuer, n: u64, source: Source, now: u64) {
+        rotate(issuer, n);
+        verified(p, issuer, &token(n), source, now).await;
+    }
+
     fn token(n: u64) -> String {
         let key = rsa_key(n);
         sign_rs256(key, Some(&key.kid), &json!({ "sub": "x" }))
@@ -356,9 +362,7 @@ mod tests {
     fn unknown_kid_refetches_once_then_rate_limits_client_tokens() {
         let (issuer, p) = warm(Source::Client);
         pollster::block_on(async {
-            // The issuer rotates to key 1.
-            rotate(&issuer, 1);
-            verified(&p, &issuer, &token(1), Source::Client, 1_001).await;
+            rotated(&p, &issuer, 1, Source::Client, 1_001).await;
             assert_eq!(issuer.jwks_fetches.get(), 2);
             // Made-up kids from clients do not cause more fetches within the minute.
             let bogus = sign_rs256(rsa_key(0), Some("bogus"), &json!({}));
@@ -389,10 +393,8 @@ mod tests {
         let (issuer, p) = warm(Source::Issuer);
         pollster::block_on(async {
             // Two rotations within seconds (to key 1, then back to key 0).
-            rotate(&issuer, 1);
-            verified(&p, &issuer, &token(1), Source::Issuer, 1_001).await;
-            rotate(&issuer, 0);
-            verified(&p, &issuer, &token(0), Source::Issuer, 1_002).await;
+            rotated(&p, &issuer, 1, Source::Issuer, 1_001).await;
+            rotated(&p, &issuer, 0, Source::Issuer, 1_002).await;
             assert_eq!(issuer.jwks_fetches.get(), 3);
         });
     }

@@ -293,11 +293,8 @@ mod tests {
         };
         answer(&db, &revoke, 1_040).unwrap();
         assert_eq!(ask(1_041), Answer::Revoked);
-        assert_eq!(
-            db.refresh_state("g").unwrap(),
-            None,
-            "its refresh token is forgotten"
-        );
+        let kept = db.refresh_state("g").unwrap();
+        assert_eq!(kept, None, "its refresh token is forgotten");
     }
 
     #[test]
@@ -312,11 +309,8 @@ mod tests {
             expires: 5_000,
         };
         answer(&db, &done, 101).unwrap();
-        assert_eq!(
-            db.refresh_state("g").unwrap(),
-            None,
-            "no refresh token kept for it"
-        );
+        let kept = db.refresh_state("g").unwrap();
+        assert_eq!(kept, None, "no refresh token kept for it");
     }
 
     #[test]
