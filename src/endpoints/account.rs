@@ -166,10 +166,9 @@ fn account_json(
     let sessions: Vec<_> = listed
         .iter()
         .map(|(hash, s)| {
-            json!({
-                "session_id_hash": hash, "host": s.host, "created": s.created,
-                "expires": s.expires, "user_agent": s.user_agent, "current": *hash == *current,
-            })
+            let mut session = s.to_json(hash);
+            session["current"] = json!(*hash == *current);
+            session
         })
         .collect();
     let passwords: Vec<_> = passwords.iter().map(AppPasswordSummary::to_json).collect();

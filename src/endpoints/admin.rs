@@ -2,7 +2,7 @@
 //! revoke by user, email, session or all.
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{Answer, Parts};
 use crate::app_password::registry as app_password_registry;
@@ -184,6 +184,27 @@ fn whom(ctx: &Ctx<'_, impl Io>) -> Result<Whom, GateError> {
     }
 }
 
+/// A listing's answer, `{ "<name>": [ … ] }`: each credential as `show` has it, with whose
+/// it is (`owner`: its `sub` and email).
+fn listing<T>(
+    name: &str,
+    listed: &[T],
+    show: impl Fn(&T) -> Value,
+    owner: impl Fn(&T) -> (String, Option<String>),
+) -> Reply {
+    let shown: Vec<Value> = listed
+        .iter()
+        .map(|item| {
+            let (sub, email) = owner(item);
+            let mut value = show(item);
+            value["sub"] = json!(sub);
+            value["email"] = json!(email);
+            value
+        })
+        .collect();
+    Reply::json(200, &json!({ name: shown }))
+}
+
 /// `GET /.portcullis/admin/sessions?email=…` or `?sub=…`.
 async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, GateError> {
     check(ctx, config)?;
@@ -192,16 +213,9 @@ async fn list<I: Io>(ctx: &Ctx<'_, I>, config: &Config) -> Result<Reply, GateErr
         Whom::Sub(sub) => registry::of_user(store, &sub).await?,
         Whom::Email(email) => registry::with_email(store, &email).await?,
     };
-    let sessions: Vec<_> = listed
-        .iter()
-        .map(|(hash, s)| {
-            json!({
-                "session_id_hash": hash, "sub": s.sub, "email": s.email, "host": s.host,
-                "created": s.created, "expires": s.expires, "user_agent": s.user_agent,
-            })
-        })
-        .collect();
-    Ok(Reply::json(200, &json!({ "sessions": sessions })))
+    let shown = |(hash, s): &(SessionHash, SessionSummary)| s.to_json(hash);
+    let owner = |(_, s): &(SessionHash, SessionSummary)| (s.sub.clone(), s.email.clone());
+    Ok(listing("sessions", &listed, shown, owner))
 }
 
 /// `GET /.portcullis/admin/app-passwords?email=…` or `?sub=…` (never a secret).
@@ -215,16 +229,13 @@ async fn list_app_passwords<I: Io>(
         Whom::Sub(sub) => app_passwords.of_user(&ctx.env, &sub).await?,
         Whom::Email(email) => app_password_registry::with_email(ctx.env.store(), &email).await?,
     };
-    let list: Vec<_> = listed
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.id, "label": p.label, "app": p.app, "sub": p.sub, "email": p.email,
-                "created": p.created, "expires": p.expires, "last_used": p.last_used,
-            })
-        })
-        .collect();
-    Ok(Reply::json(200, &json!({ "app_passwords": list })))
+    let owner = |p: &AppPasswordSummary| (p.sub.clone(), p.email.clone());
+    Ok(listing(
+        "app_passwords",
+        &listed,
+        AppPasswordSummary::to_json,
+        owner,
+    ))
 }
 
 /// The app passwords a revocation reaches: by person or all, every one of theirs; or the

@@ -211,12 +211,10 @@ fn console_json(people: &[Person], issuer: &IssuerState) -> Value {
                 .sessions
                 .iter()
                 .map(|(hash, s)| {
-                    json!({
-                        "session_id_hash": hash, "host": s.host, "created": s.created,
-                        "expires": s.expires, "user_agent": s.user_agent,
-                        "device": crate::pages::device(s.user_agent.as_deref()),
-                        "location": s.location,
-                    })
+                    let mut session = s.to_json(hash);
+                    session["device"] = json!(crate::pages::device(s.user_agent.as_deref()));
+                    session["location"] = json!(s.location);
+                    session
                 })
                 .collect();
             let passwords: Vec<Value> = p

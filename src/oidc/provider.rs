@@ -166,6 +166,18 @@ impl Provider {
         }
     }
 
+    /// The issuer's metadata and the keys at its `jwks_uri`, each from the cache while it
+    /// is fresh.
+    async fn metadata_and_keys(
+        &self,
+        http: &impl HttpClient,
+        now: u64,
+    ) -> Result<(Rc<ProviderMetadata>, Rc<KeySet>), OidcError> {
+        let meta = self.metadata(http, now).await?;
+        let keys = self.keys(http, &meta.jwks_uri, now).await?;
+        Ok((meta, keys))
+    }
+
     /// Whether discovery answers now (fetched afresh, and kept when it does), and the key
     /// IDs of the JWKS in use.
     pub async fn state(
@@ -203,12 +215,8 @@ impl Provider {
         source: Source,
         now: u64,
     ) -> Result<VerifiedJws, TokenVerifyError> {
-        let meta = self
-            .metadata(http, now)
-            .await
-            .map_err(TokenVerifyError::Issuer)?;
-        let keys = self
-            .keys(http, &meta.jwks_uri, now)
+        let (meta, keys) = self
+            .metadata_and_keys(http, now)
             .await
             .map_err(TokenVerifyError::Issuer)?;
         match jwks::verify(token, &keys, check).await {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Session;
+use crate::store::keys::SessionHash;
 #[cfg(test)]
 use crate::store::MAX_METADATA;
 use crate::store::{fit_metadata, halve_longest};
@@ -31,6 +32,15 @@ pub struct SessionSummary {
 }
 
 impl SessionSummary {
+    /// What every listing of sessions shows (the account page, the console and the admin
+    /// API each add their own fields).
+    pub fn to_json(&self, hash: &SessionHash) -> serde_json::Value {
+        serde_json::json!({
+            "session_id_hash": hash, "host": self.host, "created": self.created,
+            "expires": self.expires, "user_agent": self.user_agent,
+        })
+    }
+
     pub fn of(session: &Session) -> Self {
         SessionSummary {
             sub: session.identity.sub.to_string(),
