@@ -44,6 +44,11 @@ pub fn login_href(return_path: &str) -> String {
     format!("{}?rd={rd}", Endpoint::Login.path())
 }
 
+/// This host's callback (the `redirect_uri` of every login that starts here).
+fn callback_uri<I: Io>(ctx: &Ctx<'_, I>) -> String {
+    format!("{}{}", ctx.head.origin(), Endpoint::Callback.path())
+}
+
 impl From<ClientError> for GateError {
     fn from(e: ClientError) -> Self {
         match e {
@@ -135,8 +140,7 @@ impl Login {
                 return Ok(Reply::redirect(url.as_str()));
             }
         }
-        let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
-        let pending = Pending::new(ctx.env.rng(), return_to, redirect_uri, ctx.now())?;
+        let pending = Pending::new(ctx.env.rng(), return_to, callback_uri(ctx), ctx.now())?;
         self.to_issuer(ctx, &pending, prompt).await
     }
 

@@ -12,7 +12,7 @@ use crate::oidc::client::Vouched;
 use crate::pages;
 use crate::router::Endpoint;
 
-use super::{Login, Pending, RECENT_LOGIN};
+use super::{callback_uri, Login, Pending, RECENT_LOGIN};
 
 /// What a login is for besides signing in, carried through the issuer in the sealed
 /// pending-login cookie.
@@ -36,25 +36,15 @@ impl Login {
         request: &NewAppPassword,
         reauthenticate: bool,
     ) -> Result<Reply, GateError> {
-        let head = ctx.head;
-        if self
-            .parts
-            .config
-            .settings
-            .auth_host
-            .as_deref()
-            .is_some_and(|auth| auth != head.host())
-        {
+        let auth_host = self.parts.config.settings.auth_host.as_deref();
+        if auth_host.is_some_and(|auth| auth != ctx.head.host()) {
             return Err(GateError::app_password_form(
                 "app passwords are created on the sign-in host; open the account page there",
             ));
         }
-        let back = format!("{}{}", head.origin(), Endpoint::Account.path());
-        let redirect_uri = format!("{}{}", head.origin(), Endpoint::Callback.path());
-        let mut pending = Pending::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
-        pending.max_age = Some(RECENT_LOGIN);
-        pending.purpose = Some(LoginPurpose::AppPassword(request.clone()));
-        self.to_issuer(ctx, &pending, reauthenticate.then_some("login"))
+        let purpose = LoginPurpose::AppPassword(request.clone());
+        let prompt = reauthenticate.then_some("login");
+        self.fresh_login(ctx, Endpoint::Account, purpose, prompt)
             .await
     }
 
@@ -62,13 +52,24 @@ impl Login {
     /// that must be fresh (`prompt=login`, `max_age`), on the auth host where the console
     /// is served, coming back to it.
     pub async fn start_for_console<I: Io>(&self, ctx: &Ctx<'_, I>) -> Result<Reply, GateError> {
-        let origin = ctx.head.origin();
-        let back = format!("{origin}{}", Endpoint::Console.path());
-        let redirect_uri = format!("{origin}{}", Endpoint::Callback.path());
-        let mut pending = Pending::new(ctx.env.rng(), back, redirect_uri, ctx.now())?;
+        self.fresh_login(ctx, Endpoint::Console, LoginPurpose::Console, Some("login"))
+            .await
+    }
+
+    /// A login that must be fresh (`max_age`), made for `purpose`, coming back to `back`
+    /// on this host.
+    async fn fresh_login<I: Io>(
+        &self,
+        ctx: &Ctx<'_, I>,
+        back: Endpoint,
+        purpose: LoginPurpose,
+        prompt: Option<&str>,
+    ) -> Result<Reply, GateError> {
+        let back = format!("{}{}", ctx.head.origin(), back.path());
+        let mut pending = Pending::new(ctx.env.rng(), back, callback_uri(ctx), ctx.now())?;
         pending.max_age = Some(RECENT_LOGIN);
-        pending.purpose = Some(LoginPurpose::Console);
-        self.to_issuer(ctx, &pending, Some("login")).await
+        pending.purpose = Some(purpose);
+        self.to_issuer(ctx, &pending, prompt).await
     }
 
     /// The end of the login made to create an app password: it must be a fresh

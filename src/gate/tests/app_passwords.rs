@@ -574,7 +574,11 @@ fn the_admin_api_lists_and_revokes_them() {
     assert!(!list.body.contains(&a_secret));
     let keys: Vec<&String> = v["app_passwords"][0].as_object().unwrap().keys().collect();
     let expected = "app created email expires id label last_used sub";
-    assert_eq!(keys, expected.split(' ').collect::<Vec<_>>(), "what is listed");
+    assert_eq!(
+        keys,
+        expected.split(' ').collect::<Vec<_>>(),
+        "what is listed"
+    );
 
     // Only their own forms are taken: both become parts of KV keys.
     let writes = w.store.writes();
