@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::credential::{self, NewCredential};
 use super::record::{AppPassword, AppPasswordSummary, RECORD_FORMAT};
 use super::registry;
-use super::revalidate::{Outcome, Records};
+use super::registry::Records;
+use super::revalidate::Outcome;
 use crate::context::{audit_line, AppPasswordTask, Env, Io, Task};
 use crate::crypto::{b64url, ct_eq, sha256};
 use crate::grant::{tombstone, CheckBy, Due, GrantStore, Held, Lifecycle, WriteBack};
@@ -385,12 +386,11 @@ impl AppPasswords {
         let now = env.now;
         self.cache.remove(id);
         let lifetime = known.map_or(self.settings.lifetime, |k| k.expires.saturating_sub(now));
-        self.grant.mark_revoked(id, now + lifetime.max(60), now);
-        let (record, recorded) =
-            registry::revoke(env.store(), env.people(), id, known, now).await?;
         let issuer = (&*self.client, &self.settings.keys);
-        let revoked = (Grant::AppPassword(id), record.as_ref());
-        self.grant.revoked(env, revoked, &recorded, issuer).await;
+        let records = Records(env.store());
+        let record = (self.grant)
+            .revoke(env, &records, (id, known), now + lifetime.max(60), issuer)
+            .await?;
         Ok(record.is_some() || known.is_some())
     }
 

@@ -2,8 +2,7 @@
 //! record and its index key expire with the app password.
 
 use super::record::{AppPassword, AppPasswordSummary};
-use crate::grant::{tombstone, Doomed, Recorded};
-use crate::people::People;
+use crate::grant::{Doomed, GrantStore};
 use crate::store::keys::{self, ttl_until as ttl, AppPasswordId, Grant};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
@@ -49,44 +48,70 @@ pub async fn load<S: Store>(
         .and_then(|json| serde_json::from_str(&json).ok()))
 }
 
-/// Revokes an app password for good, through the one revocation of
-/// [`grant::tombstone`]: its tombstone, then its record and index key (the record
-/// overwritten with the tombstone's value where the deletes fail). Nothing is written for
-/// one that does not exist. Returns the record that was revoked, and whether its
-/// tombstone was written.
-pub async fn revoke<S: Store, P: People>(
-    store: &S,
-    people: &P,
-    id: &AppPasswordId,
-    known: Option<&AppPasswordSummary>,
-    now: u64,
-) -> Result<(Option<AppPassword>, Recorded), StoreError> {
-    let record = load(store, id).await?;
-    let (expires, sub) = match (&record, known) {
-        (Some(r), _) => (r.expires, r.identity.sub.as_str()),
-        (None, Some(k)) => (k.expires, k.sub.as_str()),
-        (None, None) => return Ok((None, Recorded::nothing())),
-    };
-    let doomed = doomed(id, sub, expires, record.is_some());
-    let recorded = tombstone::revoke(store, people, &doomed, now).await?;
-    Ok((record, recorded))
+/// App-password records in the store, as the grant lifecycle reads, writes and revokes
+/// them: a record is always written with its index key (which carries "last used" and the
+/// label).
+pub struct Records<'s, S>(pub &'s S);
+
+impl<S: Store> GrantStore for Records<'_, S> {
+    type Record = AppPassword;
+    type Id = AppPasswordId;
+    type Summary = AppPasswordSummary;
+    type Store = S;
+
+    fn grant(id: &AppPasswordId) -> Grant<'_> {
+        Grant::AppPassword(id)
+    }
+
+    fn store(&self) -> &S {
+        self.0
+    }
+
+    async fn load(&self, id: &AppPasswordId) -> Result<Option<AppPassword>, StoreError> {
+        load(self.0, id).await
+    }
+
+    async fn write(
+        &self,
+        _: &AppPasswordId,
+        renewed: &AppPassword,
+        _: &AppPassword,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        save(self.0, renewed, now).await
+    }
+
+    async fn unwrite(&self, _: &AppPasswordId, record: &AppPassword) -> Result<(), StoreError> {
+        remove(self.0, record).await
+    }
+
+    fn summary(record: &AppPassword) -> AppPasswordSummary {
+        AppPasswordSummary::of(record)
+    }
+
+    fn doomed<'a>(
+        id: &'a AppPasswordId,
+        summary: &'a AppPasswordSummary,
+        exists: bool,
+    ) -> Doomed<'a> {
+        doomed(id, summary, exists)
+    }
 }
 
-/// What revoking an app password removes (`record_exists`: whether its record is known to
-/// be there).
+/// What revoking an app password removes, as its summary names it (`record_exists`: whether
+/// its record is known to be there).
 pub fn doomed<'a>(
     id: &'a AppPasswordId,
-    sub: &'a str,
-    expires: u64,
+    summary: &'a AppPasswordSummary,
     record_exists: bool,
 ) -> Doomed<'a> {
     Doomed {
-        sub,
+        sub: &summary.sub,
         grant: Grant::AppPassword(id),
         record_key: record_key(id),
         record_exists,
-        index_keys: vec![user_key(sub, id)],
-        expires,
+        index_keys: vec![user_key(&summary.sub, id)],
+        expires: summary.expires,
     }
 }
 
@@ -138,6 +163,14 @@ pub async fn all<S: Store>(store: &S) -> Result<Vec<AppPasswordSummary>, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grant::tombstone;
+    use crate::people::Unbound;
+
+    /// Revokes through the one revocation every owner uses; returns the record revoked.
+    async fn revoke(store: &MemoryStore, id: &AppPasswordId) -> Option<AppPassword> {
+        let revoked = tombstone::revoke_stored(&Records(store), &Unbound, id, None, 200).await;
+        revoked.unwrap().0
+    }
     use crate::app_password::record::RECORD_FORMAT;
     use crate::identity::Identity;
     use crate::store::MemoryStore;
@@ -182,11 +215,7 @@ mod tests {
             assert_eq!(all(&store).await.unwrap().len(), 3);
             assert!(load(&store, &ap(1)).await.unwrap().is_some());
 
-            assert!(revoke(&store, &crate::people::Unbound, &ap(1), None, 200)
-                .await
-                .unwrap()
-                .0
-                .is_some());
+            assert!(revoke(&store, &ap(1)).await.is_some());
             assert!(load(&store, &ap(1)).await.unwrap().is_none());
             assert!(tombstone::is_revoked(&store, Grant::AppPassword(&ap(1)))
                 .await
@@ -194,11 +223,7 @@ mod tests {
             assert_eq!(of_user(&store, "alice").await.unwrap().len(), 1);
             // Nothing to revoke: nothing written.
             let before = store.records.borrow().len();
-            assert!(revoke(&store, &crate::people::Unbound, &ap(9), None, 200)
-                .await
-                .unwrap()
-                .0
-                .is_none());
+            assert!(revoke(&store, &ap(9)).await.is_none());
             assert_eq!(store.records.borrow().len(), before);
         });
     }
@@ -209,11 +234,7 @@ mod tests {
         pollster::block_on(async {
             save(&store, &record(1, "alice"), 100).await.unwrap();
             store.failing.borrow_mut().push("delete");
-            assert!(revoke(&store, &crate::people::Unbound, &ap(1), None, 200)
-                .await
-                .unwrap()
-                .0
-                .is_some());
+            assert!(revoke(&store, &ap(1)).await.is_some());
             assert!(load(&store, &ap(1)).await.unwrap().is_none(), "overwritten");
         });
     }

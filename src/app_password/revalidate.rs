@@ -7,45 +7,13 @@ use std::rc::Rc;
 
 use super::passwords::{revoked_line, AppPasswords};
 use super::record::AppPassword;
-use super::registry;
+use super::registry::Records;
 use crate::context::{Env, Io};
-use crate::grant::refresh::{grant_record, Refresher};
-use crate::grant::{self, Due, GrantStore, Revalidation};
-use crate::store::keys::{AppPasswordId, Grant};
-use crate::store::{Store, StoreError};
+use crate::grant::refresh::grant_record;
+use crate::grant::{self, Due, Revalidation};
+use crate::store::keys::AppPasswordId;
 
 grant_record!(AppPassword, "app_password", app);
-
-/// App-password records in the store, as the lifecycle reads and writes them: a record
-/// is always written with its index key (which carries "last used" and the label).
-pub(super) struct Records<'s, S>(pub &'s S);
-
-impl<S: Store> GrantStore for Records<'_, S> {
-    type Record = AppPassword;
-    type Id = AppPasswordId;
-
-    fn grant(id: &AppPasswordId) -> Grant<'_> {
-        Grant::AppPassword(id)
-    }
-
-    async fn load(&self, id: &AppPasswordId) -> Result<Option<AppPassword>, StoreError> {
-        registry::load(self.0, id).await
-    }
-
-    async fn write(
-        &self,
-        _: &AppPasswordId,
-        renewed: &AppPassword,
-        _: &AppPassword,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        registry::save(self.0, renewed, now).await
-    }
-
-    async fn unwrite(&self, _: &AppPasswordId, record: &AppPassword) -> Result<(), StoreError> {
-        registry::remove(self.0, record).await
-    }
-}
 
 /// What an app password's re-validation came to.
 pub(super) enum Outcome {
@@ -69,12 +37,8 @@ impl AppPasswords {
 
     /// Re-validates one app password.
     pub(super) async fn revalidate<I: Io>(&self, env: &Env<'_, I>, id: &AppPasswordId) -> Outcome {
-        let with = Refresher {
-            life: &self.grant,
-            client: &self.client,
-            keys: &self.settings.keys,
-            every: self.settings.revalidate_every.unwrap_or(u64::MAX),
-        };
+        let (keys, every) = (&self.settings.keys, self.settings.revalidate_every);
+        let with = self.grant.refresher(&self.client, keys, every);
         match grant::revalidate(&with, env, &Records(env.store()), id).await {
             Revalidation::Renewed(record) => {
                 let record = Rc::new(record);

@@ -1166,14 +1166,15 @@ fn a_revoke_during_a_refresh_sticks() {
     let store = w.store.clone();
     let revoked_hash = hash.clone();
     *w.issuer.during_refresh.borrow_mut() = Some(Box::new(move || {
-        let (_, recorded) = pollster::block_on(crate::session::registry::revoke(
-            &*store,
+        let records = crate::session::registry::Records(&*store);
+        let revoke = crate::grant::tombstone::revoke_stored(
+            &records,
             &crate::people::Unbound,
             &revoked_hash,
             None,
             NOW,
-        ))
-        .unwrap();
+        );
+        let (_, recorded) = pollster::block_on(revoke).unwrap();
         assert_eq!(recorded.tombstoned, crate::grant::Tombstoned::Yes);
     }));
     let head = api_get(&cookie);

@@ -287,6 +287,26 @@ impl Lifecycle {
         }
     }
 
+    /// The one revocation every owner goes through: refused in this isolate at once (until
+    /// `until`), recorded for good ([`tombstone::revoke_stored`]), then what it could not
+    /// record said and the grant ended at the issuer ([`Lifecycle::revoked`]). `known`: the
+    /// grant's summary when the caller listed it. Returns the record that was revoked.
+    pub async fn revoke<I: Io, G: GrantStore>(
+        &self,
+        env: &Env<'_, I>,
+        records: &G,
+        (id, known): (&G::Id, Option<&G::Summary>),
+        until: u64,
+        issuer: (&Client, &SigningKeys),
+    ) -> Result<Option<G::Record>, StoreError> {
+        self.mark_revoked(id, until, env.now);
+        let (removed, recorded) =
+            tombstone::revoke_stored(records, env.people(), id, known, env.now).await?;
+        let revoked = (G::grant(id), removed.as_ref());
+        self.revoked(env, revoked, &recorded, issuer).await;
+        Ok(removed)
+    }
+
     /// After a revocation: says what it could not record ([`Lifecycle::report`]), and ends
     /// the removed record's grant at the issuer (RFC 7009, when it offers revocation).
     pub async fn revoked<I: Io, R: GrantRecord>(

@@ -14,7 +14,7 @@
 //! - The renewed record is written back through [`super::tombstone::write_back`]: never
 //!   over a revocation.
 
-use super::tombstone::{write_back, WriteBack};
+use super::tombstone::{write_back, Doomed, WriteBack};
 use super::Lifecycle;
 use crate::context::{audit_line, Env, Io, Task};
 use crate::identity::{Identity, Subject};
@@ -23,7 +23,7 @@ use crate::oidc::{Client, ClientError, OidcError};
 use crate::people::{self, Answer, Ask};
 use crate::secret::SigningKeys;
 use crate::store::keys::Grant;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// A stored credential backed by a grant, as the lifecycle needs to see it (serialised:
 /// the person's object hands a renewed one to the other locations).
@@ -135,6 +135,9 @@ pub trait GrantStore {
     type Record: GrantRecord;
     /// The grant's name (a session hash, an app-password ID).
     type Id: std::ops::Deref<Target = str>;
+    /// What listings know of a grant (its index key's metadata).
+    type Summary: Clone;
+    type Store: Store;
     /// What its tombstone names.
     fn grant(id: &Self::Id) -> Grant<'_>;
     /// The record (`None` when gone, revoked or unreadable).
@@ -149,6 +152,14 @@ pub trait GrantStore {
     ) -> Result<(), StoreError>;
     /// Removes what a write put back when a revocation landed during it.
     async fn unwrite(&self, grant: &Self::Id, record: &Self::Record) -> Result<(), StoreError>;
+
+    /// The store these records are in (revocation writes the tombstone there too).
+    fn store(&self) -> &Self::Store;
+    /// The summary a record gives.
+    fn summary(record: &Self::Record) -> Self::Summary;
+    /// What revoking the grant removes, as its summary names it (`record_exists`: whether
+    /// its record is known to be there; deleting a missing one costs a delete for nothing).
+    fn doomed<'a>(id: &'a Self::Id, summary: &'a Self::Summary, record_exists: bool) -> Doomed<'a>;
 }
 
 /// What a re-validation came to.
@@ -173,6 +184,25 @@ pub struct Refresher<'a> {
     pub keys: &'a SigningKeys,
     /// `revalidate_every`, seconds.
     pub every: u64,
+}
+
+impl Lifecycle {
+    /// What a re-validation of this kind of grant works with (`every`:
+    /// `revalidate_every`; never when unset).
+    pub fn refresher<'a>(
+        &'a self,
+        client: &'a Client,
+        keys: &'a SigningKeys,
+        every: Option<u64>,
+    ) -> Refresher<'a> {
+        let every = every.unwrap_or(u64::MAX);
+        Refresher {
+            life: self,
+            client,
+            keys,
+            every,
+        }
+    }
 }
 
 /// Re-validates one grant, at most one at a time per grant in this isolate.

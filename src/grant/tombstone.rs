@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use super::GrantStore;
 use crate::people::{self, People, PeopleError, RevokedGrant};
 use crate::store::keys::{revoked_key, ttl_until, Grant, TOMBSTONE};
 use crate::store::{Entry, Store, StoreError};
@@ -36,6 +37,27 @@ pub async fn revoke<S: Store, P: People>(
     now: u64,
 ) -> Result<Recorded, StoreError> {
     revoke_all(store, people, std::slice::from_ref(doomed), now).await
+}
+
+/// Revokes one stored grant for good ([`revoke`]), named by its record or else by what a
+/// listing knew of it (`known`): a record already gone is still tombstoned and its index
+/// keys removed. Nothing is written for a grant neither names. Returns the record that was
+/// revoked, and where the revocation was recorded.
+pub async fn revoke_stored<G: GrantStore, P: People>(
+    records: &G,
+    people: &P,
+    id: &G::Id,
+    known: Option<&G::Summary>,
+    now: u64,
+) -> Result<(Option<G::Record>, Recorded), StoreError> {
+    let record = records.load(id).await?;
+    let summary = record.as_ref().map(G::summary).or_else(|| known.cloned());
+    let Some(summary) = summary else {
+        return Ok((None, Recorded::nothing()));
+    };
+    let doomed = G::doomed(id, &summary, record.is_some());
+    let recorded = revoke(records.store(), people, &doomed, now).await?;
+    Ok((record, recorded))
 }
 
 /// Whether a revocation's tombstones were written. Without them the grants are gone all

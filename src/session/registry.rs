@@ -3,8 +3,7 @@
 
 use super::index::SessionSummary;
 use super::Session;
-use crate::grant::{tombstone, Doomed, Recorded};
-use crate::people::People;
+use crate::grant::{Doomed, GrantStore};
 use crate::store::keys::{self, Grant, SessionHash};
 use crate::store::{both, list_all, Entry, Store, StoreError};
 
@@ -83,30 +82,54 @@ async fn delete_keys<S: Store>(
     Ok(())
 }
 
-/// Revokes a session for good, through the one revocation of [`grant::tombstone`]: its
-/// tombstone, then its record and index keys (the record overwritten with the tombstone's
-/// value where the deletes fail), recorded first in the person's object when `PEOPLE` is
-/// bound. Nothing is written for a session that does not exist.
-/// The tombstone lasts as long as any copy of the session could. Returns the record
-/// revoked, and whether its tombstone was written.
-pub async fn revoke<S: Store, P: People>(
-    store: &S,
-    people: &P,
-    hash: &SessionHash,
-    known: Option<&SessionSummary>,
-    now: u64,
-) -> Result<(Option<Session>, Recorded), StoreError> {
-    let record = load(store, hash).await?;
-    let Some(summary) = record
-        .as_ref()
-        .map(SessionSummary::of)
-        .or_else(|| known.cloned())
-    else {
-        return Ok((None, Recorded::nothing()));
-    };
-    let doomed = doomed(hash, &summary, record.is_some());
-    let recorded = tombstone::revoke(store, people, &doomed, now).await?;
-    Ok((record, recorded))
+/// Session records in the store, as the grant lifecycle reads, writes and revokes them.
+pub struct Records<'s, S>(pub &'s S);
+
+impl<S: Store> GrantStore for Records<'_, S> {
+    type Record = Session;
+    type Id = SessionHash;
+    type Summary = SessionSummary;
+    type Store = S;
+
+    fn grant(hash: &SessionHash) -> Grant<'_> {
+        Grant::Session(hash)
+    }
+
+    fn store(&self) -> &S {
+        self.0
+    }
+
+    async fn load(&self, hash: &SessionHash) -> Result<Option<Session>, StoreError> {
+        load(self.0, hash).await
+    }
+
+    async fn write(
+        &self,
+        hash: &SessionHash,
+        renewed: &Session,
+        before: &Session,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        // The index keys carry the email: rewritten only when it changed.
+        let index = if renewed.identity.email == before.identity.email {
+            Index::Keep
+        } else {
+            Index::Rewrite
+        };
+        save(self.0, hash, renewed, now, index).await
+    }
+
+    async fn unwrite(&self, hash: &SessionHash, _: &Session) -> Result<(), StoreError> {
+        remove(self.0, hash, None).await.map(|_| ())
+    }
+
+    fn summary(session: &Session) -> SessionSummary {
+        SessionSummary::of(session)
+    }
+
+    fn doomed<'a>(hash: &'a SessionHash, summary: &'a SessionSummary, exists: bool) -> Doomed<'a> {
+        doomed(hash, summary, exists)
+    }
 }
 
 /// What revoking a session removes, as its summary names it (`record_exists`: whether its

@@ -8,60 +8,18 @@
 
 use std::rc::Rc;
 
-use super::registry::{self, Index};
+use super::registry::Records;
 use super::sessions::Sessions;
 use super::{Session, SessionId};
 use crate::context::{audit_line, Env, Io, SessionTask};
-use crate::grant::refresh::{grant_record, Refresher};
-use crate::grant::{self, Due, GrantStore, Revalidation};
-use crate::identity::Identity;
-use crate::store::keys::{Grant, SessionHash};
-use crate::store::{Store, StoreError};
+use crate::grant::refresh::grant_record;
+use crate::grant::{self, Due, Revalidation};
+use crate::store::keys::SessionHash;
 
 /// The key-derivation label of the refresh-token encryption key.
 pub(super) const REFRESH_KEY: &str = "portcullis refresh token key v1";
 
 grant_record!(Session, "session", host);
-
-/// Session records in the store, as the lifecycle reads and writes them.
-struct Records<'s, S>(&'s S);
-
-impl<S: Store> GrantStore for Records<'_, S> {
-    type Record = Session;
-    type Id = SessionHash;
-
-    fn grant(hash: &SessionHash) -> Grant<'_> {
-        Grant::Session(hash)
-    }
-
-    async fn load(&self, hash: &SessionHash) -> Result<Option<Session>, StoreError> {
-        registry::load(self.0, hash).await
-    }
-
-    async fn write(
-        &self,
-        hash: &SessionHash,
-        renewed: &Session,
-        before: &Session,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        // The index keys carry the email: rewritten only when it changed.
-        let index = if email_of(&renewed.identity) == email_of(&before.identity) {
-            Index::Keep
-        } else {
-            Index::Rewrite
-        };
-        registry::save(self.0, hash, renewed, now, index).await
-    }
-
-    async fn unwrite(&self, hash: &SessionHash, _: &Session) -> Result<(), StoreError> {
-        registry::remove(self.0, hash, None).await.map(|_| ())
-    }
-}
-
-fn email_of(identity: &Identity) -> Option<&str> {
-    identity.email.as_deref()
-}
 
 /// What a session's re-validation came to.
 #[derive(Debug)]
@@ -103,12 +61,8 @@ impl Sessions {
         id: &SessionId,
     ) -> Outcome {
         let hash = id.hash();
-        let with = Refresher {
-            life: &self.grant,
-            client: &self.client,
-            keys: &self.settings.keys,
-            every: self.settings.revalidate_every.unwrap_or(u64::MAX),
-        };
+        let (keys, every) = (&self.settings.keys, self.settings.revalidate_every);
+        let with = self.grant.refresher(&self.client, keys, every);
         match grant::revalidate(&with, env, &Records(env.store()), &hash).await {
             Revalidation::Renewed(session) => {
                 let session = Rc::new(session);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::index::SessionSummary;
 use super::model::SESSION_FORMAT;
-use super::registry::{self, Index};
+use super::registry::{self, Index, Records};
 use super::revalidate::{Outcome, REFRESH_KEY};
 use super::{Session, SessionCache, SessionId};
 use crate::context::{shorten_user_agent, Env, Io, SessionTask, Task};
@@ -351,13 +351,11 @@ impl Sessions {
         hash: &SessionHash,
         known: Option<&SessionSummary>,
     ) -> Result<Option<Session>, StoreError> {
-        let lifetime = self.settings.lifetime;
-        self.grant.mark_revoked(hash, env.now + lifetime, env.now);
-        let (removed, recorded) =
-            registry::revoke(env.store(), env.people(), hash, known, env.now).await?;
+        let until = env.now + self.settings.lifetime;
         let issuer = (&*self.client, &self.settings.keys);
-        let revoked = (Grant::Session(hash), removed.as_ref());
-        self.grant.revoked(env, revoked, &recorded, issuer).await;
-        Ok(removed)
+        let records = Records(env.store());
+        (self.grant)
+            .revoke(env, &records, (hash, known), until, issuer)
+            .await
     }
 }

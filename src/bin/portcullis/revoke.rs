@@ -277,10 +277,7 @@ fn finish(
     // are deleted without being read first, as the old listing may lag.
     let mut doomed: Vec<Doomed> = Vec::new();
     for (p, index_key) in found_passwords {
-        doomed.push(listed(
-            passwords::doomed(&p.id, &p.sub, p.expires, true),
-            index_key,
-        ));
+        doomed.push(listed(passwords::doomed(&p.id, p, true), index_key));
     }
     if let (Some(id), true) = (&a.app_password, found_passwords.is_empty()) {
         doomed.push(unlisted(
