@@ -163,17 +163,17 @@ pub async fn all<S: Store>(store: &S) -> Result<Vec<AppPasswordSummary>, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app_password::record::RECORD_FORMAT;
     use crate::grant::tombstone;
+    use crate::identity::Identity;
     use crate::people::Unbound;
+    use crate::store::MemoryStore;
 
     /// Revokes through the one revocation every owner uses; returns the record revoked.
     async fn revoke(store: &MemoryStore, id: &AppPasswordId) -> Option<AppPassword> {
         let revoked = tombstone::revoke_stored(&Records(store), &Unbound, id, None, 200).await;
         revoked.unwrap().0
     }
-    use crate::app_password::record::RECORD_FORMAT;
-    use crate::identity::Identity;
-    use crate::store::MemoryStore;
 
     /// The app password ID ending in the digit `n`.
     fn ap(n: u8) -> AppPasswordId {

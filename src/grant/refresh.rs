@@ -129,7 +129,7 @@ pub struct GrantStateMut<'a> {
     pub refresh: &'a mut Option<String>,
 }
 
-/// Where an owner keeps its records.
+/// Where an owner keeps its records, and what revoking one removes.
 #[allow(async_fn_in_trait)] // single-threaded (wasm); no `Send` bound wanted
 pub trait GrantStore {
     type Record: GrantRecord;
