@@ -2,7 +2,7 @@
 //!
 //! How a request flows:
 //!
-//! 1. [`edge`] receives it from workerd and turns it into a plain [`request::RequestHead`].
+//! 1. `edge` receives it from workerd and turns it into a plain [`request::RequestHead`].
 //! 2. [`gate`] computes the [`router::Route`] once — one of Portcullis's own endpoints
 //!    (`/.portcullis/…`), a protected app, or a host that is not configured — builds the
 //!    request [`context::Ctx`] and hands it to the part that owns the route.
@@ -13,7 +13,7 @@
 //!    Endpoints are [`login`] (login, callback, logout) and [`endpoints`].
 //! 4. The outcome is a reply or a [`proxy::ProxyPlan`]; any error passes through the one
 //!    boundary in [`error`] (status, page or JSON, log line).
-//! 5. [`edge`] carries the plan out with `fetch`, streaming bodies both ways (at once,
+//! 5. `edge` carries the plan out with `fetch`, streaming bodies both ways (at once,
 //!    without the future executor, when the decision needed no I/O).
 //!
 //! Everything but `edge` is plain Rust without `worker` types, and is tested natively.

@@ -218,7 +218,7 @@ impl Access {
     /// password when the client ID has that form, else a service token; where accepted, a
     /// bearer token; the session cookie. Presented credentials that fail are errors, not
     /// "nobody": a client that sent a token wants to hear why it did not work. `by`: who
-    /// checks a person's credential with their object ([`check_by`]).
+    /// checks a person's credential with their object (`check_by`).
     pub async fn principal<I: Io>(
         &self,
         ctx: &Ctx<'_, I>,

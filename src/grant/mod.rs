@@ -2,7 +2,7 @@
 //! passwords today, whatever comes next. Each owner keeps only what is its own (its
 //! records, key layout, cache and audit lines); this module holds the rest, written once:
 //!
-//! - [`due`]: when a grant needs re-validation (after the response, or before it);
+//! - [`mod@due`]: when a grant needs re-validation (after the response, or before it);
 //! - [`lock`]: one refresh at a time per grant in an isolate, and the back-off after an
 //!   unreachable issuer;
 //! - [`tombstone`]: revocation (a tombstone, then the record and its index keys), the

@@ -1,5 +1,5 @@
 //! The key-value store sessions live in. The Worker implements it on Workers KV;
-//! [`MemoryStore`] serves the native tests.
+//! `MemoryStore` serves the native tests.
 
 pub mod keys;
 
