@@ -172,13 +172,15 @@ impl Admin {
 
 /// Whose credentials a listing asks for: `?sub=…`, else `?email=…`.
 enum Whom {
-    Sub(String),
+    Sub(Subject),
     Email(String),
 }
 
 fn whom(ctx: &Ctx<'_, impl Io>) -> Result<Whom, GateError> {
     match (ctx.head.query("sub"), ctx.head.query("email")) {
-        (Some(sub), _) => Ok(Whom::Sub(sub)),
+        (Some(sub), _) => Subject::parse(&sub)
+            .map(Whom::Sub)
+            .ok_or(GateError::BadRequest(NOT_A_SUBJECT)),
         (None, Some(email)) => Ok(Whom::Email(email)),
         (None, None) => Err(GateError::BadRequest("give ?email= or ?sub=")),
     }

@@ -579,6 +579,14 @@ fn the_admin_api_lists_and_revokes_them() {
         expected.split(' ').collect::<Vec<_>>(),
         "what is listed"
     );
+    // A `sub` is taken only as a subject: not empty, no control characters.
+    for bad in ["", "%01x", "a%0Ab"] {
+        for listing in ["app-passwords", "sessions"] {
+            let url = format!("https://photos.example.com/.portcullis/admin/{listing}?sub={bad}");
+            let r = w.reply(&request("GET", &url, &admin));
+            assert_eq!(r.status, 400, "{listing} ?sub={bad}: {}", r.body);
+        }
+    }
 
     // Only their own forms are taken: both become parts of KV keys.
     let writes = w.store.writes();
