@@ -10,7 +10,8 @@
 //! - [`refresh`]: the re-validation itself, generic over the owner's [`GrantRecord`].
 //!
 //! [`Lifecycle`] is what an owner holds per isolate: the grants revoked here, the locks,
-//! and the key that encrypts this kind's refresh tokens.
+//! and the key that encrypts this kind's refresh tokens. [`Lifecycle::revoke`] is the one
+//! revocation both owners go through.
 
 pub mod due;
 pub mod lock;
