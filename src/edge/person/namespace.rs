@@ -3,8 +3,10 @@
 
 use std::cell::OnceCell;
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Env, ObjectNamespace};
 
 use crate::people::{Answer, Ask, People, PeopleError};
 
@@ -42,13 +44,32 @@ impl<'a> PeopleNamespace<'a> {
 impl PeopleNamespace<'_> {
     /// The stub of the person's object, as JavaScript's `fetch` target.
     pub fn stub(&self, sub: &str) -> Option<JsValue> {
-        if !self.bound {
-            return None;
-        }
-        let ns = self.ns.get_or_init(|| namespace(self.env)).as_ref()?;
-        let stub = ns.id_from_name(sub).and_then(|id| id.get_stub()).ok()?;
-        Some(stub.into_rpc::<JsValue>())
+        self.stub_of(sub).ok()
     }
+
+    fn stub_of(&self, sub: &str) -> Result<JsValue, PeopleError> {
+        if !self.bound {
+            return Err(PeopleError::NotBound);
+        }
+        let ns = self.ns.get_or_init(|| namespace(self.env));
+        let ns = ns.as_ref().ok_or(PeopleError::NotBound)?;
+        let stub = ns.id_from_name(sub).and_then(|id| id.get_stub());
+        let stub = stub.map_err(|e| PeopleError::Unreachable(e.to_string()))?;
+        Ok(stub.into_rpc::<JsValue>())
+    }
+}
+
+// The question goes as a POST of its JSON to the object's `fetch`, in JavaScript: the
+// answer's status and text come back as `[status, text]`.
+#[wasm_bindgen(inline_js = r#"
+export async function ask(stub, body) {
+  const response = await stub.fetch('https://person/', { method: 'POST', body });
+  return [response.status, await response.text()];
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = ask)]
+    fn ask_object(stub: &JsValue, body: &str) -> js_sys::Promise;
 }
 
 impl People for PeopleNamespace<'_> {
@@ -57,33 +78,18 @@ impl People for PeopleNamespace<'_> {
     }
 
     async fn ask(&self, sub: &str, ask: &Ask) -> Result<Answer, PeopleError> {
-        if !self.bound {
-            return Err(PeopleError::NotBound);
-        }
-        let ns = self.ns.get_or_init(|| namespace(self.env));
-        let ns = ns.as_ref().ok_or(PeopleError::NotBound)?;
-        let unreachable = |e: worker::Error| PeopleError::Unreachable(e.to_string());
-        let stub = ns
-            .id_from_name(sub)
-            .and_then(|id| id.get_stub())
-            .map_err(unreachable)?;
-        let body =
-            serde_json::to_string(ask).map_err(|e| PeopleError::Unreachable(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(&body)));
-        let request = Request::new_with_init("https://person/", &init).map_err(unreachable)?;
-        let mut response = stub
-            .fetch_with_request(request)
+        let stub = self.stub_of(sub)?;
+        let unreachable = |e: String| PeopleError::Unreachable(e);
+        let body = serde_json::to_string(ask).map_err(|e| unreachable(e.to_string()))?;
+        let answered = JsFuture::from(ask_object(&stub, &body))
             .await
-            .map_err(unreachable)?;
-        let text = response.text().await.map_err(unreachable)?;
-        if response.status_code() != 200 {
-            let status = response.status_code();
-            return Err(PeopleError::Unreachable(format!(
-                "answered {status}: {text}"
-            )));
+            .map_err(|e| unreachable(format!("{e:?}")))?;
+        let answered = js_sys::Array::from(&answered);
+        let status = answered.get(0).as_f64().unwrap_or_default();
+        let text = answered.get(1).as_string().unwrap_or_default();
+        if status != 200.0 {
+            return Err(unreachable(format!("answered {status}: {text}")));
         }
-        serde_json::from_str(&text).map_err(|e| PeopleError::Unreachable(e.to_string()))
+        serde_json::from_str(&text).map_err(|e| unreachable(e.to_string()))
     }
 }
