@@ -17,9 +17,10 @@ pub mod relay;
 
 use serde::{Deserialize, Serialize};
 
-/// A question to a person's object.
+/// A question to a person's object (JSON, tagged by the variant's name: an internally
+/// tagged enum would cost the wasm serde's buffering deserializer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Ask {
     /// These grants are revoked (each until it would have expired anyway).
     Revoke { grants: Vec<RevokedGrant> },
@@ -269,12 +270,16 @@ mod tests {
             created: 5,
         };
         let json = serde_json::to_string(&ask).unwrap();
-        assert_eq!(json, r#"{"op":"check","grant":"g","created":5}"#);
+        assert_eq!(json, r#"{"check":{"grant":"g","created":5}}"#);
         assert_eq!(serde_json::from_str::<Ask>(&json).unwrap(), ask);
-        assert!(
-            serde_json::from_str::<Ask>(r#"{"op":"check","grant":"g","created":5,"x":1}"#).is_err()
-        );
-        assert!(serde_json::from_str::<Ask>(r#"{"op":"forget"}"#).is_err());
+        for refused in [
+            r#"{"check":{"grant":"g","created":5,"x":1}}"#,
+            r#"{"forget":{}}"#,
+            r#"{"check":{"grant":"g","created":5},"x":1}"#,
+            r#"{"op":"check","grant":"g","created":5}"#,
+        ] {
+            assert!(serde_json::from_str::<Ask>(refused).is_err(), "{refused}");
+        }
         assert_eq!(
             serde_json::to_string(&Answer::Revoked).unwrap(),
             r#""revoked""#
