@@ -88,7 +88,9 @@ export function collectLines(stream, lines, onLine = () => {}) {
  * - stripCfConnectingIp: Miniflare's own option, on by default as in `wrangler dev`: the
  *   worker's outgoing fetches pass through a JavaScript worker of Miniflare's that copies
  *   their headers to drop CF-Connecting-IP (bench/floor.mjs measures what that costs).
- * - people: bind PEOPLE, the persons' Durable Objects (class Person of the gate itself).
+ * - people: bind PEOPLE, the persons' Durable Objects (class Person of the gate itself);
+ *   or { standIn: '<module source>' }: bind it to the class Person of that module instead
+ *   (an object that answers badly, to see what the gate does then).
  * - secondLocation: { lagMs }: a second gate (requests with `x-location: b`) sharing the
  *   persons' objects, its KV reads lagging by lagMs (needs people).
  */
@@ -107,8 +109,14 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
       stripCfConnectingIp,
       bindings: { ...(config === undefined ? {} : { PORTCULLIS: config }), ...secrets },
       ...(withoutKv ? {} : kvProbe ? { wrappedBindings: { SESSIONS: 'kv-probe' } } : { kvNamespaces: { SESSIONS: 'sessions' } }),
-      ...(people ? { durableObjects: { PEOPLE: { className: 'Person', useSQLite: true } } } : {}),
+      ...(people ? { durableObjects: { PEOPLE: { className: 'Person', useSQLite: true, ...(people.standIn ? { scriptName: 'people-stand-in' } : {}) } } } : {}),
     };
+  const standIn = people?.standIn ? [{
+    name: 'people-stand-in',
+    modules: [{ type: 'ESModule', path: 'people-stand-in.mjs', contents: people.standIn }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    durableObjects: { PEOPLE: { className: 'Person', useSQLite: true } },
+  }] : [];
   const locations = secondLocation ? [
     {
       name: 'locations',
@@ -137,6 +145,7 @@ export async function startWorker({ port, config, secrets = {}, script, withoutK
       ...locations.slice(0, 1),
       gate,
       ...locations.slice(1),
+      ...standIn,
       {
         name: 'kv-probe',
         modules: [{ type: 'ESModule', path: 'kv-probe.mjs', contents: KV_PROBE }],
