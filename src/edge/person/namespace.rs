@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Env, ObjectNamespace};
 
@@ -83,7 +83,7 @@ impl People for PeopleNamespace<'_> {
         let body = serde_json::to_string(ask).map_err(|e| unreachable(e.to_string()))?;
         let answered = JsFuture::from(ask_object(&stub, &body))
             .await
-            .map_err(|e| unreachable(format!("{e:?}")))?;
+            .map_err(|e| unreachable(thrown(&e)))?;
         let answered = js_sys::Array::from(&answered);
         let status = answered.get(0).as_f64().unwrap_or_default();
         let text = answered.get(1).as_string().unwrap_or_default();
@@ -91,5 +91,13 @@ impl People for PeopleNamespace<'_> {
             return Err(unreachable(format!("answered {status}: {text}")));
         }
         serde_json::from_str(&text).map_err(|e| unreachable(e.to_string()))
+    }
+}
+
+/// What a rejected promise says: an `Error`'s message, else the value itself.
+fn thrown(value: &JsValue) -> String {
+    match value.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => format!("{value:?}"),
     }
 }
