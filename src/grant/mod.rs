@@ -290,7 +290,7 @@ impl Lifecycle {
 
     /// The one revocation every owner goes through: refused in this isolate at once (until
     /// `until`), recorded for good ([`tombstone::revoke_stored`]), then what it could not
-    /// record said and the grant ended at the issuer ([`Lifecycle::revoked`]). `known`: the
+    /// record said and the grant ended at the issuer (`Lifecycle::revoked`). `known`: the
     /// grant's summary when the caller listed it. Returns the record that was revoked.
     pub async fn revoke<I: Io, G: GrantStore>(
         &self,
@@ -310,7 +310,7 @@ impl Lifecycle {
 
     /// After a revocation: says what it could not record ([`Lifecycle::report`]), and ends
     /// the removed record's grant at the issuer (RFC 7009, when it offers revocation).
-    pub async fn revoked<I: Io, R: GrantRecord>(
+    async fn revoked<I: Io, R: GrantRecord>(
         &self,
         env: &Env<'_, I>,
         (grant, removed): (Grant<'_>, Option<&R>),

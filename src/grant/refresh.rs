@@ -179,11 +179,11 @@ pub enum Revalidation<R> {
 
 /// What a re-validation works with besides the store.
 pub struct Refresher<'a> {
-    pub life: &'a Lifecycle,
-    pub client: &'a Client,
-    pub keys: &'a SigningKeys,
+    life: &'a Lifecycle,
+    client: &'a Client,
+    keys: &'a SigningKeys,
     /// `revalidate_every`, seconds.
-    pub every: u64,
+    every: u64,
 }
 
 impl Lifecycle {

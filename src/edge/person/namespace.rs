@@ -79,7 +79,7 @@ impl People for PeopleNamespace<'_> {
 
     async fn ask(&self, sub: &str, ask: &Ask) -> Result<Answer, PeopleError> {
         let stub = self.stub_of(sub)?;
-        let unreachable = |e: String| PeopleError::Unreachable(e);
+        let unreachable = PeopleError::Unreachable;
         let body = serde_json::to_string(ask).map_err(|e| unreachable(e.to_string()))?;
         let answered = JsFuture::from(ask_object(&stub, &body))
             .await
